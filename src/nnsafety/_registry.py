@@ -1,0 +1,49 @@
+"""One tiny registry class shared by every family (models, datasets, methods, attacks, ...).
+
+Each family owns exactly one ``Registry`` instance; entries are registered with a decorator next
+to the code that implements them (the timm pattern), and an unknown name fails with the list of
+known names so a typo is fixed from the error message alone.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Generic, Iterator, List, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A name -> entry mapping for one family (e.g. ``"model"``)."""
+
+    def __init__(self, family: str) -> None:
+        self.family = family
+        self._entries: Dict[str, T] = {}
+
+    def register(self, name: str | None = None) -> Callable[[T], T]:
+        def decorator(entry: T) -> T:
+            key = name or getattr(entry, "__name__")
+            if key in self._entries:
+                raise ValueError(f"{self.family} {key!r} is already registered")
+            self._entries[key] = entry
+            return entry
+
+        return decorator
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise ValueError(
+                f"unknown {self.family} {name!r}; expected one of: {', '.join(self.names())}"
+            ) from None
+
+    def names(self) -> List[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)
