@@ -14,6 +14,7 @@ A user's own ``nn.Module`` works everywhere; to be mixed at hidden layers it mus
 """
 from __future__ import annotations
 
+import inspect
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
@@ -104,8 +105,15 @@ def create_model(
             f"expected mean/std with {channels} entries (one per channel), "
             f"got {len(mean)} and {len(std)}"
         )
+    builder = MODELS.get(name)
+    accepted = [p for p in inspect.signature(builder).parameters if p not in ("normalize", "num_classes", "in_shape")]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"model {name!r} got unknown argument(s) {', '.join(unknown)}; expected some of: {', '.join(accepted)}"
+        )
     normalize = Normalize(mean, std, image=len(shape) == 3)
-    return MODELS.get(name)(normalize=normalize, num_classes=int(num_classes), in_shape=shape, **kwargs)
+    return builder(normalize=normalize, num_classes=int(num_classes), in_shape=shape, **kwargs)
 
 
 def list_models() -> List[str]:

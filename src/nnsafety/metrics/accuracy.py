@@ -1,0 +1,114 @@
+"""Clean accuracy, loss and calibration (ECE, reliability diagram) of a classifier."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def expected_calibration_error(
+    probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15
+) -> tuple[float, List[dict]]:
+    """ECE with equal-width confidence bins (Guo et al. 2017, 15 bins).
+
+    ECE = Σ_b (|B_b| / N) · |acc(B_b) − conf(B_b)|, where B_b holds the samples whose top-1
+    confidence falls in ((b−1)/n_bins, b/n_bins]. Returns the ECE and the per-bin table
+    (the reliability diagram's data).
+    """
+    if probs.shape[0] == 0:
+        return 0.0, []
+    conf, pred = probs.max(dim=1)
+    correct = (pred == labels).to(probs.dtype)
+    # bucketize(right=False) gives edges[b] < conf <= edges[b+1]: right-closed bins, so a
+    # confidence of exactly 1.0 lands in the last bin.
+    edges = torch.linspace(0, 1, n_bins + 1, dtype=probs.dtype, device=probs.device)
+    bins = torch.bucketize(conf, edges[1:-1], right=False)
+    count = torch.bincount(bins, minlength=n_bins).to(probs.dtype)
+    sum_conf = torch.zeros(n_bins, dtype=probs.dtype, device=probs.device).index_add_(0, bins, conf)
+    sum_acc = torch.zeros(n_bins, dtype=probs.dtype, device=probs.device).index_add_(0, bins, correct)
+    nonempty = count > 0
+    gap = (sum_acc - sum_conf).abs()
+    ece = float(gap[nonempty].sum() / probs.shape[0])
+    table = [
+        {
+            "lower": float(edges[b]),
+            "upper": float(edges[b + 1]),
+            "count": int(count[b]),
+            "accuracy": float(sum_acc[b] / count[b]) if count[b] > 0 else None,
+            "confidence": float(sum_conf[b] / count[b]) if count[b] > 0 else None,
+        }
+        for b in range(n_bins)
+    ]
+    return ece, table
+
+
+@dataclass
+class ClassificationResult:
+    """Accuracy, mean cross-entropy and ECE on a labelled set."""
+
+    accuracy: float
+    loss: float
+    ece: float
+    n: int
+    reliability: List[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def plot(self, ax=None):
+        """Reliability diagram: accuracy per confidence bin against the diagonal."""
+        import matplotlib
+
+        if ax is None:
+            matplotlib.use("Agg", force=False)
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(4, 4))
+        bins = [b for b in self.reliability if b["count"] > 0]
+        centers = [(b["lower"] + b["upper"]) / 2 for b in bins]
+        width = bins[0]["upper"] - bins[0]["lower"] if bins else 0.1
+        ax.bar(centers, [b["accuracy"] for b in bins], width=width, edgecolor="black", label="accuracy")
+        ax.plot([0, 1], [0, 1], "k--", label="perfect calibration")
+        ax.set_xlabel("confidence")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"ECE {self.ece:.3f}, accuracy {self.accuracy:.3f}")
+        ax.legend(loc="upper left")
+        return ax
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, x: torch.Tensor, batch_size: int = 1024, device: Optional[torch.device] = None
+) -> torch.Tensor:
+    """Logits of ``model`` on ``x`` in eval mode, batched; the model's mode is restored after."""
+    device = device or next(iter(model.parameters()), torch.empty(0)).device
+    was_training = model.training
+    model.eval()
+    try:
+        out = [model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, x.shape[0], batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def evaluate(
+    model: nn.Module,
+    dataset,
+    batch_size: int = 1024,
+    device: Optional[torch.device] = None,
+    n_bins: int = 15,
+) -> ClassificationResult:
+    """Accuracy, loss and ECE of ``model`` on a dataset (``.tensors()``) or an ``(x, y)`` pair."""
+    x, y = dataset.tensors() if hasattr(dataset, "tensors") else dataset
+    logits = predict_logits(model, x, batch_size=batch_size, device=device)
+    if logits.shape[0] == 0:
+        raise ValueError("expected a non-empty dataset to evaluate, got 0 samples")
+    y = y.to(logits.device)
+    loss = float(F.cross_entropy(logits, y))
+    probs = logits.softmax(dim=1)
+    accuracy = float((probs.argmax(dim=1) == y).float().mean())
+    ece, table = expected_calibration_error(probs.double(), y, n_bins=n_bins)
+    return ClassificationResult(accuracy=accuracy, loss=loss, ece=ece, n=int(y.shape[0]), reliability=table)

@@ -1,0 +1,137 @@
+"""Training configuration: one dataclass, filled from defaults < TOML file < flags < ``--set``."""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("cosine", "step", "constant")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; saved verbatim as ``config.json["train"]``.
+
+    Defaults are the demo's digits recipe (SGD + Nesterov, cosine, batch 128). ``milestones`` are
+    fractions of the total epochs for the step schedule; ``warmup_epochs`` ramps the learning rate
+    linearly from 0. ``checkpoint_every`` (steps, 0 = at epoch ends only) adds mid-epoch
+    checkpoints. ``normalize`` sets the model's first layer to the training set's mean/std.
+    """
+
+    data: str = "digits"
+    data_root: Optional[str] = None
+    model: str = "cnn"
+    model_kwargs: Dict[str, Any] = field(default_factory=dict)
+    method: str = "erm"
+    method_kwargs: Dict[str, Any] = field(default_factory=dict)
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    milestones: List[float] = field(default_factory=lambda: [0.5, 0.75])
+    gamma: float = 0.1
+    label_smoothing: float = 0.0
+    seed: int = 0
+    checkpoint_every: int = 0
+    eval_every: int = 1
+    normalize: bool = True
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        def need(ok: bool, what: str, got: Any) -> None:
+            if not ok:
+                raise ValueError(f"expected {what}, got {got!r}")
+
+        need(isinstance(self.epochs, int) and self.epochs > 0, "epochs a positive integer", self.epochs)
+        need(isinstance(self.batch_size, int) and self.batch_size > 0, "batch_size a positive integer", self.batch_size)
+        need(_is_number(self.lr) and self.lr > 0, "lr > 0", self.lr)
+        need(self.optimizer in OPTIMIZERS, f"optimizer one of {', '.join(OPTIMIZERS)}", self.optimizer)
+        need(self.schedule in SCHEDULES, f"schedule one of {', '.join(SCHEDULES)}", self.schedule)
+        need(_is_number(self.momentum) and 0 <= self.momentum < 1, "momentum in [0, 1)", self.momentum)
+        need(_is_number(self.weight_decay) and self.weight_decay >= 0, "weight_decay >= 0", self.weight_decay)
+        need(_is_number(self.warmup_epochs) and 0 <= self.warmup_epochs < self.epochs,
+             "warmup_epochs in [0, epochs)", self.warmup_epochs)
+        need(isinstance(self.milestones, list) and all(_is_number(m) and 0 < m < 1 for m in self.milestones),
+             "milestones a list of fractions in (0, 1)", self.milestones)
+        need(_is_number(self.gamma) and 0 < self.gamma <= 1, "gamma in (0, 1]", self.gamma)
+        need(_is_number(self.label_smoothing) and 0 <= self.label_smoothing < 1,
+             "label_smoothing in [0, 1)", self.label_smoothing)
+        need(isinstance(self.seed, int) and self.seed >= 0, "seed a non-negative integer", self.seed)
+        need(isinstance(self.checkpoint_every, int) and self.checkpoint_every >= 0,
+             "checkpoint_every a non-negative integer", self.checkpoint_every)
+        need(isinstance(self.eval_every, int) and self.eval_every > 0, "eval_every a positive integer", self.eval_every)
+        need(isinstance(self.model_kwargs, dict), "model_kwargs a table", self.model_kwargs)
+        need(isinstance(self.method_kwargs, dict), "method_kwargs a table", self.method_kwargs)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training option(s) {', '.join(unknown)}; expected some of: {', '.join(sorted(known))}")
+        return cls(**values)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def parse_value(text: str) -> Any:
+    """``--set`` values: JSON when it parses (numbers, true/false, lists, quoted strings), else text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_overrides(values: Dict[str, Any], assignments: Sequence[str]) -> Dict[str, Any]:
+    """Apply ``key=value`` strings; ``model_kwargs.width=64`` sets one kwarg of a table."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in values.items()}
+    known = {f.name for f in fields(TrainConfig)}
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"expected --set key=value, got {item!r}")
+        top, dot, sub = key.partition(".")
+        if top not in known:
+            raise ValueError(f"unknown option {top!r} in --set {item!r}; expected one of: {', '.join(sorted(known))}")
+        if dot:
+            if top not in ("model_kwargs", "method_kwargs") or not sub:
+                raise ValueError(f"expected model_kwargs.NAME=value or method_kwargs.NAME=value, got {item!r}")
+            out.setdefault(top, {})
+            out[top] = dict(out[top])
+            out[top][sub] = parse_value(raw)
+        else:
+            out[top] = parse_value(raw)
+    return out
+
+
+def load_toml(path: str | Path) -> Dict[str, Any]:
+    """Read a TOML config whose keys are ``TrainConfig`` fields (tables for the kwargs)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"expected a TOML config file at {path}, found none")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path} is not valid TOML: {e}") from None
