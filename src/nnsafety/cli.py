@@ -61,6 +61,9 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--warmup-epochs", dest="warmup_epochs", type=float, help=f"(default: {d.warmup_epochs})")
     g.add_argument("--label-smoothing", dest="label_smoothing", type=float, help=f"(default: {d.label_smoothing})")
     g.add_argument("--seed", type=int, help=f"(default: {d.seed})")
+    g.add_argument("--poison", help="backdoor attack applied to the training data (e.g. badnets)")
+    g.add_argument("--poison-rate", dest="poison_rate", type=float, help="fraction of training samples poisoned")
+    g.add_argument("--target", type=int, help="backdoor target class")
     g.add_argument("--checkpoint-every", dest="checkpoint_every", type=int,
                    help=f"also checkpoint every N steps; 0 = at epoch ends only (default: {d.checkpoint_every})")
     g.add_argument("--eval-every", dest="eval_every", type=int, help=f"evaluate every N epochs (default: {d.eval_every})")
@@ -78,6 +81,8 @@ def _train_config(args: argparse.Namespace):
         values.update(load_toml(args.config))
     names = {f.name for f in fields(TrainConfig)}
     values.update({k: v for k, v in vars(args).items() if k in names and v is not None})
+    poison_flags = {"rate": args.poison_rate, "target": args.target}
+    values["poison_kwargs"] = {**values.get("poison_kwargs", {}), **{k: v for k, v in poison_flags.items() if v is not None}}
     values = apply_overrides(values, args.set)
     return TrainConfig.from_dict(values)
 
@@ -86,7 +91,8 @@ def _explicit_training_flags(args: argparse.Namespace) -> List[str]:
     from .train.config import TrainConfig
 
     names = {f.name for f in fields(TrainConfig)}
-    given = [k for k, v in vars(args).items() if k in names and v is not None]
+    extra = {"poison_rate", "target"}
+    given = [k for k, v in vars(args).items() if (k in names or k in extra) and v is not None]
     return given + (["config"] if args.config else []) + (["set"] if args.set else [])
 
 

@@ -24,6 +24,8 @@ class TrainConfig:
     fractions of the total epochs for the step schedule; ``warmup_epochs`` ramps the learning rate
     linearly from 0. ``checkpoint_every`` (steps, 0 = at epoch ends only) adds mid-epoch
     checkpoints. ``normalize`` sets the model's first layer to the training set's mean/std.
+    ``poison`` names a backdoor attack applied to the training set (``poison_kwargs``: rate,
+    target, trigger parameters), for building backdoored models to test detectors on.
     """
 
     data: str = "digits"
@@ -32,6 +34,8 @@ class TrainConfig:
     model_kwargs: Dict[str, Any] = field(default_factory=dict)
     method: str = "erm"
     method_kwargs: Dict[str, Any] = field(default_factory=dict)
+    poison: Optional[str] = None
+    poison_kwargs: Dict[str, Any] = field(default_factory=dict)
     epochs: int = 30
     batch_size: int = 128
     optimizer: str = "sgd"
@@ -78,6 +82,8 @@ class TrainConfig:
         need(isinstance(self.eval_every, int) and self.eval_every > 0, "eval_every a positive integer", self.eval_every)
         need(isinstance(self.model_kwargs, dict), "model_kwargs a table", self.model_kwargs)
         need(isinstance(self.method_kwargs, dict), "method_kwargs a table", self.method_kwargs)
+        need(isinstance(self.poison_kwargs, dict), "poison_kwargs a table", self.poison_kwargs)
+        need(self.poison is None or isinstance(self.poison, str), "poison an attack name", self.poison)
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -116,8 +122,9 @@ def apply_overrides(values: Dict[str, Any], assignments: Sequence[str]) -> Dict[
         if top not in known:
             raise ValueError(f"unknown option {top!r} in --set {item!r}; expected one of: {', '.join(sorted(known))}")
         if dot:
-            if top not in ("model_kwargs", "method_kwargs") or not sub:
-                raise ValueError(f"expected model_kwargs.NAME=value or method_kwargs.NAME=value, got {item!r}")
+            if top not in ("model_kwargs", "method_kwargs", "poison_kwargs") or not sub:
+                raise ValueError(f"expected model_kwargs.NAME=value, method_kwargs.NAME=value or "
+                                 f"poison_kwargs.NAME=value, got {item!r}")
             out.setdefault(top, {})
             out[top] = dict(out[top])
             out[top][sub] = parse_value(raw)

@@ -131,6 +131,12 @@ class Trainer:
         self.device = _pick_device(config.device, self.info)
         self.train_set = train_set or load_dataset(config.data, root=config.data_root, split="train")
         self.test_set = test_set or load_dataset(config.data, root=config.data_root, split="test")
+        if config.poison:
+            # Poisoning is a pure data operation (backdoor/poison.py imports only data/), so the
+            # trainer may use it without depending on the detectors above it.
+            from ..backdoor.poison import poison_dataset
+
+            self.train_set = poison_dataset(self.train_set, config.poison, seed=config.seed, **config.poison_kwargs)
         self.method: Method = create_method(config.method, **config.method_kwargs)
         torch.manual_seed(config.seed)  # model initialisation
         self.model_spec = self._model_spec(model)
@@ -164,6 +170,7 @@ class Trainer:
                      "in_shape": list(ds.in_shape), "classes": ds.classes,
                      "n_train": len(self.train_set), "n_test": len(self.test_set)},
             "method": {"name": self.method.name, "hparams": self.method.hparams()},
+            "poison": getattr(self.train_set, "poison_config", None),
             "seed": self.config.seed,
             "world_size": self.info.world_size,
             "versions": _versions(),

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .._registry import Registry
+from ..._registry import Registry
 
 METHODS: Registry[type] = Registry("method")
 
@@ -89,15 +88,3 @@ def create_method(name: str, **kwargs) -> Method:
 
 def list_methods() -> List[str]:
     return METHODS.names()
-
-
-@register_method("erm")
-class ERM(Method):
-    """Empirical risk minimisation: cross-entropy on the clean batch (optional label smoothing)."""
-
-    def __init__(self) -> None:
-        pass
-
-    def loss(self, model, x, y, ctx):
-        logits = model(x)
-        return MethodOutput(F.cross_entropy(logits, y, label_smoothing=ctx.label_smoothing), logits)
