@@ -42,8 +42,11 @@ $(BENCH_VENV)/.installed: benchmarks/constraints.txt benchmarks/requirements.txt
 
 bench-setup: $(BENCH_VENV)/.installed
 
+# Every benchmarks/bench_*.py prints a Markdown table of paired timings and ratios.
 bench: install bench-setup
-	OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/bench_trainer.py
+	@for f in benchmarks/bench_*.py; do \
+		echo "== $$f"; OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 $(PY) $$f || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info src/*.egg-info

@@ -244,8 +244,9 @@ class Trainer:
                 _accumulate(accum, out, y)
                 if bar is not None:
                     bar.update(1)
-                    if global_step % 10 == 0:
-                        bar.set_postfix(epoch=epoch + 1, loss=f"{accum[0] / max(accum[2], 1):.3f}")
+                    if global_step % 10 == 0:  # reading the sums syncs the device: not every step
+                        bar.set_postfix(epoch=epoch + 1, loss=f"{float(accum[0] / accum[2]):.3f}",
+                                        acc=f"{float(accum[1] / accum[3]):.3f}" if accum[3] > 0 else "-")
                 if c.checkpoint_every and global_step % c.checkpoint_every == 0 and i + 1 < steps_per_epoch:
                     self._checkpoint(optimizer, generator, epoch, i + 1, global_step, accum)
             totals = all_reduce_sum(accum, info).cpu()
@@ -262,11 +263,14 @@ class Trainer:
             history.append(record)
             if info.is_main and self.out is not None:
                 runs.append_metrics(self.out, record)
-                runs.save_weights(self.model, self.out / runs.WEIGHTS)
             accum = _new_accum(self.device)
             self._checkpoint(optimizer, generator, epoch + 1, 0, global_step, accum)
         if bar is not None:
             bar.close()
+        # model.safetensors marks a finished run (the zoo and audits rely on that); until then the
+        # checkpoint holds the latest weights.
+        if info.is_main and self.out is not None:
+            runs.save_weights(self.model, self.out / runs.WEIGHTS)
         self.model.eval()
         return TrainResult(model=self.model, run_dir=self.out, history=history)
 
