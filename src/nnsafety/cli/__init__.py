@@ -1,0 +1,46 @@
+"""``nnsafety <command>``: a thin layer that parses arguments and calls the Python API.
+
+Every user error (unknown name, missing file, bad value) becomes one line on stderr and exit
+status 2, with nothing written; a traceback means a bug in nnsafety.
+"""
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+from . import evaluate, train
+from ._base import EXIT_USAGE, Formatter, Parser, UsageError
+
+COMMAND_MODULES = [train, evaluate]
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="nnsafety", description="Robust training and safety verification of neural networks.",
+                    formatter_class=Formatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USAGE
+        return args.func(args)
+    except UsageError as e:
+        print(str(e).splitlines()[0], file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as e:
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"nnsafety: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("nnsafety: interrupted", file=sys.stderr)
+        return 130
+
+
+__all__ = ["main", "build_parser", "UsageError"]

@@ -1,0 +1,51 @@
+"""``nnsafety eval``: measure a trained run on a dataset."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from ._base import UsageError, add_command
+
+
+def load_run_and_data(args: argparse.Namespace, split: str = "test"):
+    """The run and the dataset to measure it on (default: the one it was trained on)."""
+    from ..data import load_dataset
+    from ..runs import load_run
+
+    run = load_run(args.run)
+    data = args.data or run.config["data"]["name"]
+    root = args.data_root or run.config["data"].get("root")
+    dataset = load_dataset(data, root=root, split=split)
+    expected = tuple(run.config["model"]["in_shape"])
+    if tuple(dataset.in_shape) != expected:
+        raise UsageError(f"nnsafety: error: expected data of shape {expected} for this model, "
+                         f"got {data} with {tuple(dataset.in_shape)}")
+    return run, data, dataset
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from ..metrics.accuracy import evaluate
+
+    run, data, dataset = load_run_and_data(args)
+    result = evaluate(run.model, dataset, batch_size=args.batch_size)
+    out = {"run": str(run.path), "data": data, **result.to_dict()}
+    out.pop("reliability")
+    if args.json:
+        print(json.dumps(out, sort_keys=True))
+    else:
+        print(f"{run.path} on {data} test ({result.n} images): accuracy {result.accuracy:.4f}, "
+              f"loss {result.loss:.4f}, ECE {result.ece:.4f}")
+    return 0
+
+
+def add_run_data_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory")
+    p.add_argument("--data", help="dataset (default: the one the run was trained on)")
+    p.add_argument("--data-root", dest="data_root", help="folder with the dataset's files")
+
+
+def register(sub) -> None:
+    p = add_command(sub, "eval", "clean accuracy, loss and ECE of a trained run", run_eval)
+    add_run_data_arguments(p)
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=1024, help="evaluation batch size")
+    p.add_argument("--json", action="store_true", help="print JSON to stdout")

@@ -1,0 +1,135 @@
+"""``nnsafety train``, ``demo`` and ``list``: building models through the trainer."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import List
+
+from ._base import UsageError, add_command
+
+_POISON_FLAGS = {"poison_rate": "rate", "target": "target"}
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    from ..train.config import TrainConfig
+
+    d = TrainConfig()
+    g = p.add_argument_group("training (flags override --config; --set overrides both)")
+    g.add_argument("--data", help=f"dataset name (default: {d.data})")
+    g.add_argument("--data-root", dest="data_root", help="folder with the dataset's files (cifar10, mnist, ...)")
+    g.add_argument("--model", help=f"model name (default: {d.model})")
+    g.add_argument("--method", help=f"training method (default: {d.method})")
+    g.add_argument("--epochs", type=int, help=f"number of epochs (default: {d.epochs})")
+    g.add_argument("--batch-size", dest="batch_size", type=int, help=f"global batch size (default: {d.batch_size})")
+    g.add_argument("--optimizer", help=f"sgd or adamw (default: {d.optimizer})")
+    g.add_argument("--lr", type=float, help=f"peak learning rate (default: {d.lr})")
+    g.add_argument("--momentum", type=float, help=f"SGD momentum, Nesterov (default: {d.momentum})")
+    g.add_argument("--weight-decay", dest="weight_decay", type=float, help=f"(default: {d.weight_decay})")
+    g.add_argument("--schedule", help=f"cosine, step or constant (default: {d.schedule})")
+    g.add_argument("--warmup-epochs", dest="warmup_epochs", type=float, help=f"(default: {d.warmup_epochs})")
+    g.add_argument("--label-smoothing", dest="label_smoothing", type=float, help=f"(default: {d.label_smoothing})")
+    g.add_argument("--seed", type=int, help=f"(default: {d.seed})")
+    g.add_argument("--poison", help="backdoor attack applied to the training data (e.g. badnets)")
+    g.add_argument("--poison-rate", dest="poison_rate", type=float, help="fraction of training samples poisoned")
+    g.add_argument("--target", type=int, help="backdoor target class")
+    g.add_argument("--checkpoint-every", dest="checkpoint_every", type=int,
+                   help=f"also checkpoint every N steps; 0 = at epoch ends only (default: {d.checkpoint_every})")
+    g.add_argument("--eval-every", dest="eval_every", type=int, help=f"evaluate every N epochs (default: {d.eval_every})")
+    g.add_argument("--device", help=f"auto, cpu or cuda (default: {d.device})")
+    g.add_argument("--config", help="TOML file whose keys are these options ([model_kwargs], [method_kwargs] tables)")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any option, e.g. --set lr=0.1 --set model_kwargs.width=64 (repeatable)")
+
+
+def _config_field_names() -> set:
+    from ..train.config import TrainConfig
+
+    return {f.name for f in fields(TrainConfig)}
+
+
+def train_config(args: argparse.Namespace):
+    """Defaults < ``--config`` TOML < explicit flags < ``--set``."""
+    from ..train.config import TrainConfig, apply_overrides, load_toml
+
+    values = TrainConfig().to_dict()
+    if args.config:
+        values.update(load_toml(args.config))
+    names = _config_field_names()
+    values.update({k: v for k, v in vars(args).items() if k in names and v is not None})
+    poison = {key: getattr(args, flag) for flag, key in _POISON_FLAGS.items() if getattr(args, flag) is not None}
+    values["poison_kwargs"] = {**values.get("poison_kwargs", {}), **poison}
+    values = apply_overrides(values, args.set)
+    return TrainConfig.from_dict(values)
+
+
+def _explicit_training_flags(args: argparse.Namespace) -> List[str]:
+    names = _config_field_names() | set(_POISON_FLAGS)
+    given = [k for k, v in vars(args).items() if k in names and v is not None]
+    return given + (["config"] if args.config else []) + (["set"] if args.set else [])
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ..train import Trainer
+
+    given = _explicit_training_flags(args)
+    if args.resume and given:
+        raise UsageError("nnsafety train: error: --resume continues the saved configuration; got training "
+                         f"options {', '.join('--' + f.replace('_', '-') for f in given)}")
+    config = train_config(args)
+    trainer = Trainer(config, out=args.out, resume=args.resume, overwrite=args.overwrite,
+                      progress=False if args.quiet else None)
+    result = trainer.fit()
+    if trainer.info.is_main:
+        final = result.final
+        if args.json:
+            print(json.dumps({"run_dir": str(result.run_dir), **final}, sort_keys=True))
+        else:
+            print(f"run directory: {result.run_dir}")
+            print(f"test accuracy: {final.get('test_acc', float('nan')):.4f}  "
+                  f"loss: {final.get('test_loss', float('nan')):.4f}  ECE: {final.get('test_ece', float('nan')):.4f}")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from ..train import TrainConfig, Trainer
+
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    print(f"nnsafety demo: training a cnn on the embedded digits data -> {out}", flush=True)
+    trainer = Trainer(TrainConfig(), out=out, overwrite=True, progress=False if args.quiet else None)
+    final = trainer.fit().final
+    print(f"run directory: {out}")
+    print(f"test accuracy: {final['test_acc']:.4f} ({final['test_acc'] * 100:.1f}%), ECE {final['test_ece']:.4f}")
+    print(f"demo finished in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from ..data import list_datasets
+    from ..models import list_models
+    from ..train import list_methods
+
+    families = {"models": list_models, "datasets": list_datasets, "methods": list_methods}
+    for name in [args.family] if args.family else families:
+        print(f"{name}: {', '.join(families[name]())}")
+    return 0
+
+
+def register(sub) -> None:
+    p = add_command(sub, "train", "train a model (any method) into a run directory", run_train)
+    p.add_argument("--out", required=True, help="run directory to create")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+    _add_train_options(p)
+
+    p = add_command(sub, "demo", "train and evaluate on the embedded digits data", run_demo)
+    p.add_argument("--out", default="runs/demo", help="run directory (replaced if it exists)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = add_command(sub, "list", "list registered models, datasets and methods", run_list)
+    p.add_argument("family", nargs="?", choices=["models", "datasets", "methods"], help="only this family")
