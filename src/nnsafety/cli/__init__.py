@@ -8,10 +8,10 @@ from __future__ import annotations
 import sys
 from typing import List, Optional
 
-from . import evaluate, train
+from . import attack, corrupt, evaluate, train
 from ._base import EXIT_USAGE, Formatter, Parser, UsageError
 
-COMMAND_MODULES = [train, evaluate]
+COMMAND_MODULES = [train, evaluate, corrupt, attack]
 
 
 def build_parser() -> Parser:

@@ -25,8 +25,15 @@ def load_run_and_data(args: argparse.Namespace, split: str = "test"):
 
 def run_eval(args: argparse.Namespace) -> int:
     from ..metrics.accuracy import evaluate
+    from . import attack, corrupt
 
     run, data, dataset = load_run_and_data(args)
+    if args.n:
+        dataset = dataset.subset(args.n)
+    if args.corruptions is not None:
+        return corrupt.eval_corruptions(args, run, dataset)
+    if args.attack:
+        return attack.eval_attack(args, run, dataset)
     result = evaluate(run.model, dataset, batch_size=args.batch_size)
     out = {"run": str(run.path), "data": data, **result.to_dict()}
     out.pop("reliability")
@@ -45,7 +52,16 @@ def add_run_data_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub) -> None:
-    p = add_command(sub, "eval", "clean accuracy, loss and ECE of a trained run", run_eval)
+    from . import attack, corrupt
+
+    p = add_command(sub, "eval", "measure a trained run: clean accuracy, loss and ECE by default; "
+                                 "or corruptions, an attack's ε curve", run_eval)
     add_run_data_arguments(p)
     p.add_argument("--batch-size", dest="batch_size", type=int, default=1024, help="evaluation batch size")
+    p.add_argument("--seed", type=int, default=0, help="seed of random perturbations")
+    p.add_argument("--n", type=int, default=0, help="only the first N test images (0 = all)")
     p.add_argument("--json", action="store_true", help="print JSON to stdout")
+    p.add_argument("--figure", help="also save the result's figure to this file (PNG/PDF/SVG)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    corrupt.add_eval_arguments(p)
+    attack.add_eval_arguments(p)

@@ -1,0 +1,42 @@
+"""Fast Gradient Sign Method (Goodfellow et al., ICLR 2015) and its L2 analogue (fast gradient)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .base import (Attack, _model_guard, check_inputs, input_grad, make_loss, normalize_direction,
+                   project, register_attack)
+
+
+def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str = "Linf",
+         targeted: bool = False, y_target: Optional[torch.Tensor] = None,
+         loss: str = "ce") -> torch.Tensor:
+    """One step of size ε along the steepest-ascent direction of the loss.
+
+    x_adv = clip_[0,1](x + ε·sign(∇ₓL)) for L∞ (Goodfellow et al. 2015), x + ε·∇ₓL/‖∇ₓL‖₂ for L2.
+    Targeted: descend the loss of ``y_target``. ``eps`` in pixel units of [0, 1] inputs.
+    """
+    check_inputs(x, y, eps, norm)
+    if targeted and y_target is None:
+        raise ValueError("expected y_target for a targeted attack, got None")
+    x = x.detach()
+    if x.shape[0] == 0 or eps == 0:
+        return x.clone()
+    loss_fn = make_loss(loss, targeted)
+    with _model_guard(model):
+        _, _, g = input_grad(model, x, loss_fn, y, y_target)
+        with torch.no_grad():
+            return project(x + eps * normalize_direction(g, norm), x, eps, norm)
+
+
+@register_attack("fgsm")
+class FGSM(Attack):
+    """Class form of :func:`fgsm`."""
+
+    name = "fgsm"
+    fn = staticmethod(fgsm)
+
+    def __init__(self, eps: float, norm: str = "Linf", targeted: bool = False, loss: str = "ce") -> None:
+        super().__init__(eps=eps, norm=norm, targeted=targeted, loss=loss)

@@ -1,0 +1,89 @@
+"""``nnsafety attack`` (robust accuracy, AutoAttack) and ``eval --attack`` (accuracy vs ε curve)."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from ._base import UsageError, add_command
+from ._parse import float_list, write_figure
+from .evaluate import add_run_data_arguments, load_run_and_data
+
+
+def _attack_kwargs(args: argparse.Namespace) -> dict:
+    kw = {"norm": args.norm}
+    if args.steps is not None:
+        kw["steps"] = args.steps
+    return kw
+
+
+def _points(args: argparse.Namespace, dataset):
+    x, y = dataset.tensors()
+    if args.n:
+        if args.n < 0:
+            raise UsageError(f"nnsafety: error: expected --n >= 0, got {args.n}")
+        x, y = x[: args.n], y[: args.n]
+    return x, y
+
+
+def run_attack(args: argparse.Namespace) -> int:
+    from ..attacks import autoattack, list_attacks, robust_accuracy
+
+    run, data, dataset = load_run_and_data(args)
+    eps = float_list(args.eps)
+    if len(eps) != 1:
+        raise UsageError("nnsafety attack: error: expected one --eps; use `nnsafety eval --attack` for a curve")
+    x, y = _points(args, dataset)
+    progress = False if args.quiet else None
+    if args.attack == "autoattack":
+        result = autoattack(run.model, x, y, eps=eps[0], norm=args.norm, version=args.version,
+                            batch_size=args.batch_size, seed=args.seed, progress=progress)
+        text = result.summary()
+    else:
+        if args.attack not in list_attacks():
+            raise UsageError(f"nnsafety attack: error: unknown attack {args.attack!r}; expected one of: "
+                             f"{', '.join(list_attacks() + ['autoattack'])}")
+        result = robust_accuracy(run.model, x, y, args.attack, batch_size=args.batch_size, progress=progress,
+                                 keep_adv=False, eps=eps[0], **_attack_kwargs(args))
+        text = (f"{args.attack} {args.norm} eps={eps[0]:g} on {result.n} {data} test images: clean accuracy "
+                f"{result.clean_accuracy:.4f}, robust accuracy {result.robust_accuracy:.4f} ({result.seconds:.1f} s)")
+    print(json.dumps({"run": str(run.path), **result.to_dict()}, sort_keys=True) if args.json else text)
+    return 0
+
+
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("attacks (--attack)")
+    g.add_argument("--attack", help="robust accuracy vs ε for this attack (e.g. pgd, apgd, fgsm, square)")
+    g.add_argument("--eps", default="0.05,0.1,0.2", help="comma-separated ε values in [0, 1] pixel units")
+    g.add_argument("--norm", default="Linf", choices=["Linf", "L2"], help="threat model")
+    g.add_argument("--steps", type=int, help="attack iterations (default: the attack's own)")
+
+
+def eval_attack(args: argparse.Namespace, run, dataset) -> int:
+    from ..attacks import robust_accuracy_curve
+
+    x, y = _points(args, dataset)
+    curve = robust_accuracy_curve(run.model, x, y, args.attack, float_list(args.eps), batch_size=args.batch_size,
+                                  progress=False if args.quiet else None, **_attack_kwargs(args))
+    if args.json:
+        print(json.dumps({"run": str(run.path), **curve.to_dict()}, sort_keys=True))
+    else:
+        print(f"| ε ({curve.norm}) | robust accuracy ({curve.attack}) |\n| --- | --- |")
+        print("\n".join(f"| {e:g} | {a:.4f} |" for e, a in zip(curve.eps, curve.robust_accuracy)))
+        print(f"clean accuracy {curve.clean_accuracy:.4f} on {curve.n} images")
+    write_figure(curve, args.figure)
+    return 0
+
+
+def register(sub) -> None:
+    p = add_command(sub, "attack", "robust accuracy of a run under an adversarial attack or AutoAttack", run_attack)
+    add_run_data_arguments(p)
+    p.add_argument("--attack", default="pgd", help="attack name, or autoattack")
+    p.add_argument("--eps", default="0.1", help="perturbation budget in [0, 1] pixel units")
+    p.add_argument("--norm", default="Linf", choices=["Linf", "L2"], help="threat model")
+    p.add_argument("--steps", type=int, help="attack iterations (default: the attack's own)")
+    p.add_argument("--version", default="standard", choices=["standard", "plus", "rand"], help="AutoAttack version")
+    p.add_argument("--n", type=int, default=1000, help="number of test images (0 = all)")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=500, help="attack batch size")
+    p.add_argument("--seed", type=int, default=0, help="seed of the attacks' randomness")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print JSON to stdout")
