@@ -170,3 +170,23 @@ def test_missing_folder_labels_and_root(tmp_path):
             load_dataset(name, split="test", corruption="fog")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_dataset("corrupted", root=str(tmp_path / "nope"), split="test", corruption="fog")
+
+
+def test_export_with_a_subset_of_severities_reads_the_right_rows(tmp_path):
+    """meta.json's "severities" says which block is which when not all five were exported."""
+    import json
+
+    import numpy as np
+
+    from nnsafety.data import load_dataset
+
+    n = 4
+    images = np.concatenate([np.full((n, 2, 2, 1), 10 * s, np.uint8) for s in (2, 5)])
+    np.save(tmp_path / "fog.npy", images)
+    np.save(tmp_path / "labels.npy", np.tile(np.arange(n), 2))
+    (tmp_path / "meta.json").write_text(json.dumps({"classes": list("abcd"), "severities": [2, 5]}))
+    for s in (2, 5):
+        ds = load_dataset("corrupted", root=str(tmp_path), split="test", corruption="fog", severity=s)
+        assert int(ds.images.unique()) == 10 * s and len(ds) == n
+    with pytest.raises(ValueError, match=r"holds severities \[2, 5\], not 3"):
+        load_dataset("corrupted", root=str(tmp_path), split="test", corruption="fog", severity=3)

@@ -25,7 +25,7 @@ def load_run_and_data(args: argparse.Namespace, split: str = "test"):
 
 def run_eval(args: argparse.Namespace) -> int:
     from ..metrics.accuracy import evaluate
-    from . import attack, corrupt
+    from . import attack, corrupt, metrics
 
     run, data, dataset = load_run_and_data(args)
     if args.n:
@@ -34,6 +34,8 @@ def run_eval(args: argparse.Namespace) -> int:
         return corrupt.eval_corruptions(args, run, dataset)
     if args.attack:
         return attack.eval_attack(args, run, dataset)
+    if args.metric:
+        return metrics.eval_metric(args, run, dataset)
     result = evaluate(run.model, dataset, batch_size=args.batch_size)
     out = {"run": str(run.path), "data": data, **result.to_dict()}
     out.pop("reliability")
@@ -52,7 +54,7 @@ def add_run_data_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub) -> None:
-    from . import attack, corrupt
+    from . import attack, corrupt, metrics
 
     p = add_command(sub, "eval", "measure a trained run: clean accuracy, loss and ECE by default; "
                                  "or corruptions, an attack's ε curve", run_eval)
@@ -65,3 +67,4 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     corrupt.add_eval_arguments(p)
     attack.add_eval_arguments(p)
+    metrics.add_eval_arguments(p)

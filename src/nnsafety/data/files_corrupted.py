@@ -44,6 +44,20 @@ def _read_classes(folder: Path, default: Optional[Sequence[str]], labels: np.nda
     return [str(i) for i in range(int(labels.max()) + 1 if labels.size else 0)]
 
 
+def _read_severities(folder: Path) -> List[int]:
+    meta = folder / "meta.json"
+    if not meta.is_file():
+        return list(range(1, SEVERITIES + 1))
+    try:
+        values = json.loads(meta.read_text()).get("severities", list(range(1, SEVERITIES + 1)))
+        blocks = [int(v) for v in values]
+    except (ValueError, TypeError, AttributeError) as e:
+        raise ValueError(f"{meta}: expected 'severities' to be a list of ints ({type(e).__name__}: {e})") from None
+    if not blocks or len(set(blocks)) != len(blocks) or not all(1 <= b <= SEVERITIES for b in blocks):
+        raise ValueError(f"{meta}: expected distinct severities in 1..{SEVERITIES}, got {values}")
+    return blocks
+
+
 def load_corrupted(
     folder: Path,
     corruption: Optional[str],
@@ -52,9 +66,16 @@ def load_corrupted(
     default_classes: Optional[Sequence[str]] = None,
     how: str = "",
 ) -> ArrayDataset:
-    """One (corruption, severity) slice of the -C folder ``folder`` as uint8 N×C×H×W."""
+    """One (corruption, severity) slice of the -C folder ``folder`` as uint8 N×C×H×W.
+
+    The blocks are the severities listed in ``meta.json`` ("severities", written by our exporter
+    when only some were exported), else 1..5 as in CIFAR-10-C.
+    """
     if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) or not 1 <= severity <= SEVERITIES:
         raise ValueError(f"expected severity an int in 1..{SEVERITIES}, got {severity!r}")
+    blocks = _read_severities(folder)
+    if severity not in blocks:
+        raise ValueError(f"{folder} holds severities {blocks}, not {severity}")
     labels_path = folder / "labels.npy"
     if not labels_path.is_file():
         raise missing_file(name, "labels.npy", folder, how)
@@ -68,18 +89,19 @@ def load_corrupted(
         labels = np.load(labels_path, allow_pickle=False)
     except ValueError as e:  # object arrays (pickles) and malformed headers both land here
         raise ValueError(f"{name}: cannot read {path.name}/labels.npy in {folder} as plain arrays ({e})") from None
-    if images.dtype != np.uint8 or images.ndim not in (3, 4) or images.shape[0] % SEVERITIES:
+    k = len(blocks)
+    if images.dtype != np.uint8 or images.ndim not in (3, 4) or images.shape[0] % k:
         raise ValueError(
-            f"{path}: expected uint8 of shape (5·N)×H×W×C or (5·N)×H×W, "
+            f"{path}: expected uint8 of shape ({k}·N)×H×W×C or ({k}·N)×H×W, "
             f"got {images.dtype} of shape {images.shape}"
         )
-    n = images.shape[0] // SEVERITIES
-    if labels.ndim != 1 or labels.shape[0] not in (n, SEVERITIES * n) or not np.issubdtype(labels.dtype, np.integer):
+    n = images.shape[0] // k
+    if labels.ndim != 1 or labels.shape[0] not in (n, k * n) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(
-            f"{labels_path}: expected {n} or {SEVERITIES * n} int labels for {path.name}, "
+            f"{labels_path}: expected {n} or {k * n} int labels for {path.name}, "
             f"got {labels.dtype} of shape {labels.shape}"
         )
-    lo = (severity - 1) * n
+    lo = blocks.index(severity) * n
     chunk = np.array(images[lo: lo + n])  # reads only this severity's rows from the memory map
     y = np.asarray(labels[lo: lo + n] if labels.shape[0] != n else labels, dtype=np.int64)
     classes = _read_classes(folder, default_classes, np.asarray(labels))

@@ -1,4 +1,25 @@
-"""Safety metrics: accuracy/calibration, noise response, Hessian, landscape, boundary, spectra."""
+"""Safety metrics: accuracy/calibration, noise response, Hessian, loss landscape, decision
+boundaries, and spectral analysis of the weights. Each takes any ``nn.Module`` and returns a
+dataclass with ``to_dict()`` and, where a picture helps, ``plot(ax=None)``."""
 from .accuracy import ClassificationResult, evaluate, expected_calibration_error, predict_logits
+from .noise_response import NOISE_FAMILIES, NoiseResponse, NoiseResponseResult, list_noise_families, noise_response
+from .hessian import (
+    HessianDensityResult, HessianEigenResult, HessianOperator, HessianTraceResult, hessian_density,
+    hessian_eigenvalues, hessian_trace,
+)
+from .landscape import LandscapeResult, SharpnessResult, loss_landscape, sharpness
+from .boundary import BoundaryResult, MarginResult, decision_boundary_2d, decision_plane, margin_distribution
+from .spectral import (
+    FirstLayerResult, LayerSpectrum, SpectralResult, first_layer_grid, plot_first_layers, spectral_analysis,
+)
 
-__all__ = ["ClassificationResult", "evaluate", "expected_calibration_error", "predict_logits"]
+__all__ = [
+    "ClassificationResult", "evaluate", "expected_calibration_error", "predict_logits",
+    "NOISE_FAMILIES", "NoiseResponse", "NoiseResponseResult", "list_noise_families", "noise_response",
+    "HessianDensityResult", "HessianEigenResult", "HessianOperator", "HessianTraceResult", "hessian_density",
+    "hessian_eigenvalues", "hessian_trace",
+    "LandscapeResult", "SharpnessResult", "loss_landscape", "sharpness",
+    "BoundaryResult", "MarginResult", "decision_boundary_2d", "decision_plane", "margin_distribution",
+    "FirstLayerResult", "LayerSpectrum", "SpectralResult", "first_layer_grid", "plot_first_layers",
+    "spectral_analysis",
+]

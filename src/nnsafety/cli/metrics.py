@@ -1,0 +1,130 @@
+"""``nnsafety eval RUN --metric NAME``: the safety metrics of a trained run, as text or JSON."""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Callable, Dict, List
+
+from ._parse import write_figure
+
+METRICS = ("noise_response", "hessian", "landscape", "boundary", "spectral")
+
+
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("safety metrics (--metric)")
+    g.add_argument("--metric", choices=METRICS, help="noise-response curves, Hessian spectrum, loss landscape, "
+                                                     "decision boundary / margins, or weight spectra")
+    g.add_argument("--data-free", dest="data_free", action="store_true",
+                   help="noise_response on pure-noise probes around grey images instead of test data")
+    g.add_argument("--family", default="gaussian", help="noise_response perturbation family")
+
+
+def _cross_entropy():
+    import torch.nn.functional as F
+
+    return F.cross_entropy
+
+
+def _noise_response(args, run, dataset):
+    from ..metrics import noise_response
+
+    cfg = run.config["model"]
+    if args.data_free:
+        res = noise_response(run.model, family=args.family, in_shape=cfg["in_shape"],
+                             num_classes=cfg["num_classes"], seed=args.seed)
+    else:
+        x, y = dataset.tensors()
+        res = noise_response(run.model, x, y, family=args.family, seed=args.seed)
+    lines = [f"noise response ({res.family}, {'data-free' if res.data_free else 'test data'}, "
+             f"{res.n_probes} probes × {len(res.levels)} levels)"]
+    if res.accuracy_auc is not None:
+        lines.append(f"accuracy AUC {res.accuracy_auc:.4f}; accuracy halves at level "
+                     f"{res.half_accuracy_level if res.half_accuracy_level is not None else '> max'}")
+    lines.append(f"collapse score {res.collapse_score:.3f} onto class {res.collapse_class}"
+                 + ("  ** FLAGGED: predictions collapse onto one class (possible backdoor target) **"
+                    if res.flagged else ""))
+    return res, lines
+
+
+def _hessian(args, run, dataset):
+    from ..metrics import hessian_eigenvalues, hessian_trace
+
+    data = dataset.tensors()
+    eig = hessian_eigenvalues(run.model, _cross_entropy(), data, k=5, seed=args.seed)
+    tr = hessian_trace(run.model, _cross_entropy(), data, seed=args.seed)
+    lines = [f"Hessian of the loss on {len(dataset)} images",
+             f"top-5 eigenvalues {', '.join(f'{v:.4g}' for v in eig.eigenvalues)} ({eig.n_hvp} HVPs)",
+             f"trace {tr.estimate:.4g} ± {tr.std_error:.2g} ({tr.n_hvp} HVPs, {tr.method})"]
+    return _Pair({"eigenvalues": eig.to_dict(), "trace": tr.to_dict()}, eig), lines
+
+
+def _landscape(args, run, dataset):
+    from ..metrics import loss_landscape
+
+    res = loss_landscape(run.model, _cross_entropy(), dataset.tensors(), dims=1, seed=args.seed)
+    center = len(res.coords) // 2
+    lines = [f"1-D loss landscape along a filter-normalized direction ({len(res.coords)} points)",
+             f"loss at the minimum {res.loss[center]:.4f}; at ±{abs(res.coords[0]):g}: "
+             f"{res.loss[0]:.4f} / {res.loss[-1]:.4f}"]
+    return res, lines
+
+
+def _boundary(args, run, dataset):
+    from ..metrics import decision_boundary_2d, margin_distribution
+
+    x, y = dataset.tensors()
+    if x.dim() == 2 and x.shape[1] == 2:
+        res = decision_boundary_2d(run.model, x, y)
+        return res, ["decision boundary over the 2-D input plane"]
+    res = margin_distribution(run.model, x[:200], y[:200], directions="adversarial", seed=args.seed)
+    lines = [f"distance to the decision boundary along adversarial directions ({len(res.distances)} inputs): "
+             f"median {res.median:.4f}, not reached within {res.max_dist:g}: {res.censored_fraction:.1%}"]
+    return res, lines
+
+
+def _spectral(args, run, dataset):
+    from ..metrics import spectral_analysis
+
+    res = spectral_analysis(run.model, seed=args.seed)
+    lines = ["| layer | shape | alpha | alpha_weighted | stable rank | spikes | warnings |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in res.layers:
+        lines.append(f"| {r.name} | {'×'.join(map(str, r.shape))} | {r.alpha:.2f} | {r.alpha_weighted:.2f} | "
+                     f"{r.stable_rank:.1f} | {r.num_spikes} | {'; '.join(r.warnings)} |")
+    lines += [f"skipped {s['name']}: {s['reason']}" for s in res.skipped]
+    lines.append(f"mean alpha {res.mean_alpha:.3f}")
+    return res, lines
+
+
+class _Pair:
+    """Two results shown as one: ``to_dict`` merges them, ``plot`` draws the first."""
+
+    def __init__(self, data: dict, plotted) -> None:
+        self._data, self._plotted = data, plotted
+
+    def to_dict(self) -> dict:
+        return self._data
+
+    def plot(self, ax=None):
+        return self._plotted.plot(ax)
+
+
+VIEWS: Dict[str, Callable] = {"noise_response": _noise_response, "hessian": _hessian, "landscape": _landscape,
+                              "boundary": _boundary, "spectral": _spectral}
+
+
+def eval_metric(args: argparse.Namespace, run, dataset) -> int:
+    result, lines = VIEWS[args.metric](args, run, dataset)
+    if args.json:
+        print(json.dumps({"run": str(run.path), "metric": args.metric, **result.to_dict()}, sort_keys=True,
+                         default=_jsonable))
+    else:
+        print("\n".join(lines))
+    write_figure(result, args.figure)
+    return 0
+
+
+def _jsonable(value):
+    """Eigenvectors are tensors; JSON output keeps their shapes, not their values."""
+    shape = getattr(value, "shape", None)
+    return {"tensor_shape": list(shape)} if shape is not None else str(value)

@@ -1,0 +1,132 @@
+"""Digital corruptions: brightness, contrast, elastic transform, pixelate, saturate.
+
+Parameters: CIFAR-10-C from ``make_cifar_c.py``, ImageNet-C from ``make_imagenet_c.py``
+(github.com/hendrycks/robustness, ``ImageNet-C/create_c/``). Brightness and saturate edit one HSV
+channel; both are written in closed form on RGB (every RGB component is V·(1 − S·k(H)), so with H
+fixed a change of V or S is a per-pixel rescaling) instead of an HSV round trip.
+"""
+from __future__ import annotations
+
+import torch
+
+from . import _filters as flt
+from .base import register_corruption, uniform
+
+
+# make_cifar_c.py: c = [.05, .1, .15, .2, .3]; make_imagenet_c.py: [.1, .2, .3, .4, .5]
+@register_corruption("brightness", cifar=[0.05, 0.1, 0.15, 0.2, 0.3],
+                     imagenet=[0.1, 0.2, 0.3, 0.4, 0.5], scale_free=True)
+def brightness(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
+    """HSV value V ← min(V + c, 1) with hue and saturation kept (grey: x ← min(x + c, 1))."""
+    v = x.amax(dim=1, keepdim=True)
+    v_new = (v + c[0]).clamp(max=1.0)
+    scaled = x * (v_new / v.clamp_min(1e-12))
+    return torch.where(v > 0, scaled, v_new.expand_as(x))
+
+
+# make_cifar_c.py: c = [.75, .5, .4, .3, 0.15]; make_imagenet_c.py: [0.4, .3, .2, .1, .05]
+@register_corruption("contrast", cifar=[0.75, 0.5, 0.4, 0.3, 0.15],
+                     imagenet=[0.4, 0.3, 0.2, 0.1, 0.05], scale_free=True)
+def contrast(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
+    """(x − mean) · c + mean, with the mean per image and channel."""
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    return (x - mean) * c[0] + mean
+
+
+# make_cifar_c.py: (factor, shift) = [(0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)]
+# make_imagenet_c.py: [(0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2)]
+@register_corruption("saturate", cifar=[(0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)],
+                     imagenet=[(0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2)], scale_free=True)
+def saturate(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
+    """HSV saturation S ← clip(S·c0 + c1, 0, 1) with hue and value kept.
+
+    Colour: rgb ← V − (V − rgb)·S'/S; a grey pixel (S = 0) has hue 0 in skimage's HSV, so it
+    becomes (V, V(1−c1), V(1−c1)), reddish, as in the original. Grey images (C = 1) have no chroma
+    and the original (``imagecorruptions``) returns them unchanged, which would make severity 1 a
+    no-op; here the factor c0 scales each pixel's deviation from the image's mean intensity
+    (desaturating flattens tones, oversaturating pushes them to black/white) and the shift c1
+    darkens by the luma of the grey-pixel rule above, x·(1 − 0.701·c1).
+    """
+    if x.shape[1] == 1:
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        return ((x - mean) * c[0] + mean) * (1 - (1 - 0.299) * c[1])
+    v = x.amax(dim=1, keepdim=True)
+    s = (v - x.amin(dim=1, keepdim=True)) / v.clamp_min(1e-12)
+    s = torch.where(v > 0, s, torch.zeros_like(s))
+    s_new = (s * c[0] + c[1]).clamp(0, 1)
+    coloured = v - (v - x) * (s_new / s.clamp_min(1e-12))
+    grey = torch.cat([v, v * (1 - s_new), v * (1 - s_new)], dim=1)
+    return torch.where(s > 0, coloured, grey)
+
+
+# make_cifar_c.py: c = [0.95, 0.9, 0.85, 0.75, 0.65]; make_imagenet_c.py: [0.6, 0.5, 0.4, 0.3, 0.25]
+@register_corruption("pixelate", cifar=[0.95, 0.9, 0.85, 0.75, 0.65],
+                     imagenet=[0.6, 0.5, 0.4, 0.3, 0.25], scale_free=True)
+def pixelate(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
+    """PIL BOX resize to int(side·c), then BOX resize back (``make_*_c.py`` use BOX both ways).
+
+    c is a relative size, so small images are pixelated at their own size (8 px digits: 7, 7, 6,
+    6, 5 px, severities 1/2 and 3/4 coincide); through the 32-px detour the CIFAR blocks (≤ 1.5
+    px at 32) are finer than a digit pixel and only alias with its 4×4 replication (severity 4
+    would come back unchanged).
+    """
+    h, w = x.shape[-2:]
+    sh, sw = max(1, int(h * c[0])), max(1, int(w * c[0]))
+    a_h = flt.box_resize_matrix(sh, h) @ flt.box_resize_matrix(h, sh)
+    a_w = flt.box_resize_matrix(sw, w) @ flt.box_resize_matrix(w, sw)
+    return flt.apply_separable(x, a_h, a_w)
+
+
+def _affine_sources(pts1: torch.Tensor, pts2: torch.Tensor, h: int, w: int) -> tuple:
+    """Source (y, x) of every output pixel for ``cv2.warpAffine(img, getAffineTransform(p1, p2))``.
+
+    warpAffine maps each output pixel back through the inverse of the affine that takes the
+    three points ``pts1`` to ``pts2`` (points as (x, y)); the inverse takes pts2 to pts1.
+    """
+    n = pts2.shape[0]
+    ones = torch.ones(n, 3, 1, dtype=pts2.dtype, device=pts2.device)
+    a = torch.cat([pts2, ones], dim=2)  # N×3×3: rows (x', y', 1)
+    inv = torch.linalg.solve(a, pts1.expand(n, 3, 2))  # N×3×2: [x', y', 1] @ inv = [x, y]
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=pts2.dtype, device=pts2.device),
+                            torch.arange(w, dtype=pts2.dtype, device=pts2.device), indexing="ij")
+    grid = torch.stack([xx, yy, torch.ones_like(xx)], dim=-1).reshape(1, h * w, 3)
+    src = torch.matmul(grid, inv)  # N × HW × 2
+    return src[..., 1].view(n, h, w), src[..., 0].view(n, h, w)
+
+
+_C32, _C244 = 32.0, 244.0  # the originals' IMSIZE (CIFAR) and "244 should have been 224" (ImageNet)
+
+
+# make_cifar_c.py: (alpha, sigma, affine) = IMSIZE·[(0, 0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06),
+#   (0.1, 0.04, 0.05), (0.1, 0.03, 0.03)] with IMSIZE = 32
+# make_imagenet_c.py: 244·[(2, 0.7, 0.1), (2, 0.08, 0.2), (0.05, 0.01, 0.02), (0.07, 0.01, 0.02),
+#   (0.12, 0.01, 0.02)]
+@register_corruption(
+    "elastic_transform",
+    cifar=[(_C32 * 0, _C32 * 0, _C32 * 0.08), (_C32 * 0.05, _C32 * 0.2, _C32 * 0.07),
+           (_C32 * 0.08, _C32 * 0.06, _C32 * 0.06), (_C32 * 0.1, _C32 * 0.04, _C32 * 0.05),
+           (_C32 * 0.1, _C32 * 0.03, _C32 * 0.03)],
+    imagenet=[(_C244 * 2, _C244 * 0.7, _C244 * 0.1), (_C244 * 2, _C244 * 0.08, _C244 * 0.2),
+              (_C244 * 0.05, _C244 * 0.01, _C244 * 0.02), (_C244 * 0.07, _C244 * 0.01, _C244 * 0.02),
+              (_C244 * 0.12, _C244 * 0.01, _C244 * 0.02)],
+)
+def elastic_transform(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
+    """Random affine (3 points moved by U(−c2, c2) px), then a smooth random displacement field.
+
+    Follows ``elastic_transform`` of the originals: ``cv2.warpAffine`` (bilinear, reflect-101
+    border), then dx, dy = c0 · gaussian(U(−1, 1), σ = c1, reflect, truncate 3) and
+    ``map_coordinates(order=1, mode='reflect')`` at (y + dy, x + dx). Parameters are in pixels.
+    """
+    n, ch, h, w = x.shape
+    cs = torch.tensor([h // 2, w // 2], dtype=x.dtype)
+    ss = float(min(h, w) // 3)
+    pts1 = torch.stack([cs + ss, torch.stack([cs[0] + ss, cs[1] - ss]), cs - ss]).to(x.device)
+    ref = x.new_empty(0)  # coordinate fields in the image's float type
+    pts2 = pts1 + uniform(-c[2], c[2], (n, 3, 2), g, ref)
+    sy, sx = _affine_sources(pts1, pts2, h, w)
+    x = flt.bilinear_sample(x, sy, sx, "reflect101")
+    dx = flt.gaussian_filter(uniform(-1.0, 1.0, (n, h, w), g, ref), c[1], "reflect", 3.0) * c[0]
+    dy = flt.gaussian_filter(uniform(-1.0, 1.0, (n, h, w), g, ref), c[1], "reflect", 3.0) * c[0]
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=x.dtype, device=x.device),
+                            torch.arange(w, dtype=x.dtype, device=x.device), indexing="ij")
+    return flt.bilinear_sample(x, yy + dy, xx + dx, "reflect")

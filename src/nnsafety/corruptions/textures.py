@@ -1,0 +1,116 @@
+"""Procedural textures: the plasma fractal of fog, and a frost texture that replaces the photos.
+
+Everything is generated in batch from a ``torch.Generator``; nothing is downloaded or shipped.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from . import _filters as flt
+from .base import rand, randint, randn, uniform
+
+
+def next_power_of_2(n: int) -> int:
+    return 1 if n <= 1 else 1 << (int(n) - 1).bit_length()
+
+
+def plasma_fractal(n: int, mapsize: int, wibbledecay: float, g: Optional[torch.Generator],
+                   like: torch.Tensor) -> torch.Tensor:
+    """N diamond-square height maps of side ``mapsize`` (a power of 2), each scaled to [0, 1].
+
+    A batched port of ``plasma_fractal`` in ``make_cifar_c.py`` (itself from FLHerne/mapgen):
+    each midpoint is the mean of its 4 neighbours (wrapping around) plus wibble·U(−wibble, wibble),
+    with wibble starting at 100 and divided by ``wibbledecay`` at every level. Computed in float64.
+    """
+    if mapsize & (mapsize - 1):
+        raise ValueError(f"expected a power-of-2 mapsize, got {mapsize}")
+    ref = like.new_empty(0, dtype=torch.float64)
+    m = torch.zeros(n, mapsize, mapsize, dtype=torch.float64, device=like.device)
+    step, wibble = mapsize, 100.0
+
+    def wibbled_mean(a: torch.Tensor) -> torch.Tensor:
+        return a / 4 + wibble * uniform(-wibble, wibble, a.shape, g, ref)
+
+    while step >= 2:
+        half = step // 2
+        corner = m[:, 0::step, 0::step]
+        sq = corner + torch.roll(corner, -1, dims=1)
+        sq = sq + torch.roll(sq, -1, dims=2)
+        m[:, half::step, half::step] = wibbled_mean(sq)
+        dr = m[:, half::step, half::step]
+        ul = m[:, 0::step, 0::step]
+        lt = dr + torch.roll(dr, 1, dims=1) + ul + torch.roll(ul, -1, dims=2)
+        m[:, 0::step, half::step] = wibbled_mean(lt)
+        tt = dr + torch.roll(dr, 1, dims=2) + ul + torch.roll(ul, -1, dims=1)
+        m[:, half::step, 0::step] = wibbled_mean(tt)
+        step //= 2
+        wibble /= wibbledecay
+    m = m - m.amin(dim=(1, 2), keepdim=True)
+    return m / m.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)
+
+
+# Statistics of the five frost photos the original draws from (idx = np.random.randint(5), so
+# frost6 is never used), measured once from imagecorruptions 1.1.2's copies: per-channel mean
+# (R, G, B) of the whole photo, and the std of the grey texture inside 32-px crops of the
+# 0.2×-resized photo (CIFAR-10-C's crop); 224-px crops of the full photo give the same std
+# within 0.007. frost2.png and frost3.png are the same picture.
+FROST_MEAN_RGB = (
+    (0.305, 0.585, 0.650),
+    (0.787, 0.805, 0.841),
+    (0.787, 0.805, 0.841),
+    (0.540, 0.599, 0.648),
+    (0.441, 0.484, 0.528),
+)
+FROST_STD = (0.056, 0.071, 0.071, 0.101, 0.135)
+
+
+def _standardize(t: torch.Tensor) -> torch.Tensor:
+    mu = t.mean(dim=(-2, -1), keepdim=True)
+    sd = t.std(dim=(-2, -1), keepdim=True).clamp_min(1e-6)
+    return (t - mu) / sd
+
+
+def frost_texture(n: int, channels: int, h: int, w: int, g: Optional[torch.Generator],
+                  like: torch.Tensor) -> torch.Tensor:
+    """N frost textures (N×C×H×W in [0, 1]) standing in for the randomly cropped frost photos.
+
+    A grey pattern = coarse plasma fractal (the photos' slow brightness changes) + fine ice
+    needles (sparse seeds streaked along 3 random directions, the max of the three, with the
+    motion-blur line of ``_filters``) + grain. The needle length grows with the image (1/16 of
+    the side, at least 5 px) because the original crops a similar share of the photo at 32 px
+    (0.2× photo) and at 224 px (full photo). The pattern is standardized and given, per image,
+    the mean colour and contrast of one of the five photos drawn uniformly, like the original's
+    ``randint(5)``.
+    """
+    dt = like.dtype
+    style = randint(0, len(FROST_STD), (n,), g, like)
+    coarse = plasma_fractal(n, next_power_of_2(max(h, w)), 2.0, g, like)[:, :h, :w].to(dt)
+    seeds = (rand((n, h, w), g, like) < 0.025).to(dt) * (0.5 + rand((n, h, w), g, like))
+    length = max(5.0, round(min(h, w) / 16))
+    # three needle directions per call, shared by the batch (the original's crops of five photos
+    # share their crystals' orientations too): every tap is then one strided slice, no gather
+    angles = uniform(-180.0, 180.0, (3,), g, like.new_empty(0, device="cpu"))
+    wts, oy, ox = flt.motion_blur_taps(length, length / 2, angles)
+    r = int(oy.abs().max().item()), int(ox.abs().max().item())
+    padded = torch.nn.functional.pad(seeds, (r[1], r[1], r[0], r[0]))
+    needles = torch.zeros_like(seeds)
+    for a in range(3):
+        line = torch.zeros_like(seeds)
+        for t in range(wts.numel()):
+            y0, x0 = r[0] + int(oy[a, t]), r[1] + int(ox[a, t])
+            line.add_(padded[:, y0:y0 + h, x0:x0 + w], alpha=float(wts[t]))
+        needles = torch.maximum(needles, line)
+    grain = 0.25 * randn((n, h, w), g, like)
+    # a light blur makes the needles sub-pixel thin, as in CIFAR-10-C's 0.2×-downscaled photos
+    needles = flt.gaussian_filter(needles, 0.5)
+    pattern = 0.6 * _standardize(coarse) + _standardize(needles) + grain
+    pattern = _standardize(pattern)
+    mean = torch.tensor(FROST_MEAN_RGB, dtype=dt, device=like.device)[style]  # N × 3
+    std = torch.tensor(FROST_STD, dtype=dt, device=like.device)[style]
+    tex = mean.view(n, 3, 1, 1) + std.view(n, 1, 1, 1) * pattern.unsqueeze(1)
+    if channels == 1:
+        wts = torch.tensor([0.2989, 0.5870, 0.1140], dtype=dt, device=like.device)
+        tex = (tex * wts.view(1, 3, 1, 1)).sum(1, keepdim=True)  # imagecorruptions' rgb2gray
+    return tex.clamp(0, 1)

@@ -1,0 +1,263 @@
+"""Hessian of the training loss w.r.t. the parameters: top-k eigenpairs, trace and spectral density.
+
+Everything is matrix-free, built on one Hessian-vector product (double backprop, Pearlmutter 1994)
+accumulated exactly over the data: H v = Σ_b (n_b / N) ∇²L_b v, with L_b the batch-mean loss, so
+the operator is the Hessian of the full-data mean loss. Estimators (see ``_lanczos.py``): Lanczos
+with full reorthogonalization for the top-k, Hutch++ (Meyer et al. 2021) for the trace, stochastic
+Lanczos quadrature (Ghorbani et al. 2019) for the density. Every result reports its HVP count.
+
+Modes. ``mode="eval"`` (default) puts the model in eval mode: BatchNorm uses its running statistics
+and dropout is off, so the Hessian is that of the deployed function. ``mode="train"`` uses batch
+statistics in BatchNorm (running buffers are snapshot and restored afterwards, so the model is
+unchanged) and keeps dropout on, but with the RNG re-seeded identically before every forward of a
+given batch: each HVP then sees the same masks and the operator is one fixed symmetric matrix (the
+Hessian of the loss under those masks) instead of a different random matrix per product.
+Parameters and their ``.grad`` are never written (``torch.autograd.grad`` does not touch ``.grad``).
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import torch
+from torch import nn
+
+from . import _lanczos
+from ._common import as_batches, make_generator, new_axes, training_mode
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class HessianOperator:
+    """H v for the full-data mean loss; use as a context manager (sets and restores the mode).
+
+    ``data``: one (x, y) tuple, an iterable of (x, y) batches (a DataLoader is re-iterated for each
+    product) or an ``ArrayDataset``. With a single batch the gradient graph is built once and kept
+    (each HVP is then one backward pass); with several batches it is rebuilt per batch per HVP to
+    keep memory bounded. ``loss_fn`` must return the batch mean (e.g. ``nn.CrossEntropyLoss()``).
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn, data, mode: str = "eval", seed: int = 0) -> None:
+        if mode not in ("eval", "train"):
+            raise ValueError(f"expected mode 'eval' or 'train', got {mode!r}")
+        self.model, self.loss_fn, self.mode, self.seed = model, loss_fn, mode, int(seed)
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        if not self.params:
+            raise ValueError("expected a model with trainable parameters, got none")
+        self.dim = sum(p.numel() for p in self.params)
+        self.dtype, self.device = self.params[0].dtype, self.params[0].device
+        single = isinstance(data, (tuple, list)) or hasattr(data, "tensors")
+        self.data = as_batches(data) if single else data
+        self.n_hvp = 0
+        self._cached: Optional[List[torch.Tensor]] = None
+        self._stack: Optional[contextlib.ExitStack] = None
+
+    def __enter__(self) -> "HessianOperator":
+        self._stack = contextlib.ExitStack()
+        self._stack.enter_context(training_mode(self.model, self.mode == "train"))
+        if self.mode == "train":
+            saved = {k: b.clone() for k, b in self.model.named_buffers()}
+
+            def restore():
+                with torch.no_grad():
+                    for k, b in self.model.named_buffers():
+                        b.copy_(saved[k])
+
+            self._stack.callback(restore)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._cached = None
+        if self._stack is not None:
+            self._stack.close()
+
+    def _batch_grads(self, i: int, x: torch.Tensor, y: torch.Tensor) -> List[torch.Tensor]:
+        x, y = x.to(self.device), y.to(self.device)
+        with contextlib.ExitStack() as st:
+            if self.mode == "train":  # identical dropout masks in every product (see module doc)
+                st.enter_context(torch.random.fork_rng(devices=[] if self.device.type == "cpu" else [self.device]))
+                torch.manual_seed(self.seed + i)
+            with torch.enable_grad():
+                loss = self.loss_fn(self.model(x), y)
+                grads = torch.autograd.grad(loss, self.params, create_graph=True, allow_unused=True)
+        return [g if g is not None else torch.zeros_like(p) for g, p in zip(grads, self.params)]
+
+    def _unflatten(self, v: torch.Tensor) -> List[torch.Tensor]:
+        out, i = [], 0
+        for p in self.params:
+            out.append(v[i:i + p.numel()].view_as(p).to(p.dtype))
+            i += p.numel()
+        return out
+
+    def _hvp_of(self, grads: List[torch.Tensor], vs: List[torch.Tensor], retain: bool) -> torch.Tensor:
+        hv = torch.autograd.grad(grads, self.params, grad_outputs=vs, retain_graph=retain, allow_unused=True)
+        return torch.cat([(h if h is not None else torch.zeros_like(p)).reshape(-1)
+                          for h, p in zip(hv, self.params)])
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        """H v for a flat vector ``v`` of length ``dim`` (counted in ``n_hvp``)."""
+        vs = self._unflatten(v.to(self.device))
+        self.n_hvp += 1
+        batches = self.data if isinstance(self.data, list) else None
+        if batches is not None and len(batches) == 1:
+            if self._cached is None:
+                self._cached = self._batch_grads(0, *batches[0])
+            return self._hvp_of(self._cached, vs, retain=True).to(v.dtype)
+        total, n = None, 0
+        for i, (x, y) in enumerate(self.data):
+            hv = self._hvp_of(self._batch_grads(i, x, y), vs, retain=False) * x.shape[0]
+            total = hv if total is None else total + hv
+            n += x.shape[0]
+        return (total / n).to(v.dtype)
+
+    def random_vector(self, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn(self.dim, generator=generator, device=generator.device,
+                           dtype=self.dtype).to(self.device)
+
+
+@dataclass
+class HessianEigenResult:
+    """Top-k Hessian eigenvalues (descending), eigenvectors shaped like the parameters."""
+
+    eigenvalues: List[float]
+    eigenvectors: List[List[torch.Tensor]]
+    residuals: List[float]  # ‖H y - θ y‖ per pair (Lanczos estimate)
+    error_bounds: List[float]  # min(r, r²/gap): the stopping criterion's eigenvalue error bound
+    n_hvp: int
+    converged: bool
+    mode: str
+
+    def to_dict(self) -> Dict:
+        d = asdict(self)
+        d.pop("eigenvectors")
+        return d
+
+    @property
+    def lambda_max(self) -> float:
+        return self.eigenvalues[0]
+
+    def plot(self, ax=None):
+        ax = new_axes(ax)
+        ax.bar(range(1, len(self.eigenvalues) + 1), self.eigenvalues)
+        ax.set_xlabel("index")
+        ax.set_ylabel("Hessian eigenvalue")
+        ax.set_title(f"top-{len(self.eigenvalues)} Hessian eigenvalues ({self.n_hvp} HVPs)")
+        return ax
+
+
+@dataclass
+class HessianTraceResult:
+    estimate: float
+    std_error: float
+    n_hvp: int
+    method: str
+    mode: str
+
+    def to_dict(self) -> Dict:
+        return asdict(self)
+
+    def plot(self, ax=None):
+        ax = new_axes(ax)
+        ax.errorbar([0], [self.estimate], yerr=[self.std_error], fmt="o")
+        ax.set_xticks([0], [f"{self.method} ({self.n_hvp} HVPs)"])
+        ax.set_ylabel("Hessian trace")
+        return ax
+
+
+@dataclass
+class HessianDensityResult:
+    """SLQ quadrature: per start vector, nodes (Ritz values) and weights summing to 1."""
+
+    nodes: List[List[float]]
+    weights: List[List[float]]
+    n_hvp: int
+    mode: str
+    dim: int
+
+    def to_dict(self) -> Dict:
+        return asdict(self)
+
+    def density(self, grid, sigma: Optional[float] = None) -> torch.Tensor:
+        """Gaussian-smoothed density on ``grid``: mean over runs of Σ w_i N(t; θ_i, σ²).
+
+        ``sigma`` defaults to 1% of the spectral width (nodes' range).
+        """
+        t = torch.as_tensor(grid, dtype=torch.float64)
+        nodes = torch.tensor([x for r in self.nodes for x in r], dtype=torch.float64)
+        w = torch.tensor([x for r in self.weights for x in r], dtype=torch.float64) / len(self.nodes)
+        if sigma is None:
+            sigma = max(float(nodes.max() - nodes.min()) * 0.01, 1e-12)
+        z = (t.unsqueeze(1) - nodes.unsqueeze(0)) / sigma
+        return (w * torch.exp(-0.5 * z ** 2)).sum(1) / (sigma * (2 * torch.pi) ** 0.5)
+
+    def plot(self, ax=None, sigma: Optional[float] = None, points: int = 1000):
+        ax = new_axes(ax)
+        nodes = [x for r in self.nodes for x in r]
+        lo, hi = min(nodes), max(nodes)
+        pad = 0.05 * (hi - lo + 1e-12)
+        grid = torch.linspace(lo - pad, hi + pad, points)
+        dens = self.density(grid, sigma)
+        ax.semilogy(grid.tolist(), (dens + 1e-12).tolist())
+        ax.set_xlabel("eigenvalue")
+        ax.set_ylabel("density (log)")
+        ax.set_title(f"Hessian spectral density (SLQ, {self.n_hvp} HVPs)")
+        return ax
+
+
+def hessian_eigenvalues(
+    model: nn.Module, loss_fn: LossFn, data, k: int = 5, max_iter: int = 100, tol: float = 1e-4,
+    which: str = "LA", mode: str = "eval", generator: Optional[torch.Generator] = None, seed: int = 0,
+) -> HessianEigenResult:
+    """Top-``k`` Hessian eigenpairs by Lanczos with full reorthogonalization.
+
+    Stops once each wanted Ritz value has error bound min(r, r²/gap) ≤ ``tol``·|θ| (r = Lanczos
+    residual), or after ``max_iter`` HVPs. ``which``: "LA" largest algebraic, "LM" largest |λ|.
+    """
+    if k < 1 or which not in ("LA", "LM"):
+        raise ValueError(f"expected k >= 1 and which in ('LA', 'LM'), got k={k}, which={which!r}")
+    with HessianOperator(model, loss_fn, data, mode, seed) as op:
+        g = make_generator(generator, seed)
+        vals, vecs, resid, bound, _ = _lanczos.lanczos_top_k(
+            op.matvec, op.random_vector(g), k, max(max_iter, k + 1), tol, which)
+        eigvecs = [[t.detach().clone() for t in op._unflatten(vecs[:, i])] for i in range(vecs.shape[1])]
+        converged = bool((bound <= tol * vals.abs().clamp_min(1e-30)).all())
+        return HessianEigenResult(vals.tolist(), eigvecs, resid.tolist(), bound.tolist(),
+                                  op.n_hvp, converged, mode)
+
+
+def hessian_trace(
+    model: nn.Module, loss_fn: LossFn, data, n_hvp: int = 40, method: str = "krylov_hutchpp",
+    mode: str = "eval", generator: Optional[torch.Generator] = None, seed: int = 0,
+) -> HessianTraceResult:
+    """tr(H) with a budget of ``n_hvp`` HVPs.
+
+    ``method``: "krylov_hutchpp" (default: Hutch++ whose sketch is a Lanczos run; measured on a
+    digits MLP, about 2.5× smaller error than Hutch++ at 40 HVPs), "hutchpp" (Meyer et al. 2021,
+    Algorithm 1; ``n_hvp`` rounded down to a multiple of 3) or "hutchinson" (Rademacher probes).
+    ``std_error`` is that of the Hutchinson part of the estimate.
+    """
+    estimators = {"krylov_hutchpp": _lanczos.krylov_hutchpp, "hutchpp": _lanczos.hutchpp,
+                  "hutchinson": _lanczos.hutchinson}
+    if method not in estimators:
+        raise ValueError(f"expected method in {sorted(estimators)}, got {method!r}")
+    if n_hvp < (3 if method == "hutchpp" else 1):
+        raise ValueError(f"expected n_hvp >= 3 for hutchpp (>= 1 for hutchinson), got {n_hvp}")
+    with HessianOperator(model, loss_fn, data, mode, seed) as op:
+        g = make_generator(generator, seed)
+        est, err, _ = estimators[method](op.matvec, op.dim, n_hvp, op.random_vector(g), g)
+        return HessianTraceResult(est, err, op.n_hvp, method, mode)
+
+
+def hessian_density(
+    model: nn.Module, loss_fn: LossFn, data, n_v: int = 3, lanczos_steps: int = 80,
+    mode: str = "eval", generator: Optional[torch.Generator] = None, seed: int = 0,
+) -> HessianDensityResult:
+    """Spectral density of H by stochastic Lanczos quadrature: ``n_v`` runs × ``lanczos_steps`` HVPs."""
+    if n_v < 1 or lanczos_steps < 1:
+        raise ValueError(f"expected n_v >= 1 and lanczos_steps >= 1, got {n_v}, {lanczos_steps}")
+    with HessianOperator(model, loss_fn, data, mode, seed) as op:
+        g = make_generator(generator, seed)
+        nodes, weights, _ = _lanczos.slq(op.matvec, op.dim, n_v, lanczos_steps, op.random_vector(g), g)
+        return HessianDensityResult([n.tolist() for n in nodes], [w.tolist() for w in weights],
+                                    op.n_hvp, mode, op.dim)

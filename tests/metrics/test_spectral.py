@@ -1,0 +1,129 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nnsafety.metrics._powerlaw import fit_powerlaw
+from nnsafety.metrics.spectral import first_layer_grid, plot_first_layers, spectral_analysis
+from nnsafety.models import create_model
+from ._trained import digits_mlp
+
+
+def _slow_fit(x):
+    """Clauset MLE + KS x_min, one candidate at a time (WeightWatcher's WWFit loop, n >= 20)."""
+    x = np.sort(np.asarray(x, dtype=np.float64))
+    x = x[x > 1e-5]
+    n = len(x)
+    best = (np.inf, None, None)
+    for i in range(n - 1):
+        tail = x[i:]
+        k = n - i
+        alpha = 1 + k / np.sum(np.log(tail / x[i]))
+        d = 1.0
+        if alpha > 1:
+            d = np.max(np.abs(1 - (tail / x[i]) ** (1 - alpha) - np.arange(k) / k))
+        if d < best[0]:
+            best = (d, alpha, x[i])
+    return best
+
+
+def test_vectorized_fit_equals_loop():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(0.01, 1, 200), rng.pareto(2.5, 200) + 1])
+    d, alpha, xmin = _slow_fit(x)
+    for chunk in (1000, 1 << 22):  # several chunks and one
+        fit = fit_powerlaw(torch.tensor(x), chunk=chunk)
+        assert fit.alpha == pytest.approx(alpha, rel=1e-12)
+        assert fit.xmin == xmin and fit.ks_distance == pytest.approx(d, rel=1e-10)
+
+
+def _pareto(rng, n, alpha):
+    return (1 - rng.uniform(size=n)) ** (-1 / (alpha - 1))  # density ∝ x^-alpha on [1, ∞)
+
+
+def test_alpha_recovered_from_pooled_conv_spectrum():
+    """Conv 200×200×5×5 whose 25 slices have a known ESD: a U(0.05, 1) bulk + a Pareto α=3 tail."""
+    rng = np.random.default_rng(0)
+    conv = nn.Conv2d(200, 200, 5, bias=False)
+    with torch.no_grad():
+        for i in range(5):
+            for j in range(5):
+                lam = np.concatenate([rng.uniform(0.05, 1, 40), _pareto(rng, 160, 3.0)])
+                u, _ = np.linalg.qr(rng.normal(size=(200, 200)))
+                v, _ = np.linalg.qr(rng.normal(size=(200, 200)))
+                conv.weight[:, :, i, j] = torch.tensor(u @ np.diag(np.sqrt(lam)) @ v.T)
+    r = spectral_analysis(conv, traps=False)
+    row = r.layers[0]
+    assert row.n_evals == 5000
+    assert abs(row.alpha - 3.0) < 0.05, row.alpha
+    assert row.xmin >= 0.9  # the KS choice finds the start of the tail, not the bulk
+
+
+def test_conventions_against_independent_svd():
+    torch.manual_seed(0)
+    model = create_model("cnn", 10, (1, 8, 8), width=8)
+    r = spectral_analysis(model)
+    conv = model.stages[1][0]
+    row = next(x for x in r.layers if x.name == "stages.1.0")
+    w = conv.weight.detach().double()
+    sv2 = torch.cat([torch.linalg.svdvals(w[:, :, i, j]) ** 2 for i in range(3) for j in range(3)])
+    assert row.n_evals == sv2.numel() == 8 * 9
+    assert torch.allclose(torch.sort(sv2).values, row.eigenvalues, rtol=1e-8, atol=1e-12)
+    assert row.log_norm == pytest.approx(math.log10(float((w ** 2).sum())), rel=1e-9)
+    assert row.log_spectral_norm == pytest.approx(math.log10(float(sv2.max())), rel=1e-9)
+    assert row.stable_rank == pytest.approx(float(sv2.sum() / sv2.max()), rel=1e-9)
+    assert row.alpha_weighted == pytest.approx(row.alpha * row.log_spectral_norm, rel=1e-12)
+    names = {s["name"]: s["reason"] for s in r.skipped}
+    assert "stages.0.1" in names and "normalization" in names["stages.0.1"]  # BatchNorm listed
+    analysed = {x.name for x in r.layers} | set(names)
+    expected = {n for n, m in model.named_modules() if list(m.parameters(recurse=False))}
+    assert analysed == expected  # no parameterized layer dropped silently
+    json.dumps(r.to_dict())
+
+
+def test_spikes_and_traps():
+    g = torch.Generator().manual_seed(0)
+    n, m = 1000, 400
+    noise = torch.randn(n, m, generator=g) / math.sqrt(n)
+    u = torch.linalg.qr(torch.randn(n, 3, generator=g))[0]
+    v = torch.linalg.qr(torch.randn(m, 3, generator=g))[0]
+    spiked = noise + u @ torch.diag(torch.tensor([8.0, 6.0, 4.0])) @ v.T
+    trapped = noise.clone()
+    trapped[0, 0] = trapped[5, 7] = 3.0  # large isolated entries survive the permutation
+    layers = {}
+    for name, w in (("noise", noise), ("spiked", spiked), ("trapped", trapped)):
+        lin = nn.Linear(n, m, bias=False)
+        lin.weight.data = w.T.contiguous()
+        layers[name] = spectral_analysis(lin).layers[0]
+    assert layers["noise"].num_spikes == 0 and layers["noise"].num_traps == 0
+    assert layers["spiked"].num_spikes == 3 and layers["spiked"].num_traps == 0
+    assert layers["spiked"].mp_sigma2 == pytest.approx(1 / n, rel=0.05)
+    assert layers["trapped"].num_traps >= 1 and any("trap" in w for w in layers["trapped"].warnings)
+    torch.manual_seed(0)
+    fresh = spectral_analysis(create_model("mlp", 10, (1, 8, 8))).layers[1]  # 256×256 at init
+    assert fresh.alpha > 6 and fresh.warnings == ["alpha > 6: under-trained layer"]
+
+
+def test_trained_digits_mlp_and_min_size():
+    model = digits_mlp(seed=0)
+    r = spectral_analysis(model, min_size=11)
+    assert [x.name for x in r.layers] == ["stages.0.1", "stages.1.0"]
+    assert r.skipped == [{"name": "head", "kind": "Linear", "reason": "10 eigenvalues < min_size=11"}]
+    assert all(x.alpha < 2 and "over-trained" in x.warnings[0] for x in r.layers)  # fits hard
+    assert r.plot() is not None and r.plot_esd("stages.1.0") is not None
+
+
+def test_first_layer_grid():
+    mlp = digits_mlp(seed=0)
+    res = first_layer_grid(mlp, (1, 8, 8))
+    assert res.images.shape == (64, 1, 8, 8)
+    assert torch.equal(res.images[5].flatten(), mlp.stages[0][1].weight[5].detach())
+    cnn = create_model("cnn", 10, (1, 8, 8), width=4)
+    assert torch.equal(first_layer_grid(cnn, (1, 8, 8)).images, cnn.stages[0][0].weight.detach())
+    fig = plot_first_layers([mlp, cnn], ["mlp", "cnn"], in_shape=(1, 8, 8))
+    assert len(fig.axes) == 2
+    with pytest.raises(ValueError, match="in_features"):
+        first_layer_grid(mlp, (3, 8, 8))

@@ -1,0 +1,102 @@
+"""CLI views over the analysis packages: corrupt, eval --corruptions / --attack, attack."""
+import json
+
+import numpy as np
+import pytest
+
+from nnsafety.cli import main
+from nnsafety.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "mlp"
+    train(TrainConfig(model="mlp", model_kwargs={"width": 64}, epochs=8), out=out, progress=False)
+    return out
+
+
+def _json(capsys):
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_corrupt_then_eval_reads_the_folder(tmp_path, run_dir, capsys):
+    folder = tmp_path / "digits-C"
+    assert main(["corrupt", "--data", "digits", "--out", str(folder), "--n", "60",
+                 "--corruptions", "gaussian_noise,contrast", "--severities", "1,5", "--quiet"]) == 0
+    arr = np.load(folder / "gaussian_noise.npy")
+    assert arr.shape == (120, 8, 8, 1) and arr.dtype == np.uint8
+    assert np.load(folder / "labels.npy").shape == (120,)
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--corruptions", "--corrupted-root", str(folder), "--severities", "1,5",
+                 "--json"]) == 0
+    res = _json(capsys)
+    acc = res["accuracy"]
+    assert set(acc) == {"gaussian_noise", "contrast"}
+    assert all(0 <= v <= 1 for per in acc.values() for v in per.values())
+    # the same numbers, computed directly from the files the exporter wrote
+    import torch
+
+    from nnsafety import load_run
+
+    model = load_run(run_dir).model
+    labels = torch.from_numpy(np.load(folder / "labels.npy"))
+    for name in ("gaussian_noise", "contrast"):
+        x = torch.from_numpy(np.load(folder / f"{name}.npy")).permute(0, 3, 1, 2).float() / 255
+        with torch.no_grad():
+            hits = (model(x).argmax(1) == labels).float()
+        assert acc[name]["1"] == pytest.approx(float(hits[:60].mean()))
+        assert acc[name]["5"] == pytest.approx(float(hits[60:].mean()))
+    # writing into the same folder again needs --overwrite, and leaves the files as they were
+    before = (folder / "contrast.npy").read_bytes()
+    assert main(["corrupt", "--data", "digits", "--out", str(folder), "--n", "5"]) == 2
+    assert (folder / "contrast.npy").read_bytes() == before
+
+
+def test_eval_attack_curve_and_attack(run_dir, capsys):
+    assert main(["eval", str(run_dir), "--attack", "pgd", "--eps", "0,0.05,0.2", "--steps", "10",
+                 "--n", "100", "--json", "--quiet"]) == 0
+    curve = _json(capsys)
+    acc = curve["robust_accuracy"]
+    assert acc[0] == pytest.approx(curve["clean_accuracy"]) and acc[0] >= acc[1] >= acc[2]
+    assert acc[2] < 0.2  # ε = 0.2 L∞ breaks an undefended digits MLP
+    assert main(["attack", str(run_dir), "--attack", "fgsm", "--eps", "0.1", "--n", "100", "--json",
+                 "--quiet"]) == 0
+    single = _json(capsys)
+    assert single["n"] == 100 and single["robust_accuracy"] <= single["clean_accuracy"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["attack", "{run}", "--attack", "nope"], "unknown attack 'nope'"),
+    (["attack", "{run}", "--eps", "a"], "comma-separated numbers"),
+    (["attack", "{run}", "--eps", "0.1,0.2"], "expected one --eps"),
+    (["eval", "{run}", "--corruptions", "fogg"], "fogg"),
+    (["eval", "{run}", "--corruptions", "--severities", "0"], "severit"),
+    (["eval", "{run}", "--corruptions", "--corrupted-root", "{tmp}"], "labels.npy"),
+    (["corrupt", "--data", "nope", "--out", "{tmp}/c"], "unknown dataset"),
+])
+def test_bad_inputs_exit_2_with_one_line(run_dir, tmp_path, args, needle, capsys):
+    argv = [a.format(run=run_dir, tmp=tmp_path) for a in args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and needle in err, err
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("metric, key", [
+    ("noise_response", "collapse_score"), ("hessian", "eigenvalues"), ("landscape", "loss"),
+    ("boundary", "distances"), ("spectral", "layers"),
+])
+def test_eval_metric_views(run_dir, tmp_path, metric, key, capsys):
+    fig = tmp_path / f"{metric}.png"
+    assert main(["eval", str(run_dir), "--metric", metric, "--n", "100", "--json", "--figure", str(fig)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    res = json.loads(out[0])
+    assert res["metric"] == metric and key in res
+    assert fig.stat().st_size > 1000 and fig.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_data_free_noise_response_needs_no_data(run_dir, capsys):
+    assert main(["eval", str(run_dir), "--metric", "noise_response", "--data-free", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[0])
+    assert res["data_free"] is True and res["accuracy"] is None
+    assert len(res["class_fraction"][0]) == 10
