@@ -49,6 +49,24 @@ def _resolve(attack: AttackLike, kw: dict) -> Callable[..., torch.Tensor]:
     return attack
 
 
+def _rank_shard(x: torch.Tensor, y: torch.Tensor):
+    """This process's points under ``torchrun`` (every world_size-th one), else all of them."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x, y, None
+    rank, world = dist.get_rank(), dist.get_world_size()
+    return x[rank::world], y[rank::world], (rank, world)
+
+
+def _gather_counts(clean: int, robust: int, n: int, device) -> tuple:
+    import torch.distributed as dist
+
+    counts = torch.tensor([clean, robust, n], dtype=torch.float64, device=device)
+    dist.all_reduce(counts)
+    return tuple(int(v) for v in counts.tolist())
+
+
 def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: AttackLike,
                     batch_size: int = 500, progress: Optional[bool] = None,
                     keep_adv: bool = True, **attack_kw) -> RobustAccuracyResult:
@@ -58,11 +76,16 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: 
     :class:`Attack`, or any callable ``(model, x, y) -> x_adv``. A point counts as robust only if
     its clean prediction is right too. When the attack has an ``eps``, the returned examples are
     checked to lie in the ε-ball ∩ [0, 1] (a broken attack must not inflate the number).
+
+    Under ``torchrun`` (a process group is initialized) each rank attacks every world_size-th
+    point and the counts are summed across ranks, so every rank returns the accuracies of all of
+    ``x``; ``x_adv`` then holds only this rank's examples (points rank, rank + W, ...).
     """
     check_inputs(x, y)
     fn = _resolve(attack, attack_kw)
     name = getattr(fn, "name", getattr(fn, "__name__", type(fn).__name__))
     eps, norm = getattr(fn, "eps", None), getattr(fn, "norm", "Linf")
+    x, y, shard = _rank_shard(x, y)
     n = x.shape[0]
     clean_ok = torch.zeros(n, dtype=torch.bool, device=x.device)
     robust_ok = torch.zeros(n, dtype=torch.bool, device=x.device)
@@ -83,10 +106,13 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: 
             if keep_adv:
                 advs.append(xa.detach())
             bar.update(len(xb))
+    n_clean, n_robust = int(clean_ok.sum()), int(robust_ok.sum())
+    if shard is not None:
+        n_clean, n_robust, n = _gather_counts(n_clean, n_robust, n, x.device)
     return RobustAccuracyResult(
         attack=str(name), n=n,
-        clean_accuracy=clean_ok.float().mean().item() if n else 0.0,
-        robust_accuracy=robust_ok.float().mean().item() if n else 0.0,
+        clean_accuracy=n_clean / n if n else 0.0,
+        robust_accuracy=n_robust / n if n else 0.0,
         seconds=time.perf_counter() - t0,
         x_adv=torch.cat(advs) if keep_adv and advs else None,
     )

@@ -27,8 +27,15 @@ def _points(args: argparse.Namespace, dataset):
 
 def run_attack(args: argparse.Namespace) -> int:
     from ..attacks import autoattack, list_attacks, robust_accuracy
+    from ..train.distributed import init_distributed
 
     run, data, dataset = load_run_and_data(args)
+    # Under torchrun the points are sharded across ranks and the counts summed (robust_accuracy);
+    # rank 0 alone prints.
+    dist_info = init_distributed("cpu")
+    if dist_info.enabled and args.attack == "autoattack":
+        raise UsageError("nnsafety attack: error: autoattack runs in one process; use torchrun for the "
+                         "single attacks (pgd, apgd, ...)")
     eps = float_list(args.eps)
     if len(eps) != 1:
         raise UsageError("nnsafety attack: error: expected one --eps; use `nnsafety eval --attack` for a curve")
@@ -46,7 +53,8 @@ def run_attack(args: argparse.Namespace) -> int:
                                  keep_adv=False, eps=eps[0], **_attack_kwargs(args))
         text = (f"{args.attack} {args.norm} eps={eps[0]:g} on {result.n} {data} test images: clean accuracy "
                 f"{result.clean_accuracy:.4f}, robust accuracy {result.robust_accuracy:.4f} ({result.seconds:.1f} s)")
-    print(json.dumps({"run": str(run.path), **result.to_dict()}, sort_keys=True) if args.json else text)
+    if dist_info.is_main:
+        print(json.dumps({"run": str(run.path), **result.to_dict()}, sort_keys=True) if args.json else text)
     return 0
 
 
@@ -82,7 +90,8 @@ def register(sub) -> None:
     p.add_argument("--norm", default="Linf", choices=["Linf", "L2"], help="threat model")
     p.add_argument("--steps", type=int, help="attack iterations (default: the attack's own)")
     p.add_argument("--version", default="standard", choices=["standard", "plus", "rand"], help="AutoAttack version")
-    p.add_argument("--n", type=int, default=1000, help="number of test images (0 = all)")
+    p.add_argument("-n", "--n", dest="n", type=int, default=1000,
+                   help="number of test images (0 = all); spell it -n under torchrun, whose parser takes --n as its own")
     p.add_argument("--batch-size", dest="batch_size", type=int, default=500, help="attack batch size")
     p.add_argument("--seed", type=int, default=0, help="seed of the attacks' randomness")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
