@@ -1,44 +1,10 @@
 """Pre-activation ResNet-18 for small images (CIFAR variant), split into four mixing stages."""
 from __future__ import annotations
 
-import torch
 from torch import nn
-from torch.nn import functional as F
 
+from ._blocks import residual_stage
 from .base import Classifier, Normalize, register_model
-
-
-class PreActBlock(nn.Module):
-    """BN-ReLU-conv3×3-BN-ReLU-conv3×3 plus identity (He et al. 2016, "Identity Mappings").
-
-    When the block changes resolution or width, the shortcut is a 1×1 conv applied to the
-    pre-activated input (as in the authors' and the CIFAR reference code), so the residual
-    path of the whole network stays free of non-linearities.
-    """
-
-    def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
-        super().__init__()
-        self.bn1 = nn.BatchNorm2d(c_in)
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, stride=1, padding=1, bias=False)
-        self.shortcut = None
-        if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Not in place: x may be a tensor the mixing hook still holds (e.g. a mixup partner).
-        out = F.relu(self.bn1(x))
-        skip = x if self.shortcut is None else self.shortcut(out)
-        out = self.conv1(out)
-        out = self.conv2(F.relu(self.bn2(out)))
-        return out + skip
-
-
-def _layer(c_in: int, c_out: int, blocks: int, stride: int) -> nn.Sequential:
-    layers = [PreActBlock(c_in, c_out, stride)]
-    layers += [PreActBlock(c_out, c_out, 1) for _ in range(blocks - 1)]
-    return nn.Sequential(*layers)
 
 
 @register_model("preact_resnet18")
@@ -70,12 +36,12 @@ def preact_resnet18(
     w = [width, 2 * width, 4 * width, 8 * width]
     stages = [
         nn.Sequential(
-            nn.Conv2d(in_shape[0], w[0], 3, padding=1, bias=False), _layer(w[0], w[0], 2, 1)
+            nn.Conv2d(in_shape[0], w[0], 3, padding=1, bias=False), residual_stage(w[0], w[0], 2, 1)
         ),
-        _layer(w[0], w[1], 2, 2),
-        _layer(w[1], w[2], 2, 2),
+        residual_stage(w[0], w[1], 2, 2),
+        residual_stage(w[1], w[2], 2, 2),
         nn.Sequential(
-            _layer(w[2], w[3], 2, 2),
+            residual_stage(w[2], w[3], 2, 2),
             nn.BatchNorm2d(w[3]),
             nn.ReLU(),
             nn.AdaptiveAvgPool2d(1),

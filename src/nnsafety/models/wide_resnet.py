@@ -1,44 +1,10 @@
 """Wide ResNet WRN-d-k (Zagoruyko & Komodakis 2016) for small images, split into three mixing stages."""
 from __future__ import annotations
 
-import torch
 from torch import nn
-from torch.nn import functional as F
 
+from ._blocks import residual_stage
 from .base import Classifier, Normalize, register_model
-
-
-class WideBasicBlock(nn.Module):
-    """BN-ReLU-conv3×3-BN-ReLU-[dropout]-conv3×3 plus shortcut (the paper's B(3,3) block).
-
-    As in the authors' code, the stride sits on the first conv and, when width or resolution
-    change, the 1×1 shortcut conv reads the pre-activated input.
-    """
-
-    def __init__(self, c_in: int, c_out: int, stride: int, dropout: float) -> None:
-        super().__init__()
-        self.bn1 = nn.BatchNorm2d(c_in)
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, stride=1, padding=1, bias=False)
-        self.shortcut = None
-        if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Not in place: x may be a tensor the mixing hook still holds (e.g. a mixup partner).
-        out = F.relu(self.bn1(x))
-        skip = x if self.shortcut is None else self.shortcut(out)
-        out = self.conv1(out)
-        out = self.conv2(self.dropout(F.relu(self.bn2(out))))
-        return out + skip
-
-
-def _group(c_in: int, c_out: int, blocks: int, stride: int, dropout: float) -> nn.Sequential:
-    layers = [WideBasicBlock(c_in, c_out, stride, dropout)]
-    layers += [WideBasicBlock(c_out, c_out, 1, dropout) for _ in range(blocks - 1)]
-    return nn.Sequential(*layers)
 
 
 def _init_weights(model: nn.Module) -> None:
@@ -92,11 +58,11 @@ def wide_resnet(
     c = [16, 16 * widen_factor, 32 * widen_factor, 64 * widen_factor]
     stages = [
         nn.Sequential(
-            nn.Conv2d(in_shape[0], c[0], 3, padding=1, bias=False), _group(c[0], c[1], n, 1, dropout)
+            nn.Conv2d(in_shape[0], c[0], 3, padding=1, bias=False), residual_stage(c[0], c[1], n, 1, dropout)
         ),
-        _group(c[1], c[2], n, 2, dropout),
+        residual_stage(c[1], c[2], n, 2, dropout),
         nn.Sequential(
-            _group(c[2], c[3], n, 2, dropout),
+            residual_stage(c[2], c[3], n, 2, dropout),
             nn.BatchNorm2d(c[3]),
             nn.ReLU(),
             nn.AdaptiveAvgPool2d(1),
