@@ -3,7 +3,7 @@
 Run (the zoo takes ~30 min of a shared 2-core CPU for 200 models; resumable, re-run to continue):
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_backdoor.py --zoo /tmp/bd/zoo --n 200
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_backdoor.py --zoo /tmp/bd/zoo --skip-table
-Prints the detector table (markdown, as in docs/results_backdoor.md) and the timing table:
+Prints the detector table (markdown, as in docs/results.md, "Backdoors") and the timing table:
 CPU seconds per model (process time, median of 3, alternating) for noise_response, data-free
 Neural Cleanse and classic Neural Cleanse (100 clean test images) on 2 MLPs and 2 CNNs of the zoo.
 Goals (issue 8): noise_response data-free AUC ≥ 0.97 (≥ 0.95 on MLPs), ≤ 0.5 s/model; data-free

@@ -3,7 +3,9 @@
 nnsafety corrupts a 256×3×32×32 batch in-process (CIFAR-10-C parameters); the peer
 (imagecorruptions 1.1.2, ImageNet-C parameters at every size, one image at a time as its API
 works) runs in ``.venv-bench`` as a subprocess. Rounds alternate nnsafety / peer; the median of
-the rounds is reported. Run: ``OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_corruptions.py``.
+the rounds is reported. ``--clock cpu`` times both sides by process CPU time (on a loaded shared
+machine wall time mostly measures the other jobs).
+Run: ``OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_corruptions.py [--threads 1] [--clock cpu]``.
 """
 from __future__ import annotations
 
@@ -24,24 +26,33 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def smooth_batch(n: int, seed: int) -> torch.Tensor:
-    """The same kind of images the peer gets: 8×8 uniform noise upsampled ×4 (pixel replication)."""
+    """The same kind of images the peer gets: 8×8 uniform noise upsampled ×4 (pixel replication),
+    truncated to uint8 levels as the peer's ``astype(np.uint8)`` (and every dataset image) is."""
     low = torch.rand(n, 3, 8, 8, generator=torch.Generator().manual_seed(seed))
+    low = torch.floor(low * 255) / 255
     return low.repeat_interleave(4, 2).repeat_interleave(4, 3)
 
 
-def time_nnsafety(x: torch.Tensor, names, severity: int) -> dict:
+def time_nnsafety(x: torch.Tensor, names, severity: int, clock: str = "wall") -> dict:
+    timer = time.process_time if clock == "cpu" else time.perf_counter
     out = {}
     for name in names:
         corrupt(x[:8], name, severity, torch.Generator().manual_seed(0))  # warm-up, operator caches
-        t0 = time.perf_counter()
+        t0 = timer()
         corrupt(x, name, severity, torch.Generator().manual_seed(0))
-        out[name] = (time.perf_counter() - t0) / x.shape[0]
+        out[name] = (timer() - t0) / x.shape[0]
     return out
 
 
-def time_peer(python: str, names, severity: int, n: int, seed: int) -> dict:
+def time_peer(python: str, names, severity: int, n: int, seed: int, clock: str = "wall") -> dict:
     script = str(ROOT / "benchmarks" / "_peer_imagecorruptions.py")
-    cmd = [python, script, str(severity), str(n), str(seed), *names]
+    args = [str(severity), str(n), str(seed), *names]
+    if clock == "cpu":  # the peer script times with perf_counter: swap in the process CPU clock
+        code = ("import runpy, sys, time; time.perf_counter = time.process_time; "
+                f"sys.argv = {[script, *args]!r}; runpy.run_path({script!r}, run_name='__main__')")
+        cmd = [python, "-c", code]
+    else:
+        cmd = [python, script, *args]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -55,6 +66,9 @@ def main() -> None:
     ap.add_argument("--severity", type=int, default=3)
     ap.add_argument("--peer-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
     ap.add_argument("--threads", type=int, default=0, help="torch threads for nnsafety (0: default)")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: process CPU time on both sides (robust to other jobs' load; with >1 "
+                         "thread it sums the threads)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -62,12 +76,12 @@ def main() -> None:
     x = smooth_batch(args.n, 0)
     ours, peer = {n: [] for n in names}, {n: [] for n in names}
     for r in range(args.rounds):
-        for k, v in time_nnsafety(x, names, args.severity).items():
+        for k, v in time_nnsafety(x, names, args.severity, args.clock).items():
             ours[k].append(v)
-        for k, v in time_peer(args.peer_python, names, args.severity, args.peer_n, r).items():
+        for k, v in time_peer(args.peer_python, names, args.severity, args.peer_n, r, args.clock).items():
             peer[k].append(v)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {args.n}×3×32×32, "
-          f"severity {args.severity}, median of {args.rounds} alternating rounds")
+          f"severity {args.severity}, median of {args.rounds} alternating rounds, {args.clock} clock")
     print("| corruption | nnsafety ms/img | imagecorruptions ms/img | speed-up |")
     print("|---|---:|---:|---:|")
     tot_ours = tot_peer = 0.0

@@ -100,3 +100,32 @@ def test_data_free_noise_response_needs_no_data(run_dir, capsys):
     res = json.loads(capsys.readouterr().out.strip().splitlines()[0])
     assert res["data_free"] is True and res["accuracy"] is None
     assert len(res["class_fraction"][0]) == 10
+
+
+def test_backdoor_views_train_poisoned_eval_detect(tmp_path, capsys):
+    """train --poison -> eval --poison (ASR) -> detect (neural cleanse finds the target)."""
+    out = tmp_path / "bd"
+    assert main(["train", "--model", "mlp", "--poison", "badnets", "--poison-rate", "0.1", "--target", "3",
+                 "--epochs", "15", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out), "--poison", "badnets", "--json"]) == 0
+    res = _json(capsys)
+    assert res["attack_success_rate"] >= 0.9 and res["target"] == 3 and res["clean_accuracy"] > 0.9
+    assert main(["detect", str(out), "--method", "neural_cleanse", "--json"]) == 0
+    (verdict,) = _json(capsys)
+    assert verdict["backdoored"] and verdict["target_class"] == 3
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["zoo", "--out", "{tmp}/z", "--shard", "3/2"], "--shard i/n"),
+    (["zoo", "--out", "{tmp}/z", "--n", "1"], "--n >= 2"),
+    (["detect", "{run}", "{run}"], "expected one run directory"),
+    (["detect", "{run}", "--compare"], "two run directories"),
+    (["detect", "{run}", "--method", "nope"], "nope"),
+])
+def test_backdoor_bad_inputs(run_dir, tmp_path, args, needle, capsys):
+    argv = [a.format(run=run_dir, tmp=tmp_path) for a in args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and needle in err, err
+    assert not (tmp_path / "z").exists()

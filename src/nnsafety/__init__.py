@@ -3,4 +3,11 @@ __version__ = "0.1.0"
 
 from .runs import Run, load_run  # noqa: E402
 
-__all__ = ["Run", "load_run", "__version__"]
+
+def audit(model, dataset, **kwargs):  # lazy: `import nnsafety` stays light (see nnsafety.report.audit)
+    from .report import audit as _audit
+
+    return _audit(model, dataset, **kwargs)
+
+
+__all__ = ["Run", "audit", "load_run", "__version__"]

@@ -20,8 +20,10 @@ def check_images(x: torch.Tensor, name: str = "x", allow_2d: bool = True) -> Non
         )
     if x.dim() != 4 and not (allow_2d and x.dim() == 2):
         raise ValueError(f"expected {name} of shape {shapes}, got shape {tuple(x.shape)}")
-    if x.numel() and (x.min() < 0 or x.max() > 1):
-        raise ValueError(
-            f"expected {name} in [0, 1], got values in "
-            f"[{x.min().item():.4g}, {x.max().item():.4g}] (normalization belongs to the model)"
-        )
+    if x.numel():
+        lo, hi = torch.aminmax(x)  # one pass over the data instead of two
+        if lo < 0 or hi > 1:
+            raise ValueError(
+                f"expected {name} in [0, 1], got values in "
+                f"[{lo.item():.4g}, {hi.item():.4g}] (normalization belongs to the model)"
+            )

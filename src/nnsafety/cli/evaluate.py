@@ -25,9 +25,11 @@ def load_run_and_data(args: argparse.Namespace, split: str = "test"):
 
 def run_eval(args: argparse.Namespace) -> int:
     from ..metrics.accuracy import evaluate
-    from . import attack, corrupt, metrics
+    from . import attack, backdoor, corrupt, metrics
 
     run, data, dataset = load_run_and_data(args)
+    if args.poison:
+        return backdoor.eval_poison(args, run)
     if args.n:
         dataset = dataset.subset(args.n)
     if args.corruptions is not None:
@@ -54,7 +56,7 @@ def add_run_data_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub) -> None:
-    from . import attack, corrupt, metrics
+    from . import attack, backdoor, corrupt, metrics
 
     p = add_command(sub, "eval", "measure a trained run: clean accuracy, loss and ECE by default; "
                                  "or corruptions, an attack's ε curve", run_eval)
@@ -68,3 +70,4 @@ def register(sub) -> None:
     corrupt.add_eval_arguments(p)
     attack.add_eval_arguments(p)
     metrics.add_eval_arguments(p)
+    backdoor.add_eval_arguments(p)

@@ -93,17 +93,56 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# The demo's three models: (name, TrainConfig overrides). 10 epochs instead of the default 30 keep
+# the whole demo under 5 minutes on 2 cores while the cnn stays above 97 % clean accuracy.
+DEMO_EPOCHS = 10
+DEMO_TARGET = 3
+DEMO_MODELS = [
+    ("erm", {}),
+    ("noisymix", {"method": "noisymix"}),
+    ("badnets", {"poison": "badnets", "poison_kwargs": {"rate": 0.1, "target": DEMO_TARGET}}),
+]
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    """Train erm, noisymix and a BadNets-backdoored cnn on digits, audit each (quick), compare."""
+    from ..report import audit_run
+    from ..report.compare import compare
     from ..train import TrainConfig, Trainer
 
     out = Path(args.out)
-    t0 = time.perf_counter()
-    print(f"nnsafety demo: training a cnn on the embedded digits data -> {out}", flush=True)
-    trainer = Trainer(TrainConfig(), out=out, overwrite=True, progress=False if args.quiet else None)
-    final = trainer.fit().final
-    print(f"run directory: {out}")
-    print(f"test accuracy: {final['test_acc']:.4f} ({final['test_acc'] * 100:.1f}%), ECE {final['test_ece']:.4f}")
-    print(f"demo finished in {time.perf_counter() - t0:.1f} s")
+    t0, c0 = time.perf_counter(), time.process_time()
+    show = False if args.quiet else None
+    results = []
+    for name, overrides in DEMO_MODELS:
+        print(f"[{name}] training a cnn on digits ({DEMO_EPOCHS} epochs, {overrides or 'plain ERM'})", flush=True)
+        cfg = TrainConfig(epochs=DEMO_EPOCHS, **overrides)
+        final = Trainer(cfg, out=out / "runs" / name, overwrite=True, progress=show).fit().final
+        print(f"[{name}] test accuracy {final['test_acc']:.4f}; auditing (quick budget)", flush=True)
+        results.append(audit_run(out / "runs" / name, out=out / "reports" / name, budget="quick", progress=show))
+    comp = compare(results, out=out)
+    cards = [r.card for r in results]
+    names = [r.name for r in results]
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    robust = max(range(len(cards)), key=lambda i: cards[i]["headline"]["robust_accuracy"] or -1)
+    corr = max(range(len(cards)), key=lambda i: cards[i]["headline"]["mean_corruption_accuracy"] or -1)
+    flagged = [(n, c["headline"]["suspected_target"]) for n, c in zip(names, cards)
+               if c["headline"]["backdoor_verdict"] == "fail"]
+    print()
+    print(f"comparison report: {out / 'comparison.html'}")
+    print(f"1. clean accuracy: " + ", ".join(f"{n} {pct(c['headline']['clean_accuracy'])}" for n, c in zip(names, cards)))
+    print(f"2. most robust to attacks: {names[robust]} ({pct(cards[robust]['headline']['robust_accuracy'])} at "
+          f"L∞ ε={cards[robust]['headline']['eps']:g}; others "
+          + ", ".join(f"{n} {pct(c['headline']['robust_accuracy'])}" for i, (n, c) in enumerate(zip(names, cards))
+                      if i != robust) + ")")
+    print(f"3. most robust to corruptions: {names[corr]} ({pct(cards[corr]['headline']['mean_corruption_accuracy'])} "
+          "mean corruption accuracy)")
+    print("4. flagged as backdoored: " + (", ".join(f"{n} (suspected target class {t})" for n, t in flagged)
+                                         if flagged else "none")
+          + f"; the badnets model was poisoned with target class {DEMO_TARGET}")
+    print("5. verdicts: " + ", ".join(f"{n} {c['verdict']}" for n, c in zip(names, cards))
+          + f"; per-model reports in {out / 'reports'}")
+    print(f"demo finished in {time.perf_counter() - t0:.1f} s wall ({time.process_time() - c0:.1f} s CPU)")
     return 0
 
 
@@ -127,8 +166,10 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     _add_train_options(p)
 
-    p = add_command(sub, "demo", "train and evaluate on the embedded digits data", run_demo)
-    p.add_argument("--out", default="runs/demo", help="run directory (replaced if it exists)")
+    p = add_command(sub, "demo", "train erm, noisymix and a backdoored cnn on digits, audit and compare them",
+                    run_demo)
+    p.add_argument("--out", default="runs/demo", help="demo folder: runs/, reports/ and comparison.html "
+                                                      "(its runs are replaced)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = add_command(sub, "list", "list registered models, datasets and methods", run_list)

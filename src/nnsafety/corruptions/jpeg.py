@@ -74,37 +74,73 @@ def block_operators(quality: int, chroma: bool):
     return d2.t() / q.view(1, 64), q.view(64, 1) * d2
 
 
-def _code_plane(p: torch.Tensor, quality: int, chroma: bool) -> torch.Tensor:
-    """Block DCT, quantize (round), dequantize, inverse DCT of M×H×W planes in 0..255 (H, W % 8 = 0).
+def _to_blocks(p: torch.Tensor, shift: float) -> torch.Tensor:
+    """(p − shift) of M×H×W planes as rows of 8×8 blocks (…×64): the shift rides on the one copy."""
+    m, h, w = p.shape
+    out = torch.empty(m, h // 8, w // 8, 8, 8, dtype=p.dtype, device=p.device)
+    torch.sub(p.view(m, h // 8, 8, w // 8, 8).permute(0, 1, 3, 2, 4), shift, out=out)
+    return out.view(-1, 64)
+
+
+def _from_blocks(b: torch.Tensor, m: int, h: int, w: int) -> torch.Tensor:
+    """The planes of block rows as an M×(H/8)×8×(W/8)×8 strided view (no copy: consumers that
+    take an M×H×W plane view it as M×(H/8)×8×(W/8)×8 and read this in place)."""
+    return b.view(m, h // 8, w // 8, 8, 8).permute(0, 1, 3, 2, 4)
+
+
+def _code_blocks(blocks: torch.Tensor, quality: int, chroma: bool, lo: float, hi: float) -> torch.Tensor:
+    """Block DCT, quantize (round), dequantize, inverse DCT, round, clamp to [lo, hi]; in place.
 
     ``torch.round`` (half to even) stands in for libjpeg's half-away-from-zero: the DCT of integer
     samples is irrational, so exact ties do not occur.
     """
+    fwd, inv = (t.to(blocks.device, blocks.dtype) for t in block_operators(quality, chroma))
+    coef = torch.mm(blocks, fwd).round_()
+    return torch.mm(coef, inv, out=blocks).round_().clamp_(lo, hi)
+
+
+def _code_plane(p: torch.Tensor, quality: int, chroma: bool) -> torch.Tensor:
+    """Code M×H×W planes in 0..255 (H, W % 8 = 0) with the level shift of 128 (see _from_blocks)."""
     m, h, w = p.shape
-    fwd, inv = (t.to(p.device, p.dtype) for t in block_operators(quality, chroma))
-    blocks = (p - 128).view(m, h // 8, 8, w // 8, 8).permute(0, 1, 3, 2, 4).reshape(-1, 64)
-    back = torch.round(blocks @ fwd) @ inv
-    back = back.view(m, h // 8, w // 8, 8, 8).permute(0, 1, 3, 2, 4).reshape(m, h, w)
-    return back.round_().add_(128).clamp_(0, 255)
+    return _from_blocks(_code_blocks(_to_blocks(p, 128), quality, chroma, -128, 127).add_(128), m, h, w)
 
 
 def _downsample(c: torch.Tensor) -> torch.Tensor:
-    """libjpeg ``h2v2_downsample``: (sum of 2×2 + bias) >> 2, bias alternating 1, 2 by column."""
-    s = c[..., 0::2, 0::2] + c[..., 0::2, 1::2] + c[..., 1::2, 0::2] + c[..., 1::2, 1::2]
-    bias = 1 + (torch.arange(s.shape[-1], device=c.device) % 2).to(c.dtype)
-    return torch.floor((s + bias) / 4)
+    """libjpeg ``h2v2_downsample`` of samples stored +128: (sum of 2×2 + bias) >> 2 with the bias
+    alternating 1, 2 by column, returned level-shifted (−128: what the DCT takes)."""
+    s = c[..., 0::2, 0::2] + c[..., 0::2, 1::2]
+    s += c[..., 1::2, 0::2]
+    s += c[..., 1::2, 1::2]
+    bias = (torch.arange(s.shape[-1], device=c.device) % 2).to(c.dtype) + (1 - 512)  # 4·128 = 512
+    return s.add_(bias).div_(4).floor_()
+
+
+@lru_cache(maxsize=64)
+def _triangle_matrix(n: int) -> torch.Tensor:
+    """2n×n matrix of libjpeg's fancy upsampling along one axis: output 2i = 3·c[i] + c[i − 1],
+    2i + 1 = 3·c[i] + c[i + 1], edges replicated (integer weights: exact in float)."""
+    a = torch.zeros(2 * n, n, dtype=torch.float64)
+    i = torch.arange(n)
+    a[2 * i, i] += 3
+    a[2 * i, (i - 1).clamp(min=0)] += 1
+    a[2 * i + 1, i] += 3
+    a[2 * i + 1, (i + 1).clamp(max=n - 1)] += 1
+    return a
 
 
 def _fancy_upsample(c: torch.Tensor) -> torch.Tensor:
-    """libjpeg ``h2v2_fancy_upsample``: separable triangle filter with its integer rounding."""
-    up = torch.cat([c[..., :1, :], c[..., :-1, :]], dim=-2)
-    down = torch.cat([c[..., 1:, :], c[..., -1:, :]], dim=-2)
-    rows = torch.stack([3 * c + up, 3 * c + down], dim=-2).flatten(-3, -2)  # colsums, 2H × W
-    left = torch.cat([rows[..., :1], rows[..., :-1]], dim=-1)
-    right = torch.cat([rows[..., 1:], rows[..., -1:]], dim=-1)
-    even = torch.floor((3 * rows + left + 8) / 16)
-    odd = torch.floor((3 * rows + right + 7) / 16)
-    return torch.stack([even, odd], dim=-1).flatten(-2, -1)
+    """libjpeg ``h2v2_fancy_upsample`` on level-shifted samples (M×h×w -> M×2h×2w).
+
+    libjpeg forms the column sums 3·c + neighbour, then (3·sum + neighbour sum + 8) >> 4 for even
+    and + 7 for odd output columns: the same as floor((A_h c A_wᵀ + bias) / 16) with the triangle
+    matrices A. With +128 samples the result is 128 more (16·128 = 2048 cancels exactly).
+    """
+    h, w = c.shape[-2:]
+    a_h = _triangle_matrix(h).to(c.device, c.dtype)
+    a_w = _triangle_matrix(w).to(c.device, c.dtype)
+    pre = torch.matmul(a_h, torch.matmul(c, a_w.t()))
+    bias = 8 - (torch.arange(2 * w, device=c.device) % 2).to(c.dtype)
+    return pre.add_(bias).div_(16).floor_()
 
 
 # JFIF YCbCr (libjpeg jccolor.c / jdcolor.c)
@@ -113,28 +149,41 @@ _CC2RGB = ((0.0, 1.402), (-0.344136286, -0.714136286), (1.772, 0.0))
 
 
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
-    """Encode and decode a batch (N×C×H×W in [0, 1], C = 1 or 3) as JPEG at ``quality``."""
+    """Encode and decode a batch (N×C×H×W in [0, 1], C = 1 or 3) as JPEG at ``quality``.
+
+    Chroma stays level-shifted (−128) from downsampling to the colour conversion, the luma in
+    block layout from the DCT to the final sum: both are exact rewrites of the libjpeg steps.
+    """
     n, ch, h, w = x.shape
     dt = torch.float64 if x.dtype == torch.float64 else torch.float32
     q = int(quality)
     mcu = 16 if ch == 3 else 8
     ph, pw = (-h) % mcu, (-w) % mcu
-    v = torch.round(x.to(dt) * 255)
+    v = torch.mul(x, 255) if x.dtype == dt else x.to(dt) * 255
+    v.round_()
     if ph or pw:
         v = F.pad(v, (0, pw, 0, ph), mode="replicate")
     hp, wp = v.shape[-2:]
     if ch == 1:
-        return (_code_plane(v.reshape(n, hp, wp), q, False) / 255).view(n, 1, hp, wp)[..., :h, :w].to(x.dtype)
+        out = torch.empty(n, 1, hp, wp, dtype=dt, device=x.device)
+        torch.div(_code_plane(v.reshape(n, hp, wp), q, False), 255, out=out.view(n, *_blocked(hp, wp)))
+        return out[..., :h, :w].to(x.dtype)
     m = torch.tensor(_RGB2YCC, dtype=dt, device=x.device)
     ycc = torch.matmul(m, v.reshape(n, 3, hp * wp)).view(n, 3, hp, wp)
     ycc[:, 1:] += 128
     ycc = ycc.round_()
     y = _code_plane(ycc[:, 0], q, False)
     cc = _downsample(ycc[:, 1:]).reshape(n * 2, hp // 2, wp // 2)
-    cc = _fancy_upsample(_code_plane(cc, q, True)).view(n, 2, hp * wp) - 128
+    cc = _from_blocks(_code_blocks(_to_blocks(cc, 0), q, True, -128, 127), n * 2, hp // 2, wp // 2)
+    cc = _fancy_upsample(cc.reshape(n * 2, hp // 2, wp // 2)).view(n, 2, hp * wp)
     minv = torch.tensor(_CC2RGB, dtype=dt, device=x.device)
-    rgb = torch.matmul(minv, cc).round_().view(n, 3, hp, wp) + y.unsqueeze(1)
-    return (rgb.clamp_(0, 255) / 255)[..., :h, :w].to(x.dtype)
+    rgb = torch.matmul(minv, cc).round_()
+    rgb.view(n, 3, *_blocked(hp, wp)).add_(y.unsqueeze(1))
+    return rgb.clamp_(0, 255).div_(255).view(n, 3, hp, wp)[..., :h, :w].to(x.dtype)
+
+
+def _blocked(h: int, w: int) -> tuple:
+    return h // 8, 8, w // 8, 8
 
 
 # make_cifar_c.py: quality = [80, 65, 58, 50, 40]; make_imagenet_c.py: [25, 18, 15, 10, 7]

@@ -34,11 +34,11 @@ def canny(img: torch.Tensor, low: float = 50, high: float = 150) -> torch.Tensor
     """
     gx = flt.correlate2d(img, _SOBEL_X, "nearest")
     gy = flt.correlate2d(img, _SOBEL_X.t(), "nearest")
-    mag = gx.abs() + gy.abs()
     ax, ay = gx.abs(), gy.abs()
+    mag = ax + ay
     horiz = ay < ax * _TAN22
-    vert = ay > ax * (_TAN22 + 2)
-    s_pos = (gx * gy) >= 0  # OpenCV: s = (dx ^ dy) < 0 ? -1 : 1
+    vert = ay > ax.mul_(_TAN22 + 2)
+    s_pos = gx.mul_(gy).ge_(0).bool()  # OpenCV: s = (dx ^ dy) < 0 ? -1 : 1
     nb = _neighbours(mag)
     keep_h = (mag > nb(0, -1)) & (mag >= nb(0, 1))
     keep_v = (mag > nb(-1, 0)) & (mag >= nb(1, 0))
@@ -49,17 +49,21 @@ def canny(img: torch.Tensor, low: float = 50, high: float = 150) -> torch.Tensor
     if not bool((maxima & ~edges).any()):  # no weak candidates: nothing to grow
         return edges
     for _ in range(img.shape[-1] * img.shape[-2]):
-        nb = _neighbours(edges)
-        near = edges.clone()
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                if dy or dx:
-                    near |= nb(dy, dx)
-        grown = maxima & near
+        grown = _dilate3(edges).logical_and_(maxima)
         if torch.equal(grown, edges):
             break
         edges = grown
     return edges
+
+
+def _dilate3(m: torch.Tensor) -> torch.Tensor:
+    """8-connected dilation of a bool map (3×3 OR, zeros outside) as two separable 3-tap ORs:
+    4 ops instead of 8 (and ~20× cheaper than ``max_pool2d`` on CPU)."""
+    p = torch.nn.functional.pad(m, (1, 1, 1, 1))
+    r = p[..., :, :-2] | p[..., :, 1:-1]
+    r |= p[..., :, 2:]
+    out = r[..., :-2, :] | r[..., 1:-1, :]
+    return out.logical_or_(r[..., 2:, :])
 
 
 def distance_to(edges: torch.Tensor, cap: float) -> torch.Tensor:
@@ -73,15 +77,35 @@ def distance_to(edges: torch.Tensor, cap: float) -> torch.Tensor:
     n, _, h, w = edges.shape
     e = edges[:, 0]
     xs = torch.arange(w, device=e.device, dtype=torch.float32).expand_as(e)
-    inf = torch.full_like(xs, float("inf"))
-    last = torch.where(e, xs, -inf).cummax(dim=2).values
-    nxt = torch.where(e, xs, inf).flip(2).cummin(dim=2).values.flip(2)
-    g2 = torch.minimum(xs - last, nxt - xs) ** 2
-    d2 = g2.clone()
-    for dy in range(1, min(h, int(cap) + 1)):
-        torch.minimum(d2[:, dy:], g2[:, :-dy] + dy * dy, out=d2[:, dy:])
-        torch.minimum(d2[:, :-dy], g2[:, dy:] + dy * dy, out=d2[:, :-dy])
-    return d2.sqrt().clamp(max=cap).unsqueeze(1)
+    inf = float("inf")
+    last = _scan(torch.where(e, xs, -inf), torch.maximum, -inf, reverse=False)
+    nxt = _scan(torch.where(e, xs, inf), torch.minimum, inf, reverse=True)
+    big = cap * cap
+    r = min(h - 1, int(cap))
+    # g2 padded with r rows of cap² above and below: both offsets ±dy are plain slices
+    g2 = torch.full((n, h + 2 * r, w), big, device=e.device)
+    torch.minimum(xs - last, nxt - xs, out=g2[:, r:r + h]).square_().clamp_(max=big)
+    d2 = g2[:, r:r + h].clone()
+    tmp = torch.empty_like(d2)
+    for dy in range(1, r + 1):
+        # every candidate at offset dy is >= dy²: once no pixel is farther, d2 is final (exact)
+        if dy * dy >= float(d2.max()):
+            break
+        torch.minimum(g2[:, r + dy:r + dy + h], g2[:, r - dy:r - dy + h], out=tmp).add_(dy * dy)
+        torch.minimum(d2, tmp, out=d2)
+    return d2.sqrt_().unsqueeze(1)
+
+
+def _scan(a: torch.Tensor, op, fill: float, reverse: bool) -> torch.Tensor:
+    """Running ``op`` (max/min) along the last dim, from the left (or right if ``reverse``), by
+    doubling (Hillis–Steele): log2(W) whole-tensor ops; CPU ``cummax`` is a scalar loop, ~10× slower."""
+    s = 1
+    while s < a.shape[-1]:
+        shifted = torch.nn.functional.pad(a[..., s:] if reverse else a[..., :-s],
+                                          (0, s) if reverse else (s, 0), value=fill)
+        a = op(a, shifted)
+        s *= 2
+    return a
 
 
 def equalize_hist(img: torch.Tensor) -> torch.Tensor:
@@ -131,7 +155,7 @@ def spatter(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     blurred (σ = c4) drop mask exceeds 0.8. Grey images get the colours' luma."""
     n, ch, h, w = x.shape
     liquid = flt.gaussian_filter(c[0] + c[1] * randn((n, 1, h, w), g, x), c[2])
-    liquid = torch.where(liquid < c[3], torch.zeros_like(liquid), liquid)
+    liquid = liquid.masked_fill_(liquid < c[3], 0)
     if c[5] == 0:
         m = water_mask(torch.floor(liquid * 255).clamp(0, 255)) * c[4]
         return x + m * colour((175 / 255, 238 / 255, 238 / 255), ch, x)

@@ -1,0 +1,77 @@
+"""Run a registered backdoor detector on a model, a run directory, or every model of a zoo."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from .. import runs
+from .detectors import DETECTORS, DetectionContext, DetectionResult, create_detector
+
+N_CLEAN = 100  # "a few clean samples": the first 100 test images (10 per digit class)
+
+
+def detect(model: nn.Module, method: str = "noise_response", *, in_shape: Sequence[int], num_classes: int,
+           clean: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+           train: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+           poisoned_indices: Optional[torch.Tensor] = None, seed: int = 0, **settings: Any) -> DetectionResult:
+    """Run detector ``method`` on any ``nn.Module`` mapping x in [0, 1] to logits.
+
+    ``clean``: a few clean (x, y) samples (classic Neural Cleanse, STRIP); ``train``: the training set
+    as the model saw it (spectral_signature, activation_clustering), with ``poisoned_indices`` as
+    ground truth when known (adds precision/recall). ``settings`` go to the detector's constructor.
+    """
+    ctx = DetectionContext(tuple(int(s) for s in in_shape), int(num_classes), clean, train, poisoned_indices, seed)
+    return create_detector(method, **settings).detect(model, ctx)
+
+
+def run_context(run: runs.Run, n_clean: int = N_CLEAN, with_train: bool = False, seed: int = 0) -> DetectionContext:
+    """The detection context of a run: shape/classes from config.json, clean test samples, and (for
+    data-level detectors) the training set rebuilt with the run's recorded poisoning."""
+    from ..data import load_dataset
+
+    cfg = run.config
+    data = cfg["data"]
+    test = load_dataset(data["name"], root=data.get("root"), split="test")
+    x, y = test.tensors()
+    train = poisoned = None
+    if with_train:
+        train_set = load_dataset(data["name"], root=data.get("root"), split="train")
+        poison = cfg.get("poison")
+        if poison:
+            from .poison import poison_dataset
+
+            kw = dict(poison.get("trigger", {}))
+            train_set = poison_dataset(train_set, poison["attack"], rate=poison["rate"], target=poison["target"],
+                                       seed=poison["seed"], mode=poison["mode"], clean_label=poison["clean_label"], **kw)
+            poisoned = train_set.poisoned_indices
+        train = train_set.tensors()
+    return DetectionContext(tuple(data["in_shape"]), int(data["num_classes"]), (x[:n_clean], y[:n_clean]),
+                            train, poisoned, seed)
+
+
+def detect_run(path: str | Path, method: str = "noise_response", n_clean: int = N_CLEAN, seed: int = 0,
+               **settings: Any) -> DetectionResult:
+    """``nnsafety detect RUN --method NAME``: load the run and apply the detector."""
+    run = runs.load_run(path)
+    detector = create_detector(method, **settings)
+    ctx = run_context(run, n_clean, with_train=detector.needs == "the training set", seed=seed)
+    return detector.detect(run.model, ctx)
+
+
+def is_zoo(path: str | Path) -> bool:
+    return any(Path(path).glob("manifest*.jsonl"))
+
+
+def detect_path(path: str | Path, methods: Sequence[str] | str = "all", seed: int = 0):
+    """``nnsafety detect RUN_OR_ZOO --method NAME|all``: a zoo gives a ``DetectorTable`` (see
+    ``evaluate_zoo.evaluate_detectors``), a run directory a list of ``DetectionResult``."""
+    if is_zoo(path):
+        from .evaluate_zoo import evaluate_detectors
+
+        return evaluate_detectors(path, methods)
+    names = DETECTORS.names() if methods == "all" or list(methods) == ["all"] else (
+        [methods] if isinstance(methods, str) else list(methods))
+    return [detect_run(path, m, seed=seed) for m in names]

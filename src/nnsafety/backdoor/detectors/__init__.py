@@ -1,0 +1,12 @@
+"""Backdoor detectors: one registered unit per file, all returning ``DetectionResult``."""
+from .base import (
+    DETECTORS, NEEDS, DetectionContext, DetectionResult, Detector, create_detector, list_detectors, mad_anomaly,
+    register_detector,
+)
+from . import activation_clustering, neural_cleanse, noise_response, spectral_signature, strip, weights  # noqa: F401,E501
+from .meta import MetaClassifier
+
+__all__ = [
+    "DETECTORS", "MetaClassifier", "NEEDS", "DetectionContext", "DetectionResult", "Detector", "create_detector", "list_detectors",
+    "mad_anomaly", "register_detector",
+]

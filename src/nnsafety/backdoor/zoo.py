@@ -1,0 +1,195 @@
+"""A model zoo of clean and backdoored models with ground truth, for scoring backdoor detectors.
+
+Model ``i`` is described by ``zoo_spec(i, seed)`` alone (its own ``random.Random``), so growing a zoo
+from 100 to 200 models keeps the first 100 identical and any shard can build any model. Even ids
+are clean, odd ids backdoored; the architecture alternates in pairs so both classes hold the same
+mix of mlp/cnn. Each model is one run directory ``<out>/<id>/`` written by the project's trainer;
+the ground truth goes to a manifest (see ``build_zoo``).
+
+Trigger parameters for 8×8 digits (measured, see docs/benchmarks.md, "Backdoor detectors"): SIG is used in
+its dirty-label form with Δ ∈ [0.2, 0.3], because clean-label SIG does not implant on 1347 digits
+(ASR ≤ 0.11 at 8 % poisoning, Δ = 0.3); WaNet uses s ∈ [3, 4], k ∈ {3, 4} and noise ratio 0.5
+(the paper's s = 0.5 gives ASR ≤ 0.5 at 8×8).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from .. import runs
+
+MANIFEST = "manifest.jsonl"
+FAMILIES = ("badnets", "blended", "sig", "wanet")
+# Robust methods used when registered; noise-style ones are the hard negatives of a data-free detector.
+ROBUST_METHODS = ("noise", "mixup", "noisymix", "nfm", "cutmix")
+EPOCHS = {"mlp": 20, "cnn": 15}
+
+
+def _trigger_params(family: str, r: random.Random) -> Tuple[Dict[str, Any], float]:
+    """Trigger parameters and poison rate of one backdoored model (ranges that implant on digits)."""
+    if family == "badnets":
+        pos = r.choice(["bottom_right", "bottom_left", "top_right", "top_left"])
+        params = {"size": r.choice([2, 3]), "position": pos, "pattern": r.choice(["checkerboard", "white", "random"]),
+                  "pattern_seed": r.randrange(1000)}
+        return params, r.uniform(0.01, 0.10)
+    if family == "blended":
+        return {"alpha": round(r.uniform(0.2, 0.3), 3), "pattern_seed": r.randrange(1000)}, r.uniform(0.05, 0.10)
+    if family == "sig":
+        return ({"delta": round(r.uniform(0.2, 0.3), 3), "frequency": float(r.choice([2, 3, 6])),
+                 "clean_label": False}, r.uniform(0.05, 0.10))
+    if family == "wanet":
+        return ({"k": r.choice([3, 4]), "s": round(r.uniform(3.0, 4.0), 2), "noise_ratio": 0.5,
+                 "field_seed": r.randrange(1000)}, r.uniform(0.06, 0.10))
+    raise ValueError(f"unknown trigger family {family!r}; expected one of: {', '.join(FAMILIES)}")
+
+
+def zoo_spec(i: int, seed: int = 0, methods: Sequence[str] = ("erm",), families: Sequence[str] = FAMILIES,
+             num_classes: int = 10) -> Dict[str, Any]:
+    """The recipe of zoo model ``i``: architecture, width, method, seed and (odd i) the attack."""
+    r = random.Random(seed * 1_000_003 + i)
+    arch = ("mlp", "cnn")[(i // 2) % 2]
+    model_kwargs = ({"width": r.choice([64, 128, 256]), "depth": r.choice([1, 2])} if arch == "mlp"
+                    else {"width": r.choice([8, 16, 32])})
+    # Half of each class uses erm, the rest a robust method (when any is available).
+    robust = [m for m in methods if m != "erm"]
+    if "erm" in methods and (not robust or r.random() < 0.5):
+        method = "erm"
+    else:
+        method = r.choice(robust or list(methods))
+    spec: Dict[str, Any] = {"id": f"m{i:04d}", "index": i, "arch": arch, "model_kwargs": model_kwargs,
+                            "method": method, "seed": r.randrange(10_000), "epochs": EPOCHS.get(arch, 15),
+                            "backdoored": i % 2 == 1, "trigger": None, "trigger_kwargs": None,
+                            "target": None, "rate": None}
+    if spec["backdoored"]:
+        family = families[(i // 4) % len(families)]  # each family on both architectures
+        params, rate = _trigger_params(family, r)
+        spec.update(trigger=family, trigger_kwargs=params, target=r.randrange(num_classes), rate=round(rate, 4))
+    return spec
+
+
+@contextmanager
+def _single_process() -> Iterator[None]:
+    """Train one model per process even under torchrun: the trainer joins a process group when
+    WORLD_SIZE > 1, but zoo ranks train different models, so hide the world size while training."""
+    saved = os.environ.get("WORLD_SIZE")
+    os.environ["WORLD_SIZE"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("WORLD_SIZE", None)
+        else:
+            os.environ["WORLD_SIZE"] = saved
+
+
+def _shard_from_env() -> Tuple[int, int]:
+    return int(os.environ.get("RANK", "0")), max(int(os.environ.get("WORLD_SIZE", "1")), 1)
+
+
+def read_manifest(zoo_dir: str | Path) -> List[Dict[str, Any]]:
+    """All manifest records of a zoo, merged over ``manifest.jsonl`` and every ``manifest-<i>.jsonl``
+    (one per shard), deduplicated by id (the last record wins) and sorted by id."""
+    zoo_dir = Path(zoo_dir)
+    records: Dict[str, Dict[str, Any]] = {}
+    for path in sorted(zoo_dir.glob("manifest*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # torn last line of a killed shard
+            records[rec["id"]] = rec
+    return [records[k] for k in sorted(records)]
+
+
+def merge_manifests(zoo_dir: str | Path) -> Path:
+    """Write the merged ``manifest.jsonl`` (atomic), e.g. after all shards finished."""
+    recs = read_manifest(zoo_dir)
+    path = Path(zoo_dir) / MANIFEST
+    runs.write_text_atomic(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in recs))
+    return path
+
+
+def build_zoo(
+    out_dir: str | Path,
+    n: int,
+    data: str = "digits",
+    seed: int = 0,
+    shard: Optional[Tuple[int, int]] = None,
+    methods: Optional[Sequence[str]] = None,
+    families: Sequence[str] = FAMILIES,
+    epochs: Optional[Dict[str, int]] = None,
+    data_root: Optional[str] = None,
+    progress: bool = True,
+) -> List[Dict[str, Any]]:
+    """Train the models of shard ``i`` of ``n_shards`` (ids i, i + n_shards, ...) into ``out_dir``.
+
+    ``shard`` defaults to torchrun's (RANK, WORLD_SIZE), else (0, 1). A single shard appends to
+    ``manifest.jsonl``; shard i of several appends to ``manifest-<i>.jsonl`` and readers merge
+    (``read_manifest``; ``merge_manifests`` writes the merged file, called by every shard at its end).
+    Resumable: a model whose manifest record exists and whose run dir holds ``model.safetensors``
+    is skipped. ``methods`` defaults to erm plus the registered ones of ``ROBUST_METHODS``.
+    Returns this shard's records (skipped ones included).
+    """
+    from ..data import load_dataset
+    from ..train import TrainConfig, list_methods, train
+    from .evaluate import backdoor_metrics
+
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"expected n a positive number of models, got {n!r}")
+    rank, world = shard if shard is not None else _shard_from_env()
+    if not (0 <= rank < world):
+        raise ValueError(f"expected shard i/n with 0 <= i < n, got {rank}/{world}")
+    if methods is None:
+        methods = ["erm"] + [m for m in ROBUST_METHODS if m in list_methods()]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = out / (MANIFEST if world == 1 else f"manifest-{rank}.jsonl")
+    done = {r["id"]: r for r in read_manifest(out)}
+    test_set = load_dataset(data, root=data_root, split="test")
+    records = []
+    ids = list(range(rank, n, world))
+    for count, i in enumerate(ids):
+        spec = zoo_spec(i, seed, methods, families, test_set.num_classes)
+        run_dir = out / spec["id"]
+        if spec["id"] in done and (run_dir / runs.WEIGHTS).is_file():
+            records.append(done[spec["id"]])
+            continue
+        ep = (epochs or EPOCHS).get(spec["arch"], 15)
+        config = TrainConfig(data=data, data_root=data_root, model=spec["arch"], model_kwargs=spec["model_kwargs"],
+                             method=spec["method"], seed=spec["seed"], epochs=ep, eval_every=ep)
+        if spec["backdoored"]:
+            config.poison = spec["trigger"]
+            config.poison_kwargs = {"rate": spec["rate"], "target": spec["target"], **spec["trigger_kwargs"]}
+        t0 = time.perf_counter()
+        with _single_process():
+            result = train(config, out=run_dir, overwrite=True, progress=False)
+        rec = {k: spec[k] for k in ("id", "arch", "model_kwargs", "method", "seed", "backdoored", "trigger",
+                                    "trigger_kwargs", "target", "rate")}
+        rec.update(path=spec["id"], epochs=ep, c_acc=result.final.get("test_acc"), asr=None, r_acc=None,
+                   implanted=False, train_seconds=round(time.perf_counter() - t0, 3))
+        if spec["backdoored"]:
+            poison_cfg = runs.read_config(run_dir)["poison"]
+            m = backdoor_metrics(result.model, test_set, poison_cfg)
+            rec.update(asr=m.attack_success_rate, r_acc=m.robust_accuracy, implanted=m.implanted,
+                       c_acc=m.clean_accuracy, n_poisoned=poison_cfg["n_poisoned"])
+        with open(manifest, "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec, sort_keys=True) + "\n")
+        records.append(rec)
+        if progress:
+            asr = f" asr={rec['asr']:.3f}" if rec["asr"] is not None else ""
+            print(f"[zoo {rank}/{world}] {count + 1}/{len(ids)} {spec['id']} {spec['arch']} {spec['method']} "
+                  f"{spec['trigger'] or 'clean'} acc={rec['c_acc']:.3f}{asr} {rec['train_seconds']:.1f}s", flush=True)
+    if world > 1:
+        merge_manifests(out)
+    return records
+
+
+def zoo_labels(records: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The records usable as ground truth: clean models (label 0) and implanted backdoors (label 1);
+    backdoored models whose attack failed to implant (ASR < 0.9) are left out."""
+    return [dict(r, label=int(r["backdoored"])) for r in records if not r["backdoored"] or r["implanted"]]

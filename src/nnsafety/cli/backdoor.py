@@ -1,0 +1,103 @@
+"""``nnsafety zoo``, ``nnsafety detect`` and ``eval --poison``: backdoored models and their detection."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ._base import UsageError, add_command
+from ._parse import name_list
+
+
+def _shard(text):
+    if text is None:
+        return None
+    i, sep, n = text.partition("/")
+    try:
+        shard = (int(i), int(n))
+    except ValueError:
+        shard = None
+    if not sep or shard is None or not 0 <= shard[0] < shard[1]:
+        raise UsageError(f"nnsafety zoo: error: expected --shard i/n with 0 <= i < n, got {text!r}")
+    return shard
+
+
+def run_zoo(args: argparse.Namespace) -> int:
+    from ..backdoor.zoo import build_zoo
+
+    if args.n < 2:
+        raise UsageError(f"nnsafety zoo: error: expected --n >= 2 (half clean, half backdoored), got {args.n}")
+    records = build_zoo(Path(args.out), args.n, data=args.data, seed=args.seed, shard=_shard(args.shard),
+                        data_root=args.data_root, methods=name_list(args.methods), progress=not args.quiet)
+    print(f"zoo: {len(records)} models in {args.out} (manifest.jsonl holds the ground truth)")
+    return 0
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    from ..backdoor.detect import detect_path
+    from ..backdoor.evaluate_zoo import compare
+
+    methods = name_list(args.method) or "all"
+    if args.compare:
+        if len(args.paths) != 2:
+            raise UsageError(f"nnsafety detect: error: --compare expects two run directories, got {len(args.paths)}")
+        result = compare(args.paths[0], args.paths[1], out=args.figure)
+        if args.json:
+            print(json.dumps(result.to_dict(), sort_keys=True))
+        else:
+            for run, verdicts in result.verdicts.items():
+                print(f"{run}:")
+                for v in verdicts:
+                    print(f"  {v.get('summary', v)}")
+            print(f"more suspicious: {result.more_suspicious}" + (f"; figure: {result.figure}" if result.figure else ""))
+        return 0
+    if len(args.paths) != 1:
+        raise UsageError("nnsafety detect: error: expected one run directory or zoo (or two with --compare)")
+    result = detect_path(args.paths[0], methods, seed=args.seed)
+    if hasattr(result, "to_markdown"):  # a zoo: detector table
+        print(json.dumps(result.to_dict(), sort_keys=True) if args.json else result.to_markdown())
+    elif args.json:
+        print(json.dumps([r.to_dict() for r in result], sort_keys=True))
+    else:
+        print("\n".join(r.summary() for r in result))
+    return 0
+
+
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("backdoors (--poison)")
+    g.add_argument("--poison", help="clean accuracy, attack success rate and robust accuracy under this trigger "
+                                    "(the run's recorded one when it was trained poisoned)")
+    g.add_argument("--target", type=int, help="backdoor target class (default: the recorded one, else 0)")
+
+
+def eval_poison(args: argparse.Namespace, run) -> int:
+    from ..backdoor.evaluate import backdoor_metrics_run
+
+    result = backdoor_metrics_run(run.path, args.poison, args.target)
+    out = result.to_dict()
+    if args.json:
+        print(json.dumps({"run": str(run.path), **out}, sort_keys=True))
+    else:
+        print(", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in out.items()))
+    return 0
+
+
+def register(sub) -> None:
+    p = add_command(sub, "zoo", "train a zoo of clean and backdoored models with a ground-truth manifest", run_zoo)
+    p.add_argument("--data", default="digits", help="dataset")
+    p.add_argument("--data-root", dest="data_root", help="folder with the dataset's files")
+    p.add_argument("--n", type=int, default=200, help="number of models (half clean, half backdoored)")
+    p.add_argument("--out", required=True, help="zoo folder (resumable: finished models are skipped)")
+    p.add_argument("--shard", help="train only shard i of n (i/n), e.g. one per machine")
+    p.add_argument("--methods", help="comma-separated training methods to vary over (default: erm + robust ones)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the zoo's design")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+    p = add_command(sub, "detect", "is this model backdoored? (a run, a zoo's AUC table, or two runs compared)",
+                    run_detect)
+    p.add_argument("paths", nargs="+", help="run directory, zoo folder, or two runs with --compare")
+    p.add_argument("--method", default="all", help="detector name(s), comma-separated, or all")
+    p.add_argument("--compare", action="store_true", help="which of two models is backdoored, with a figure")
+    p.add_argument("--figure", help="with --compare: save the side-by-side figure here (PNG)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the detectors' probes")
+    p.add_argument("--json", action="store_true", help="print JSON to stdout")

@@ -1,0 +1,271 @@
+"""The audit pipeline: run the registered sections on a model, build the safety card, write the report.
+
+``audit(model, dataset, out=...)`` works on any ``nn.Module`` mapping x in [0, 1] to logits;
+``audit_run(path, ...)`` loads a run directory first (and records its weights' SHA-256). Each
+section is optional (``skip`` / ``only``), records its configuration, and is timed; a section that
+raises is recorded with its error (a ``warn`` finding, status ``error``) while the others still run.
+Nothing is written until every section has finished, and the final files are written atomically
+(figures to a temporary file then renamed, the card and the HTML last), so Ctrl-C never leaves a
+half-written report.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from . import sections_backdoor, sections_geometry, sections_performance  # noqa: F401  (register sections)
+from .base import SECTIONS, AuditContext, Finding, SectionResult, worst
+from .budget import Budget, get_budget
+
+ORDER = ["accuracy", "corruptions", "attacks", "noise_response", "hessian", "boundary", "spectral", "backdoor"]
+REPORT, CARD, FIGURES = "report.html", "safety_card.json", "figures"
+
+
+def list_sections() -> List[str]:
+    """Section names in report order."""
+    return [n for n in ORDER if n in SECTIONS] + [n for n in SECTIONS.names() if n not in ORDER]
+
+
+def select_sections(skip: Optional[Sequence[str]] = None, only: Optional[Sequence[str]] = None) -> List[str]:
+    """The sections to run, in report order; unknown names -> ``ValueError`` listing the known ones."""
+    known = list_sections()
+    for what, names in (("--skip", skip), ("--only", only)):
+        bad = [n for n in (names or []) if n not in known]
+        if bad:
+            raise ValueError(f"unknown section(s) {', '.join(bad)} in {what}; expected some of: {', '.join(known)}")
+    chosen = [n for n in known if (not only or n in only) and n not in (skip or [])]
+    if not chosen:
+        raise ValueError("expected at least one section to run, got none after --skip/--only")
+    return chosen
+
+
+@dataclass
+class AuditResult:
+    """The sections as run, the safety card, and where the report was written (if anywhere)."""
+
+    name: str
+    sections: List[SectionResult]
+    card: Dict[str, Any]
+    out: Optional[Path] = None
+
+    @property
+    def verdict(self) -> str:
+        return self.card["verdict"]
+
+    @property
+    def findings(self) -> List[Dict[str, str]]:
+        return self.card["findings"]
+
+    def section(self, name: str) -> SectionResult:
+        return next(s for s in self.sections if s.name == name)
+
+    def write(self, out: Union[str, os.PathLike]) -> Path:
+        """Write ``figures/*.png``, ``safety_card.json`` and ``report.html`` into ``out`` (atomically)."""
+        import json
+
+        from .html import render_report
+
+        out = Path(out)
+        html = render_report(self)  # rendered before anything is written: a template error writes nothing
+        (out / FIGURES).mkdir(parents=True, exist_ok=True)
+        for s in self.sections:
+            for f in s.output.figures:
+                write_bytes_atomic(out / FIGURES / f"{s.name}_{f.name}.png", f.png)
+        write_bytes_atomic(out / CARD, (json.dumps(self.card, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        write_bytes_atomic(out / REPORT, html.encode("utf-8"))
+        self.out = out
+        return out / REPORT
+
+    def summary(self) -> str:
+        """A few lines: verdict, the three numbers that matter, the failing findings."""
+        from .card import headline_lines
+
+        return "\n".join(headline_lines(self.card))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Temp file in the same folder, fsync, then one rename: a file is either old or complete.
+
+    Like ``runs.write_text_atomic`` but readable by others (0644 under the umask): a report is
+    meant to be shared or served, unlike a run's checkpoint.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _as_dataset(dataset, classes: Optional[Sequence[str]], data_root: Optional[str]):
+    """An ``ArrayDataset`` from a dataset, an (x, y) pair, or a registered name (its test split)."""
+    from ..data import ArrayDataset, load_dataset
+    from .._validation import check_images
+
+    if isinstance(dataset, str):
+        return load_dataset(dataset, root=data_root, split="test")
+    if isinstance(dataset, ArrayDataset):
+        return dataset
+    if isinstance(dataset, (tuple, list)) and len(dataset) == 2:
+        x, y = dataset
+        check_images(x)
+        if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
+            raise ValueError(f"expected y as an int tensor of {x.shape[0]} labels, got {getattr(y, 'shape', y)}")
+        k = int(y.max()) + 1 if y.numel() else 0
+        names = list(classes) if classes is not None else [str(i) for i in range(k)]
+        return ArrayDataset(x.detach().cpu(), y.detach().cpu(), names, name="user data")
+    if hasattr(dataset, "tensors"):
+        x, y = dataset.tensors()
+        return _as_dataset((x, y), classes or getattr(dataset, "classes", None), data_root)
+    raise ValueError(f"expected an ArrayDataset, an (x, y) pair or a dataset name, got {type(dataset).__name__}")
+
+
+def _bars(show: bool, total: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="audit", unit="section", disable=not show, position=0, dynamic_ncols=True)
+
+
+def audit(
+    model: nn.Module,
+    dataset,
+    *,
+    out: Optional[Union[str, os.PathLike]] = None,
+    budget: Union[str, Budget] = "quick",
+    skip: Optional[Sequence[str]] = None,
+    only: Optional[Sequence[str]] = None,
+    eps: float = 0.1,
+    name: Optional[str] = None,
+    classes: Optional[Sequence[str]] = None,
+    clean_samples: Union[bool, Tuple[torch.Tensor, torch.Tensor]] = True,
+    seed: int = 0,
+    progress: Optional[bool] = None,
+    data_root: Optional[str] = None,
+    identity: Optional[Dict[str, Any]] = None,
+) -> AuditResult:
+    """Audit ``model`` on ``dataset`` (an ``ArrayDataset``, an (x, y) pair in [0, 1], or a dataset
+    name whose test split is used) and, with ``out``, write report.html + safety_card.json + figures/.
+
+    ``budget``: "quick" | "standard" | "thorough" or a ``Budget``; ``eps``: the L∞ attack budget in
+    pixel units that the robustness verdict is judged at; ``clean_samples``: True takes
+    ``budget.n_clean`` audit images for Neural Cleanse's classic mode, False runs only the
+    data-free detectors, or pass (x, y). ``progress``: bars on stderr (default: when it is a TTY).
+    ``identity`` overrides model-identity fields of the card (``audit_run`` passes the run's).
+    """
+    from .card import build_card
+
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"expected an nn.Module, got {type(model).__name__}")
+    if not (isinstance(eps, (int, float)) and 0 < eps <= 1):
+        raise ValueError(f"expected eps in (0, 1] (L∞, pixel units), got {eps!r}")
+    b = get_budget(budget)
+    chosen = select_sections(skip, only)
+    ds = _as_dataset(dataset, classes, data_root)
+    x_all, y_all = ds.tensors()
+    class_names = [str(c) for c in (classes or ds.classes)]
+    with torch.no_grad():
+        num_classes = int(model(x_all[:1]).shape[1]) if len(ds) else len(class_names)
+    if len(class_names) < num_classes:
+        class_names += [str(i) for i in range(len(class_names), num_classes)]
+    if clean_samples is True:
+        clean = (x_all[:b.n_clean], y_all[:b.n_clean])
+    elif clean_samples is False or clean_samples is None:
+        clean = None
+    else:
+        clean = tuple(clean_samples)
+    ctx = AuditContext(model=model, dataset=ds, classes=class_names, in_shape=tuple(ds.in_shape),
+                       num_classes=num_classes, budget=b, eps=float(eps), seed=int(seed), clean=clean)
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    was_training = model.training
+    model.eval()
+    results: List[SectionResult] = []
+    t_start, c_start = time.perf_counter(), time.process_time()
+    try:
+        with _bars(show, len(chosen)) as overall:
+            for sname in chosen:
+                results.append(_run_section(sname, ctx, show, overall))
+    finally:
+        model.train(was_training)
+    result = AuditResult(name=name or (identity or {}).get("name") or type(model).__name__, sections=results, card={})
+    result.card = build_card(result, model, ds, ctx, identity or {}, seconds=time.perf_counter() - t_start,
+                             cpu_seconds=time.process_time() - c_start,
+                             skipped=[n for n in list_sections() if n not in chosen])
+    if out is not None:
+        result.write(out)
+    return result
+
+
+def _run_section(sname: str, ctx: AuditContext, show: bool, overall) -> SectionResult:
+    """Run one section under its own progress bar; an exception becomes the section's error."""
+    from tqdm.auto import tqdm
+
+    sec = SECTIONS.get(sname)
+    overall.set_postfix_str(sname)
+    res = SectionResult(sname, sec.title, "ok", sec.explanation, config={})
+    t0, c0 = time.perf_counter(), time.process_time()
+    with tqdm(total=sec.steps(ctx.budget), desc=f"  {sname}", disable=not show, position=1, leave=False,
+              dynamic_ncols=True) as bar:
+        ctx.bar = bar
+        try:
+            res.output = sec.run(ctx)
+            res.config = res.output.config
+        except Exception as e:  # recorded, and the remaining sections still run
+            res.status = "error"
+            res.error = f"{type(e).__name__}: {e}".strip()
+            res.config = {"traceback": traceback.format_exc(limit=-3).strip().splitlines()[-6:]}
+            res.output.findings = [Finding(sname, "section_error", "warn", f"{sec.title}: not measured",
+                                           f"the section failed ({res.error.splitlines()[0][:300]}); the audit is "
+                                           "incomplete")]
+    res.seconds = round(time.perf_counter() - t0, 3)
+    res.cpu_seconds = round(time.process_time() - c0, 3)
+    overall.update(1)
+    return res
+
+
+def audit_run(
+    path: Union[str, os.PathLike], data: Optional[str] = None, *, data_root: Optional[str] = None,
+    out: Optional[Union[str, os.PathLike]] = None, name: Optional[str] = None, **kwargs: Any,
+) -> AuditResult:
+    """Load a run directory and audit it on ``data`` (default: the run's dataset, test split)."""
+    from ..runs import WEIGHTS, load_run, sha256_file
+
+    run = load_run(path)
+    cfg = run.config
+    data_cfg = cfg.get("data", {})
+    data = data or data_cfg.get("name")
+    if not data:
+        raise ValueError(f"expected --data: {path} records no dataset")
+    if data_cfg.get("name") == data and data_cfg.get("root") and data_root is None:
+        data_root = data_cfg.get("root")
+    spec = cfg.get("model", {})
+    train = cfg.get("train", {})
+    identity = {
+        "name": name or run.name,
+        "architecture": spec.get("name") or spec.get("class") or type(run.model).__name__,
+        "architecture_kwargs": spec.get("kwargs", {}),
+        "source": str(Path(path)),
+        "weights_sha256": sha256_file(Path(path) / WEIGHTS),
+        "weights_sha256_of": WEIGHTS,
+        "training": {"method": (cfg.get("method") or {}).get("name"), "epochs": train.get("epochs"),
+                     "dataset": data_cfg.get("name"), "seed": cfg.get("seed")},
+    }
+    return audit(run.model, data, out=out, name=identity["name"], data_root=data_root, identity=identity, **kwargs)

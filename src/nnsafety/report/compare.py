@@ -1,0 +1,206 @@
+"""Several audited models side by side: tables with the best value per row marked, overlaid curves.
+
+Works from safety cards alone (every curve a comparison overlays is stored in the card), so a
+comparison can be rebuilt from report folders without re-running anything. ``compare`` accepts
+``AuditResult`` objects, card dicts, report folders (with ``safety_card.json``) or run directories
+(audited first, into ``out/<name>/``).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+from .base import Figure, Table, new_figure, render
+
+# (label, getter, better: "max" | "min" | None, format)
+_pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+_num = lambda v: "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
+
+
+def _m(section: str, key: str) -> Callable[[Dict], Any]:
+    return lambda c: (c.get("metrics", {}).get(section) or {}).get(key)
+
+
+ROWS = [
+    ("clean accuracy", lambda c: c["headline"]["clean_accuracy"], "max", _pct),
+    ("ECE (calibration error)", lambda c: c["headline"].get("ece"), "min", _num),
+    ("robust accuracy at ε (strongest attack)", lambda c: c["headline"]["robust_accuracy"], "max", _pct),
+    ("PGD robust accuracy at ε", _m("attacks", "pgd_robust_accuracy"), "max", _pct),
+    ("AutoAttack robust accuracy at ε", _m("attacks", "autoattack_robust_accuracy"), "max", _pct),
+    ("mean corruption accuracy", lambda c: c["headline"]["mean_corruption_accuracy"], "max", _pct),
+    ("corruption / clean accuracy", _m("corruptions", "relative_corruption_accuracy"), "max", _pct),
+    ("Gaussian noise: accuracy halves at σ", _m("noise_response", "half_accuracy_level"), "max", _num),
+    ("noise accuracy AUC", _m("noise_response", "accuracy_auc"), "max", _num),
+    ("Hessian λ_max", _m("hessian", "lambda_max"), "min", _num),
+    ("Hessian trace", _m("hessian", "trace"), "min", _num),
+    ("median margin, gradient direction (L2)", _m("boundary", "median_margin_gradient"), "max", _num),
+    ("median margin, random directions (L2)", _m("boundary", "median_margin_random"), "max", _num),
+    ("mean layer α", _m("spectral", "mean_alpha"), None, _num),
+    ("backdoor detectors flagging", _m("backdoor", "flagged"), "min", _num),
+    ("audit time (s)", lambda c: c["audit"]["seconds"], None, lambda v: f"{v:.1f}"),
+]
+CURVES = [("robust_accuracy", "Robust accuracy vs ε (PGD)"), ("severity", "Mean corruption accuracy vs severity"),
+          ("accuracy_gaussian", "Accuracy under Gaussian noise"), ("reliability", "Reliability (accuracy per "
+          "confidence bin)"), ("landscape_1d", "Loss along one landscape direction")]
+
+
+def best_indices(values: Sequence[Optional[float]], better: Optional[str]) -> List[int]:
+    """Indices of the best non-null values (all ties), empty when there is no ordering or < 2 values."""
+    present = [(i, v) for i, v in enumerate(values) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if better is None or len(present) < 2:
+        return []
+    target = (max if better == "max" else min)(v for _, v in present)
+    return [i for i, v in present if v == target]
+
+
+@dataclass
+class Comparison:
+    """Names, cards, the side-by-side tables, overlaid figures and a few summary lines."""
+
+    names: List[str]
+    cards: List[Dict[str, Any]]
+    tables: List[Table]
+    figures: List[Figure]
+    summary: List[str]
+    links: List[Optional[str]] = field(default_factory=list)
+    out: Optional[Path] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"names": self.names, "summary": self.summary,
+                "tables": [t.to_dict() for t in self.tables]}
+
+    def write(self, out: Union[str, os.PathLike]) -> Path:
+        """``comparison.html`` + ``comparison.json`` + figures/ in ``out`` (atomic writes)."""
+        from .audit import FIGURES, write_bytes_atomic
+        from .html import render_compare
+
+        out = Path(out)
+        html = render_compare({"names": self.names, "cards": self.cards, "tables": self.tables,
+                               "figures": self.figures, "summary": self.summary,
+                               "links": self.links or [None] * len(self.names)})
+        for f in self.figures:
+            write_bytes_atomic(out / FIGURES / f"compare_{f.name}.png", f.png)
+        write_bytes_atomic(out / "comparison.json", (json.dumps(self.to_dict(), indent=2) + "\n").encode())
+        write_bytes_atomic(out / "comparison.html", html.encode("utf-8"))
+        self.out = out
+        return out / "comparison.html"
+
+
+def summary_lines(names: Sequence[str], cards: Sequence[Dict[str, Any]]) -> List[str]:
+    """Which model is most robust (adversarially, to corruptions) and which ones the backdoor scan flags."""
+    lines = []
+    for label, key in (("adversarial attacks", "robust_accuracy"), ("corruptions", "mean_corruption_accuracy")):
+        vals = [c["headline"][key] for c in cards]
+        idx = best_indices(vals, "max") or ([0] if vals[0] is not None and len(vals) == 1 else [])
+        if idx:
+            eps = f" at L∞ ε={cards[idx[0]]['headline']['eps']:g}" if key == "robust_accuracy" else ""
+            lines.append(f"most robust to {label}: {' and '.join(names[i] for i in idx)} "
+                         f"({_pct(vals[idx[0]])}{eps})")
+    flagged = [(n, c["headline"]) for n, c in zip(names, cards) if c["headline"].get("backdoor_verdict") == "fail"]
+    suspicious = [n for n, c in zip(names, cards) if c["headline"].get("backdoor_verdict") == "warn"]
+    if flagged:
+        lines.append("flagged as backdoored: " + ", ".join(
+            f"{n} (suspected target class {h['suspected_target']})" for n, h in flagged))
+    elif any(c["headline"].get("backdoor_verdict") for c in cards):
+        lines.append("flagged as backdoored: none")
+    if suspicious:
+        lines.append("weak backdoor signal (warn, not flagged): " + ", ".join(suspicious))
+    lines.append("verdicts: " + ", ".join(f"{n} {c['verdict']}" for n, c in zip(names, cards)))
+    return lines
+
+
+def compare_cards(cards: Sequence[Dict[str, Any]], names: Optional[Sequence[str]] = None) -> Comparison:
+    """Side-by-side tables (best value per row marked) and overlaid curves of 2+ safety cards."""
+    if len(cards) < 2:
+        raise ValueError(f"expected at least 2 models to compare, got {len(cards)}")
+    names = list(names) if names is not None else [c["model"]["name"] for c in cards]
+    if len(set(names)) < len(names):  # same run name in two folders: keep the columns apart
+        names = [f"{n} ({i + 1})" for i, n in enumerate(names)]
+    rows, best = [], []
+    for label, get, better, fmt in ROWS:
+        vals = [get(c) for c in cards]
+        if all(v is None for v in vals):
+            continue
+        rows.append([label] + [fmt(v) if v is not None else "-" for v in vals])
+        best.append([i + 1 for i in best_indices(vals, better)])
+    tables = [Table("Headline numbers (★ best per row)", ["metric"] + names, rows, best)]
+    keys = []
+    for c in cards:
+        for f in c["findings"]:
+            if (f["section"], f["title"]) not in keys:
+                keys.append((f["section"], f["title"]))
+    order = {"pass": 0, "warn": 1, "fail": 2}
+    frows, fbest = [], []
+    for sec, title in keys:
+        sev = [next((f["severity"] for f in c["findings"] if (f["section"], f["title"]) == (sec, title)), None)
+               for c in cards]
+        frows.append([f"{sec}: {title}"] + [s or "-" for s in sev])
+        fbest.append([i + 1 for i in best_indices([order.get(s) if s else None for s in sev], "min")])
+    tables.append(Table("Findings (★ best per row)", ["finding"] + names, frows, fbest))
+    tables.append(Table("Model identity", ["field"] + names, [
+        ["architecture"] + [c["model"]["architecture"] for c in cards],
+        ["parameters"] + [f"{c['model']['parameters']:,}" for c in cards],
+        ["weights SHA-256"] + [c["model"]["weights_sha256"][:16] + "…" for c in cards],
+        ["training method"] + [str((c["model"].get("training") or {}).get("method") or "-") for c in cards],
+        ["budget"] + [c["audit"]["budget"] for c in cards],
+    ]))
+    return Comparison(names, list(cards), tables, _overlays(names, cards), summary_lines(names, cards))
+
+
+def _overlays(names: Sequence[str], cards: Sequence[Dict[str, Any]]) -> List[Figure]:
+    figures = []
+    for key, title in CURVES:
+        curves = [(n, (c["sections"].get(s, {}).get("curves") or {}).get(key))
+                  for n, c in zip(names, cards) for s in [_section_of(c, key)]]
+        curves = [(n, cv) for n, cv in curves if cv and cv.get("y")]
+        if len(curves) < 2:
+            continue
+        fig, (ax,) = new_figure(1, (5.0, 3.5))
+        for n, cv in curves:
+            ys = [float("nan") if v is None else v for v in cv["y"]]
+            ax.plot(cv["x"], ys, marker="o", ms=3, label=n)
+        ax.set(xlabel=curves[0][1].get("xlabel", ""), ylabel=curves[0][1].get("ylabel", ""), title=title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        figures.append(Figure(key, f"{title}, one line per model.", render(fig)))
+    return figures
+
+
+def _section_of(card: Dict[str, Any], curve: str) -> str:
+    return next((s for s, rec in card["sections"].items() if curve in (rec.get("curves") or {})), "")
+
+
+def _load(source, out: Optional[Path], audit_kw: Dict[str, Any]):
+    """(name, card, link to its report) for one source (see the module docstring)."""
+    from .audit import CARD, REPORT, AuditResult, audit_run
+
+    if isinstance(source, AuditResult):
+        link = os.path.relpath(source.out / REPORT, out) if source.out is not None and out is not None else None
+        return source.name, source.card, link
+    if isinstance(source, dict):
+        return source["model"]["name"], source, None
+    path = Path(source)
+    if (path / CARD).is_file():
+        card = json.loads((path / CARD).read_text(encoding="utf-8"))
+        link = os.path.relpath(path / REPORT, out) if out is not None and (path / REPORT).is_file() else None
+        return card["model"]["name"], card, link
+    target = out / path.name if out is not None else None
+    res = audit_run(path, out=target, **audit_kw)
+    return res.name, res.card, (os.path.relpath(target / REPORT, out) if target is not None else None)
+
+
+def compare(sources: Sequence[Any], out: Optional[Union[str, os.PathLike]] = None, **audit_kw: Any) -> Comparison:
+    """Compare 2+ models; run directories are audited (``audit_kw`` go to ``audit_run``) into
+    ``out/<run name>/``. With ``out``, writes ``comparison.html`` and ``comparison.json``."""
+    if len(sources) < 2:
+        raise ValueError(f"expected at least 2 runs or reports to compare, got {len(sources)}")
+    out_p = Path(out) if out is not None else None
+    loaded = [_load(s, out_p, audit_kw) for s in sources]
+    comp = compare_cards([c for _, c, _ in loaded], [n for n, _, _ in loaded])
+    comp.links = [link for _, _, link in loaded]
+    if out_p is not None:
+        comp.write(out_p)
+    return comp
