@@ -4,7 +4,8 @@ Run in the bench venv (torch 2.13 CPU + weightwatcher==0.7.7):
     OMP_WAIT_POLICY=PASSIVE <bench-venv>/bin/python benchmarks/bench_spectral.py [--big]
 α agreement on digits models (trained MLP, briefly trained CNN, random init); with ``--big``, wall
 time of ``analyze()`` vs ``spectral_analysis`` on full-width preact_resnet18 and WRN-28-10 (random
-init), alternating, median of 3 (1 with --quick). Layers are matched by module order.
+init), alternating in one process, median of ``--reps N`` (default 3; 1 with --quick) wall and CPU
+(process) times; ``--only wide_resnet`` restricts the models. Layers are matched by module order.
 """
 from __future__ import annotations
 
@@ -58,33 +59,43 @@ def agreement():
         print(f"| {name} | {len(a_ours)} | {diff:.2e} | {ours.mean_alpha:.3f} | {sum(a_ww) / len(a_ww):.3f} |")
 
 
-def timing(reps):
+def _timed(fn):
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - t0, time.process_time() - c0
+
+
+def timing(reps, only=None):
     specs = [("preact_resnet18", {}), ("wide_resnet", {"depth": 28, "widen_factor": 10})]
-    print("\n| model | layers (ours / WW) | WW analyze() s | ours s (traps off) | ratio | ours s (traps on) | ratio |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| model | layers (ours / WW) | WW analyze() s wall (CPU) | ours s, traps off | ratio wall (CPU) "
+          "| ours s, traps on | ratio wall (CPU) | max abs Δα |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, kw in specs:
+        if only and name not in only:
+            continue
         torch.manual_seed(0)
         m = create_model(name, 10, (3, 32, 32), **kw).eval()
         t_ww, t_ours, t_traps = [], [], []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            df = ww.WeightWatcher(model=m).analyze()
-            t_ww.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            r = spectral_analysis(m, traps=False, keep_eigenvalues=False)
-            t_ours.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            spectral_analysis(m, traps=True, keep_eigenvalues=False)
-            t_traps.append(time.perf_counter() - t0)
-        a, b, c = (statistics.median(t) for t in (t_ww, t_ours, t_traps))
+        for _ in range(reps):  # alternating, same process
+            df, w, c = _timed(lambda: ww.WeightWatcher(model=m).analyze())
+            t_ww.append((w, c))
+            r, w, c = _timed(lambda: spectral_analysis(m, traps=False, keep_eigenvalues=False))
+            t_ours.append((w, c))
+            _, w, c = _timed(lambda: spectral_analysis(m, traps=True, keep_eigenvalues=False))
+            t_traps.append((w, c))
+        (a, ac), (b, bc), (c, cc) = ((statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts))
+                                     for ts in (t_ww, t_ours, t_traps))
         n_alpha = max(abs(x - y) for x, y in zip(df["alpha"].tolist(), [q.alpha for q in r.layers])) \
             if len(df) == len(r.layers) else float("nan")
         print(f"| {name} {kw or ''} | {len(r.layers)} (+{len(r.skipped)} skipped w/ reason) / {len(df)} | "
-              f"{a:.2f} | {b:.2f} | {b / a:.2f} | {c:.2f} | {c / a:.2f} |  max |Δα| {n_alpha:.1e}")
+              f"{a:.2f} ({ac:.2f}) | {b:.2f} ({bc:.2f}) | {b / a:.3f} ({bc / ac:.3f}) | {c:.2f} ({cc:.2f}) | "
+              f"{c / a:.3f} ({cc / ac:.3f}) | {n_alpha:.1e} |", flush=True)
 
 
 if __name__ == "__main__":
     print(f"torch {torch.__version__}, weightwatcher {ww.__version__}, threads {torch.get_num_threads()}")
     agreement()
     if "--big" in sys.argv:
-        timing(1 if "--quick" in sys.argv else 3)
+        reps = int(sys.argv[sys.argv.index("--reps") + 1]) if "--reps" in sys.argv else 3
+        only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
+        timing(1 if "--quick" in sys.argv else reps, only)

@@ -152,3 +152,71 @@ def test_results_are_json_ready_and_plot(setup):
         hessian_eigenvalues(model, F.cross_entropy, data, mode="test")
     with pytest.raises(ValueError, match="method"):
         hessian_trace(model, F.cross_entropy, data, method="exact")
+
+
+def test_matmat_rows_equal_matvec_single_and_multibatch_train_mode():
+    torch.manual_seed(0)
+    model = create_model("cnn", 10, (1, 8, 8), width=4, dropout=0.5).eval()
+    (x, y), _ = digits_data()
+    g = torch.Generator().manual_seed(0)
+    before = {k: t.detach().clone() for k, t in model.state_dict().items()}
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 7.0)
+    for data, mode in (((x[:96], y[:96]), "eval"), ([(x[:48], y[:48]), (x[48:96], y[48:96])], "train")):
+        with HessianOperator(model, F.cross_entropy, data, mode=mode, hvp_batch=3) as op:
+            v = torch.randn(5, op.dim, generator=g)
+            batched = op.matmat(v)  # chunks of 3 + 2 rows
+            assert op.n_hvp == 5 and op._batched_ok  # the vmapped path ran, no silent fallback
+            rows = torch.stack([op.matvec(r) for r in v])
+        assert torch.allclose(batched, rows, rtol=1e-5, atol=1e-7), (batched - rows).abs().max()
+    for k, t in model.state_dict().items():  # parameters and BN buffers bit-identical, .grad untouched
+        assert torch.equal(t, before[k])
+    assert all(torch.equal(p.grad, torch.full_like(p, 7.0)) for p in model.parameters())
+
+
+def _dense_sym(d, rank=None, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    u = torch.linalg.qr(torch.randn(d, d, dtype=torch.float64, generator=g))[0]
+    lam = torch.linspace(-0.5, 1, d, dtype=torch.float64) ** 3 * 10
+    if rank is not None:
+        lam[rank:] = 0
+    return (u * lam) @ u.T
+
+
+def test_block_krylov_projection_and_ride_along_products():
+    A = _dense_sym(80)
+    g = torch.Generator().manual_seed(1)
+    v0, ride = torch.randn(3, 80, dtype=torch.float64, generator=g), torch.randn(7, 80, dtype=torch.float64, generator=g)
+    calls = []
+    out = _lanczos.block_krylov(lambda V: calls.append(V.shape[0]) or V @ A, v0, 4, ride=ride)
+    q = out.basis
+    assert calls == [5, 5, 5, 4] and out.used == 12  # 3 Krylov rows + ceil(7/4) probes per call
+    assert torch.allclose(q @ q.T, torch.eye(12, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(out.projected, q @ A @ q.T, atol=1e-12)
+    assert out.trace == pytest.approx(float(torch.trace(q @ A @ q.T)), rel=1e-12)
+    assert torch.allclose(out.ride_products, ride @ A, atol=1e-12)
+    # K_4(A, V0) = span(V0, A V0, A² V0, A³ V0)
+    k = torch.cat([v0 @ torch.linalg.matrix_power(A, j) for j in range(4)])
+    assert torch.allclose(k - (k @ q.T) @ q, torch.zeros_like(k), atol=1e-8 * k.abs().max())
+
+
+def test_krylov_hutchpp_equals_explicit_deflation():
+    """The ride-along deflation formula = Hutchinson on explicitly projected probes (same draws)."""
+    A = _dense_sym(200)
+    est, err, used = _lanczos.krylov_hutchpp(lambda V: V @ A, 200, 40, A, torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)  # replay the draws: 6 start vectors, then 16 probes
+    z0 = torch.randn(6, 200, dtype=torch.float64, generator=g)
+    probes = _lanczos._rademacher(16, 200, A, g)
+    q = _lanczos.block_krylov(lambda V: V @ A, z0, 4).basis
+    p = probes - (probes @ q.T) @ q
+    samples = ((p @ A) * p).sum(1)
+    assert used == 40
+    assert est == pytest.approx(float(torch.trace(q @ A @ q.T) + samples.mean()), rel=1e-10)
+    assert err == pytest.approx(float(samples.std() / 4), rel=1e-8)
+    # invariant subspace (rank 5) and a basis that fills the space: the estimate is exact
+    low = _dense_sym(60, rank=5)
+    est, err, used = _lanczos.krylov_hutchpp(lambda V: V @ low, 60, 40, low, torch.Generator().manual_seed(0))
+    assert est == pytest.approx(float(torch.trace(low)), rel=1e-9) and used <= 40 and err < 1e-9
+    small = _dense_sym(12)
+    est, err, used = _lanczos.krylov_hutchpp(lambda V: V @ small, 12, 40, small, torch.Generator().manual_seed(0))
+    assert est == pytest.approx(float(torch.trace(small)), rel=1e-10) and err == 0.0 and used == 12

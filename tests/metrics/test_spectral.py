@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from nnsafety.metrics._powerlaw import fit_powerlaw
-from nnsafety.metrics.spectral import first_layer_grid, plot_first_layers, spectral_analysis
+from nnsafety.metrics.spectral import _traps, _tw_edge, first_layer_grid, plot_first_layers, spectral_analysis
 from nnsafety.models import create_model
 from ._trained import digits_mlp
 
@@ -38,6 +38,26 @@ def test_vectorized_fit_equals_loop():
         fit = fit_powerlaw(torch.tensor(x), chunk=chunk)
         assert fit.alpha == pytest.approx(alpha, rel=1e-12)
         assert fit.xmin == xmin and fit.ks_distance == pytest.approx(d, rel=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["bulk+tail", "random-init", "pure-pareto"])
+def test_branch_and_bound_fit_equals_full_scan_and_loop(kind):
+    """Above 1,024 points x_min comes from branch and bound: same index and D as the full scan."""
+    rng = np.random.default_rng(1)
+    if kind == "bulk+tail":  # minimum in the middle
+        x = np.concatenate([rng.uniform(0.05, 1, 1200), _pareto(rng, 900, 2.5)])
+    elif kind == "random-init":  # Marchenko–Pastur bulk: the minimum sits in the last few points
+        w = torch.randn(1400, 1100, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) / 1400 ** 0.5
+        x = torch.linalg.eigvalsh(w.T @ w).numpy()
+    else:  # a flat KS curve: many candidates close to the minimum
+        x = _pareto(rng, 2500, 2.2)
+    fast = fit_powerlaw(torch.tensor(x))
+    full = fit_powerlaw(torch.tensor(x), exact_below=10 ** 9)
+    assert (fast.alpha, fast.xmin, fast.ks_distance, fast.n_tail) == \
+        (full.alpha, full.xmin, full.ks_distance, full.n_tail)
+    d, alpha, xmin = _slow_fit(x)
+    assert fast.xmin == xmin and fast.alpha == pytest.approx(alpha, rel=1e-12)
+    assert fast.ks_distance == pytest.approx(d, rel=1e-10)
 
 
 def _pareto(rng, n, alpha):
@@ -127,3 +147,21 @@ def test_first_layer_grid():
     assert len(fig.axes) == 2
     with pytest.raises(ValueError, match="in_features"):
         first_layer_grid(mlp, (3, 8, 8))
+
+
+def test_trap_count_equals_eigenvalue_count():
+    """The Cholesky screen counts the same eigenvalues above the edge as eigvalsh (same shuffles)."""
+    g = torch.Generator().manual_seed(0)
+    mats = torch.randn(4, 300, 120, generator=g) / math.sqrt(300)
+    mats[1, 3, 4] = mats[1, 9, 100] = 2.5  # traps in two of the four matrices
+    mats[3, 0, 0] = 4.0
+    got = _traps(mats, torch.Generator().manual_seed(5))
+    perm = torch.randperm(300 * 120, generator=torch.Generator().manual_seed(5))  # one per layer
+    want = 0
+    for w in mats.double():
+        f = w.flatten()
+        s = f[perm].view(300, 120)
+        edge = _tw_edge(float(f.var(unbiased=False)), 300, 120)
+        want += int((torch.linalg.eigvalsh(s.T @ s) > edge).sum())
+    assert got == want and want >= 2
+    assert _traps(mats[[0, 2]], torch.Generator().manual_seed(5)) == 0

@@ -17,6 +17,7 @@ Parameters and their ``.grad`` are never written (``torch.autograd.grad`` does n
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional
 
@@ -27,6 +28,7 @@ from . import _lanczos
 from ._common import as_batches, make_generator, new_axes, training_mode
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+KRYLOV_BLOCK = 6  # block size of the trace's Krylov sketch (see hessian_trace)
 
 
 class HessianOperator:
@@ -34,13 +36,19 @@ class HessianOperator:
 
     ``data``: one (x, y) tuple, an iterable of (x, y) batches (a DataLoader is re-iterated for each
     product) or an ``ArrayDataset``. With a single batch the gradient graph is built once and kept
-    (each HVP is then one backward pass); with several batches it is rebuilt per batch per HVP to
+    (each HVP is then one backward pass); with several batches it is rebuilt per batch per call to
     keep memory bounded. ``loss_fn`` must return the batch mean (e.g. ``nn.CrossEntropyLoss()``).
+    ``matvec`` is one product; ``matmat`` computes up to ``hvp_batch`` products per backward (its
+    memory grows with that number: lower it for big models).
     """
 
-    def __init__(self, model: nn.Module, loss_fn: LossFn, data, mode: str = "eval", seed: int = 0) -> None:
+    def __init__(self, model: nn.Module, loss_fn: LossFn, data, mode: str = "eval", seed: int = 0,
+                 hvp_batch: int = 16) -> None:
         if mode not in ("eval", "train"):
             raise ValueError(f"expected mode 'eval' or 'train', got {mode!r}")
+        if hvp_batch < 1:
+            raise ValueError(f"expected hvp_batch >= 1, got {hvp_batch}")
+        self.hvp_batch, self._batched_ok = int(hvp_batch), True
         self.model, self.loss_fn, self.mode, self.seed = model, loss_fn, mode, int(seed)
         self.params = [p for p in model.parameters() if p.requires_grad]
         if not self.params:
@@ -50,7 +58,7 @@ class HessianOperator:
         single = isinstance(data, (tuple, list)) or hasattr(data, "tensors")
         self.data = as_batches(data) if single else data
         self.n_hvp = 0
-        self._cached: Optional[List[torch.Tensor]] = None
+        self._cached: Optional[List[Optional[torch.Tensor]]] = None
         self._stack: Optional[contextlib.ExitStack] = None
 
     def __enter__(self) -> "HessianOperator":
@@ -81,7 +89,70 @@ class HessianOperator:
             with torch.enable_grad():
                 loss = self.loss_fn(self.model(x), y)
                 grads = torch.autograd.grad(loss, self.params, create_graph=True, allow_unused=True)
-        return [g if g is not None else torch.zeros_like(p) for g, p in zip(grads, self.params)]
+        return list(grads)
+
+    def _hvp_of(self, grads: List[Optional[torch.Tensor]], v: torch.Tensor, retain: bool, batched: bool):
+        """Rows of H_b v (k × dim) from one backward through the gradient graph ``grads``.
+
+        ``batched``: all k rows in one vmapped backward (``is_grads_batched``); else k = 1.
+        Gradients without a graph (unused or linear parameters) contribute no curvature.
+        """
+        k = v.shape[0]
+        vs, i = [], 0
+        for p in self.params:
+            chunk = v[:, i:i + p.numel()].reshape(k, *p.shape).to(p.dtype)
+            vs.append(chunk if batched else chunk[0])
+            i += p.numel()
+        pairs = [(g, u) for g, u in zip(grads, vs) if g is not None and g.requires_grad]
+        if not pairs:
+            return torch.zeros(k, self.dim, dtype=self.dtype, device=self.device)
+        hv = torch.autograd.grad([g for g, _ in pairs], self.params, grad_outputs=[u for _, u in pairs],
+                                 retain_graph=retain, allow_unused=True, is_grads_batched=batched)
+        return torch.cat([(h if h is not None else torch.zeros(k, *p.shape, dtype=p.dtype, device=p.device))
+                          .reshape(k, -1) for h, p in zip(hv, self.params)], 1)
+
+    def _products(self, v: torch.Tensor, batched: bool) -> torch.Tensor:
+        batches = self.data if isinstance(self.data, list) else None
+        if batches is not None and len(batches) == 1:
+            if self._cached is None:
+                self._cached = self._batch_grads(0, *batches[0])
+            return self._hvp_of(self._cached, v, retain=True, batched=batched)
+        total, n = None, 0
+        for i, (x, y) in enumerate(self.data):
+            hv = self._hvp_of(self._batch_grads(i, x, y), v, retain=False, batched=batched) * x.shape[0]
+            total = hv if total is None else total + hv
+            n += x.shape[0]
+        return total / n
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        """H v for a flat vector ``v`` of length ``dim`` (counted in ``n_hvp``)."""
+        out = self._products(v.to(self.device).reshape(1, -1), batched=False)[0]
+        self.n_hvp += 1
+        return out.to(v.dtype)
+
+    def matmat(self, v: torch.Tensor) -> torch.Tensor:
+        """H vᵢ for every row of ``v`` (k × dim), ``hvp_batch`` rows per backward (counted: k HVPs).
+
+        A batched backward (vmap over the rows of grad_outputs) runs the same double-backprop
+        formulas on a k-wide batch: bigger matrix products and k-fold fewer kernel launches, and
+        with several data batches one forward/gradient graph per batch for all k rows. Rows agree
+        with ``matvec`` up to float rounding. Falls back to one row at a time if the model has an
+        op that cannot be vmapped.
+        """
+        rows = []
+        for s in range(0, v.shape[0], self.hvp_batch):
+            chunk = v[s:s + self.hvp_batch].to(self.device)
+            out = None
+            if self._batched_ok and chunk.shape[0] > 1:
+                try:
+                    out = self._products(chunk, batched=True)
+                except (RuntimeError, NotImplementedError):
+                    self._batched_ok = False
+            if out is None:
+                out = torch.cat([self._products(r.reshape(1, -1), batched=False) for r in chunk])
+            self.n_hvp += chunk.shape[0]
+            rows.append(out.to(v.dtype))
+        return torch.cat(rows)
 
     def _unflatten(self, v: torch.Tensor) -> List[torch.Tensor]:
         out, i = [], 0
@@ -89,27 +160,6 @@ class HessianOperator:
             out.append(v[i:i + p.numel()].view_as(p).to(p.dtype))
             i += p.numel()
         return out
-
-    def _hvp_of(self, grads: List[torch.Tensor], vs: List[torch.Tensor], retain: bool) -> torch.Tensor:
-        hv = torch.autograd.grad(grads, self.params, grad_outputs=vs, retain_graph=retain, allow_unused=True)
-        return torch.cat([(h if h is not None else torch.zeros_like(p)).reshape(-1)
-                          for h, p in zip(hv, self.params)])
-
-    def matvec(self, v: torch.Tensor) -> torch.Tensor:
-        """H v for a flat vector ``v`` of length ``dim`` (counted in ``n_hvp``)."""
-        vs = self._unflatten(v.to(self.device))
-        self.n_hvp += 1
-        batches = self.data if isinstance(self.data, list) else None
-        if batches is not None and len(batches) == 1:
-            if self._cached is None:
-                self._cached = self._batch_grads(0, *batches[0])
-            return self._hvp_of(self._cached, vs, retain=True).to(v.dtype)
-        total, n = None, 0
-        for i, (x, y) in enumerate(self.data):
-            hv = self._hvp_of(self._batch_grads(i, x, y), vs, retain=False) * x.shape[0]
-            total = hv if total is None else total + hv
-            n += x.shape[0]
-        return (total / n).to(v.dtype)
 
     def random_vector(self, generator: torch.Generator) -> torch.Tensor:
         return torch.randn(self.dim, generator=generator, device=generator.device,
@@ -229,23 +279,30 @@ def hessian_eigenvalues(
 def hessian_trace(
     model: nn.Module, loss_fn: LossFn, data, n_hvp: int = 40, method: str = "krylov_hutchpp",
     mode: str = "eval", generator: Optional[torch.Generator] = None, seed: int = 0,
+    block: int = KRYLOV_BLOCK, hvp_batch: int = 16,
 ) -> HessianTraceResult:
     """tr(H) with a budget of ``n_hvp`` HVPs.
 
-    ``method``: "krylov_hutchpp" (default: Hutch++ whose sketch is a Lanczos run; measured on a
-    digits MLP, about 2.5× smaller error than Hutch++ at 40 HVPs), "hutchpp" (Meyer et al. 2021,
-    Algorithm 1; ``n_hvp`` rounded down to a multiple of 3) or "hutchinson" (Rademacher probes).
-    ``std_error`` is that of the Hutchinson part of the estimate.
+    ``method``: "krylov_hutchpp" (default: Hutch++ whose sketch is a block Lanczos run from
+    ``block`` start vectors, the probes riding along in the same batched calls: 40 HVPs are 4
+    sequential backward passes of 10 products at block=6, against 40 single ones at block=1; on two
+    digits MLPs, 100 seeds at 40 HVPs: rms error 0.57 % / 0.48 %, as good as block=1 and ~2.5×
+    smaller than Hutch++), "hutchpp" (Meyer et al. 2021, Algorithm 1; ``n_hvp`` rounded down to a
+    multiple of 3) or "hutchinson" (Rademacher probes). Products run ``hvp_batch`` at a time in one
+    batched backward (``HessianOperator.matmat``). ``std_error`` is that of the Hutchinson part.
     """
-    estimators = {"krylov_hutchpp": _lanczos.krylov_hutchpp, "hutchpp": _lanczos.hutchpp,
-                  "hutchinson": _lanczos.hutchinson}
+    estimators = {"krylov_hutchpp": functools.partial(_lanczos.krylov_hutchpp, block=block),
+                  "hutchpp": _lanczos.hutchpp, "hutchinson": _lanczos.hutchinson}
     if method not in estimators:
         raise ValueError(f"expected method in {sorted(estimators)}, got {method!r}")
     if n_hvp < (3 if method == "hutchpp" else 1):
         raise ValueError(f"expected n_hvp >= 3 for hutchpp (>= 1 for hutchinson), got {n_hvp}")
-    with HessianOperator(model, loss_fn, data, mode, seed) as op:
+    if block < 1:
+        raise ValueError(f"expected block >= 1, got {block}")
+    with HessianOperator(model, loss_fn, data, mode, seed, hvp_batch) as op:
         g = make_generator(generator, seed)
-        est, err, _ = estimators[method](op.matvec, op.dim, n_hvp, op.random_vector(g), g)
+        like = torch.empty(0, dtype=op.dtype, device=op.device)
+        est, err, _ = estimators[method](op.matmat, op.dim, n_hvp, like, g)
         return HessianTraceResult(est, err, op.n_hvp, method, mode)
 
 
