@@ -46,13 +46,24 @@ def _noise_response(args, run, dataset):
     return res, lines
 
 
+def _training_data(args, run):
+    """Flatness is a property of the training loss, so the Hessian and landscape views use the
+    training split (first ``--n`` images when given)."""
+    from ..data import load_dataset
+
+    data = args.data or run.config["data"]["name"]
+    train = load_dataset(data, root=args.data_root or run.config["data"].get("root"), split="train")
+    return train.subset(args.n) if args.n else train
+
+
 def _hessian(args, run, dataset):
     from ..metrics import hessian_eigenvalues, hessian_trace
 
+    dataset = _training_data(args, run)
     data = dataset.tensors()
     eig = hessian_eigenvalues(run.model, _cross_entropy(), data, k=5, seed=args.seed)
     tr = hessian_trace(run.model, _cross_entropy(), data, seed=args.seed)
-    lines = [f"Hessian of the loss on {len(dataset)} images",
+    lines = [f"Hessian of the training loss on {len(dataset)} training images",
              f"top-5 eigenvalues {', '.join(f'{v:.4g}' for v in eig.eigenvalues)} ({eig.n_hvp} HVPs)",
              f"trace {tr.estimate:.4g} ± {tr.std_error:.2g} ({tr.n_hvp} HVPs, {tr.method})"]
     return _Pair({"eigenvalues": eig.to_dict(), "trace": tr.to_dict()}, eig), lines
@@ -61,7 +72,7 @@ def _hessian(args, run, dataset):
 def _landscape(args, run, dataset):
     from ..metrics import loss_landscape
 
-    res = loss_landscape(run.model, _cross_entropy(), dataset.tensors(), dims=1, seed=args.seed)
+    res = loss_landscape(run.model, _cross_entropy(), _training_data(args, run).tensors(), dims=1, seed=args.seed)
     center = len(res.coords) // 2
     lines = [f"1-D loss landscape along a filter-normalized direction ({len(res.coords)} points)",
              f"loss at the minimum {res.loss[center]:.4f}; at ±{abs(res.coords[0]):g}: "
