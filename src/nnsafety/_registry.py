@@ -28,6 +28,15 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def register_named(self, name: str) -> Callable[[T], T]:
+        """Register a class and set its ``name`` attribute, so instances know their registry key."""
+
+        def decorator(cls: T) -> T:
+            cls.name = name  # type: ignore[attr-defined]
+            return self.register(name)(cls)
+
+        return decorator
+
     def get(self, name: str) -> T:
         try:
             return self._entries[name]

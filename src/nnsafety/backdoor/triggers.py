@@ -22,12 +22,7 @@ from .._validation import check_images
 TRIGGERS: Registry[type] = Registry("trigger")
 
 
-def register_trigger(name: str):
-    def decorator(cls):
-        cls.name = name
-        return TRIGGERS.register(name)(cls)
-
-    return decorator
+register_trigger = TRIGGERS.register_named
 
 
 class Trigger:

@@ -23,12 +23,7 @@ DETECTORS: Registry[type] = Registry("detector")
 NEEDS = ("weights only", "a few clean samples", "the training set")
 
 
-def register_detector(name: str):
-    def decorator(cls):
-        cls.name = name
-        return DETECTORS.register(name)(cls)
-
-    return decorator
+register_detector = DETECTORS.register_named
 
 
 @dataclass

@@ -19,12 +19,7 @@ from ..._registry import Registry
 METHODS: Registry[type] = Registry("method")
 
 
-def register_method(name: str):
-    def decorator(cls):
-        cls.name = name
-        return METHODS.register(name)(cls)
-
-    return decorator
+register_method = METHODS.register_named
 
 
 @dataclass
