@@ -58,7 +58,7 @@ def train_digits_cnn(path: Path):
 
 
 def clocks(cands, repeats, warmup):
-    """{name: (median wall s, median CPU s)}: candidates alternate order every repeat."""
+    """{name: (wall s list, CPU s list)} per repeat; candidates alternate order every repeat."""
     for fn in cands.values():
         for _ in range(warmup):
             fn()
@@ -71,7 +71,12 @@ def clocks(cands, repeats, warmup):
             cands[name]()
             cpu[name].append(time.process_time() - c0)
             wall[name].append(time.perf_counter() - w0)
-    return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in cands}
+    return {k: (wall[k], cpu[k]) for k in cands}
+
+
+def paired(ts, ref):
+    """Median over repeats of the per-repeat ratio ts[i] / ref[i]: robust to load that drifts."""
+    return statistics.median(a / b for a, b in zip(ts, ref))
 
 
 def floor(model, x, y, steps):
@@ -99,7 +104,7 @@ def work_fraction(model, run, n, steps):
     return sum(rows) / (n * steps)
 
 
-def pgd_table(title, model, x, y, eps, alpha, steps, repeats, warmup):
+def pgd_table(title, model, x, y, eps, alpha, steps, repeats, warmup, with_early_stop=True):
     """One table: floor, nnsafety fixed-step and early-stop PGD (one seed), torchattacks PGD."""
     import torchattacks
 
@@ -113,23 +118,42 @@ def pgd_table(title, model, x, y, eps, alpha, steps, repeats, warmup):
         return lambda: out.__setitem__(es, pgd(model, x, y, eps, steps=steps, step_size=alpha,
                                                  early_stop=es, generator=gen))
     names = {False: "nnsafety pgd (fixed steps)", True: "nnsafety pgd early_stop"}
-    cands = {FLOOR: floor(model, x, y, steps), names[False]: ours(False), TA: lambda: out.__setitem__("ta", ta(x, y)),
-             names[True]: ours(True)}
+    cands = {FLOOR: floor(model, x, y, steps), names[False]: ours(False), TA: lambda: out.__setitem__("ta", ta(x, y))}
+    if with_early_stop:
+        cands[names[True]] = ours(True)
     t = clocks(cands, repeats, warmup)
-    ra = {names[False]: acc(model, out[False], y), TA: acc(model, out["ta"], y), names[True]: acc(model, out[True], y)}
-    work = {names[False]: 1.0, TA: 1.0, FLOOR: 1.0,
-            names[True]: work_fraction(model, ours(True), len(y), steps)}
-    fw, fc = t[FLOOR]
-    tw, tc = t[TA]
+    ra = {names[False]: acc(model, out[False], y), TA: acc(model, out["ta"], y)}
+    work = {names[False]: 1.0, TA: 1.0, FLOOR: 1.0}
+    if with_early_stop:
+        ra[names[True]] = acc(model, out[True], y)
+        work[names[True]] = work_fraction(model, ours(True), len(y), steps)
+    med = statistics.median
     print(f"\n### {title}\n")
-    print(f"median of {repeats} alternating runs (+{warmup} warm-up); ratios: CPU time (wall time)\n")
+    print(f"{repeats} alternating runs (+{warmup} warm-up): median seconds; ratios are medians of the "
+          "per-run ratios, CPU time (wall time)\n")
     print("| run | robust acc | work | CPU s | wall s | vs floor | vs torchattacks |")
     print("|---|---|---|---|---|---|---|")
     for name, (w, c) in t.items():
         r = f"{ra[name]:.4f}" if name in ra else "—"
-        print(f"| {name} | {r} | {work[name]:.3f} | {c:.2f} | {w:.2f} | {c / fc:.2f}× ({w / fw:.2f}×) | "
-              f"{c / tc:.2f}× ({w / tw:.2f}×) |")
+        print(f"| {name} | {r} | {work[name]:.3f} | {med(c):.2f} | {med(w):.2f} | "
+              f"{paired(c, t[FLOOR][1]):.2f}× ({paired(w, t[FLOOR][0]):.2f}×) | "
+              f"{paired(c, t[TA][1]):.2f}× ({paired(w, t[TA][0]):.2f}×) |")
     sys.stdout.flush()
+
+
+def early_stop_sweep(model, x, y, eps_list, steps=20):
+    """Robust accuracy (fixed vs early stop, one seed) and the work early stop needs, per ε."""
+    from nnsafety.attacks import pgd
+
+    print(f"\n### Early-stop work vs ε, PGD-{steps} L∞, α=2.5ε/steps, digits cnn, {len(y)} images "
+          "(one run each)\n")
+    print("| ε | robust acc fixed | robust acc early stop | work (rows / N·steps) |")
+    print("|---|---|---|---|")
+    for e in eps_list:
+        def run(es):
+            return pgd(model, x, y, e, steps=steps, early_stop=es, generator=torch.Generator().manual_seed(0))
+        a_f, a_e = acc(model, run(False), y), acc(model, run(True), y)
+        print(f"| {e} | {a_f:.4f} | {a_e:.4f} | {work_fraction(model, lambda: run(True), len(y), steps):.3f} |")
 
 
 def overhead_table(steps=200, repeats=9):
@@ -148,11 +172,13 @@ def overhead_table(steps=200, repeats=9):
                 "nnsafety pgd": lambda: pgd(model, x, y, 0.1, steps=steps, step_size=0.01),
                 TA: lambda: ta(x, y)}, repeats, 1)
     torch.set_num_threads(threads)
-    print(f"\n### Per-step cost on a 64→10 linear model, 450 points, 1 thread (CPU µs / step, median of {repeats})\n")
+    print(f"\n### Per-step cost on a 64→10 linear model, 450 points, 1 thread "
+          f"(CPU µs / step, median of {repeats})\n")
     print("| run | µs / step | attack-side µs / step (− floor) |")
     print("|---|---|---|")
     for name, (_, c) in t.items():
-        print(f"| {name} | {c / steps * 1e6:.0f} | {(c - t[FLOOR][1]) / steps * 1e6:.0f} |")
+        c, f = statistics.median(c), statistics.median(t[FLOOR][1])
+        print(f"| {name} | {c / steps * 1e6:.0f} | {(c - f) / steps * 1e6:.0f} |")
 
 
 def autoattack_table(model, x, y, eps):
@@ -184,10 +210,14 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/nnsafety_bench_attacks")
     ap.add_argument("--eps", type=float, default=0.1)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default); 1 is "
+                    "the least disturbed by other processes on a shared machine")
     ap.add_argument("--cifar-n", type=int, default=256, help="preact_resnet18 batch (0: skip)")
     ap.add_argument("--cifar-width", type=int, default=64, help="64 as in the paper")
     ap.add_argument("--cifar-repeats", type=int, default=5)
     ap.add_argument("--cifar-warmup", type=int, default=1)
+    ap.add_argument("--cifar-no-early-stop", action="store_true",
+                    help="skip the early-stop row (nothing flips on the untrained net: work 1.0)")
     ap.add_argument("--aa-n", type=int, default=100, help="digits test points for AutoAttack (0: skip)")
     args = ap.parse_args()
     try:
@@ -202,6 +232,8 @@ def main() -> None:
     from nnsafety.data import load_dataset
     from nnsafety.models import create_model
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"machine: {machine()}; torchattacks {torchattacks.__version__}; "
           f"load average {os.getloadavg()[0]:.1f} at start")
     model = train_digits_cnn(Path(args.out) / "digits_cnn.safetensors")
@@ -212,6 +244,7 @@ def main() -> None:
     for alpha, why in ((0.01, "α=0.01"), (2.5 * eps / 20, "α=2.5ε/steps (library default)")):
         pgd_table(f"PGD-20 L∞ ε={eps}, {why}, digits cnn, {len(y)} images", model, x, y, eps, alpha, 20,
                   args.repeats, 1)
+    early_stop_sweep(model, x, y, [0.05, 0.1, 0.15, 0.2, 0.3])
     if args.aa_n:
         autoattack_table(model, x[:args.aa_n], y[:args.aa_n], eps)
     if args.cifar_n:
@@ -222,7 +255,7 @@ def main() -> None:
             yc = net(xc).argmax(1)  # every point starts correctly classified
         pgd_table(f"PGD-20 L∞ ε=8/255, α=2/255, preact_resnet18 width {args.cifar_width} (untrained), "
                   f"{args.cifar_n}×3×32×32", net, xc, yc, 8 / 255, 2 / 255, 20, args.cifar_repeats,
-                  args.cifar_warmup)
+                  args.cifar_warmup, with_early_stop=not args.cifar_no_early_stop)
     print(f"\nload average {os.getloadavg()[0]:.1f} at end")
 
 

@@ -157,8 +157,8 @@ def test_robust_accuracy_batches_and_curve(trained_cnn, digits_test, tmp_path):
 
 def test_robust_accuracy_sharded_over_two_torchrun_processes(tmp_path):
     """Issue 6 item 8: under torchrun each rank attacks half the points and the counts are summed,
-    giving the single-process clean accuracy exactly, and its robust accuracy up to PGD's random
-    starts (drawn per process)."""
+    giving the single-process numbers (FGSM has no random start; a point may still flip where
+    another batch composition changes the float rounding of a near-tie, hence 2 points of slack)."""
     import json
     import os
     import subprocess
@@ -169,7 +169,7 @@ def test_robust_accuracy_sharded_over_two_torchrun_processes(tmp_path):
     out = tmp_path / "run"
     train(TrainConfig(model="mlp", model_kwargs={"width": 32}, epochs=3), out=out, progress=False)
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", OMP_NUM_THREADS="1")
-    args = ["-m", "nnsafety.cli", "attack", str(out), "--attack", "pgd", "--eps", "0.1", "--steps", "5",
+    args = ["-m", "nnsafety.cli", "attack", str(out), "--attack", "fgsm", "--eps", "0.1",
             "-n", "101", "--json", "--quiet", "--batch-size", "17"]
     one = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=300)
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -179,5 +179,6 @@ def test_robust_accuracy_sharded_over_two_torchrun_processes(tmp_path):
     assert len(lines) == 1  # rank 0 alone prints
     a, b = json.loads(one.stdout.strip().splitlines()[-1]), json.loads(lines[0])
     assert b["n"] == a["n"] == 101
-    assert b["clean_accuracy"] == a["clean_accuracy"]
-    assert abs(b["robust_accuracy"] - a["robust_accuracy"]) <= 0.05
+    assert abs(b["clean_accuracy"] - a["clean_accuracy"]) <= 2 / 101
+    assert abs(b["robust_accuracy"] - a["robust_accuracy"]) <= 2 / 101
+    assert b["robust_accuracy"] < b["clean_accuracy"]

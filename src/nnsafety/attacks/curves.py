@@ -74,8 +74,9 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: 
 
     ``attack``: a registered name (with ``attack_kw``, e.g. ``"pgd", eps=0.1, steps=20``), an
     :class:`Attack`, or any callable ``(model, x, y) -> x_adv``. A point counts as robust only if
-    its clean prediction is right too. When the attack has an ``eps``, the returned examples are
-    checked to lie in the ε-ball ∩ [0, 1] (a broken attack must not inflate the number).
+    its clean prediction is right too, so only those points are attacked (the others keep x as
+    their example). When the attack has an ``eps``, the returned examples are checked to lie in
+    the ε-ball ∩ [0, 1] (a broken attack must not inflate the number).
 
     Under ``torchrun`` (a process group is initialized) each rank attacks every world_size-th
     point and the counts are summed across ranks, so every rank returns the accuracies of all of
@@ -94,15 +95,22 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: 
     with progress_bar(n, f"{name}", progress) as bar:
         for i in range(0, n, batch_size):
             xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-            xa = fn(model, xb, yb)
+            with _model_guard(model):
+                clean = predict(model, xb) == yb
+            # a point misclassified at x is not robust whatever the attack does: attack only the
+            # others (x itself is its adversarial example), so they cost no attack steps
+            xa = xb.clone()
+            idx = clean.nonzero().squeeze(1)
+            if idx.numel():
+                xa[idx] = fn(model, xb[idx], yb[idx]).detach()
             if eps is not None:
                 over = flat_norm(xa - xb, norm).max().item() if len(xb) else 0.0
                 if over > eps + 1e-5 or (len(xa) and (xa.min() < 0 or xa.max() > 1)):
                     raise ValueError(f"attack {name} returned points outside the ε-ball ∩ [0, 1] "
                                      f"(‖δ‖ = {over:.6g} > ε = {eps:g})")
             with _model_guard(model):
-                clean_ok[i:i + batch_size] = predict(model, xb) == yb
-                robust_ok[i:i + batch_size] = clean_ok[i:i + batch_size] & (predict(model, xa) == yb)
+                clean_ok[i:i + batch_size] = clean
+                robust_ok[i:i + batch_size] = clean & (predict(model, xa) == yb)
             if keep_adv:
                 advs.append(xa.detach())
             bar.update(len(xb))

@@ -28,7 +28,8 @@ def _pgd_run(model, x, y, yt, eps, norm, steps, alpha, start, loss_fn, targeted,
                 xa = project(xa.add_(normalize_direction(g, norm), alpha=alpha), x, eps, norm)
         return xa
     # early stop: a point leaves the working batch as soon as its current iterate is adversarial,
-    # so later steps cost only the points still robust (robust-accuracy evaluation).
+    # so later steps cost only the points still robust (robust-accuracy evaluation). One host sync
+    # per step (the nonzero), a second only when points leave; survivors move by index_select.
     out = xa.clone()
     active = torch.arange(x.shape[0], device=x.device)
     xw, yw, ytw = x, y, yt
@@ -38,22 +39,24 @@ def _pgd_run(model, x, y, yt, eps, norm, steps, alpha, start, loss_fn, targeted,
         (g,) = torch.autograd.grad(loss_fn(logits, yw, ytw).sum(), xa)
         xa = xa.detach()
         done = is_success(logits.detach(), yw, ytw, targeted)
-        if done.any():
-            out[active[done]] = xa[done]
-            keep = ~done
-            active, xa, g, xw, yw = active[keep], xa[keep], g[keep], xw[keep], yw[keep]
-            ytw = ytw[keep] if ytw is not None else None
-            if linf:
-                lo, hi = lo[keep], hi[keep]
-            if active.numel() == 0:
+        fin = done.nonzero().squeeze(1)
+        if fin.numel():
+            keep = (~done).nonzero().squeeze(1)
+            out.index_copy_(0, active.index_select(0, fin), xa.index_select(0, fin))
+            if keep.numel() == 0:
                 return out
+            active, xa, g, yw = (t.index_select(0, keep) for t in (active, xa, g, yw))
+            ytw = ytw.index_select(0, keep) if ytw is not None else None
+            if linf:
+                lo, hi = lo.index_select(0, keep), hi.index_select(0, keep)
+            else:
+                xw = xw.index_select(0, keep)
         if linf:
             xa.add_(g.sign_(), alpha=alpha)
             torch.clamp(xa, lo, hi, out=xa)
         else:
             xa = project(xa.add_(normalize_direction(g, norm), alpha=alpha), xw, eps, norm)
-    out[active] = xa
-    return out
+    return out.index_copy_(0, active, xa)
 
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str = "Linf",
