@@ -37,6 +37,24 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def create(self, name: str, noun: str = "argument", **kwargs):
+        """Instantiate a registered class; unknown keyword arguments fail naming the accepted ones.
+
+        ``noun`` says what the arguments are called in this family's error message
+        ("hyper-parameter" for methods, "setting" for detectors, ...).
+        """
+        import inspect
+
+        cls = self.get(name)
+        allowed = [k for k in inspect.signature(cls.__init__).parameters if k != "self"]
+        unknown = sorted(set(kwargs) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"{self.family} {name!r} got unknown {noun}(s) {', '.join(unknown)}; "
+                f"expected some of: {', '.join(allowed) or '(none)'}"
+            )
+        return cls(**kwargs)
+
     def get(self, name: str) -> T:
         try:
             return self._entries[name]

@@ -96,13 +96,7 @@ class Detector:
 
 
 def create_detector(name: str, **kwargs) -> Detector:
-    cls = DETECTORS.get(name)
-    allowed = [k for k in inspect.signature(cls.__init__).parameters if k != "self"]
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        raise ValueError(f"detector {name!r} got unknown setting(s) {', '.join(unknown)}; "
-                         f"expected some of: {', '.join(allowed) or '(none)'}")
-    return cls(**kwargs)
+    return DETECTORS.create(name, "setting", **kwargs)
 
 
 def list_detectors() -> List[str]:

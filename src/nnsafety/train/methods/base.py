@@ -70,15 +70,7 @@ def accepted_kwargs(cls: type) -> List[str]:
 
 def create_method(name: str, **kwargs) -> Method:
     """Build a registered method; unknown hyper-parameters fail with the accepted ones listed."""
-    cls = METHODS.get(name)
-    allowed = accepted_kwargs(cls)
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"method {name!r} got unknown hyper-parameter(s) {', '.join(unknown)}; "
-            f"expected some of: {', '.join(allowed) or '(none)'}"
-        )
-    return cls(**kwargs)
+    return METHODS.create(name, "hyper-parameter", **kwargs)
 
 
 def list_methods() -> List[str]:
