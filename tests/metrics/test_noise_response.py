@@ -117,3 +117,48 @@ def test_bad_inputs_fail_clearly(models):
     with pytest.raises(ValueError, match="data_free_mode"):
         noise_response(models[0], None, in_shape=(1, 8, 8), data_free_mode="pink")
     assert "gaussian" in list_noise_families()
+
+
+def _scipy_blur(img, level):
+    """Independent reference: SciPy's gaussian_filter per channel (truncate 4σ, mode nearest)."""
+    from scipy import ndimage
+
+    sigma = level * min(img.shape[-2:]) / 4
+    if sigma == 0:
+        return img.clone()
+    out = ndimage.gaussian_filter(img.double().numpy(), sigma=(0, sigma, sigma), mode="nearest", truncate=4.0)
+    return torch.from_numpy(out).float()
+
+
+def test_blur_family_matches_scipy_per_image():
+    from nnsafety.metrics.noise_response import gaussian_blur
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(7, 3, 12, 9, generator=g)
+    lv = torch.tensor([0.0, 0.05, 0.2, 0.37, 0.6, 1.0, 0.2])  # σ from 0 to 2.25 px (> the 9 px side / 4)
+    out = gaussian_blur(x, lv, g)
+    for i in range(7):
+        assert torch.allclose(out[i], _scipy_blur(x[i], float(lv[i])), atol=1e-6), i
+    assert torch.equal(out[0], x[0])
+    same = gaussian_blur(x[1:2].expand(4, -1, -1, -1), torch.tensor([0.1, 0.3, 0.6, 1.0]), g)
+    stds = [float(x[1].std())] + [float(s.std()) for s in same]
+    assert all(a > b for a, b in zip(stds, stds[1:])), stds  # stronger blur, less variation
+    with pytest.raises(ValueError, match="N×C×H×W"):
+        gaussian_blur(torch.rand(4, 2), torch.zeros(4), g)
+
+
+def test_blur_sweep_matches_per_level_loop(models):
+    model = models[0]
+    _, (xt, yt) = digits_data()
+    x, y = xt[:150], yt[:150]
+    levels = [0.0, 0.15, 0.4, 1.0]
+    r = noise_response(model, x, y, family="blur", levels=levels, n_probes=150, batch_size=200)
+    with torch.no_grad():
+        for i, lv in enumerate(levels):
+            xs = torch.stack([_scipy_blur(img, lv) for img in x])
+            p = torch.softmax(model(xs).double(), 1)
+            conf, pred = p.max(1)
+            assert r.accuracy[i] == pytest.approx((pred == y).double().mean().item(), abs=1e-12)
+            assert r.mean_confidence[i] == pytest.approx(conf.mean().item(), abs=1e-5)
+    assert r.accuracy[0] > 0.9 and r.accuracy[-1] < r.accuracy[0] - 0.3
+    assert "blur" in list_noise_families() and "contrast" in list_noise_families()

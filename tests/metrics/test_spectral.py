@@ -60,6 +60,11 @@ def test_branch_and_bound_fit_equals_full_scan_and_loop(kind):
     assert fast.ks_distance == pytest.approx(d, rel=1e-10)
 
 
+def _orth(rng, n):
+    """A random orthogonal matrix (torch's QR: NumPy's OpenBLAS one spins its threads on a loaded box)."""
+    return torch.linalg.qr(torch.from_numpy(rng.normal(size=(n, n))))[0].numpy()
+
+
 def _pareto(rng, n, alpha):
     return (1 - rng.uniform(size=n)) ** (-1 / (alpha - 1))  # density ∝ x^-alpha on [1, ∞)
 
@@ -72,8 +77,8 @@ def test_alpha_recovered_from_pooled_conv_spectrum():
         for i in range(5):
             for j in range(5):
                 lam = np.concatenate([rng.uniform(0.05, 1, 40), _pareto(rng, 160, 3.0)])
-                u, _ = np.linalg.qr(rng.normal(size=(200, 200)))
-                v, _ = np.linalg.qr(rng.normal(size=(200, 200)))
+                u = _orth(rng, 200)
+                v = _orth(rng, 200)
                 conv.weight[:, :, i, j] = torch.tensor(u @ np.diag(np.sqrt(lam)) @ v.T)
     r = spectral_analysis(conv, traps=False)
     row = r.layers[0]
@@ -165,3 +170,55 @@ def test_trap_count_equals_eigenvalue_count():
         want += int((torch.linalg.eigvalsh(s.T @ s) > edge).sum())
     assert got == want and want >= 2
     assert _traps(mats[[0, 2]], torch.Generator().manual_seed(5)) == 0
+
+
+def _power_law_conv(rng, c=200, k=5, alpha=3.0):
+    conv = nn.Conv2d(c, c, k, bias=False)
+    with torch.no_grad():
+        for i in range(k):
+            for j in range(k):
+                lam = np.concatenate([rng.uniform(0.05, 1, c // 5), _pareto(rng, c - c // 5, alpha)])
+                u = _orth(rng, c)
+                v = _orth(rng, c)
+                conv.weight[:, :, i, j] = torch.tensor(u @ np.diag(np.sqrt(lam)) @ v.T)
+    return conv
+
+
+def test_float32_error_bound_on_eigenvalues_and_alpha():
+    """float32 eigenvalues within F32_REL_ERR·λ_max of float64; α moves by ≤ 2(α−1)²·err/x_min."""
+    from nnsafety.metrics.spectral import F32_REL_ERR
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    layers = [_power_law_conv(rng, c=256, k=3),  # heavy tail, x_min inside the spectrum
+              nn.Conv2d(512, 512, 3),  # random init, square slices: eigenvalues down to ~1e-6
+              nn.Linear(300, 700), digits_mlp(seed=0)]
+    n_rows = 0
+    for layer in layers:
+        a = spectral_analysis(layer, precision="float32", traps=False).layers
+        b = spectral_analysis(layer, precision="float64", traps=False).layers
+        for r32, r64 in zip(a, b):
+            n_rows += 1
+            lam_max = float(r64.eigenvalues[-1])
+            err = float((r32.eigenvalues - r64.eigenvalues).abs().max())
+            assert err <= F32_REL_ERR * lam_max, (r64.name, err / lam_max)
+            assert r32.n_tail == r64.n_tail  # same x_min index
+            bound = 2 * (r64.alpha - 1) ** 2 * err / r64.xmin
+            assert abs(r32.alpha - r64.alpha) <= bound, (r64.name, r32.alpha, r64.alpha, bound)
+            assert abs(r32.alpha - r64.alpha) < 1e-3 * r64.alpha
+            assert r32.log_norm == pytest.approx(r64.log_norm, abs=1e-6)
+            assert r32.num_spikes == r64.num_spikes
+    assert n_rows == 6
+    with pytest.raises(ValueError, match="precision"):
+        spectral_analysis(layers[2], precision="half")
+
+
+def test_float32_trap_screen_counts_like_float64():
+    g = torch.Generator().manual_seed(0)
+    mats = torch.randn(4, 600, 300, generator=g) / math.sqrt(600)
+    mats[1, 3, 4] = mats[1, 9, 100] = 2.5
+    mats[3, 0, 0] = 4.0
+    for seed in range(3):
+        c32 = _traps(mats, torch.Generator().manual_seed(seed), "float32")
+        c64 = _traps(mats, torch.Generator().manual_seed(seed), "float64")
+        assert c32 == c64 >= 2

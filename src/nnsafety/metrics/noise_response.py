@@ -57,10 +57,44 @@ def salt_and_pepper_noise(x: torch.Tensor, level: torch.Tensor, generator: torch
 
 @register_noise("contrast")
 def contrast_reduction(x: torch.Tensor, level: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Deterministic contrast loss: m + (1 - level)·(x - m), m the per-image per-channel mean."""
-    dims = tuple(range(2, x.dim())) if x.dim() == 4 else (1,)
-    m = x.mean(dim=dims, keepdim=True)
-    return m + (1 - _per_sample(level, x)) * (x - m)
+    """Deterministic contrast loss: m + (1 - level)·(x - m), m the per-image per-channel mean.
+
+    The ``contrast`` corruption of #3 ((x − m)·c + m) with a continuous c = 1 − level per sample.
+    """
+    if x.dim() != 4:
+        m = x.mean(dim=1, keepdim=True)
+        return m + (1 - _per_sample(level, x)) * (x - m)
+    from ..corruptions.digital import contrast
+
+    return contrast(x, (1 - _per_sample(level, x),), generator)
+
+
+BLUR_SIGMA_PER_SIDE = 0.25  # level 1 blurs with σ = ¼ of the image side (2 px on 8×8, 8 px on 32×32)
+
+
+@register_noise("blur")
+def gaussian_blur(x: torch.Tensor, level: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Gaussian blur with σ = level·min(H, W)/4 pixels (level 0: the input itself).
+
+    The ``gaussian_blur`` corruption of #3 (SciPy ``gaussian_filter``: truncate 4σ, edge pixels
+    replicated) at a continuous σ: one H×H and one W×W filter matrix per distinct level (cached),
+    applied to the whole batch as A_h[level] @ x @ A_w[level]ᵀ.
+    """
+    from ..corruptions import _filters as flt
+
+    if x.dim() != 4:
+        raise ValueError(f"expected N×C×H×W images for the blur family, got shape {tuple(x.shape)}")
+    h, w = x.shape[-2:]
+    sig = level.detach().to("cpu", torch.float64) * (BLUR_SIGMA_PER_SIDE * min(h, w))
+    uniq, inv = torch.unique(sig, return_inverse=True)
+
+    def mats(n: int) -> torch.Tensor:
+        eye = torch.eye(n, dtype=torch.float64)
+        return torch.stack([flt.gaussian_matrix(n, float(v), "nearest", 4.0) if v > 0 else eye for v in uniq])
+
+    a_h = mats(h).to(x.device, x.dtype)[inv.to(x.device)].unsqueeze(1)  # N×1×H×H
+    a_w = mats(w).to(x.device, x.dtype)[inv.to(x.device)].unsqueeze(1)
+    return torch.matmul(torch.matmul(a_h, x), a_w.transpose(-1, -2)).clamp_(0.0, 1.0)
 
 
 @dataclass
@@ -180,7 +214,8 @@ def noise_response(
     ``x``: real inputs in [0, 1] (at most ``n_probes`` are drawn from it), or None for data-free
     probes built around a grey image (0.5), the model's stored dataset mean, or uniform noise images
     of ``in_shape``. ``levels``: strengths in the family's pixel units (σ for gaussian, half-width for
-    uniform, replacement probability for salt_and_pepper); default 30 levels on [0, 1].
+    uniform, replacement probability for salt_and_pepper, contrast lost for contrast, blur σ as a
+    multiple of min(H, W)/4 for blur); default 30 levels on [0, 1].
     ``confidence``: γ for the confident titration curve. The collapse score of class k is the mean
     over levels (trapezoid, level range normalized to 1) of the fraction of probes predicted as k
     with confidence > γ; the model is ``flagged`` when the largest one reaches ``collapse_threshold``.
