@@ -83,6 +83,7 @@ def test_levels_detection_and_edge_cases():
     k = poisson_levels(torch.zeros(1000), 100, torch.Generator().manual_seed(0))
     assert torch.all(k == 0)  # rate 0
     assert poisson_levels(torch.zeros(0), 100, None).numel() == 0
+    assert poisson_levels(torch.full((5,), 9.0), 100, None).shape == (5,)  # fewer than a block
 
 
 def test_shot_noise_routes_uint8_images_and_keeps_the_law():
@@ -101,3 +102,37 @@ def test_shot_noise_routes_uint8_images_and_keeps_the_law():
     se = 5 * (2 / x.numel()) ** 0.5 * (ref - xn).std().item()  # 5 standard errors of the difference
     assert (a - x).mean().item() == pytest.approx((ref - xn).mean().item(), abs=se)
     assert (a - x).std().item() == pytest.approx((ref - xn).std().item(), rel=0.02)
+
+
+def test_guide_flags_give_the_exact_inverse():
+    """Every draw equals the float64 inverse min{k : F(k) >= u} of the same uniform: a wrong
+    crowded-cell flag would leave ~0.3 % of the values one step short."""
+    import nnsafety.corruptions._poisson as P
+    g = torch.Generator().manual_seed(3)
+    levels = torch.randint(0, 256, (N,), generator=g).float()
+    c = 500.0  # the most crowded tables (largest rates)
+    k = poisson_levels(levels, c, torch.Generator().manual_seed(4))
+    u = torch.rand(N, generator=torch.Generator().manual_seed(4)).double()  # the sampler's stream
+    cdf32, lifted, _, kmax = cdf_tables(c)
+    want = torch.searchsorted(lifted, levels.double() + u) - levels.long() * kmax
+    # the step compares with the float32 CDF, the reference with float64: they may differ by one
+    # only where u falls between F32(k) and F64(k) (a few draws in 10⁵, near F = 1)
+    bad = torch.nonzero(k.long() != want).flatten()
+    assert bad.numel() <= 20
+    for i in bad.tolist():
+        j = min(int(k[i]), int(want[i]))
+        assert abs(int(k[i]) - int(want[i])) == 1
+        f64 = float(lifted[int(levels[i]) * kmax + j]) - float(levels[i])
+        f32 = float(cdf32[int(levels[i]) * kmax + j])
+        assert min(f32, f64) < float(u[i]) <= max(f32, f64) + 1e-12
+    assert int((P.flagged_guide(c) >= P.FLAG).sum()) > 0  # the crowded path is exercised
+
+
+def test_chunking_keeps_the_stream(monkeypatch):
+    import nnsafety.corruptions._poisson as P
+    levels = torch.randint(0, 256, (50_000,), generator=torch.Generator().manual_seed(0)).float()
+    whole = poisson_levels(levels, 100, torch.Generator().manual_seed(1))
+    monkeypatch.setattr(P, "CHUNK", 4_099)  # odd size: exercises the partial last block too
+    assert torch.equal(poisson_levels(levels, 100, torch.Generator().manual_seed(1)), whole)
+    assert torch.equal(poisson_levels(levels.clone(), 100, torch.Generator().manual_seed(1),
+                                      out=torch.empty(50_000)), whole)

@@ -146,21 +146,31 @@ def motion_blur(x: torch.Tensor, radius: float, sigma: float, angle_deg: torch.T
     """Per-image directional blur (ImageMagick motion blur, edge pixels replicated).
 
     The kernel is a sparse line of K taps; summing K gathered shifted copies costs K·N·C·H·W, while
-    the equivalent dense per-image kernel in a grouped conv2d would cost (2K−1)·K per pixel.
+    the equivalent dense per-image kernel in a grouped conv2d would cost (2K−1)·K per pixel. The
+    gathers pick whole pixels (all C channels) of a channels-last copy by one int32 index per
+    pixel: ~3× fewer index bytes than an int64 gather per value.
     """
     n, c, h, w = x.shape
     wts, oy, ox = motion_blur_taps(radius, sigma, angle_deg.cpu())
     oy, ox = oy.to(x.device), ox.to(x.device)
-    ys = torch.arange(h, device=x.device).view(1, h, 1)
-    xs = torch.arange(w, device=x.device).view(1, 1, w)
-    flat = x.reshape(n, c, h * w)
-    out = torch.zeros_like(flat)
+    dev, i32 = x.device, torch.int32
+    ys = torch.arange(h, device=dev).view(1, h, 1)
+    xs = torch.arange(w, device=dev).view(1, 1, w)
+    base = (torch.arange(n, device=dev) * (h * w)).view(n, 1, 1)
+    pix = x.permute(0, 2, 3, 1).reshape(n * h * w, c)  # one row per pixel
+    if c == 1:
+        pix = pix.view(-1)  # 1-D index_select: the fast path for single values
+    out = torch.zeros_like(pix)
+    # per-tap buffers allocated once: batch-sized temporaries freed and re-made every tap cost
+    # page faults (the allocator hands the memory back to the OS between taps)
+    idx = torch.empty(n, h, w, dtype=i32, device=dev)
+    tap = torch.empty_like(pix)
     for t in range(wts.numel()):
-        iy = (ys + oy[:, t].view(n, 1, 1)).clamp(0, h - 1)
-        ix = (xs + ox[:, t].view(n, 1, 1)).clamp(0, w - 1)
-        idx = (iy * w + ix).reshape(n, 1, h * w).expand(n, c, h * w)
-        out.add_(flat.gather(2, idx), alpha=float(wts[t]))
-    return out.view(n, c, h, w)
+        iy = (ys + oy[:, t].view(n, 1, 1)).clamp_(0, h - 1).mul_(w).add_(base).to(i32)  # N×H×1
+        ix = (xs + ox[:, t].view(n, 1, 1)).clamp_(0, w - 1).to(i32)  # N×1×W
+        torch.add(iy, ix, out=idx)
+        out.add_(torch.index_select(pix, 0, idx.view(-1), out=tap), alpha=float(wts[t]))
+    return out.view(n, h, w, c).permute(0, 3, 1, 2).contiguous()
 
 
 @lru_cache(maxsize=256)

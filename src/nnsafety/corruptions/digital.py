@@ -7,6 +7,8 @@ fixed a change of V or S is a per-pixel rescaling) instead of an HSV round trip.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 from . import _filters as flt
@@ -71,10 +73,15 @@ def pixelate(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     would come back unchanged).
     """
     h, w = x.shape[-2:]
-    sh, sw = max(1, int(h * c[0])), max(1, int(w * c[0]))
-    a_h = flt.box_resize_matrix(sh, h) @ flt.box_resize_matrix(h, sh)
-    a_w = flt.box_resize_matrix(sw, w) @ flt.box_resize_matrix(w, sw)
-    return flt.apply_separable(x, a_h, a_w)
+    a_h = _pixelate_matrix(h, max(1, int(h * c[0])), x.dtype, x.device)
+    a_w = _pixelate_matrix(w, max(1, int(w * c[0])), x.dtype, x.device)
+    return torch.matmul(torch.matmul(a_h, x), a_w.t())
+
+
+@lru_cache(maxsize=64)
+def _pixelate_matrix(n: int, small: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """BOX n -> small -> n along one axis as one n×n matrix, built in float64 and cast once."""
+    return (flt.box_resize_matrix(small, n) @ flt.box_resize_matrix(n, small)).to(device, dtype)
 
 
 def _affine_sources(pts1: torch.Tensor, pts2: torch.Tensor, h: int, w: int) -> tuple:

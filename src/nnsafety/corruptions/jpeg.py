@@ -74,6 +74,20 @@ def block_operators(quality: int, chroma: bool):
     return d2.t() / q.view(1, 64), q.view(64, 1) * d2
 
 
+@lru_cache(maxsize=64)
+def _block_operators_as(quality: int, chroma: bool, dtype: torch.dtype, device: torch.device):
+    """``block_operators`` converted once per dtype and device (not on every call)."""
+    return tuple(t.to(device, dtype) for t in block_operators(quality, chroma))
+
+
+@lru_cache(maxsize=16)
+def _colour_matrices(dtype: torch.dtype, device: torch.device):
+    """The RGB -> YCbCr and CbCr -> RGB matrices as tensors of one dtype and device."""
+    return (torch.tensor(_RGB2YCC, dtype=dtype, device=device),
+            torch.tensor(_CC2RGB, dtype=dtype, device=device),
+            torch.tensor([0.0, 128.0, 128.0], dtype=dtype, device=device).view(1, 3, 1, 1))
+
+
 def _to_blocks(p: torch.Tensor, shift: float) -> torch.Tensor:
     """(p − shift) of M×H×W planes as rows of 8×8 blocks (…×64): the shift rides on the one copy."""
     m, h, w = p.shape
@@ -94,15 +108,18 @@ def _code_blocks(blocks: torch.Tensor, quality: int, chroma: bool, lo: float, hi
     ``torch.round`` (half to even) stands in for libjpeg's half-away-from-zero: the DCT of integer
     samples is irrational, so exact ties do not occur.
     """
-    fwd, inv = (t.to(blocks.device, blocks.dtype) for t in block_operators(quality, chroma))
+    fwd, inv = _block_operators_as(quality, chroma, blocks.dtype, blocks.device)
     coef = torch.mm(blocks, fwd).round_()
     return torch.mm(coef, inv, out=blocks).round_().clamp_(lo, hi)
 
 
 def _code_plane(p: torch.Tensor, quality: int, chroma: bool) -> torch.Tensor:
-    """Code M×H×W planes in 0..255 (H, W % 8 = 0) with the level shift of 128 (see _from_blocks)."""
+    """Code M×H×W planes in 0..255 (H, W % 8 = 0) with the level shift of 128; returned as a
+    contiguous plane viewed M×(H/8)×8×(W/8)×8 (the +128 writes it out of block order: one pass)."""
     m, h, w = p.shape
-    return _from_blocks(_code_blocks(_to_blocks(p, 128), quality, chroma, -128, 127).add_(128), m, h, w)
+    coded = _code_blocks(_to_blocks(p, 128), quality, chroma, -128, 127)
+    out = torch.empty(m, h // 8, 8, w // 8, 8, dtype=p.dtype, device=p.device)
+    return torch.add(_from_blocks(coded, m, h, w), 128, out=out)
 
 
 def _downsample(c: torch.Tensor) -> torch.Tensor:
@@ -168,15 +185,13 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
         out = torch.empty(n, 1, hp, wp, dtype=dt, device=x.device)
         torch.div(_code_plane(v.reshape(n, hp, wp), q, False), 255, out=out.view(n, *_blocked(hp, wp)))
         return out[..., :h, :w].to(x.dtype)
-    m = torch.tensor(_RGB2YCC, dtype=dt, device=x.device)
+    m, minv, offset = _colour_matrices(dt, x.device)
     ycc = torch.matmul(m, v.reshape(n, 3, hp * wp)).view(n, 3, hp, wp)
-    ycc[:, 1:] += 128
-    ycc = ycc.round_()
+    ycc = ycc.add_(offset).round_()  # + (0, 128, 128): chroma stored +128 as libjpeg
     y = _code_plane(ycc[:, 0], q, False)
     cc = _downsample(ycc[:, 1:]).reshape(n * 2, hp // 2, wp // 2)
     cc = _from_blocks(_code_blocks(_to_blocks(cc, 0), q, True, -128, 127), n * 2, hp // 2, wp // 2)
     cc = _fancy_upsample(cc.reshape(n * 2, hp // 2, wp // 2)).view(n, 2, hp * wp)
-    minv = torch.tensor(_CC2RGB, dtype=dt, device=x.device)
     rgb = torch.matmul(minv, cc).round_()
     rgb.view(n, 3, *_blocked(hp, wp)).add_(y.unsqueeze(1))
     return rgb.clamp_(0, 255).div_(255).view(n, 3, hp, wp)[..., :h, :w].to(x.dtype)

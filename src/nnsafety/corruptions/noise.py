@@ -34,9 +34,11 @@ def shot_noise(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     """
     if g is None or g.device.type == "cpu":
         if g is not None or x.device.type == "cpu":
-            levels = uint8_levels(x)
+            levels = uint8_levels(x.cpu())  # the sampler's tables and draws live on the CPU
             if levels is not None:
-                return poisson_levels(levels, c[0], g).to(x.device, x.dtype).div_(c[0])
+                # counts overwrite the levels buffer chunk by chunk: no second batch-sized buffer
+                out = levels if levels.dtype == torch.float32 else None
+                return poisson_levels(levels, c[0], g, out=out).to(x.device, x.dtype).div_(c[0])
     return poisson(x * c[0], g) / c[0]
 
 

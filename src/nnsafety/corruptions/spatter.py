@@ -7,22 +7,30 @@ drop mask; batched torch versions of these follow (OpenCV 4 semantics, see each 
 """
 from __future__ import annotations
 
+import math
+from functools import lru_cache
+
 import torch
+import torch.nn.functional as F
 
 from . import _filters as flt
 from .base import colour, randn, register_corruption
 
-_SOBEL_X = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=torch.float64)
-_TAN22 = 13573 / 32768  # OpenCV's fixed-point tan(22.5°)
 _EMBOSS = torch.tensor([[-2.0, -1, 0], [-1, 1, 1], [0, 1, 2]], dtype=torch.float64)
+_TAN22 = 13573 / 32768  # OpenCV's fixed-point tan(22.5°) (exact in float32)
 
 
-def _neighbours(m: torch.Tensor):
-    """A function (dy, dx) -> view of m[y + dy, x + dx] with zeros outside (OpenCV keeps a zero
-    border around the magnitudes); one padded copy serves all eight neighbours."""
-    h, w = m.shape[-2:]
-    p = torch.nn.functional.pad(m, (1, 1, 1, 1))
-    return lambda dy, dx: p[..., 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+@lru_cache(maxsize=16)
+def _interior(h: int, w: int, device: torch.device) -> torch.Tensor:
+    """int16 (h+4)·(w+4) mask of the h×w core of a 2-px padded image (flat)."""
+    m = torch.zeros(h + 4, w + 4, dtype=torch.int16, device=device)
+    m[2:2 + h, 2:2 + w] = 1
+    return m.view(-1)
+
+
+def _cmp16(op, a: torch.Tensor, b) -> torch.Tensor:
+    """A comparison as an int16 0/1 mask: on CPU a bool result costs ~8× more than int16 out."""
+    return op(a, b, out=torch.empty(a.shape, dtype=torch.int16, device=a.device))
 
 
 def canny(img: torch.Tensor, low: float = 50, high: float = 150) -> torch.Tensor:
@@ -31,39 +39,71 @@ def canny(img: torch.Tensor, low: float = 50, high: float = 150) -> torch.Tensor
     Sobel with replicated borders; non-maximum suppression along the gradient direction quantized
     by OpenCV's tan 22.5° / tan 67.5° tests (strict on one side, >= on the other as OpenCV);
     hysteresis grows edges from magnitudes > high through 8-connected maxima > low.
+    Layout: the batch edge-padded by 2 px and flattened, so every neighbour is a fixed flat
+    offset (±1, ±S) and every op runs on contiguous memory; values outside the core are junk
+    that the zeroed border of the magnitudes keeps out (OpenCV's zero border). Gradients and
+    masks are int16 (exact, as OpenCV's integer code; float and bool ops cost 2–8× more).
     """
-    gx = flt.correlate2d(img, _SOBEL_X, "nearest")
-    gy = flt.correlate2d(img, _SOBEL_X.t(), "nearest")
-    ax, ay = gx.abs(), gy.abs()
-    mag = ax + ay
-    horiz = ay < ax * _TAN22
-    vert = ay > ax.mul_(_TAN22 + 2)
-    s_pos = gx.mul_(gy).ge_(0).bool()  # OpenCV: s = (dx ^ dy) < 0 ? -1 : 1
-    nb = _neighbours(mag)
-    keep_h = (mag > nb(0, -1)) & (mag >= nb(0, 1))
-    keep_v = (mag > nb(-1, 0)) & (mag >= nb(1, 0))
-    keep_d = torch.where(s_pos, (mag > nb(-1, -1)) & (mag > nb(1, 1)),
-                         (mag > nb(-1, 1)) & (mag > nb(1, -1)))
-    maxima = (mag > low) & torch.where(horiz, keep_h, torch.where(vert, keep_v, keep_d))
-    edges = maxima & (mag > high)
-    if not bool((maxima & ~edges).any()):  # no weak candidates: nothing to grow
-        return edges
-    for _ in range(img.shape[-1] * img.shape[-2]):
-        grown = _dilate3(edges).logical_and_(maxima)
-        if torch.equal(grown, edges):
-            break
-        edges = grown
-    return edges
+    n, _, h, w = img.shape
+    s = w + 4
+    f = F.pad(img.to(torch.int16), (2, 2, 2, 2), mode="replicate").view(-1)
+    ln = f.numel()
+    d = torch.zeros_like(f)
+    torch.sub(f[2:], f[:-2], out=d[1:-1])  # horizontal difference
+    gx = d * 2  # then [1 2 1] down the columns
+    gx[s:] += d[:-s]
+    gx[:-s] += d[s:]
+    d.zero_()
+    torch.sub(f[2 * s:], f[:-2 * s], out=d[s:-s])  # vertical difference
+    gy = d * 2  # then [1 2 1] along the rows
+    gy[1:] += d[:-1]
+    gy[:-1] += d[1:]
+    s_pos = _cmp16(torch.ge, torch.bitwise_xor(gx, gy), 0)  # OpenCV: s = (dx ^ dy) < 0 ? -1 : 1
+    ax, ay = gx.abs_(), gy.abs_()
+    mag = torch.add(ax, ay).view(n, -1).mul_(_interior(h, w, img.device)).view(-1)
+    # horizontal if ay < ax·tan22.5°, vertical if ay > ax·(tan22.5° + 2), compared as the sign of
+    # a float32 difference of exact terms (ax·13573/2¹⁵ has a 24-bit mantissa; ay − 2ax is small)
+    axf, ayf = ax.float(), ay.float()
+    horiz = _cmp16(torch.lt, torch.add(ayf, axf, alpha=-_TAN22), 0)
+    vert = _cmp16(torch.gt, ayf.sub_(axf, alpha=2).add_(axf, alpha=-_TAN22), 0)
+    # neighbours of flat positions i in [s + 1, ln − s − 1): the core and its first ring
+    lo_, hi_ = s + 1, ln - s - 1
+    c = mag[lo_:hi_]
+
+    def gt(off: int, strict: bool = True) -> torch.Tensor:
+        return _cmp16(torch.gt if strict else torch.ge, c, mag[lo_ + off:hi_ + off])
+
+    keep = gt(-1).bitwise_and_(gt(1, False)).bitwise_and_(horiz[lo_:hi_])
+    keep |= gt(-s).bitwise_and_(gt(s, False)).bitwise_and_(vert[lo_:hi_])
+    sp = s_pos[lo_:hi_]
+    diag = gt(-s - 1).bitwise_and_(gt(s + 1)).bitwise_and_(sp)
+    diag |= gt(-s + 1).bitwise_and_(gt(s - 1)).bitwise_and_(sp.bitwise_xor_(1))
+    keep |= diag.bitwise_and_(horiz[lo_:hi_].bitwise_or_(vert[lo_:hi_]).bitwise_xor_(1))  # exclusive
+    keep.bitwise_and_(_cmp16(torch.gt, c, low))
+    maxima = torch.zeros(ln, dtype=torch.bool, device=img.device)
+    maxima[lo_:hi_] = keep.bool()
+    edges = torch.zeros_like(maxima)
+    edges[lo_:hi_] = _cmp16(torch.gt, c, high).bool()
+    edges &= maxima
+    if not torch.equal(maxima, edges):  # weak candidates: grow the strong edges through them
+        for _ in range(h * w):  # two steps per convergence test (a surplus step is a no-op)
+            grown = _dilate_flat(_dilate_flat(edges, s).logical_and_(maxima), s).logical_and_(maxima)
+            if torch.equal(grown, edges):
+                break
+            edges = grown
+    return edges.view(n, 1, h + 4, s)[..., 2:2 + h, 2:2 + w]
 
 
-def _dilate3(m: torch.Tensor) -> torch.Tensor:
-    """8-connected dilation of a bool map (3×3 OR, zeros outside) as two separable 3-tap ORs:
-    4 ops instead of 8 (and ~20× cheaper than ``max_pool2d`` on CPU)."""
-    p = torch.nn.functional.pad(m, (1, 1, 1, 1))
-    r = p[..., :, :-2] | p[..., :, 1:-1]
-    r |= p[..., :, 2:]
-    out = r[..., :-2, :] | r[..., 1:-1, :]
-    return out.logical_or_(r[..., 2:, :])
+def _dilate_flat(m: torch.Tensor, s: int) -> torch.Tensor:
+    """8-connected dilation of a flat padded bool map with row stride s: two separable 3-tap ORs
+    on contiguous shifted slices (the padding keeps images and rows apart)."""
+    r = m.clone()
+    r[1:] |= m[:-1]
+    r[:-1] |= m[1:]
+    out = r.clone()
+    out[s:] |= r[:-s]
+    out[:-s] |= r[s:]
+    return out
 
 
 def distance_to(edges: torch.Tensor, cap: float) -> torch.Tensor:
@@ -72,38 +112,52 @@ def distance_to(edges: torch.Tensor, cap: float) -> torch.Tensor:
     Exact two-pass EDT: the distance to the nearest edge in the same row (last edge at or before
     x by a running max, next one by a reversed running min), then d² = min over row offsets
     |dy| <= cap of dy² + g(y + dy, x)². OpenCV's ``DIST_L2`` with a 5×5 mask is a chamfer
-    approximation of the same distance (error < 2 %).
+    approximation of the same distance (error < 2 %). Squared distances are integers, computed
+    exactly in int16 (int32 for caps over 127 or huge widths) with each axis capped at ceil(cap), which changes
+    no distance below cap; the batch is laid out H×W×N so that every shift is a contiguous block.
     """
     n, _, h, w = edges.shape
-    e = edges[:, 0]
-    xs = torch.arange(w, device=e.device, dtype=torch.float32).expand_as(e)
-    inf = float("inf")
-    last = _scan(torch.where(e, xs, -inf), torch.maximum, -inf, reverse=False)
-    nxt = _scan(torch.where(e, xs, inf), torch.minimum, inf, reverse=True)
-    big = cap * cap
-    r = min(h - 1, int(cap))
-    # g2 padded with r rows of cap² above and below: both offsets ±dy are plain slices
-    g2 = torch.full((n, h + 2 * r, w), big, device=e.device)
-    torch.minimum(xs - last, nxt - xs, out=g2[:, r:r + h]).square_().clamp_(max=big)
-    d2 = g2[:, r:r + h].clone()
+    ci = int(math.ceil(cap))
+    dt = torch.int16 if ci <= 127 and w + 2 * ci < 2 ** 15 else torch.int32
+    e = edges[:, 0].permute(1, 2, 0).to(dt, memory_format=torch.contiguous_format)  # H×W×N
+    xs = torch.arange(w, device=e.device, dtype=dt).view(1, w, 1)
+    # no edge at or before x: last = −ci (x − last >= ci); none at or after: next = w + ci
+    last = _scan(e * (xs + ci) - ci, torch.maximum, reverse=False)
+    nxt = _scan(e * (xs - w - ci) + (w + ci), torch.minimum, reverse=True)
+    r = min(h - 1, ci)
+    # g2 padded with r rows of ci² above and below: both offsets ±dy are plain slices
+    g2 = torch.full((h + 2 * r, w, n), ci * ci, device=e.device, dtype=dt)
+    g = torch.minimum(xs - last, nxt - xs).clamp_(max=ci)
+    torch.mul(g, g, out=g2[r:r + h])
+    d2 = g2[r:r + h].clone()
     tmp = torch.empty_like(d2)
     for dy in range(1, r + 1):
-        # every candidate at offset dy is >= dy²: once no pixel is farther, d2 is final (exact)
-        if dy * dy >= float(d2.max()):
+        # every candidate at offset dy is >= dy²: once no pixel is farther, d2 is final (exact;
+        # looked at every other offset, as a surplus offset changes nothing)
+        if dy % 2 and dy * dy >= int(d2.max()):
             break
-        torch.minimum(g2[:, r + dy:r + dy + h], g2[:, r - dy:r - dy + h], out=tmp).add_(dy * dy)
+        torch.minimum(g2[r + dy:r + dy + h], g2[r - dy:r - dy + h], out=tmp).add_(dy * dy)
         torch.minimum(d2, tmp, out=d2)
-    return d2.sqrt_().unsqueeze(1)
+    d = d2.float() if ci == cap else d2.float().clamp_(max=cap * cap)  # d2 <= ci² already
+    d = d.sqrt_()
+    return d.permute(2, 0, 1).unsqueeze(1).contiguous()
 
 
-def _scan(a: torch.Tensor, op, fill: float, reverse: bool) -> torch.Tensor:
-    """Running ``op`` (max/min) along the last dim, from the left (or right if ``reverse``), by
-    doubling (Hillis–Steele): log2(W) whole-tensor ops; CPU ``cummax`` is a scalar loop, ~10× slower."""
+def _scan(a: torch.Tensor, op, reverse: bool) -> torch.Tensor:
+    """Running ``op`` (max/min) along dim 1, from the left (or right if ``reverse``), by doubling
+    (Hillis–Steele) between two buffers: log2(W) whole-tensor ops; CPU ``cummax`` is a scalar
+    loop, ~10× slower."""
+    w = a.shape[1]
+    b = torch.empty_like(a)
     s = 1
-    while s < a.shape[-1]:
-        shifted = torch.nn.functional.pad(a[..., s:] if reverse else a[..., :-s],
-                                          (0, s) if reverse else (s, 0), value=fill)
-        a = op(a, shifted)
+    while s < w:
+        if reverse:  # b[x] = op(a[x], a[x + s]); the last s entries have no partner
+            op(a[:, :-s], a[:, s:], out=b[:, :-s])
+            b[:, -s:] = a[:, -s:]
+        else:
+            op(a[:, s:], a[:, :-s], out=b[:, s:])
+            b[:, :s] = a[:, :s]
+        a, b = b, a
         s *= 2
     return a
 
@@ -111,30 +165,38 @@ def _scan(a: torch.Tensor, op, fill: float, reverse: bool) -> torch.Tensor:
 def equalize_hist(img: torch.Tensor) -> torch.Tensor:
     """``cv2.equalizeHist`` per image on integer-valued N×1×H×W in 0..255."""
     n = img.shape[0]
-    flat = img.reshape(n, -1).long()
-    ones = torch.ones_like(flat, dtype=torch.float32)
-    hist = torch.zeros(n, 256, device=img.device).scatter_add_(1, flat, ones)
+    # one bincount over image-offset levels: all N histograms in one pass
+    offsets = torch.arange(0, 256 * n, 256, device=img.device, dtype=torch.int32).unsqueeze(1)
+    flat = img.reshape(n, -1).int().add_(offsets)  # int32: half the bytes of int64 indices
+    hist = torch.bincount(flat.reshape(-1), minlength=256 * n).view(n, 256).float()
     first = (hist > 0).float().argmax(dim=1, keepdim=True)
     h_first = hist.gather(1, first)
     total = float(flat.shape[1])
     scale = 255.0 / (total - h_first).clamp_min(1)
     lut = torch.round((hist.cumsum(1) - h_first) * scale).clamp(0, 255)
-    out = lut.gather(1, flat).view_as(img).to(img.dtype)
-    flat_img = (h_first == total).view(n, 1, 1, 1)  # one grey level: OpenCV returns it unchanged
-    return torch.where(flat_img, img, out)
+    lut = torch.where(h_first == total, torch.arange(256.0, device=img.device), lut)  # one level: unchanged
+    return lut.view(-1).index_select(0, flat.reshape(-1)).view_as(img).to(img.dtype)
 
 
 def water_mask(liquid_u8: torch.Tensor) -> torch.Tensor:
     """The original's water-drop shading ``m`` before scaling (N×1×H×W, 0..1)."""
-    dist = 255 - 255 * canny(liquid_u8).to(liquid_u8.dtype)
-    dist = distance_to(dist == 0, 20.0).to(liquid_u8.dtype)
+    # the original blurs 255 − 255·edges and takes the distance to its zeros: the edges themselves
+    dist = distance_to(canny(liquid_u8), 20.0).to(liquid_u8.dtype)
     dist = torch.floor(flt.box_filter3(dist))  # cv2.blur(float) then astype(uint8)
     dist = equalize_hist(dist)
-    dist = torch.round(flt.correlate2d(dist, _EMBOSS, "reflect101")).clamp(0, 255)  # CV_8U
+    dist = torch.round(flt.correlate2d(dist, _EMBOSS, "reflect101")).clamp_(0, 255)  # CV_8U
     dist = torch.round(flt.box_filter3(dist))  # cv2.blur on uint8 rounds
-    m = liquid_u8 * dist
-    peak = m.amax(dim=(2, 3), keepdim=True)
-    return torch.where(peak > 0, m / peak.clamp_min(1e-12), torch.zeros_like(m))
+    m = dist.mul_(liquid_u8)
+    # m >= 0, so an all-zero image stays 0 under the clamped divisor
+    return m.div_(m.amax(dim=(2, 3), keepdim=True).clamp_min_(1e-12))
+
+
+def _zero_below(t: torch.Tensor, level: float) -> torch.Tensor:
+    """t with every value < level (compared in t's dtype) set to 0, in one ``threshold`` pass:
+    keeping x > nextafter(level, −inf) is keeping x >= level."""
+    lv = torch.tensor(level, dtype=t.dtype)
+    below = float(torch.nextafter(lv, torch.tensor(-math.inf, dtype=t.dtype)))
+    return torch.threshold(t, below, 0.0)
 
 
 # make_cifar_c.py: (loc, scale, sigma, threshold, intensity, mud) =
@@ -155,9 +217,9 @@ def spatter(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     blurred (σ = c4) drop mask exceeds 0.8. Grey images get the colours' luma."""
     n, ch, h, w = x.shape
     liquid = flt.gaussian_filter(c[0] + c[1] * randn((n, 1, h, w), g, x), c[2])
-    liquid = liquid.masked_fill_(liquid < c[3], 0)
+    liquid = _zero_below(liquid, c[3])
     if c[5] == 0:
-        m = water_mask(torch.floor(liquid * 255).clamp(0, 255)) * c[4]
+        m = water_mask(torch.floor(liquid.mul_(255)).clamp_(0, 255)).mul_(c[4])
         return x + m * colour((175 / 255, 238 / 255, 238 / 255), ch, x)
     m = flt.gaussian_filter((liquid > c[3]).to(x.dtype), c[4])
     m = torch.where(m < 0.8, torch.zeros_like(m), m)
