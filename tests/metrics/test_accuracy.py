@@ -44,3 +44,43 @@ def test_evaluate_matches_direct_computation():
     assert res.loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y)), rel=1e-5)
     with pytest.raises(ValueError, match="non-empty"):
         evaluate(model, (x[:0], y[:0]))
+
+
+def _sampled_logits(t_true, n=4000, k=10, seed=0):
+    """Logits z·t_true whose labels are drawn from softmax(z): the calibrating temperature is t_true."""
+    gen = torch.Generator().manual_seed(seed)
+    z = 2.5 * torch.randn(n, k, generator=gen, dtype=torch.float64)
+    y = torch.multinomial(z.softmax(1), 1, generator=gen).squeeze(1)
+    return z * t_true, y
+
+
+def test_fit_temperature_matches_a_dense_grid_search():
+    from nnsafety.metrics import fit_temperature
+
+    logits, y = _sampled_logits(1.0, n=800, seed=3)
+    logits = logits * 0.4 + 0.3 * torch.randn(logits.shape, generator=torch.Generator().manual_seed(1),
+                                               dtype=torch.float64)
+    grid = np.exp(np.linspace(np.log(0.05), np.log(20), 20001))
+    nll = [float(torch.nn.functional.cross_entropy(logits / t, y)) for t in grid[::20]]
+    coarse = grid[::20][int(np.argmin(nll))]
+    fine = grid[(grid > coarse / 1.01) & (grid < coarse * 1.01)]
+    best = fine[int(np.argmin([float(torch.nn.functional.cross_entropy(logits / t, y)) for t in fine]))]
+    assert fit_temperature(logits, y) == pytest.approx(best, rel=2e-4)
+
+
+@pytest.mark.parametrize("t_true", [0.4, 1.0, 3.0])
+def test_fit_temperature_recovers_the_temperature_that_generated_the_labels(t_true):
+    from nnsafety.metrics import fit_temperature
+
+    logits, y = _sampled_logits(t_true)
+    assert fit_temperature(logits, y) == pytest.approx(t_true, rel=0.08)
+
+
+def test_cross_fitted_scaled_ece_repairs_an_underconfident_model():
+    from nnsafety.metrics import cross_fitted_scaled_ece
+
+    logits, y = _sampled_logits(0.3)  # labels follow softmax(logits / 0.3): raw softmax is far too flat
+    raw = expected_calibration_error(logits.softmax(1), y, 15)[0]
+    scaled = cross_fitted_scaled_ece(logits, y)
+    assert raw > 0.15 and scaled < 0.03
+    assert cross_fitted_scaled_ece(logits[:1], y[:1]) is None

@@ -166,3 +166,33 @@ def test_bad_inputs(mlp, test_set):
         audit(mlp, (torch.full((4, 1, 8, 8), 3.0), torch.zeros(4, dtype=torch.long)))
     with pytest.raises(ValueError, match="expected budget one of quick, standard, thorough"):
         audit(mlp, test_set, budget="fast")
+
+
+class _Scaled(torch.nn.Module):
+    """The tiny mlp with its logits multiplied by ``s``: same predictions, different confidence."""
+
+    def __init__(self, model, s):
+        super().__init__()
+        self.model, self.s = model, s
+
+    def forward(self, x):
+        return self.model(x) * self.s
+
+
+@pytest.mark.parametrize("scale", [0.05, 1.0])
+def test_calibration_finding_uses_cross_fitted_temperature_scaling(mlp, test_set, tiny_budget, scale):
+    """An underconfident copy (logits × 0.05) fails on raw ECE but one temperature repairs it: the
+    finding is downgraded to warn and says so; the metrics carry T and the scaled ECE."""
+    from nnsafety.metrics import evaluate
+
+    model = _Scaled(mlp, scale)
+    res = audit(model, test_set, budget=tiny_budget, only=["accuracy"], progress=False)
+    ref = evaluate(model, test_set)
+    (finding,) = [f for f in res.findings if f["id"] == "calibration"]
+    metrics = res.card["metrics"]["accuracy"]
+    assert metrics["ece"] == pytest.approx(ref.ece) and metrics["temperature"] == pytest.approx(ref.temperature)
+    if scale < 1:
+        assert ref.ece > 0.15 and ref.ece_scaled <= 0.05 and ref.temperature < 0.2
+        assert finding["severity"] == "warn" and "fixable" in finding["reason"]
+    else:
+        assert finding["severity"] == ("pass" if ref.ece <= 0.05 else "warn")

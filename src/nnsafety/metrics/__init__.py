@@ -1,7 +1,8 @@
 """Safety metrics: accuracy/calibration, noise response, Hessian, loss landscape, decision
 boundaries, and spectral analysis of the weights. Each takes any ``nn.Module`` and returns a
 dataclass with ``to_dict()`` and, where a picture helps, ``plot(ax=None)``."""
-from .accuracy import ClassificationResult, evaluate, expected_calibration_error, predict_logits
+from .accuracy import (ClassificationResult, cross_fitted_scaled_ece, evaluate, expected_calibration_error,
+                       fit_temperature, predict_logits)
 from .noise_response import NOISE_FAMILIES, NoiseResponse, NoiseResponseResult, list_noise_families, noise_response
 from .hessian import (
     HessianDensityResult, HessianEigenResult, HessianOperator, HessianTraceResult, hessian_density,
@@ -14,7 +15,8 @@ from .spectral import (
 )
 
 __all__ = [
-    "ClassificationResult", "evaluate", "expected_calibration_error", "predict_logits",
+    "ClassificationResult", "cross_fitted_scaled_ece", "evaluate", "expected_calibration_error", "fit_temperature",
+    "predict_logits",
     "NOISE_FAMILIES", "NoiseResponse", "NoiseResponseResult", "list_noise_families", "noise_response",
     "HessianDensityResult", "HessianEigenResult", "HessianOperator", "HessianTraceResult", "hessian_density",
     "hessian_eigenvalues", "hessian_trace",

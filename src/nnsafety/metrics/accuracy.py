@@ -1,8 +1,10 @@
-"""Clean accuracy, loss and calibration (ECE, reliability diagram) of a classifier."""
+"""Clean accuracy, loss and calibration (ECE, reliability diagram, temperature scaling) of a classifier."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -45,15 +47,67 @@ def expected_calibration_error(
     return ece, table
 
 
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, bounds: tuple = (1e-2, 1e2), tol: float = 1e-6) -> float:
+    """Temperature T minimising the NLL of ``softmax(logits / T)`` (Guo et al. 2017, temperature scaling).
+
+    The NLL is convex in β = 1/T, hence unimodal in log β: a golden-section search over
+    log T ∈ log(``bounds``) finds the optimum to ``tol`` (relative) without step-size tuning.
+    Returns a bound when the optimum lies beyond it (e.g. T → 0 for a model right on every sample).
+    """
+    if logits.shape[0] == 0:
+        raise ValueError("expected at least one sample to fit a temperature, got 0")
+    z, y = logits.double(), labels.to(logits.device)
+
+    def nll(log_t: float) -> float:
+        return float(F.cross_entropy(z * math.exp(-log_t), y))
+
+    lo, hi = math.log(bounds[0]), math.log(bounds[1])
+    r = (math.sqrt(5) - 1) / 2
+    a, b = hi - r * (hi - lo), lo + r * (hi - lo)
+    fa, fb = nll(a), nll(b)
+    while hi - lo > tol:
+        if fa <= fb:  # the minimum is in [lo, b]
+            hi, b, fb = b, a, fa
+            a = hi - r * (hi - lo)
+            fa = nll(a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + r * (hi - lo)
+            fb = nll(b)
+    return math.exp((lo + hi) / 2)
+
+
+def cross_fitted_scaled_ece(logits: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> Optional[float]:
+    """ECE after temperature scaling, estimated honestly: T is fitted on one half (alternate samples)
+    and applied to the other, both ways, and the ECE is computed over all held-out predictions.
+    None for fewer than 2 samples."""
+    idx = torch.arange(logits.shape[0])
+    halves = [idx[0::2], idx[1::2]]
+    if min(len(h) for h in halves) == 0:
+        return None
+    probs = torch.empty_like(logits, dtype=torch.float64)
+    for fit, held in (halves, halves[::-1]):
+        t = fit_temperature(logits[fit], labels[fit])
+        probs[held] = (logits[held].double() / t).softmax(dim=1)
+    return expected_calibration_error(probs, labels.to(probs.device), n_bins=n_bins)[0]
+
+
 @dataclass
 class ClassificationResult:
-    """Accuracy, mean cross-entropy and ECE on a labelled set."""
+    """Accuracy, mean cross-entropy and ECE on a labelled set.
+
+    ``temperature``: the temperature-scaling T fitted on this set (divide the logits by it);
+    ``ece_scaled``: the ECE after temperature scaling, cross-fitted on two halves (not the
+    optimistic in-sample value) — a high ``ece`` with a low ``ece_scaled`` is fixable post hoc.
+    """
 
     accuracy: float
     loss: float
     ece: float
     n: int
     reliability: List[dict] = field(default_factory=list)
+    temperature: Optional[float] = None
+    ece_scaled: Optional[float] = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,4 +165,6 @@ def evaluate(
     probs = logits.softmax(dim=1)
     accuracy = float((probs.argmax(dim=1) == y).float().mean())
     ece, table = expected_calibration_error(probs.double(), y, n_bins=n_bins)
-    return ClassificationResult(accuracy=accuracy, loss=loss, ece=ece, n=int(y.shape[0]), reliability=table)
+    return ClassificationResult(accuracy=accuracy, loss=loss, ece=ece, n=int(y.shape[0]), reliability=table,
+                                temperature=fit_temperature(logits, y),
+                                ece_scaled=cross_fitted_scaled_ece(logits, y, n_bins=n_bins))

@@ -48,14 +48,21 @@ def accuracy_section(ctx: AuditContext) -> SectionOutput:
                                 f"clean accuracy {pct(res.accuracy)} is below {pct(chance)}: check the labels, the "
                                 "input range [0, 1] and the weights before anything else"))
     sev = _grade(res.ece, ECE_WARN, ECE_FAIL, higher_is_better=False)
-    findings.append(Finding("accuracy", "calibration", sev, "Calibration",
-                            f"ECE {res.ece:.3f} ({'≤' if sev == 'pass' else '>'} {ECE_WARN} passes, > {ECE_FAIL} fails)"))
+    reason = f"ECE {res.ece:.3f} ({'≤' if sev == 'pass' else '>'} {ECE_WARN} passes, > {ECE_FAIL} fails)"
+    if sev != "pass" and res.ece_scaled is not None:
+        # one scalar fixes it post hoc: a reason to recalibrate, not to refuse deployment
+        fixable = res.ece_scaled <= ECE_WARN
+        sev = "warn" if fixable else sev
+        reason += (f"; after temperature scaling (T = {res.temperature:.2f}) ECE {res.ece_scaled:.3f} on held-out "
+                   f"halves: {'fixable: divide the logits by T before using probabilities' if fixable else 'not fixed by it'}")
+    findings.append(Finding("accuracy", "calibration", sev, "Calibration", reason))
     bins = [b for b in res.reliability if b["count"]]
     table = Table("Reliability bins", ["confidence", "count", "accuracy", "mean confidence"],
                   [[f"{b['lower']:.2f}–{b['upper']:.2f}", b["count"], fmt(b["accuracy"]), fmt(b["confidence"])]
                    for b in bins])
     return SectionOutput(
-        metrics={"accuracy": res.accuracy, "loss": res.loss, "ece": res.ece, "n": res.n},
+        metrics={"accuracy": res.accuracy, "loss": res.loss, "ece": res.ece, "n": res.n,
+                 "temperature": res.temperature, "ece_temperature_scaled": res.ece_scaled},
         tables=[table], figures=figures, findings=findings,
         curves={"reliability": {"x": [(b["lower"] + b["upper"]) / 2 for b in bins],
                                 "y": [b["accuracy"] for b in bins], "xlabel": "confidence", "ylabel": "accuracy"}},
