@@ -60,6 +60,9 @@ def test_train_then_eval_json_from_a_real_process(tmp_path, python, cli_env):
     result = json.loads(ev.stdout)
     assert result["accuracy"] == pytest.approx(trained["test_acc"], abs=1e-6)
     assert result["n"] == 450 and 0 <= result["ece"] <= 1
+    assert 0 <= result["ece_scaled"] <= 1 and result["temperature"] > 0
+    text = _run(python, cli_env, "eval", str(out))
+    assert f"ECE {result['ece']:.4f} ({result['ece_scaled']:.4f} after temperature scaling" in text.stdout
 
 
 def test_eval_on_data_of_the_wrong_shape(tmp_path, capsys):

@@ -44,8 +44,10 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, sort_keys=True))
     else:
+        scaled = ("" if result.ece_scaled is None else
+                  f" ({result.ece_scaled:.4f} after temperature scaling, T = {result.temperature:.3f})")
         print(f"{run.path} on {data} test ({result.n} images): accuracy {result.accuracy:.4f}, "
-              f"loss {result.loss:.4f}, ECE {result.ece:.4f}")
+              f"loss {result.loss:.4f}, ECE {result.ece:.4f}{scaled}")
     return 0
 
 
