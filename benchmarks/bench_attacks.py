@@ -2,7 +2,8 @@
 
 PGD-20 L∞ on the digits cnn test set and on a CIFAR-shaped preact_resnet18 batch, against the floor
 20 × (forward + input-gradient backward) of the bare model measured in the same process; PGD with
-per-sample early stop (robust-accuracy evaluation); the attack's own per-step cost on a tiny model;
+per-sample early stop (robust-accuracy evaluation), per ε against torchattacks and against the
+ideal replay of its own batch sizes (``--only early-stop``); the attack's own per-step cost on a tiny model;
 AutoAttack standard (ours: the reference budgets) vs torchattacks' AutoAttack (its defaults).
 Every PGD table alternates its candidates, takes the median of ``--repeats`` runs and reports both
 wall time and this process's CPU time: on a shared machine other processes inflate wall time, so
@@ -156,6 +157,62 @@ def early_stop_sweep(model, x, y, eps_list, steps=20):
         print(f"| {e} | {a_f:.4f} | {a_e:.4f} | {work_fraction(model, lambda: run(True), len(y), steps):.3f} |")
 
 
+def batch_sizes(model, run):
+    """Row count of every forward-with-grad the attack makes (its per-step working batch)."""
+    sizes = []
+    h = model.register_forward_pre_hook(lambda m, a: sizes.append(a[0].shape[0]) if torch.is_grad_enabled() else None)
+    try:
+        run()
+    finally:
+        h.remove()
+    return sizes
+
+
+def replay(model, x, y, sizes):
+    """The ideal early stop: one forward + CE + ∂/∂x per step on exactly the rows early stop kept
+    (sum over points of the steps until broken), with no bookkeeping at all."""
+    def run():
+        for b in sizes:
+            xr = x[:b].detach().requires_grad_(True)
+            torch.autograd.grad(F.cross_entropy(model(xr), y[:b]), xr)
+    return run
+
+
+def early_stop_table(model, x, y, eps_list, repeats, steps=20, title="digits cnn"):
+    """Early-stop PGD vs torchattacks' PGD and vs the ideal replay, per ε (α = 2.5ε/steps)."""
+    import torchattacks
+
+    from nnsafety.attacks import pgd
+
+    print(f"\n### Early-stop PGD-{steps} L∞ vs torchattacks PGD, α=2.5ε/{steps}, {title}, {len(y)} points, "
+          f"{torch.get_num_threads()} thread(s), {repeats} alternating runs (+1 warm-up), medians of "
+          "per-run CPU-time ratios (wall)\n")
+    print("| ε | robust acc torchattacks | robust acc ours fixed / early stop | robust rows (bound) | work = ideal | "
+          "early stop / ideal replay | early stop / torchattacks | ideal replay / torchattacks |")
+    print("|---|---|---|---|---|---|---|---|")
+    for eps in eps_list:
+        alpha = 2.5 * eps / steps
+        ta = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=True)
+        out = {}
+
+        def ours():
+            out["es"] = pgd(model, x, y, eps, steps=steps, step_size=alpha, early_stop=True,
+                            generator=torch.Generator().manual_seed(0))
+        sizes = batch_sizes(model, ours)
+        t = clocks({"es": ours, "ideal": replay(model, x, y, sizes),
+                    "ta": lambda: out.__setitem__("ta", ta(x, y))}, repeats, 1)
+        work = sum(sizes) / (len(y) * steps)
+        robust_rows = sizes[-1] / len(y) if len(sizes) == steps else 0.0
+        c = {k: v[1] for k, v in t.items()}
+        w = {k: v[0] for k, v in t.items()}
+        fixed = pgd(model, x, y, eps, steps=steps, step_size=alpha, generator=torch.Generator().manual_seed(0))
+        print(f"| {eps:g} | {acc(model, out['ta'], y):.4f} | {acc(model, fixed, y):.4f} / {acc(model, out['es'], y):.4f} | "
+              f"{robust_rows:.3f} | {work:.3f} | {paired(c['es'], c['ideal']):.3f}× ({paired(w['es'], w['ideal']):.3f}×) | "
+              f"**{paired(c['es'], c['ta']):.2f}×** ({paired(w['es'], w['ta']):.2f}×) | "
+              f"{paired(c['ideal'], c['ta']):.2f}× ({paired(w['ideal'], w['ta']):.2f}×) |")
+        sys.stdout.flush()
+
+
 def overhead_table(steps=200, repeats=9):
     """Attack-side cost per step (sign, step, projection, loss, guard) on a tiny linear model."""
     import torchattacks
@@ -204,6 +261,18 @@ def autoattack_table(model, x, y, eps):
     print(f"\nnnsafety components (robust accuracy after each, wall s): {comps}")
 
 
+def cifar_batch(n, width):
+    """An untrained preact_resnet18 and a uniform-noise CIFAR-shaped batch labelled by the net itself."""
+    from nnsafety.models import create_model
+
+    torch.manual_seed(0)
+    net = create_model("preact_resnet18", 10, (3, 32, 32), width=width).eval()
+    xc = torch.rand(n, 3, 32, 32)
+    with torch.no_grad():
+        yc = net(xc).argmax(1)  # every point starts correctly classified
+    return net, xc, yc
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--peer-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
@@ -219,6 +288,9 @@ def main() -> None:
     ap.add_argument("--cifar-no-early-stop", action="store_true",
                     help="skip the early-stop row (nothing flips on the untrained net: work 1.0)")
     ap.add_argument("--aa-n", type=int, default=100, help="digits test points for AutoAttack (0: skip)")
+    ap.add_argument("--only", choices=["all", "early-stop", "autoattack"], default="all",
+                    help="early-stop: only the early-stop-vs-ε tables (digits, then preact if --cifar-n)")
+    ap.add_argument("--es-eps", default="0.05,0.1,0.2", help="ε list of the early-stop table")
     args = ap.parse_args()
     try:
         import torchattacks  # noqa: F401
@@ -230,7 +302,6 @@ def main() -> None:
     import torchattacks
 
     from nnsafety.data import load_dataset
-    from nnsafety.models import create_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -239,20 +310,28 @@ def main() -> None:
     model = train_digits_cnn(Path(args.out) / "digits_cnn.safetensors")
     x, y = load_dataset("digits", split="test").tensors()
     print(f"digits cnn (width 32) clean accuracy {acc(model, x, y):.4f} on {len(y)} test images")
+    es_eps = [float(e) for e in args.es_eps.split(",")]
+    if args.only == "early-stop":
+        early_stop_table(model, x, y, es_eps, args.repeats)
+        if args.cifar_n:
+            net, xc, yc = cifar_batch(args.cifar_n, args.cifar_width)
+            early_stop_table(net, xc, yc, [8 / 255], args.cifar_repeats,
+                             title=f"preact_resnet18 width {args.cifar_width} (untrained)")
+        return
+    if args.only == "autoattack":
+        autoattack_table(model, x[:args.aa_n], y[:args.aa_n], args.eps)
+        return
     overhead_table()
     eps = args.eps
     for alpha, why in ((0.01, "α=0.01"), (2.5 * eps / 20, "α=2.5ε/steps (library default)")):
         pgd_table(f"PGD-20 L∞ ε={eps}, {why}, digits cnn, {len(y)} images", model, x, y, eps, alpha, 20,
                   args.repeats, 1)
     early_stop_sweep(model, x, y, [0.05, 0.1, 0.15, 0.2, 0.3])
+    early_stop_table(model, x, y, es_eps, args.repeats)
     if args.aa_n:
         autoattack_table(model, x[:args.aa_n], y[:args.aa_n], eps)
     if args.cifar_n:
-        torch.manual_seed(0)
-        net = create_model("preact_resnet18", 10, (3, 32, 32), width=args.cifar_width).eval()
-        xc = torch.rand(args.cifar_n, 3, 32, 32)
-        with torch.no_grad():
-            yc = net(xc).argmax(1)  # every point starts correctly classified
+        net, xc, yc = cifar_batch(args.cifar_n, args.cifar_width)
         pgd_table(f"PGD-20 L∞ ε=8/255, α=2/255, preact_resnet18 width {args.cifar_width} (untrained), "
                   f"{args.cifar_n}×3×32×32", net, xc, yc, 8 / 255, 2 / 255, 20, args.cifar_repeats,
                   args.cifar_warmup, with_early_stop=not args.cifar_no_early_stop)

@@ -64,3 +64,21 @@ def test_robust_accuracy_attacks_only_clean_correct_points(trained_cnn, digits_t
     with torch.no_grad():
         manual = clean_ok & (trained_cnn(r.x_adv).argmax(1) == y)
     assert r.robust_accuracy == int(manual.sum()) / 60
+
+
+def test_curve_uses_early_stop_unless_told_otherwise(trained_cnn, digits_test):
+    """robust_accuracy_curve (``nnsafety eval --attack``) runs PGD with early stop by default."""
+    from nnsafety.attacks import PGD, robust_accuracy_curve
+
+    x, y = digits_test[0][:80], digits_test[1][:80]
+    sizes = {}
+    for es in (None, False):
+        rec = Recorder(trained_cnn)
+        kw = {} if es is None else {"early_stop": es}
+        curve = robust_accuracy_curve(rec, x, y, "pgd", [0.15], steps=8, warn=False,
+                                      generator=torch.Generator().manual_seed(0), **kw)
+        sizes[es] = [len(i) for i in rec.inputs[1:-1]]  # the attack's forwards (not the clean/final predict)
+        atk = PGD(0.15, steps=8, early_stop=es is None, generator=torch.Generator().manual_seed(0))
+        assert curve.robust_accuracy[0] == robust_accuracy(trained_cnn, x, y, atk, progress=False).robust_accuracy
+    assert len(set(sizes[False])) == 1 and sizes[False][0] == sizes[None][0]
+    assert sizes[None][-1] < 0.5 * sizes[None][0]  # fooled points left the batch

@@ -1,6 +1,7 @@
 """Robust accuracy of a model under one attack, batched, and robust accuracy as a function of ε."""
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import time
@@ -10,7 +11,7 @@ from typing import Callable, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .base import Attack, _model_guard, check_inputs, flat_norm, get_attack, predict
+from .base import ATTACKS, Attack, _model_guard, check_inputs, flat_norm, get_attack, predict
 from .sanity import SanityCheck, check_eps_monotonic, warn_failed
 
 AttackLike = Union[str, Attack, Callable[..., torch.Tensor]]
@@ -172,9 +173,13 @@ def robust_accuracy_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, at
 
     Runs :func:`~nnsafety.attacks.sanity.check_eps_monotonic` on the curve: robust accuracy that
     rises with ε, or never falls, means the attack failed (gradient masking), not the model.
+    Attacks that take ``early_stop`` (PGD) use it unless ``attack_kw`` says otherwise: a point
+    fooled at any iterate is not robust, and it leaves the batch (≈ 0.25–0.95× the steps).
     """
     if not len(eps_list):
         raise ValueError("expected a non-empty eps_list")
+    if "early_stop" in inspect.signature(ATTACKS.get(attack_name).__init__).parameters:
+        attack_kw = {"early_stop": True, **attack_kw}
     accs, secs, clean = [], [], 1.0
     norm = attack_kw.get("norm", "Linf")
     for e in eps_list:
