@@ -155,31 +155,59 @@ def test_robust_accuracy_batches_and_curve(trained_cnn, digits_test, tmp_path):
     assert (tmp_path / "curve.png").stat().st_size > 1000
 
 
-@pytest.mark.slow  # failed 2 of ~20 runs on the loaded machine for a reason not yet found; make test-all
+# Environment variables of an enclosing torchrun / process group: a stale one must not leak into
+# the launched jobs (torchrun --standalone sets its own for its workers).
+_DIST_VARS = ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE",
+              "GROUP_RANK", "ROLE_RANK", "ROLE_WORLD_SIZE", "TORCHELASTIC_RUN_ID")
+
+
+# The CLI leaves the process group before exiting (cli/__init__.py): without that a rank now and
+# then aborted at interpreter exit (gloo threads vs finalization: "terminate called without an
+# active exception", exit -6; 3 of ~80 torchrun launches here). 30-85 s wall on the loaded box.
 def test_robust_accuracy_sharded_over_two_torchrun_processes(tmp_path):
-    """Issue 6 item 8: under torchrun each rank attacks half the points and the counts are summed,
-    giving the single-process numbers (FGSM has no random start; a point may still flip where
-    another batch composition changes the float rounding of a near-tie, hence 2 points of slack)."""
-    import json
+    """Issue 6 item 8: under torchrun each rank attacks every 2nd point and the counts are summed.
+
+    The reference is computed here with the same code on the same two shards (x[0::2], x[1::2]),
+    the same batch size and one thread like the ranks, so the summed counts must match exactly;
+    the single-process numbers (other batch compositions) agree within 2 points of float rounding.
+    """
     import os
     import subprocess
     import sys
 
+    from nnsafety.data import load_dataset
+    from nnsafety.runs import load_run
     from nnsafety.train import TrainConfig, train
 
     out = tmp_path / "run"
     train(TrainConfig(model="mlp", model_kwargs={"width": 32}, epochs=3), out=out, progress=False)
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", OMP_NUM_THREADS="1")
-    args = ["-m", "nnsafety.cli", "attack", str(out), "--attack", "fgsm", "--eps", "0.1",
-            "-n", "101", "--json", "--quiet", "--batch-size", "17"]
-    one = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k not in _DIST_VARS and not k.startswith("TORCHELASTIC_")}
+    env.update(OMP_WAIT_POLICY="PASSIVE", OMP_NUM_THREADS="1")
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          *args], env=env, capture_output=True, text=True, timeout=300)
-    assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
+                          "-m", "nnsafety.cli", "attack", str(out), "--attack", "fgsm", "--eps", "0.1",
+                          "-n", "101", "--json", "--quiet", "--batch-size", "17"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
     lines = [line for line in two.stdout.splitlines() if line.startswith("{")]
-    assert len(lines) == 1  # rank 0 alone prints
-    a, b = json.loads(one.stdout.strip().splitlines()[-1]), json.loads(lines[0])
-    assert b["n"] == a["n"] == 101
-    assert abs(b["clean_accuracy"] - a["clean_accuracy"]) <= 2 / 101
-    assert abs(b["robust_accuracy"] - a["robust_accuracy"]) <= 2 / 101
-    assert b["robust_accuracy"] < b["clean_accuracy"]
+    assert len(lines) == 1, two.stdout  # rank 0 alone prints
+    got = json.loads(lines[0])
+
+    model = load_run(out).model
+    x, y = load_dataset("digits", split="test").tensors()
+    x, y = x[:101], y[:101]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        def counts(xs, ys):
+            r = robust_accuracy(model, xs, ys, "fgsm", batch_size=17, progress=False, keep_adv=False, eps=0.1)
+            return round(r.clean_accuracy * r.n), round(r.robust_accuracy * r.n)
+        shards = [counts(x[r::2], y[r::2]) for r in (0, 1)]
+        whole = counts(x, y)
+    finally:
+        torch.set_num_threads(threads)
+    assert got["n"] == 101
+    assert round(got["clean_accuracy"] * 101) == shards[0][0] + shards[1][0]
+    assert round(got["robust_accuracy"] * 101) == shards[0][1] + shards[1][1]
+    assert abs(round(got["clean_accuracy"] * 101) - whole[0]) <= 2
+    assert abs(round(got["robust_accuracy"] * 101) - whole[1]) <= 2
+    assert 0 < got["robust_accuracy"] < got["clean_accuracy"]
