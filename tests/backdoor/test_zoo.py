@@ -83,3 +83,24 @@ def test_evaluate_detectors_and_compare(tiny_zoo, tmp_path):
     assert (tmp_path / "cmp.png").stat().st_size > 1000
     assert set(res.verdicts) == {str(tiny_zoo / "m0000"), str(tiny_zoo / "m0001")}
     assert res.more_suspicious in res.verdicts
+
+
+def test_cli_fits_a_json_meta_on_a_zoo_and_scores_a_run_with_it(tiny_zoo, tmp_path, capsys):
+    from nnsafety.cli import main
+
+    if sorted(r["label"] for r in zoo_labels(read_manifest(tiny_zoo))) != [0, 1]:
+        pytest.skip("the tiny zoo's backdoor did not implant")
+    meta = tmp_path / "meta.json"
+    assert main(["detect", str(tiny_zoo), "--method", "noise_response", "--fit-meta", str(meta), "--json"]) == 0
+    assert json.loads(meta.read_text())["kind"] == "ProfileMeta"
+    scores = {}
+    for run in ("m0000", "m0001"):
+        assert main(["detect", str(tiny_zoo / run), "--method", "noise_response", "--meta", str(meta), "--json"]) == 0
+        res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])[0]
+        assert res["threshold"] == 0.5 and res["details"]["meta_score"] == res["score"]
+        scores[run] = res["score"]
+    assert scores["m0001"] > 0.5 > scores["m0000"]  # the reference's own models, on either side
+    assert main(["detect", str(tiny_zoo), "--method", "noise_response", "--fit-meta", str(meta)]) == 2
+    assert main(["detect", str(tiny_zoo / "m0000"), "--method", "weights", "--meta", str(meta)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "exists" in err[0] and "--meta works with --method noise_response" in err[1]

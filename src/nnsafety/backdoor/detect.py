@@ -65,13 +65,14 @@ def is_zoo(path: str | Path) -> bool:
     return any(Path(path).glob("manifest*.jsonl"))
 
 
-def detect_path(path: str | Path, methods: Sequence[str] | str = "all", seed: int = 0):
+def detect_path(path: str | Path, methods: Sequence[str] | str = "all", seed: int = 0, **settings: Any):
     """``nnsafety detect RUN_OR_ZOO --method NAME|all``: a zoo gives a ``DetectorTable`` (see
-    ``evaluate_zoo.evaluate_detectors``), a run directory a list of ``DetectionResult``."""
+    ``evaluate_zoo.evaluate_detectors``), a run directory a list of ``DetectionResult``; ``settings``
+    (e.g. ``meta=ProfileMeta.load(f)``) go to each detector of a run."""
     if is_zoo(path):
         from .evaluate_zoo import evaluate_detectors
 
         return evaluate_detectors(path, methods)
     names = DETECTORS.names() if methods == "all" or list(methods) == ["all"] else (
         [methods] if isinstance(methods, str) else list(methods))
-    return [detect_run(path, m, seed=seed) for m in names]
+    return [detect_run(path, m, seed=seed, **settings) for m in names]

@@ -17,6 +17,8 @@ import numpy as np
 from .. import runs
 from .detect import run_context
 from .detectors import MetaClassifier, create_detector
+from .detectors.meta import ProfileMeta
+from .detectors.noise_response import new_profile_meta
 from .zoo import FAMILIES, read_manifest, zoo_labels
 
 # name in tables -> (registered detector, settings, meta-classifier?)
@@ -98,10 +100,39 @@ def _score_models(zoo: Path, records, name: str, progress: bool) -> List[Dict[st
     return out
 
 
-def _meta_scores(rows: List[Dict[str, Any]], fit_mask: np.ndarray, score_mask: np.ndarray) -> np.ndarray:
+def _new_meta(det_name: str, num_classes: int):
+    """noise_response: the JSON-persistable reference-normalised ``ProfileMeta``; others: a forest."""
+    return new_profile_meta(num_classes) if det_name == "noise_response" else MetaClassifier()
+
+
+def _meta_scores(rows: List[Dict[str, Any]], fit_mask: np.ndarray, score_mask: np.ndarray, det_name: str = "weights",
+                 num_classes: int = 10):
+    """(probabilities, suspected targets or None) of the models in ``score_mask``, fitted on ``fit_mask``."""
     X = np.asarray([r["features"] for r in rows])
     y = np.asarray([r["label"] for r in rows])
-    return MetaClassifier().fit(X[fit_mask], y[fit_mask]).predict_proba(X[score_mask])
+    meta = _new_meta(det_name, num_classes).fit(X[fit_mask], y[fit_mask])
+    targets = meta.suspected_target(X[score_mask]) if hasattr(meta, "suspected_target") else None
+    return meta.predict_proba(X[score_mask]), targets
+
+
+def fit_reference_meta(zoo_dir: str | Path, progress: bool = False, seed: int = 0) -> ProfileMeta:
+    """``nnsafety detect ZOO --fit-meta OUT.json``: the noise-response meta-classifier fitted on every
+    usable model of a reference zoo (clean = 0, implanted backdoor = 1)."""
+    zoo = Path(zoo_dir)
+    records = zoo_labels(read_manifest(zoo))
+    if not records:
+        raise ValueError(f"expected a zoo with manifest records at {zoo}, found none")
+    det = create_detector("noise_response")
+    feats, labels, num_classes = [], [], None
+    for i, r in enumerate(records):
+        run = runs.load_run(zoo / r["path"])
+        ctx = run_context(run, seed=seed)
+        num_classes = ctx.num_classes
+        feats.append(det.features(run.model.eval(), ctx).tolist())
+        labels.append(r["label"])
+        if progress and (i + 1) % 20 == 0:
+            print(f"[fit-meta] {i + 1}/{len(records)}", flush=True)
+    return new_profile_meta(num_classes).fit(feats, labels)
 
 
 def _row(name: str, rows: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -139,6 +170,7 @@ def evaluate_detectors(zoo_dir: str | Path, methods: Sequence[str] | str = "all"
         if n not in VARIANTS:
             raise ValueError(f"unknown detector variant {n!r}; expected one of: {', '.join(VARIANTS)}")
     table = DetectorTable(rows=[])
+    num_classes = int(runs.load_run(zoo / records[0]["path"]).config["data"]["num_classes"])
     cache: Dict[str, List[Dict[str, Any]]] = {}
     for name in names:
         det_name, _, meta = VARIANTS[name]
@@ -149,12 +181,16 @@ def evaluate_detectors(zoo_dir: str | Path, methods: Sequence[str] | str = "all"
         if meta:
             seed_odd = np.asarray([r["seed"] % 2 for r in rows]) == 1
             probs = np.empty(len(rows))
+            targets = np.asarray([-1 if r["target_class"] is None else r["target_class"] for r in rows])
             for fold in (False, True):
-                probs[seed_odd == fold] = _meta_scores(rows, seed_odd != fold, seed_odd == fold)
-            for r, p in zip(rows, probs):
-                r.update(score=float(p), verdict=bool(p >= 0.5), threshold=0.5)
+                p, t = _meta_scores(rows, seed_odd != fold, seed_odd == fold, det_name, num_classes)
+                probs[seed_odd == fold] = p
+                if t is not None:
+                    targets[seed_odd == fold] = t
+            for r, p, t in zip(rows, probs, targets):
+                r.update(score=float(p), verdict=bool(p >= 0.5), threshold=0.5, target_class=int(t))
             if cross_family:
-                table.cross_family += _cross_family(name, rows, seed_odd)
+                table.cross_family += _cross_family(name, rows, seed_odd, det_name, num_classes)
         for r in rows:
             r.pop("features", None)
         table.per_model[name] = rows
@@ -162,7 +198,7 @@ def evaluate_detectors(zoo_dir: str | Path, methods: Sequence[str] | str = "all"
     return table
 
 
-def _cross_family(name: str, rows, seed_odd: np.ndarray) -> List[Dict[str, Any]]:
+def _cross_family(name: str, rows, seed_odd: np.ndarray, det_name: str, num_classes: int) -> List[Dict[str, Any]]:
     trig = np.asarray([r["trigger"] or "" for r in rows])
     y = np.asarray([r["label"] for r in rows])
     out = []
@@ -173,7 +209,7 @@ def _cross_family(name: str, rows, seed_odd: np.ndarray) -> List[Dict[str, Any]]
             score = ((y == 0) & (seed_odd == fold)) | ((y == 1) & (trig == fam) & (seed_odd == fold))
             if y[fit].min() == y[fit].max() or not score.any():
                 continue
-            ss += _meta_scores(rows, fit, score).tolist()
+            ss += _meta_scores(rows, fit, score, det_name, num_classes)[0].tolist()
             ys += y[score].tolist()
         if ys and 0 < sum(ys) < len(ys):
             out.append({"detector": name, "held_out": fam, "auc": roc_auc(ys, ss), "tpr_at_5fpr": tpr_at_fpr(ys, ss)})

@@ -53,13 +53,46 @@ def run_detect(args: argparse.Namespace) -> int:
         return 0
     if len(args.paths) != 1:
         raise UsageError("nnsafety detect: error: expected one run directory or zoo (or two with --compare)")
-    result = detect_path(args.paths[0], methods, seed=args.seed)
+    if args.fit_meta:
+        return _fit_meta(args, methods)
+    settings = {}
+    if args.meta:
+        from ..backdoor.detect import is_zoo
+        from ..backdoor.detectors.meta import ProfileMeta
+
+        if methods != ["noise_response"]:
+            raise UsageError(f"nnsafety detect: error: --meta works with --method noise_response, got {args.method!r}")
+        if is_zoo(args.paths[0]):
+            raise UsageError("nnsafety detect: error: --meta scores one run directory; a zoo's table fits its own "
+                             "held-out meta-classifiers")
+        try:
+            settings["meta"] = ProfileMeta.load(args.meta)
+        except ValueError as e:
+            raise UsageError(f"nnsafety detect: error: --meta: {e}") from None
+    result = detect_path(args.paths[0], methods, seed=args.seed, **settings)
     if hasattr(result, "to_markdown"):  # a zoo: detector table
         print(json.dumps(result.to_dict(), sort_keys=True) if args.json else result.to_markdown())
     elif args.json:
         print(json.dumps([r.to_dict() for r in result], sort_keys=True))
     else:
         print("\n".join(r.summary() for r in result))
+    return 0
+
+
+def _fit_meta(args: argparse.Namespace, methods) -> int:
+    from ..backdoor.detect import is_zoo
+    from ..backdoor.evaluate_zoo import fit_reference_meta
+
+    if methods not in (["noise_response"], "all"):
+        raise UsageError("nnsafety detect: error: --fit-meta fits the noise_response meta-classifier, "
+                         f"got --method {args.method!r}")
+    if not is_zoo(args.paths[0]):
+        raise UsageError("nnsafety detect: error: --fit-meta expects a zoo folder with manifest.jsonl, "
+                         f"got {args.paths[0]!r}")
+    if Path(args.fit_meta).exists():
+        raise UsageError(f"nnsafety detect: error: --fit-meta {args.fit_meta!r} exists; expected a new file")
+    path = fit_reference_meta(args.paths[0], progress=not args.json, seed=args.seed).save(args.fit_meta)
+    print(json.dumps({"meta": str(path)}) if args.json else f"noise_response meta-classifier written to {path}")
     return 0
 
 
@@ -100,4 +133,8 @@ def register(sub) -> None:
     p.add_argument("--compare", action="store_true", help="which of two models is backdoored, with a figure")
     p.add_argument("--figure", help="with --compare: save the side-by-side figure here (PNG)")
     p.add_argument("--seed", type=int, default=0, help="seed of the detectors' probes")
+    p.add_argument("--fit-meta", dest="fit_meta", metavar="OUT.json",
+                   help="with a zoo: fit the noise_response meta-classifier on it and save it as JSON")
+    p.add_argument("--meta", metavar="META.json",
+                   help="with --method noise_response: score with this reference meta-classifier (from --fit-meta)")
     p.add_argument("--json", action="store_true", help="print JSON to stdout")

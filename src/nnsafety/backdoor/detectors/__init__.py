@@ -4,9 +4,9 @@ from .base import (
     register_detector,
 )
 from . import activation_clustering, neural_cleanse, noise_response, spectral_signature, strip, weights  # noqa: F401,E501
-from .meta import MetaClassifier
+from .meta import MetaClassifier, ProfileMeta
 
 __all__ = [
-    "DETECTORS", "MetaClassifier", "NEEDS", "DetectionContext", "DetectionResult", "Detector", "create_detector", "list_detectors",
-    "mad_anomaly", "register_detector",
+    "DETECTORS", "MetaClassifier", "NEEDS", "ProfileMeta", "DetectionContext", "DetectionResult", "Detector",
+    "create_detector", "list_detectors", "mad_anomaly", "register_detector",
 ]

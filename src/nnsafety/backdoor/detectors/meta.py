@@ -4,10 +4,16 @@ A detector with a ``features(model, ctx) -> 1-D tensor`` method can be turned in
 detector: fit a scikit-learn random forest on the features of a reference zoo (clean = 0,
 implanted backdoor = 1) and score new models by the forest's probability (threshold 0.5). The
 forest lives in memory only (no pickle on disk); features are cheap to recompute or cache as JSON.
+
+``ProfileMeta`` is the noise-response meta-classifier: reference-normalised class profiles and a
+logistic regression, saved as plain JSON (``save``/``load``), so a reference fitted on one zoo can be
+shipped and used by ``nnsafety detect RUN --meta FILE``.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import json
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -36,5 +42,99 @@ class MetaClassifier:
         return self.forest.predict_proba(np.nan_to_num(np.asarray(features, dtype=np.float64)))[:, 1]
 
 
-def meta_score(meta: Optional[MetaClassifier], feats) -> Optional[float]:
+def meta_score(meta, feats) -> Optional[float]:
     return None if meta is None else float(meta.predict_proba([list(map(float, feats))])[0])
+
+
+class ProfileMeta:
+    """Logistic regression on class profiles z-scored against the clean models of a reference zoo.
+
+    A profile is G×K (settings × classes; here the mean softmax of noise probes per setting). With
+    μ, σ the per-entry mean and std over the reference's *clean* models, z = (profile − μ)/(σ + s0)
+    says how much more a class attracts noise than it does in clean models of this data (so a
+    natural sink, e.g. the heavy-ink digit 8, is not mistaken for a target). Features are
+    class-agnostic: per block of settings (a probe base) the largest over classes of the block's mean
+    z, and per setting the largest z — a new target class or trigger family needs no retraining.
+    The suspected target is the class with the largest z in any setting (a trigger shows in some
+    probe kinds only).
+    ``C``: inverse L2 strength of the logistic regression; ``s0``: floor added to σ (probability units).
+    """
+
+    def __init__(self, num_classes: int, blocks: Sequence[Sequence[int]], C: float = 0.1, s0: float = 0.02) -> None:
+        if num_classes < 2 or not blocks or C <= 0 or s0 <= 0:
+            raise ValueError(f"expected num_classes >= 2, non-empty blocks, C > 0, s0 > 0, got "
+                             f"{num_classes}, {len(blocks)} blocks, {C}, {s0}")
+        self.num_classes, self.blocks = int(num_classes), [[int(i) for i in b] for b in blocks]
+        self.C, self.s0 = float(C), float(s0)
+        self.params: Optional[Dict[str, np.ndarray]] = None
+
+    def _z(self, features) -> np.ndarray:
+        X = np.asarray(features, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] % self.num_classes:
+            raise ValueError(f"expected M×(G·{self.num_classes}) profiles, got shape {X.shape}")
+        X = X.reshape(X.shape[0], -1, self.num_classes)
+        if self.params is None:
+            return X
+        return (X - self.params["mu"]) / (self.params["sigma"] + self.s0)
+
+    def _design(self, z: np.ndarray) -> np.ndarray:
+        per_block = [z[:, b].mean(1).max(-1) for b in self.blocks]
+        return np.concatenate([np.stack(per_block, 1), z.max(-1)], 1)
+
+    def fit(self, features, labels) -> "ProfileMeta":
+        from sklearn.linear_model import LogisticRegression
+
+        y = np.asarray(labels, dtype=np.int64)
+        X = self._z(features)
+        if X.shape[0] != y.shape[0] or len(set(y.tolist())) != 2:
+            raise ValueError(f"expected profiles and labels of both classes for M models, got {X.shape[0]} "
+                             f"profiles and classes {sorted(set(y.tolist()))}")
+        self.params = {"mu": X[y == 0].mean(0), "sigma": X[y == 0].std(0)}
+        D = self._design(self._z(features))
+        mean, scale = D.mean(0), D.std(0) + 1e-12
+        lr = LogisticRegression(C=self.C, max_iter=5000).fit((D - mean) / scale, y)
+        self.params.update(mean=mean, scale=scale, coef=lr.coef_[0], intercept=np.asarray(lr.intercept_[0]))
+        return self
+
+    def _check(self) -> Dict[str, np.ndarray]:
+        if self.params is None:
+            raise ValueError("expected a fitted meta-classifier; call fit(features, labels) or load(path) first")
+        return self.params
+
+    def predict_proba(self, features) -> np.ndarray:
+        p = self._check()
+        D = (self._design(self._z(features)) - p["mean"]) / p["scale"]
+        return 1.0 / (1.0 + np.exp(-(D @ p["coef"] + float(p["intercept"]))))
+
+    def suspected_target(self, features) -> np.ndarray:
+        self._check()
+        return self._z(features).max(1).argmax(-1)
+
+    def to_dict(self) -> Dict[str, Any]:
+        p = self._check()
+        return {"kind": "ProfileMeta", "num_classes": self.num_classes, "blocks": self.blocks, "C": self.C,
+                "s0": self.s0, "params": {k: np.asarray(v).tolist() for k, v in p.items()}}
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "ProfileMeta":
+        if d.get("kind") != "ProfileMeta":
+            raise ValueError(f"expected a ProfileMeta JSON (kind 'ProfileMeta'), got kind {d.get('kind')!r}")
+        meta = cls(d["num_classes"], d["blocks"], d["C"], d["s0"])
+        meta.params = {k: np.asarray(v, dtype=np.float64) for k, v in d["params"].items()}
+        return meta
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict()))
+        tmp.replace(path)  # atomic: a reader never sees half a file
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ProfileMeta":
+        try:
+            d = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as e:
+            raise ValueError(f"expected a meta-classifier JSON file at {path}, got: {e}") from None
+        return cls.from_dict(d)
