@@ -1,9 +1,11 @@
-"""Experiments of the robust-training issue: the 2-D decision-boundary toy and the digits table.
+"""Experiments: the 2-D decision-boundary toy, the digits robustness table, backdoor mitigation.
 
 Each trains every method through ``nnsafety.train.train`` and writes PNG figures and Markdown +
-JSON tables into ``out_dir``; the CLI's ``nnsafety experiment toy2d|digits --out DIR`` calls them.
+JSON tables into ``out_dir``; the CLI's ``nnsafety experiment toy2d|digits|mitigation --out DIR`` calls them.
 """
 from .digits import DIGITS_METHODS, run_digits
+from .mitigation import MITIGATION_METHODS, MITIGATION_RATES, MITIGATION_TRIGGERS, run_mitigation
 from .toy2d import TOY_METHODS, run_toy2d
 
-__all__ = ["DIGITS_METHODS", "TOY_METHODS", "run_digits", "run_toy2d"]
+__all__ = ["DIGITS_METHODS", "MITIGATION_METHODS", "MITIGATION_RATES", "MITIGATION_TRIGGERS", "TOY_METHODS",
+           "run_digits", "run_mitigation", "run_toy2d"]
