@@ -58,7 +58,7 @@ def run_detect(args: argparse.Namespace) -> int:
     settings = {}
     if args.meta:
         from ..backdoor.detect import is_zoo
-        from ..backdoor.detectors.meta import ProfileMeta
+        from ..backdoor.detectors.meta import load_meta
 
         if methods != ["noise_response"]:
             raise UsageError(f"nnsafety detect: error: --meta works with --method noise_response, got {args.method!r}")
@@ -66,7 +66,7 @@ def run_detect(args: argparse.Namespace) -> int:
             raise UsageError("nnsafety detect: error: --meta scores one run directory; a zoo's table fits its own "
                              "held-out meta-classifiers")
         try:
-            settings["meta"] = ProfileMeta.load(args.meta)
+            settings["meta"] = load_meta(args.meta)
         except ValueError as e:
             raise UsageError(f"nnsafety detect: error: --meta: {e}") from None
     result = detect_path(args.paths[0], methods, seed=args.seed, **settings)
@@ -135,6 +135,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the detectors' probes")
     p.add_argument("--fit-meta", dest="fit_meta", metavar="OUT.json",
                    help="with a zoo: fit the noise_response meta-classifier on it and save it as JSON")
-    p.add_argument("--meta", metavar="META.json",
-                   help="with --method noise_response: score with this reference meta-classifier (from --fit-meta)")
+    p.add_argument("--meta", metavar="NAME|META.json",
+                   help="with --method noise_response: score with a reference meta-classifier: a packaged one by "
+                        "name (digits: models trained by nnsafety's digits recipe) or a JSON file from --fit-meta")
     p.add_argument("--json", action="store_true", help="print JSON to stdout")

@@ -4,9 +4,9 @@ from .base import (
     register_detector,
 )
 from . import activation_clustering, neural_cleanse, noise_response, spectral_signature, strip, weights  # noqa: F401,E501
-from .meta import MetaClassifier, ProfileMeta
+from .meta import MetaClassifier, ProfileMeta, load_meta, reference_metas
 
 __all__ = [
     "DETECTORS", "MetaClassifier", "NEEDS", "ProfileMeta", "DetectionContext", "DetectionResult", "Detector",
-    "create_detector", "list_detectors", "mad_anomaly", "register_detector",
+    "create_detector", "list_detectors", "load_meta", "mad_anomaly", "reference_metas", "register_detector",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -138,3 +138,28 @@ class ProfileMeta:
         except (OSError, ValueError) as e:
             raise ValueError(f"expected a meta-classifier JSON file at {path}, got: {e}") from None
         return cls.from_dict(d)
+
+
+#: packaged reference meta-classifiers (``--fit-meta`` output), one JSON file per dataset
+REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"
+
+
+def reference_metas() -> List[str]:
+    """Names of the packaged reference meta-classifiers. ``"digits"``: fitted on the 180 usable
+    models of the 200-model digits zoo of ``docs/results.md`` (held-out AUC 0.943 there)."""
+    return sorted(p.stem for p in REFERENCE_DIR.glob("*.json"))
+
+
+def load_meta(name_or_path: str | Path) -> ProfileMeta:
+    """A packaged reference meta-classifier by name (see ``reference_metas()``) or a JSON file written
+    by ``ProfileMeta.save`` / ``nnsafety detect ZOO --fit-meta``.
+
+    A reference fits models of its own data *and training recipe*: its z-scores compare a model with
+    the clean models of its zoo (trained by ``nnsafety train``'s digits defaults: SGD, weight decay,
+    cosine). A clean digits MLP trained differently (Adam, no weight decay, 300 steps) scored 0.98 —
+    for other recipes, fit your own reference with ``--fit-meta`` on a zoo trained that way.
+    """
+    if str(name_or_path) in reference_metas():
+        return ProfileMeta.load(REFERENCE_DIR / f"{name_or_path}.json")
+    return ProfileMeta.load(name_or_path)
+
