@@ -51,6 +51,7 @@ def test_compare_command_reuses_reports(run_dir, tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--skip", "hesian"], "unknown section(s) hesian in --skip"),
     (["--budget", "huge"], "invalid choice"),
+    (["--noise-meta", "nope"], "expected a meta-classifier JSON file at nope"),
 ])
 def test_bad_arguments_write_nothing(run_dir, tmp_path, capsys, argv, message):
     out = tmp_path / "never"

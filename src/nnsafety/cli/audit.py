@@ -27,6 +27,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-clean-samples", dest="clean_samples", action="store_false",
                    help="backdoor scan with the data-free detectors only")
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice of the audit")
+    p.add_argument("--noise-meta", dest="noise_meta", metavar="NAME|META.json",
+                   help="backdoor scan: score noise_response with a reference meta-classifier (packaged: digits, "
+                        "for models trained by nnsafety's digits recipe; or a JSON from `detect --fit-meta`)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -35,7 +38,14 @@ def _audit_kwargs(args: argparse.Namespace) -> dict:
 
     skip, only = name_list(args.skip), name_list(args.only)
     select_sections(skip, only)  # unknown section names fail before any work
-    return dict(data=args.data, data_root=args.data_root, budget=args.budget, eps=args.eps, skip=skip,
+    budget = args.budget
+    if args.noise_meta:
+        from ..backdoor.detectors import load_meta
+        from ..report import get_budget
+
+        load_meta(args.noise_meta)  # a bad name or file fails before any work (one line, exit 2)
+        budget = get_budget(args.budget, noise_meta=args.noise_meta)
+    return dict(data=args.data, data_root=args.data_root, budget=budget, eps=args.eps, skip=skip,
                 only=only, clean_samples=args.clean_samples, seed=args.seed,
                 progress=False if args.quiet else None)
 

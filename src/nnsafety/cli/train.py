@@ -106,20 +106,22 @@ DEMO_MODELS = [
 
 def run_demo(args: argparse.Namespace) -> int:
     """Train erm, noisymix and a BadNets-backdoored cnn on digits, audit each (quick), compare."""
-    from ..report import audit_run
+    from ..report import audit_run, get_budget
     from ..report.compare import compare
     from ..train import TrainConfig, Trainer
 
     out = Path(args.out)
     t0, c0 = time.perf_counter(), time.process_time()
     show = False if args.quiet else None
+    # The demo's cnns are trained by the digits recipe the packaged reference was fitted on.
+    budget = get_budget("quick", name="quick + digits reference", noise_meta="digits")
     results = []
     for name, overrides in DEMO_MODELS:
         print(f"[{name}] training a cnn on digits ({DEMO_EPOCHS} epochs, {overrides or 'plain ERM'})", flush=True)
         cfg = TrainConfig(epochs=DEMO_EPOCHS, **overrides)
         final = Trainer(cfg, out=out / "runs" / name, overwrite=True, progress=show).fit().final
         print(f"[{name}] test accuracy {final['test_acc']:.4f}; auditing (quick budget)", flush=True)
-        results.append(audit_run(out / "runs" / name, out=out / "reports" / name, budget="quick", progress=show))
+        results.append(audit_run(out / "runs" / name, out=out / "reports" / name, budget=budget, progress=show))
     comp = compare(results, out=out)
     cards = [r.card for r in results]
     names = [r.name for r in results]

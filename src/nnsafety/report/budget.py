@@ -52,6 +52,9 @@ class Budget:
     detectors: Tuple[str, ...] = ("noise_response", "weights", "neural_cleanse")
     nc_steps: int = 40
     n_clean: int = 100  # clean samples handed to Neural Cleanse (classic mode)
+    # noise_response's reference meta-classifier: a packaged name ("digits") or a --fit-meta JSON;
+    # None = the unsupervised score. Only for models of the reference's data and training recipe.
+    noise_meta: Optional[str] = None
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:

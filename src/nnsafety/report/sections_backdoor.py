@@ -27,6 +27,8 @@ def _detector_runs(ctx: AuditContext) -> List[Tuple[str, str, Dict[str, Any], bo
             runs.append(("neural_cleanse (data-free)", name, {"data_free": True, "steps": b.nc_steps}, False))
             if ctx.clean is not None:
                 runs.append(("neural_cleanse (clean samples)", name, {"data_free": False, "steps": b.nc_steps}, True))
+        elif name == "noise_response" and b.noise_meta:
+            runs.append((f"noise_response (reference {b.noise_meta})", name, {"meta": b.noise_meta}, False))
         else:
             runs.append((name, name, {}, False))
     return runs
@@ -65,6 +67,10 @@ def backdoor_section(ctx: AuditContext) -> SectionOutput:
             ctx.tick(label)
             continue
         try:
+            if "meta" in settings:  # loaded here so a bad reference file is this row's error, not the audit's
+                from ..backdoor.detectors import load_meta
+
+                settings = {**settings, "meta": load_meta(settings["meta"])}
             r = create_detector(name, **settings).detect(ctx.model, base)
         except Exception as e:  # one failing detector must not hide the others' verdicts
             rows.append([label, f"error: {type(e).__name__}: {e}", "-", "-", "-", "-", "-"])
