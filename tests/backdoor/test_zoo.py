@@ -100,6 +100,13 @@ def test_cli_fits_a_json_meta_on_a_zoo_and_scores_a_run_with_it(tiny_zoo, tmp_pa
         assert res["threshold"] == 0.5 and res["details"]["meta_score"] == res["score"]
         scores[run] = res["score"]
     assert scores["m0001"] > 0.5 > scores["m0000"]  # the reference's own models, on either side
+    # --compare scores noise_response with the same reference, and prints one readable line per detector
+    pair = [str(tiny_zoo / "m0000"), str(tiny_zoo / "m0001")]
+    assert main(["detect", *pair, "--compare", "--method", "noise_response", "--meta", str(meta), "--json"]) == 0
+    verdicts = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["verdicts"]
+    assert [[v["detector"] for v in verdicts[p]] for p in pair] == [["noise_response"]] * 2  # --method honoured
+    assert [verdicts[p][0]["score"] for p in pair] == pytest.approx([scores["m0000"], scores["m0001"]])
+    assert verdicts[pair[1]][0]["summary"].startswith("noise_response: BACKDOORED (score")
     assert main(["detect", str(tiny_zoo), "--method", "noise_response", "--fit-meta", str(meta)]) == 2
     assert main(["detect", str(tiny_zoo / "m0000"), "--method", "weights", "--meta", str(meta)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -230,8 +230,11 @@ class CompareResult:
 
 
 def compare(run_a: str | Path, run_b: str | Path, out: Optional[str | Path] = None,
-            methods: Sequence[str] = ("noise_response", "weights", "neural_cleanse")) -> CompareResult:
+            methods: Sequence[str] = ("noise_response", "weights", "neural_cleanse"),
+            settings: Optional[Dict[str, Dict[str, Any]]] = None) -> CompareResult:
     """"Which model is backdoored?": run weight-only detectors on both runs and draw the evidence.
+
+    ``settings``: keyword arguments per detector name, e.g. ``{"noise_response": {"meta": load_meta("digits")}}``.
 
     The figure (``out``, a .png path) has one row per model: first-layer weight grid, noise-response
     curves, titration curve (class fractions of data-free salt-and-pepper probes vs noise level).
@@ -245,8 +248,9 @@ def compare(run_a: str | Path, run_b: str | Path, out: Optional[str | Path] = No
     votes = []
     for run in loaded:
         ctx = run_context(run)
-        res = [create_detector(m).detect(run.model, ctx) for m in methods]
-        verdicts[str(run.path)] = [{k: v for k, v in r.to_dict().items() if k != "details"} for r in res]
+        res = [create_detector(m, **(settings or {}).get(m, {})).detect(run.model, ctx) for m in methods]
+        verdicts[str(run.path)] = [{**{k: v for k, v in r.to_dict().items() if k != "details"}, "summary": r.summary()}
+                                   for r in res]
         votes.append((sum(r.backdoored for r in res), sum(r.score / max(r.threshold, 1e-9) for r in res)))
     suspicious = str(loaded[0].path if votes[0] >= votes[1] else loaded[1].path)
     fig_path = None

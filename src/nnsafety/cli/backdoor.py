@@ -41,14 +41,16 @@ def run_detect(args: argparse.Namespace) -> int:
     if args.compare:
         if len(args.paths) != 2:
             raise UsageError(f"nnsafety detect: error: --compare expects two run directories, got {len(args.paths)}")
-        result = compare(args.paths[0], args.paths[1], out=args.figure)
+        settings = {"noise_response": {"meta": _meta_argument(args.meta)}} if args.meta else None
+        chosen = {} if methods in ("all", ["all"]) else {"methods": methods}  # default: the weight-only detectors
+        result = compare(args.paths[0], args.paths[1], out=args.figure, settings=settings, **chosen)
         if args.json:
             print(json.dumps(result.to_dict(), sort_keys=True))
         else:
             for run, verdicts in result.verdicts.items():
                 print(f"{run}:")
                 for v in verdicts:
-                    print(f"  {v.get('summary', v)}")
+                    print(f"  {v['summary']}")
             print(f"more suspicious: {result.more_suspicious}" + (f"; figure: {result.figure}" if result.figure else ""))
         return 0
     if len(args.paths) != 1:
@@ -58,17 +60,13 @@ def run_detect(args: argparse.Namespace) -> int:
     settings = {}
     if args.meta:
         from ..backdoor.detect import is_zoo
-        from ..backdoor.detectors.meta import load_meta
 
         if methods != ["noise_response"]:
             raise UsageError(f"nnsafety detect: error: --meta works with --method noise_response, got {args.method!r}")
         if is_zoo(args.paths[0]):
             raise UsageError("nnsafety detect: error: --meta scores one run directory; a zoo's table fits its own "
                              "held-out meta-classifiers")
-        try:
-            settings["meta"] = load_meta(args.meta)
-        except ValueError as e:
-            raise UsageError(f"nnsafety detect: error: --meta: {e}") from None
+        settings["meta"] = _meta_argument(args.meta)
     result = detect_path(args.paths[0], methods, seed=args.seed, **settings)
     if hasattr(result, "to_markdown"):  # a zoo: detector table
         print(json.dumps(result.to_dict(), sort_keys=True) if args.json else result.to_markdown())
@@ -77,6 +75,16 @@ def run_detect(args: argparse.Namespace) -> int:
     else:
         print("\n".join(r.summary() for r in result))
     return 0
+
+
+def _meta_argument(value: str):
+    """--meta: a packaged reference name or a --fit-meta JSON file, or a one-line usage error."""
+    from ..backdoor.detectors.meta import load_meta
+
+    try:
+        return load_meta(value)
+    except ValueError as e:
+        raise UsageError(f"nnsafety detect: error: --meta: {e}") from None
 
 
 def _fit_meta(args: argparse.Namespace, methods) -> int:
