@@ -30,7 +30,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
-        return args.func(args)
+        rc = args.func(args)
+        _close_process_group(synchronize=True)
+        return rc
     except UsageError as e:
         print(str(e).splitlines()[0], file=sys.stderr)
         return EXIT_USAGE
@@ -42,17 +44,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("nnsafety: interrupted", file=sys.stderr)
         return 130
     finally:
-        _close_process_group()
+        _close_process_group(synchronize=False)  # no-op when the success path closed it
 
 
-def _close_process_group() -> None:
+def _close_process_group(synchronize: bool) -> None:
     """Leave the torchrun process group a command joined (train, attack, zoo): exiting with gloo's
     threads still alive aborts the process now and then ("terminate called without an active
-    exception", ~3 in 80 launches under load), which makes torchrun kill the other ranks."""
+    exception", ~3 in 80 launches under load), which makes torchrun kill the other ranks.
+
+    On success every rank meets at a barrier first: destroying the group while a peer still talks to
+    it aborted that peer the same way (once in CI). After an error there is no barrier (the other
+    ranks may never reach it); the group is just destroyed and torchrun stops the rest."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            if synchronize:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 __all__ = ["main", "build_parser", "UsageError"]
