@@ -24,3 +24,37 @@ def cli_env():
 @pytest.fixture
 def python():
     return sys.executable
+
+
+def _fit_digits(model="mlp", steps=300, seed=0, batch=128, x=None, y=None, **model_kw):
+    """A tiny digits classifier (``create_model(model, **model_kw)``) trained by a plain Adam loop
+    (lr 3e-3, ``steps`` batches drawn with a seeded generator) on ``x, y`` (default: the digits train
+    split); returned in eval mode with no ``.grad``. Not the project's trainer, on purpose: the
+    attack, metric, report and detector tests need a trained model without depending on it."""
+    import torch
+    import torch.nn.functional as F
+
+    from nnsafety.data import load_dataset
+    from nnsafety.models import create_model
+
+    if x is None:
+        x, y = load_dataset("digits", split="train").tensors()
+    torch.manual_seed(seed)
+    net = create_model(model, 10, (1, 8, 8), **model_kw)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        idx = torch.randint(0, x.shape[0], (batch,), generator=g)
+        loss = F.cross_entropy(net(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.zero_grad(set_to_none=True)
+    return net.eval()
+
+
+@pytest.fixture(scope="session")
+def fit_digits():
+    """``fit_digits(model="mlp", steps=300, seed=0, batch=128, x=None, y=None, **model_kw)``."""
+    return _fit_digits
+

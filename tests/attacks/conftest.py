@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from nnsafety.data import load_dataset
-from nnsafety.models import create_model
 
 
 @pytest.fixture(scope="session")
@@ -17,23 +16,9 @@ def digits_test():
 
 
 @pytest.fixture(scope="session")
-def trained_cnn():
+def trained_cnn(fit_digits):
     """ERM cnn (width 16) on digits: 200 Adam steps, ~99 % clean test accuracy, in eval mode."""
-    torch.manual_seed(0)
-    x, y = load_dataset("digits", split="train").tensors()
-    model = create_model("cnn", 10, (1, 8, 8), width=16)
-    opt = torch.optim.Adam(model.parameters(), 3e-3)
-    gen = torch.Generator().manual_seed(0)
-    for _ in range(200):
-        idx = torch.randint(0, len(x), (128,), generator=gen)
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    for p in model.parameters():
-        p.grad = None
-    return model
+    return fit_digits("cnn", steps=200, seed=0, width=16)
 
 
 class TinyNet(nn.Module):

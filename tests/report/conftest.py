@@ -2,11 +2,8 @@
 from __future__ import annotations
 
 import pytest
-import torch
-import torch.nn.functional as F
 
 from nnsafety.data import load_dataset
-from nnsafety.models import create_model
 
 # Every section runs, each on a handful of points: the tests check wiring and numbers, not quality.
 TINY = dict(n_eval=None, corruptions=["gaussian_noise", "contrast"], severities=(1, 5), n_corruption=120,
@@ -15,24 +12,9 @@ TINY = dict(n_eval=None, corruptions=["gaussian_noise", "contrast"], severities=
             n_margin=16, margin_directions=2, nc_steps=5, n_clean=40)
 
 
-def train_mlp(seed: int = 0, steps: int = 250, width: int = 32) -> torch.nn.Module:
-    x, y = load_dataset("digits", split="train").tensors()
-    g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = create_model("mlp", 10, (1, 8, 8), width=width)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(steps):
-        idx = torch.randint(0, x.shape[0], (128,), generator=g)
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return model.eval()
-
-
 @pytest.fixture(scope="session")
-def mlp():
-    return train_mlp()
+def mlp(fit_digits):
+    return fit_digits("mlp", steps=250, seed=0, width=32)
 
 
 @pytest.fixture(scope="session")

@@ -9,14 +9,12 @@ from nnsafety import runs
 from nnsafety.cli import main
 from nnsafety.report import validate
 
-from .conftest import train_mlp
-
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def run_dir(tmp_path_factory, fit_digits):
     d = tmp_path_factory.mktemp("run") / "mlp<1>"
     d.mkdir()
-    model = train_mlp(steps=150)
+    model = fit_digits("mlp", steps=150, seed=0, width=32)
     spec = {"name": "mlp", "num_classes": 10, "in_shape": [1, 8, 8], "mean": None, "std": None,
             "kwargs": {"width": 32}}
     runs.write_json_atomic(d / runs.CONFIG, {"model": spec, "data": {"name": "digits", "num_classes": 10,
