@@ -96,13 +96,7 @@ def acc(model, xa, y):
 
 def work_fraction(model, run, n, steps):
     """Rows the attack fed through the model (forwards with grad) / (n × steps)."""
-    rows = []
-    h = model.register_forward_pre_hook(lambda m, a: rows.append(a[0].shape[0]) if torch.is_grad_enabled() else None)
-    try:
-        run()
-    finally:
-        h.remove()
-    return sum(rows) / (n * steps)
+    return sum(batch_sizes(model, run)) / (n * steps)
 
 
 def pgd_table(title, model, x, y, eps, alpha, steps, repeats, warmup, with_early_stop=True):
