@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...metrics.noise_response import NOISE_FAMILIES
+
 
 def class_prototypes(model: nn.Module, in_shape: Sequence[int], num_classes: int, per_class: int = 4,
                      steps: int = 40, lr: float = 0.1, sigma: float = 0.3, tv: float = 0.05,
@@ -67,12 +69,8 @@ def noise_probe_bank(in_shape: Sequence[int], n_probes: int = 50, levels: Sequen
                 x = torch.rand((n, 1, 1, 1), generator=g).expand(n, c, h, w).clone()
             else:
                 x = torch.full((n, c, h, w), {"grey": 0.5, "black": 0.0, "white": 1.0}[base])
-            if family == "gaussian":
-                x = x + lv * torch.randn(x.shape, generator=g)
-            elif family == "salt_and_pepper":
-                hit = torch.rand((n, 1, h, w), generator=g) < lv
-                salt = (torch.rand((n, 1, h, w), generator=g) < 0.5).float().expand(n, c, h, w)
-                x = torch.where(hit, salt, x)
+            if family in ("gaussian", "salt_and_pepper"):  # the noise-response metric's own families
+                x = NOISE_FAMILIES.get(family)(x, lv.flatten(), g)
             else:
                 s = 2 if family == "lowfreq2" else 4
                 u = F.interpolate(torch.rand((n, c, s, s), generator=g), size=(h, w), mode="bilinear", align_corners=False)
