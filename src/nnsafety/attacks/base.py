@@ -17,6 +17,7 @@ from torch import nn
 
 from .._registry import Registry
 from .._validation import check_images
+from ..models.inference import fast_inference
 
 NORMS = ("Linf", "L2")
 ATTACKS: Registry[type] = Registry("attack")
@@ -173,12 +174,14 @@ def make_generator(seed: Optional[int]) -> Optional[torch.Generator]:
 # model handling
 # --------------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _model_guard(model: nn.Module) -> Iterator[nn.Module]:
+def _model_guard(model: nn.Module, fast: bool = False) -> Iterator[nn.Module]:
     """Run the attack on ``model`` in eval mode with frozen parameters, and undo both afterwards.
 
     Eval mode: batch-norm statistics must not drift and dropout must not randomize the evaluation
     (as torchattacks and AutoAttack assume). Freezing ``requires_grad`` spares autograd the weight
     gradients; ``.grad`` is never written because attacks use ``torch.autograd.grad`` only.
+    ``fast``: yield the frozen model under :func:`~nnsafety.models.inference.fast_inference` (same
+    function, BatchNorm folded, NHWC on CPU; undone on exit) for attacks that call it many times.
     """
     modes = [(m, m.training) for m in model.modules()]
     flags = [(p, p.requires_grad) for p in model.parameters()]
@@ -186,8 +189,8 @@ def _model_guard(model: nn.Module) -> Iterator[nn.Module]:
         model.eval()
         for p, _ in flags:
             p.requires_grad_(False)
-        with torch.enable_grad():
-            yield model
+        with torch.enable_grad(), (fast_inference(model) if fast else contextlib.nullcontext(model)) as net:
+            yield net
     finally:
         for m, training in modes:
             m.training = training

@@ -40,7 +40,7 @@ def cw_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, c: float = 1e-3,
     upper = torch.full((n,), 1e10, device=x.device, dtype=x.dtype)
     const = torch.full((n,), float(c), device=x.device, dtype=x.dtype)
     best_l2 = torch.full((n,), float("inf"), device=x.device, dtype=x.dtype)
-    with _model_guard(model):
+    with _model_guard(model, fast=True) as model:
         for _ in range(binary_steps):
             w = w0.clone().requires_grad_(True)
             opt = torch.optim.Adam([w], lr=lr)

@@ -84,7 +84,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: st
     alpha = 2.5 * eps / max(steps, 1) if step_size is None else float(step_size)
     loss_fn = make_loss(loss, targeted)
     args = (eps, norm, steps, alpha, random_start, loss_fn, targeted, early_stop, generator)
-    with _model_guard(model):
+    with _model_guard(model, fast=True) as model:
         if restarts == 1:
             return _pgd_run(model, x, y, y_target, *args)
         best = x.clone()

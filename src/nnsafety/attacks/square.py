@@ -146,8 +146,8 @@ def square(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm:
         return out
     shape = x.shape
     x4 = x if x.dim() == 4 else x.reshape(shape[0], 1, 1, -1)
-    model4 = model if x.dim() == 4 else _Flatten(model, shape[1:])
-    with _model_guard(model):
+    with _model_guard(model, fast=True) as model:
+        model4 = model if x.dim() == 4 else _Flatten(model, shape[1:])
         out4 = x4.clone()
         robust = _margin(model4, x4, y) > 0
         for _ in range(restarts):

@@ -20,6 +20,7 @@ from torch import nn
 
 from .._registry import Registry
 from .._validation import check_images
+from ..models.inference import fast_inference
 from ._common import make_generator, model_device, new_axes, predict_logits, training_mode, trapezoid_auc
 
 NoiseFn = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
@@ -234,8 +235,9 @@ def noise_response(
     n, L = probes.shape[0], lv.numel()
     probes = probes.to(device)
 
-    with training_mode(model, False):
-        pred0 = predict_logits(model, probes, batch_size).argmax(1)
+    # fast_inference: BatchNorm folded and NHWC on CPU for the sweep (same function, undone after)
+    with training_mode(model, False), fast_inference(model) as net:
+        pred0 = predict_logits(net, probes, batch_size).argmax(1)
         K = int(num_classes) if num_classes is not None else None
         preds = torch.empty(L * n, dtype=torch.long, device=device)
         conf = torch.empty(L * n, device=device)
@@ -245,7 +247,7 @@ def noise_response(
             for start in range(0, L * n, batch_size):
                 rows = torch.arange(start, min(start + batch_size, L * n), device=device)
                 xb = noise_fn(probes[rows % n], level_of_row[rows], g)
-                logits = model(xb).float()
+                logits = net(xb).float()
                 K = logits.shape[1] if K is None else K
                 logp = logits.log_softmax(1)
                 p = logp.exp()
