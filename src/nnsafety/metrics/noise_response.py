@@ -205,7 +205,7 @@ def noise_response(
     in_shape: Optional[Sequence[int]] = None,
     num_classes: Optional[int] = None,
     confidence: float = 0.9,
-    batch_size: int = 16384,
+    batch_size: Optional[int] = None,
     collapse_threshold: float = 0.5,
     generator: Optional[torch.Generator] = None,
     seed: Optional[int] = 0,
@@ -220,6 +220,8 @@ def noise_response(
     ``confidence``: γ for the confident titration curve. The collapse score of class k is the mean
     over levels (trapezoid, level range normalized to 1) of the fraction of probes predicted as k
     with confidence > γ; the model is ``flagged`` when the largest one reaches ``collapse_threshold``.
+    ``batch_size``: rows per forward; default 512 on CPU (cache-sized: the digits cnn's sweep runs
+    2× faster than with 16,384 rows, the MLP's the same) and 16,384 on other devices.
     """
     noise_fn = NOISE_FAMILIES.get(family)
     if not 0.0 < confidence < 1.0:
@@ -230,6 +232,9 @@ def noise_response(
     if lv.dim() != 1 or lv.numel() < 1 or (lv < 0).any():
         raise ValueError(f"expected a non-empty list of non-negative levels, got {levels}")
     device = model_device(model)
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"expected batch_size >= 1 or None, got {batch_size}")
+    batch_size = batch_size or (512 if device.type == "cpu" else 16384)
     g = make_generator(generator, seed, device if generator is None else generator.device)
     probes, labels = _probes(model, x, y, n_probes, data_free_mode, in_shape, g)
     n, L = probes.shape[0], lv.numel()
