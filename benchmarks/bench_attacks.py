@@ -136,6 +136,40 @@ def pgd_table(title, model, x, y, eps, alpha, steps, repeats, warmup, with_early
     sys.stdout.flush()
 
 
+def agreement_table(model, x, y, eps_list, seeds=5, steps=20):
+    """Robust accuracy of nnsafety vs torchattacks PGD with the same settings (requirement 5).
+
+    Without random start both follow the same deterministic ascent, so they must agree up to float
+    rounding. With random start the table gives mean ± sd over ``seeds`` starts per library: ours
+    from ``Generator().manual_seed(s)``, torchattacks from torch's global RNG after
+    ``torch.manual_seed(s)``. Both draw the same uniform stream (``uniform_(-ε, ε)`` and
+    ``(2·rand − 1)·ε``), so with the same seed the two start points coincide and so must the results:
+    the last column counts the seeds where they are equal.
+    """
+    import torchattacks
+
+    from nnsafety.attacks import pgd
+
+    print(f"\n### Agreement with torchattacks: PGD-{steps} L∞, α = 2.5ε/{steps}, digits cnn, {len(y)} points\n")
+    print("| ε | no random start: ours / torchattacks | random start, mean ± sd over "
+          f"{seeds} seeds: ours / torchattacks | difference of means (points) | seeds with equal robust accuracy |")
+    print("|---|---|---|---|---|")
+    for eps in eps_list:
+        alpha = 2.5 * eps / steps
+        det = [acc(model, pgd(model, x, y, eps, steps=steps, step_size=alpha, random_start=False), y),
+               acc(model, torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=False)(x, y), y)]
+        ours, theirs = [], []
+        for s in range(seeds):
+            ours.append(acc(model, pgd(model, x, y, eps, steps=steps, step_size=alpha,
+                                       generator=torch.Generator().manual_seed(s)), y))
+            torch.manual_seed(s)
+            theirs.append(acc(model, torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps)(x, y), y))
+        mo, mt = statistics.mean(ours), statistics.mean(theirs)
+        print(f"| {eps:g} | {det[0]:.4f} / {det[1]:.4f} | {mo:.4f} ± {statistics.stdev(ours):.4f} / "
+              f"{mt:.4f} ± {statistics.stdev(theirs):.4f} | {100 * (mo - mt):+.2f} | "
+              f"{sum(a == b for a, b in zip(ours, theirs))} of {seeds} |")
+
+
 def early_stop_sweep(model, x, y, eps_list, steps=20):
     """Robust accuracy (fixed vs early stop, one seed) and the work early stop needs, per ε."""
     from nnsafety.attacks import pgd
@@ -282,7 +316,7 @@ def main() -> None:
     ap.add_argument("--cifar-no-early-stop", action="store_true",
                     help="skip the early-stop row (nothing flips on the untrained net: work 1.0)")
     ap.add_argument("--aa-n", type=int, default=100, help="digits test points for AutoAttack (0: skip)")
-    ap.add_argument("--only", choices=["all", "early-stop", "autoattack"], default="all",
+    ap.add_argument("--only", choices=["all", "early-stop", "autoattack", "agreement"], default="all",
                     help="early-stop: only the early-stop-vs-ε tables (digits, then preact if --cifar-n)")
     ap.add_argument("--es-eps", default="0.05,0.1,0.2", help="ε list of the early-stop table")
     args = ap.parse_args()
@@ -312,6 +346,9 @@ def main() -> None:
             early_stop_table(net, xc, yc, [8 / 255], args.cifar_repeats,
                              title=f"preact_resnet18 width {args.cifar_width} (untrained)")
         return
+    if args.only == "agreement":
+        agreement_table(model, x, y, es_eps)
+        return
     if args.only == "autoattack":
         autoattack_table(model, x[:args.aa_n], y[:args.aa_n], args.eps)
         return
@@ -320,6 +357,7 @@ def main() -> None:
     for alpha, why in ((0.01, "α=0.01"), (2.5 * eps / 20, "α=2.5ε/steps (library default)")):
         pgd_table(f"PGD-20 L∞ ε={eps}, {why}, digits cnn, {len(y)} images", model, x, y, eps, alpha, 20,
                   args.repeats, 1)
+    agreement_table(model, x, y, es_eps)
     early_stop_sweep(model, x, y, [0.05, 0.1, 0.15, 0.2, 0.3])
     early_stop_table(model, x, y, es_eps, args.repeats)
     if args.aa_n:
