@@ -287,7 +287,7 @@ def hessian_trace(
     ``block`` start vectors, the probes riding along in the same batched calls: 40 HVPs are 12
     sequential backward passes of 3–4 products at block=2, against 40 single ones at block=1; on
     the converged digits MLP of ``benchmarks/bench_hessian.py``, 300 seeds at 40 HVPs: rms error
-    0.54 %, 5 % of seeds above 1 %, against 0.63 % and 12 % at block=6 and 0.53 % and 5 % at
+    0.54 %, 5 % of seeds above 1 %, against 0.62 % and 10 % at block=6 and 0.53 % and 5 % at
     block=1), "hutchpp" (Meyer et al. 2021, Algorithm 1; ``n_hvp`` rounded down to a multiple of
     3) or "hutchinson" (Rademacher probes). No deflation + Hutchinson scheme can promise 1 % on
     every draw there: even the exact top-r eigenvectors for free leave an error sd ≥ 0.41 % at
