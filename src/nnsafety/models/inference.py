@@ -86,14 +86,15 @@ def _channels_last_weights(model: nn.Module, undo: List[Callable[[], None]]) -> 
 def fast_inference(model: nn.Module) -> Iterator[nn.Module]:
     """Yield a module computing eval-mode ``model``'s function faster; restore ``model`` on exit.
 
-    Call it with ``model`` already in eval mode and its parameters frozen (the attacks' guard
-    does both): folding uses the BatchNorm running statistics, which is exact only then. A
-    model in training mode, a scripted one, or one without ``Conv2d`` is yielded unchanged.
-    Channels-last is used on CPU only, where it was measured to help.
+    Call it with ``model`` in eval mode: folding uses the BatchNorm running statistics, which is
+    exact only then (a BatchNorm still in training mode is not folded). Gradients reach the
+    inputs, never the folded or channels-last weights (frozen stand-ins), so use it for attacks
+    and sweeps, not for training. A model in training mode, a scripted one, or one without
+    ``Conv2d`` is yielded unchanged. Channels-last is used on CPU only, where it was measured to help.
     """
     undo: List[Callable[[], None]] = []
-    convs = [m for m in model.modules() if type(m) is nn.Conv2d]
-    if model.training or isinstance(model, torch.jit.ScriptModule) or not convs:
+    has_conv = any(type(m) is nn.Conv2d for m in model.modules())
+    if model.training or isinstance(model, torch.jit.ScriptModule) or not has_conv:
         yield model
         return
     try:
