@@ -1,7 +1,7 @@
 """A clean and a clearly backdoored digits MLP, trained once per session with a plain torch loop."""
 import pytest
 
-from nnsafety.backdoor.poison import poison_dataset
+from nnsafety.data.poison import poison_dataset
 from nnsafety.data import load_dataset
 
 

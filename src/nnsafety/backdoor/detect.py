@@ -41,7 +41,7 @@ def run_context(run: runs.Run, n_clean: int = N_CLEAN, with_train: bool = False,
         train_set = load_dataset(data["name"], root=data.get("root"), split="train")
         poison = cfg.get("poison")
         if poison:
-            from .poison import poison_dataset
+            from ..data.poison import poison_dataset
 
             kw = dict(poison.get("trigger", {}))
             train_set = poison_dataset(train_set, poison["attack"], rate=poison["rate"], target=poison["target"],

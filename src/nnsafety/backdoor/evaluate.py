@@ -9,8 +9,8 @@ from torch import nn
 
 from ..data.base import ArrayDataset
 from ..metrics.accuracy import predict_logits
-from .poison import PoisonedDataset, backdoor_label, trigger_from_config
-from .triggers import Trigger
+from ..data.poison import PoisonedDataset, backdoor_label, trigger_from_config
+from ..data.triggers import Trigger
 
 AttackConfig = Union[Dict[str, Any], PoisonedDataset]
 

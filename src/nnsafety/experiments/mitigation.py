@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from ..backdoor.evaluate import backdoor_metrics
-from ..backdoor.triggers import list_triggers
+from ..data.triggers import list_triggers
 from ..data import load_dataset
 from ..train import TrainConfig, list_methods, train
 from ._tables import fmt, mean_std, write_table

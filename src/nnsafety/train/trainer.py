@@ -23,6 +23,7 @@ from torch import nn
 
 from .. import runs
 from ..data import ArrayDataset, load_dataset
+from ..data.poison import poison_dataset
 from ..metrics.accuracy import evaluate
 from ..models import create_model
 from .config import TrainConfig
@@ -132,10 +133,6 @@ class Trainer:
         self.train_set = train_set or load_dataset(config.data, root=config.data_root, split="train")
         self.test_set = test_set or load_dataset(config.data, root=config.data_root, split="test")
         if config.poison:
-            # Poisoning is a pure data operation (backdoor/poison.py imports only data/), so the
-            # trainer may use it without depending on the detectors above it.
-            from ..backdoor.poison import poison_dataset
-
             self.train_set = poison_dataset(self.train_set, config.poison, seed=config.seed, **config.poison_kwargs)
         self.method: Method = create_method(config.method, **config.method_kwargs)
         torch.manual_seed(config.seed)  # model initialisation

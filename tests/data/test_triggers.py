@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from nnsafety.backdoor.triggers import apply_trigger, create_trigger, list_triggers
+from nnsafety.data.triggers import apply_trigger, create_trigger, list_triggers
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ defaults as keyword defaults) and whose ``apply(x, generator=None)`` returns the
 clamped to [0, 1]. Patterns that are "random" are drawn from their own ``pattern_seed``, so a
 trigger is fully described by ``config()`` (JSON) and rebuilt identically by ``create_trigger``.
 
-This module imports nothing from nnsafety but the registry and validation: the trainer poisons
-data through it, and the trainer sits below ``backdoor/`` in the import graph.
+A pure data operation: it imports nothing from nnsafety but the registry and validation, so the
+trainer (which poisons data through it) never depends on ``backdoor/`` above it.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from nnsafety.backdoor.evaluate import backdoor_metrics
-from nnsafety.backdoor.poison import poison_dataset, trigger_from_config
+from nnsafety.data.poison import poison_dataset, trigger_from_config
 from nnsafety.data import ArrayDataset, load_dataset
 
 

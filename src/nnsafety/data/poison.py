@@ -1,7 +1,7 @@
 """Data poisoning: a dataset wrapper that applies a trigger to round(rate·N) samples and relabels them.
 
-Imports only ``nnsafety.data`` and the trigger registry (pure data operations), because the
-trainer poisons its training set through ``poison_dataset`` and sits below ``backdoor/``.
+A pure data operation beside the dataset types, because the trainer poisons its training set
+through ``poison_dataset`` and must not import ``backdoor/`` (which imports the trainer).
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from ..data.base import ArrayDataset
+from .base import ArrayDataset
 from .triggers import Trigger, create_trigger
 
 MODES = ("all_to_one", "all_to_all")
