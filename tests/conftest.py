@@ -58,3 +58,12 @@ def fit_digits():
     """``fit_digits(model="mlp", steps=300, seed=0, batch=128, x=None, y=None, **model_kw)``."""
     return _fit_digits
 
+
+
+@pytest.fixture(scope="session")
+def malware_data() -> Path:
+    """``data/malware`` (MalConv run + real PE files) fetched by ``make data-malware``; skip without it."""
+    root = REPO / "data" / "malware"
+    if not (root / ".done").is_file():
+        pytest.skip("needs the real executables and MalConv weights: run `make data-malware`")
+    return root
