@@ -28,7 +28,9 @@ def test_every_family_lists_by_domain():
     from nnsafety.corruptions import list_corruptions
     from nnsafety.metrics.noise_response import list_noise_families
 
-    for lister in (list_attacks, list_triggers, list_detectors, list_noise_families):
+    for lister in (list_triggers, list_detectors, list_noise_families):
         assert lister(domain="image") == lister()
+    # the byte (malware) attacks are the only non-image attacks so far
+    assert list_attacks(domain="image") == [a for a in list_attacks() if a not in list_attacks(domain="bytes")]
     assert list_corruptions(domain="image") == list_corruptions()
     assert list_noise_families(domain="feature") == ["gaussian", "uniform"]
