@@ -29,7 +29,13 @@ def run_attack(args: argparse.Namespace) -> int:
     from ..attacks import autoattack, list_attacks, robust_accuracy
     from ..train.distributed import init_distributed
 
+    if args.file:
+        from .attack_bytes import attack_file
+        return attack_file(args)
     run, data, dataset = load_run_and_data(args)
+    if dataset.domain.name == "bytes":
+        from .attack_bytes import attack_folder
+        return attack_folder(args, run, dataset)
     # Under torchrun the points are sharded across ranks and the counts summed (robust_accuracy);
     # rank 0 alone prints.
     dist_info = init_distributed("cpu")
@@ -96,3 +102,5 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the attacks' randomness")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print JSON to stdout")
+    p.add_argument("--file", help="bytes: attack this one executable (with --out FILE)")
+    p.add_argument("--out", help="bytes: write the adversarial file(s) here (a file with --file, else a folder)")
