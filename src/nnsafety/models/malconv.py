@@ -76,21 +76,31 @@ class MalConv(nn.Module):
 
     def forward_embeddings(self, e: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Logits from embedded, window-aligned bytes N×L'×D (``mask`` is unused: pads are bytes here)."""
-        return self.head(self._pool_and_dense(e))
+        return self.head(torch.relu(self.fc(self._pool(e.reshape(e.shape[0], -1, self.window * e.shape[2])))))
 
-    def _pool_and_dense(self, e: torch.Tensor) -> torch.Tensor:
-        # both stride-500 convolutions as one matrix product over non-overlapping windows: N·W × (500·D)
-        n, length, dim = e.shape
-        windows = e.reshape(n, length // self.window, self.window * dim)
+    def _pool(self, windows: torch.Tensor, ids: bool = False) -> torch.Tensor:
+        """Gated convolution + global max pool over windows N×W×(500·D), or over byte ids N×W×500
+        (``ids``: embedded a chunk at a time, so the chunk stays in cache between the two steps).
+        Both stride-500 convolutions are one matrix product per chunk of windows."""
+        dim = self.embedding.embedding_dim
         weight = torch.cat([self.conv.weight, self.gate.weight]).transpose(1, 2).reshape(-1, self.window * dim)
-        h = F.linear(windows, weight, torch.cat([self.conv.bias, self.gate.bias]))
-        value, gate = h.chunk(2, dim=2)
-        pooled = (torch.relu(value) * torch.sigmoid(gate)).amax(dim=1)
-        return torch.relu(self.fc(pooled))
+        bias = torch.cat([self.conv.bias, self.gate.bias])
+        pooled = None
+        for start in range(0, windows.shape[1], self.CHUNK):
+            chunk = windows[:, start:start + self.CHUNK]
+            if ids:
+                chunk = self.embedding(chunk).flatten(2)
+            value, gate = F.linear(chunk, weight, bias).chunk(2, dim=2)
+            m = (torch.relu(value) * torch.sigmoid(gate)).amax(dim=1)
+            pooled = m if pooled is None else torch.maximum(pooled, m)
+        return pooled
+
+    CHUNK = 256  # windows per matrix product: 256 × 4,000 floats = 4 MB per file row
 
     def forward_features(self, ids: torch.Tensor) -> torch.Tensor:
         """The head's input (N×128), for spectral-signature / activation-clustering detectors."""
-        return self._pool_and_dense(self.embed(ids))
+        ids = self.fit(ids)
+        return torch.relu(self.fc(self._pool(ids.reshape(ids.shape[0], -1, self.window), ids=True)))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(ids))
