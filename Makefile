@@ -7,7 +7,7 @@ TORCH_PIN := torch==2.13.0
 BENCH_VENV := .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
 
-.PHONY: install demo test test-all bench-setup bench clean data-malware
+.PHONY: install demo test test-all bench-setup bench clean data-malware data-malware-wine
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,21 @@ $(MALWARE)/.done: $(VENV)/.installed configs/data-malware.txt configs/data-malwa
 	  if [ "$$(head -c 2 $$f | od -An -c | tr -d ' ')" = "MZ" ]; then cp $$f $(MALWARE)/pe/malicious/clamav/; fi; done
 	cd $(MALWARE) && sha256sum --quiet -c ../../configs/data-malware.sha256
 	rm -rf $(MALWARE)/tmp
+	touch $@
+
+# Optional, larger (100 MB download, ≈ 30 s): the 485 64-bit Windows DLL/EXE files of at most 1 MB
+# (the MalConv input) from the Debian package libwine 8.0, as benign/wine (138 MB on disk).
+WINE_DEB := libwine_8.0~repack-4_amd64.deb
+WINE_SHA256 := 512b715f32fccf2ebec2b63f23d9d83394d30e27cc5570a8ef92c5d3627ef305
+data-malware-wine: $(MALWARE)/.wine-done
+
+$(MALWARE)/.wine-done: $(MALWARE)/.done
+	rm -rf $(MALWARE)/tmp-wine $(MALWARE)/pe/benign/wine && mkdir -p $(MALWARE)/tmp-wine $(MALWARE)/pe/benign/wine
+	cd $(MALWARE)/tmp-wine && apt-get download libwine=8.0~repack-4 && echo "$(WINE_SHA256)  $(WINE_DEB)" | sha256sum --quiet -c
+	dpkg -x $(MALWARE)/tmp-wine/$(WINE_DEB) $(MALWARE)/tmp-wine/x
+	find $(MALWARE)/tmp-wine/x/usr/lib/x86_64-linux-gnu/wine/x86_64-windows -maxdepth 1 -type f \
+	  \( -name '*.dll' -o -name '*.exe' \) -size -1025k -exec cp {} $(MALWARE)/pe/benign/wine/ \;
+	rm -rf $(MALWARE)/tmp-wine
 	touch $@
 
 clean:
