@@ -55,16 +55,19 @@ bench: install bench-setup
 	$(BENCH_ENV) $(BENCH_PY) benchmarks/bench_hessian.py
 	$(BENCH_ENV) $(BENCH_PY) benchmarks/bench_spectral.py
 
-# Real executables and MalConv's EMBER weights (issue 20), into data/malware/ (≈ 9 MB, seconds):
+# Real executables, MalConv's EMBER weights and two feature-space security datasets (issue 20), into
+# data/malware/ (≈ 12 MB downloaded, ≈ 20 s):
 # the launcher .exe files of pip and setuptools (benign), the PE test files of the Debian package
 # clamav-testfiles (packed; labelled malicious) and secml-malware's pretrained_malconv.pth,
-# converted once to the run directory data/malware/malconv (its SHA-256 is checked in code).
+# converted once to the run directory data/malware/malconv (its SHA-256 is checked in code); UCI
+# Spambase from the R data of the Debian package r-cran-kernlab (read with the PyPI package rdata)
+# and the phishing websites CSV of the PyPI package river.
 # Wheels are checked by pip's --require-hashes, the extracted files by configs/data-malware.sha256.
 MALWARE := data/malware
 data-malware: $(MALWARE)/.done
 
-$(MALWARE)/.done: $(VENV)/.installed configs/data-malware.txt configs/data-malware.sha256
-	rm -rf $(MALWARE)/tmp $(MALWARE)/pe && mkdir -p $(MALWARE)/tmp/wheels
+$(MALWARE)/.done: $(VENV)/.installed configs/data-malware.txt configs/data-malware-river.txt configs/data-malware.sha256
+	rm -rf $(MALWARE)/tmp $(MALWARE)/pe/benign/pip $(MALWARE)/pe/benign/setuptools $(MALWARE)/pe/malicious && mkdir -p $(MALWARE)/tmp/wheels
 	$(PY) -m pip download --quiet --no-deps --require-hashes -d $(MALWARE)/tmp/wheels -r configs/data-malware.txt
 	for w in $(MALWARE)/tmp/wheels/*.whl; do $(PY) -m zipfile -e $$w $(MALWARE)/tmp/unpacked; done
 	$(PY) -c "from nnsafety.models.malconv import write_pretrained_run as w; \
@@ -75,6 +78,14 @@ $(MALWARE)/.done: $(VENV)/.installed configs/data-malware.txt configs/data-malwa
 	cd $(MALWARE)/tmp && apt-get download clamav-testfiles && dpkg -x clamav-testfiles_*.deb clamav
 	for f in $(MALWARE)/tmp/clamav/usr/share/clamav-testfiles/*; do \
 	  if [ "$$(head -c 2 $$f | od -An -c | tr -d ' ')" = "MZ" ]; then cp $$f $(MALWARE)/pe/malicious/clamav/; fi; done
+	$(PY) -m pip download --quiet --no-deps --require-hashes --only-binary=:all: --python-version 3.11 \
+	  --platform manylinux_2_28_x86_64 -d $(MALWARE)/tmp/river -r configs/data-malware-river.txt
+	$(PY) -m zipfile -e $(MALWARE)/tmp/river/river-0.26.1-*.whl $(MALWARE)/tmp/river/x
+	mkdir -p $(MALWARE)/phishing && cp $(MALWARE)/tmp/river/x/river/datasets/phishing.csv.gz $(MALWARE)/phishing/
+	cd $(MALWARE)/tmp && apt-get download r-cran-kernlab=0.9-32-1 && dpkg -x r-cran-kernlab_0.9-32-1_amd64.deb kernlab
+	$(PY) -m pip install --quiet rdata==1.1.0
+	$(PY) -c "from nnsafety.data.security import convert_spam_rda as c; \
+	  c('$(MALWARE)/tmp/kernlab/usr/lib/R/site-library/kernlab/data/spam.rda', '$(MALWARE)/spambase/spambase.data')"
 	cd $(MALWARE) && sha256sum --quiet -c ../../configs/data-malware.sha256
 	rm -rf $(MALWARE)/tmp
 	touch $@

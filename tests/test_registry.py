@@ -30,7 +30,8 @@ def test_every_family_lists_by_domain():
 
     for lister in (list_triggers, list_detectors, list_noise_families):
         assert lister(domain="image") == lister()
-    # the byte (malware) attacks are the only non-image attacks so far
-    assert list_attacks(domain="image") == [a for a in list_attacks() if a not in list_attacks(domain="bytes")]
+    # the malware attacks (bytes, feature) are the only non-image attacks so far
+    other = set(list_attacks(domain="bytes")) | set(list_attacks(domain="feature"))
+    assert list_attacks(domain="image") == [a for a in list_attacks() if a not in other]
     assert list_corruptions(domain="image") == list_corruptions()
     assert list_noise_families(domain="feature") == ["gaussian", "uniform"]

@@ -17,6 +17,7 @@ from .curves import RobustAccuracyResult, RobustCurve, robust_accuracy, robust_a
 from .autoattack import AutoAttackResult, autoattack
 from .bytes import ByteAttack, ByteSearch, DOSHeader, FullDOS, Kreuk, Padding, SectionSlack
 from .bytes_files import EvasionResult, evade_files
+from .feature import ConstrainedPGD, constrained_pgd
 
 __all__ = [
     "ATTACKS", "Attack", "get_attack", "list_attacks", "register_attack", "project",
@@ -26,5 +27,5 @@ __all__ = [
     "RobustAccuracyResult", "RobustCurve", "robust_accuracy", "robust_accuracy_curve",
     "AutoAttackResult", "autoattack",
     "ByteAttack", "ByteSearch", "DOSHeader", "FullDOS", "Kreuk", "Padding", "SectionSlack", "EvasionResult",
-    "evade_files",
+    "evade_files", "ConstrainedPGD", "constrained_pgd",
 ]

@@ -14,6 +14,13 @@ def run_experiment(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.name == "malware":
         return _run_malware(args, out)
+    if args.name == "security":
+        from ..experiments.security import run_security
+
+        run_security(out, data_root=args.data_root, seeds=args.seeds or 3, epochs=args.epochs or 30,
+                     methods=name_list(args.methods), progress=not args.quiet)
+        print(f"tables written to {out}")
+        return 0
     if args.seeds is None:
         args.seeds = 5 if args.name == "toy2d" else 3
     if args.seeds < 1 or (args.epochs is not None and args.epochs < 1):
@@ -52,7 +59,7 @@ def register(sub) -> None:
     p = add_command(sub, "experiment", "train every robust-training method on toy2d or digits; write the "
                                        "decision-boundary figure / robustness table / backdoor-mitigation "
                                        "table", run_experiment)
-    p.add_argument("name", choices=["toy2d", "digits", "mitigation", "malware"], help="which experiment")
+    p.add_argument("name", choices=["toy2d", "digits", "mitigation", "malware", "security"], help="which experiment")
     p.add_argument("--out", required=True, help="folder for figures (PNG) and tables (Markdown + JSON)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per method (default: 5 for toy2d, 3 otherwise)")
     p.add_argument("--epochs", type=int, help="epochs per run (default: the experiment's own; mitigation: 15)")
@@ -60,6 +67,7 @@ def register(sub) -> None:
     p.add_argument("--triggers", help="mitigation only: comma-separated triggers (default: badnets,blended,wanet)")
     p.add_argument("--rates", help="mitigation only: comma-separated poison rates in (0, 1] (default: 0.01,0.05,0.1)")
     p.add_argument("--run", help="malware only: the byte model's run directory (e.g. data/malware/malconv)")
-    p.add_argument("--data-root", dest="data_root", help="malware only: folder with benign/ and malicious/ files")
+    p.add_argument("--data-root", dest="data_root", help="malware: folder with benign/ and malicious/ files; "
+                                                          "security: folder with spambase/ and phishing/ (data/malware)")
     p.add_argument("--attacks", help="malware only: comma-separated byte attacks on the flagged files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

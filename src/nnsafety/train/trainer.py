@@ -235,7 +235,7 @@ class Trainer:
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 ctx = StepContext(self.model, generator, self.train_set.num_classes, c.label_smoothing,
-                                  epoch, global_step)
+                                  epoch, global_step, getattr(self.train_set, "domain", None))
                 out = self.method.loss(net, x, y, ctx)
                 optimizer.zero_grad(set_to_none=True)
                 out.loss.backward()
