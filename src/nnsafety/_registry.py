@@ -6,9 +6,34 @@ known names so a typo is fixed from the error message alone.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Generic, Iterator, List, TypeVar
+import math
+from typing import Any, Callable, Dict, Generic, Iterator, List, Mapping, TypeVar
 
 T = TypeVar("T")
+
+
+def check_argument_types(fn: Callable, kwargs: Mapping[str, Any], what: str) -> None:
+    """Refuse a keyword argument whose type differs from its default's (bool, int, float, str):
+    TOML ``width = "wide"`` or ``--set model_kwargs.depth=true`` must fail here with one line, not
+    as a TypeError (or a silently wrong model) deep inside the constructor."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    for key, value in kwargs.items():
+        default = params[key].default if key in params else inspect.Parameter.empty
+        if isinstance(default, bool):
+            ok, expected = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, expected = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            expected = "a finite number"
+        elif isinstance(default, str):
+            ok, expected = isinstance(value, str), "a string"
+        else:  # no default, or None: the constructor's own checks decide
+            continue
+        if not ok:
+            raise ValueError(f"{what}: expected {key} {expected}, got {value!r}")
 
 
 class Registry(Generic[T]):
@@ -53,6 +78,7 @@ class Registry(Generic[T]):
                 f"{self.family} {name!r} got unknown {noun}(s) {', '.join(unknown)}; "
                 f"expected some of: {', '.join(allowed) or '(none)'}"
             )
+        check_argument_types(cls.__init__, kwargs, f"{self.family} {name!r}")
         return cls(**kwargs)
 
     def get(self, name: str) -> T:

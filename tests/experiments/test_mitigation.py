@@ -113,7 +113,7 @@ def test_cli_refuses_bad_input_with_one_line(tmp_path, capsys):
     assert main(["experiment", "mitigation", "--out", str(out), "--triggers", "nope"]) == 2
     assert main(["experiment", "digits", "--out", str(out), "--rates", "0.1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and "--rates in (0, 1]" in err[0] and "nope" in err[1] and "mitigation" in err[2]
+    assert len(err) == 3 and "--rates in (0, 1)" in err[0] and "nope" in err[1] and "mitigation" in err[2]
     assert not out.exists()
 
 

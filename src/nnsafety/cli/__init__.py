@@ -36,7 +36,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except UsageError as e:
         print(str(e).splitlines()[0], file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as e:
+    except (ValueError, OSError) as e:  # bad input, or a file/folder the user named (missing, read-only, full)
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"nnsafety: error: {message}", file=sys.stderr)
         return EXIT_USAGE

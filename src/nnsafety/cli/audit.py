@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ._base import UsageError, add_command
-from ._parse import name_list
+from ._parse import name_list, seed, unit_float
 
 
 def _check_out(out: str, what: str) -> None:
@@ -21,12 +21,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", dest="data_root", help="folder with the dataset's files (cifar10, mnist, ...)")
     p.add_argument("--out", required=True, help="report folder (created; files in it are replaced)")
     p.add_argument("--budget", default="quick", choices=list(PRESETS), help="how much work each section does")
-    p.add_argument("--eps", type=float, default=0.1, help="L∞ attack budget (pixel units) the verdict is judged at")
+    p.add_argument("--eps", type=unit_float, default=0.1, help="L∞ attack budget (pixel units) the verdict is judged at")
     p.add_argument("--skip", help="comma-separated sections to leave out")
     p.add_argument("--only", help="comma-separated sections to run (all others are left out)")
     p.add_argument("--no-clean-samples", dest="clean_samples", action="store_false",
                    help="backdoor scan with the data-free detectors only")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random choice of the audit")
+    p.add_argument("--seed", type=seed, default=0, help="seed of every random choice of the audit")
     p.add_argument("--noise-meta", dest="noise_meta", metavar="NAME|META.json",
                    help="backdoor scan: score noise_response with a reference meta-classifier (packaged: digits, "
                         "for models trained by nnsafety's digits recipe; or a JSON from `detect --fit-meta`)")
