@@ -45,6 +45,26 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
+def probe_writable(folder: str | os.PathLike, nbytes: int = 1 << 20) -> Path:
+    """Write and fsync ``nbytes`` in a temp file in ``folder`` (or its nearest existing ancestor,
+    where a new folder would be made), then delete it: a read-only or full disk raises ``OSError``
+    here, before minutes of work, instead of when the results are written. Returns the folder probed."""
+    path = Path(os.path.abspath(folder))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    if not path.is_dir():
+        raise NotADirectoryError(f"expected a folder at {path}, found a file")
+    fd, tmp = tempfile.mkstemp(prefix=".nnsafety-probe-", dir=path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"\0" * nbytes)
+            f.flush()
+            os.fsync(f.fileno())
+    finally:
+        os.unlink(tmp)
+    return path
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:

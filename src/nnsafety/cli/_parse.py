@@ -92,22 +92,13 @@ def name_list(text: Optional[str]) -> Optional[List[str]]:
 
 
 def check_writable_folder(folder: str | os.PathLike, what: str) -> None:
-    """Probe that files can be created in ``folder`` (the nearest existing ancestor when it does not
-    exist yet), so a read-only or full disk is found before minutes of work, not after."""
-    import tempfile
+    """Probe that ``folder`` takes new files (see ``runs.probe_writable``), before any work."""
+    from ..runs import probe_writable
 
-    path = Path(os.path.abspath(folder))
-    while not path.exists():
-        path = path.parent
-    if not path.is_dir():
-        raise UsageError(f"nnsafety: error: expected {what} in a folder, found a file at {path}")
     try:
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".nnsafety-probe-") as f:
-            f.write(b"\0" * 4096)
-            f.flush()
-            os.fsync(f.fileno())
+        probe_writable(folder, nbytes=1 << 16)
     except OSError as e:
-        raise UsageError(f"nnsafety: error: cannot write {what} into {path} ({e.strerror or e})") from None
+        raise UsageError(f"nnsafety: error: cannot write {what} into {folder} ({e.strerror or e})") from None
 
 
 def check_figure_path(path: Optional[str]) -> None:

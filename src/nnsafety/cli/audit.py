@@ -8,18 +8,12 @@ from ._base import UsageError, add_command
 from ._parse import name_list, seed, unit_float
 
 
-def _check_out(out: str, what: str) -> None:
-    p = Path(out)
-    if p.exists() and not p.is_dir():
-        raise UsageError(f"nnsafety {what}: error: expected --out to be a directory, found a file at {out}")
-
-
 def _common(p: argparse.ArgumentParser) -> None:
     from ..report.budget import PRESETS
 
     p.add_argument("--data", help="dataset whose test split is audited (default: the run's dataset)")
     p.add_argument("--data-root", dest="data_root", help="folder with the dataset's files (cifar10, mnist, ...)")
-    p.add_argument("--out", required=True, help="report folder (created; files in it are replaced)")
+    p.add_argument("--out", required=True, help="report folder (created, or an earlier report replaced as a whole)")
     p.add_argument("--budget", default="quick", choices=list(PRESETS), help="how much work each section does")
     p.add_argument("--eps", type=unit_float, default=0.1, help="L∞ attack budget (pixel units) the verdict is judged at")
     p.add_argument("--skip", help="comma-separated sections to leave out")
@@ -53,7 +47,6 @@ def _audit_kwargs(args: argparse.Namespace) -> dict:
 def run_audit(args: argparse.Namespace) -> int:
     from ..report import audit_run
 
-    _check_out(args.out, "audit")
     kwargs = _audit_kwargs(args)
     result = audit_run(args.run, out=args.out, **kwargs)
     print(result.summary())
@@ -70,7 +63,6 @@ def run_compare(args: argparse.Namespace) -> int:
 
     if len(args.runs) < 2:
         raise UsageError(f"nnsafety compare: error: expected at least 2 runs or reports, got {len(args.runs)}")
-    _check_out(args.out, "compare")
     comp = compare(args.runs, out=args.out, **_audit_kwargs(args))
     print("\n".join(comp.summary))
     print(f"comparison: {Path(args.out) / 'comparison.html'}")
