@@ -23,7 +23,16 @@ def build_parser() -> Parser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings the library raises (a skipped manifest record, a failed attack sanity check) are
+    shown as one line each, like the errors, not with the file and source line of the warning."""
+    return f"nnsafety: warning: {str(message).splitlines()[0]}\n"
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    import warnings
+
+    warnings.formatwarning = _one_line_warning
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
