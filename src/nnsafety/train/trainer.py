@@ -236,8 +236,8 @@ class Trainer:
                                  f"{self.info.world_size}; use the same number")
             restore_rng(unpack_state(tensors, meta, self.model, optimizer, self.info.rank), generator)
         except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ValueError(f"cannot resume from {path}: {first}; pass --overwrite to start the run again") from None
+            what = " ".join(line.strip() for line in str(e).splitlines() if line.strip())[:300] or type(e).__name__
+            raise ValueError(f"cannot resume from {path}: {what}; pass --overwrite to start the run again") from None
         return meta
 
     def _diverged_message(self, loss: float, epoch: int) -> str:
