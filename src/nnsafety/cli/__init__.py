@@ -23,16 +23,22 @@ def build_parser() -> Parser:
     return parser
 
 
-def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings the library raises (a skipped manifest record, a failed attack sanity check) are
-    shown as one line each, like the errors, not with the file and source line of the warning."""
-    return f"nnsafety: warning: {str(message).splitlines()[0]}\n"
+    shown as one line each on stderr, like the errors, not with the file and source line."""
+    print(f"nnsafety: warning: {str(message).splitlines()[0]}", file=sys.stderr)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     import warnings
 
-    warnings.formatwarning = _one_line_warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: Optional[List[str]]) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
