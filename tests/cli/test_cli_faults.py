@@ -36,9 +36,11 @@ def test_overwrite_never_deletes_a_users_folder(tmp_path, capsys):
     _one_line(["train", "--epochs", "1", "--out", str(precious), "--overwrite", *FAST],
               "is a non-empty folder that is not a run directory (no config.json)", capsys)
     assert _tree(precious) == before
-    # an empty folder may be replaced (and, below, a run directory)
+    # an empty folder may be replaced (and, below, a run directory), also one holding only the temp
+    # file of an atomic write that a kill cut short
     empty = tmp_path / "empty"
     empty.mkdir()
+    (empty / ".config.json.abc123.tmp").write_text("{")
     assert main(["train", "--epochs", "1", "--out", str(empty), "--overwrite", *FAST]) == 0
     assert (empty / "model.safetensors").is_file()
 

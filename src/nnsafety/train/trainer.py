@@ -74,7 +74,8 @@ def prepare_run_dir(out: Optional[Path], resume: bool, overwrite: bool) -> None:
             raise ValueError(f"{out} stopped before its first checkpoint, so there is nothing to resume; "
                              "pass --overwrite (with the same training options) to start it again")
         raise ValueError(f"expected a checkpoint to resume at {out / runs.CHECKPOINT_DIR}, found none")
-    if not out.exists() or not any(out.iterdir()):
+    # Temp files of an atomic write cut short by a kill (".config.json.<random>.tmp") are ours.
+    if not out.exists() or all(p.name.startswith(".") and p.name.endswith(".tmp") for p in out.iterdir()):
         return
     if not is_run:
         raise ValueError(f"{out} is a non-empty folder that is not a run directory (no {runs.CONFIG}); "
