@@ -11,7 +11,6 @@ import time
 
 import pytest
 
-from nnsafety import runs
 from nnsafety.cli import main
 from nnsafety.report import audit
 from nnsafety.report import output
@@ -23,16 +22,8 @@ def _files(folder):
 
 
 @pytest.fixture(scope="module")
-def report_run(tmp_path_factory, fit_digits):
-    d = tmp_path_factory.mktemp("run") / "mlp"
-    d.mkdir()
-    spec = {"name": "mlp", "num_classes": 10, "in_shape": [1, 8, 8], "mean": None, "std": None,
-            "kwargs": {"width": 32}}
-    runs.write_json_atomic(d / runs.CONFIG, {"model": spec, "data": {"name": "digits", "num_classes": 10,
-                                                                    "in_shape": [1, 8, 8]},
-                                             "method": {"name": "erm"}, "train": {"epochs": 1}, "seed": 0})
-    runs.save_weights(fit_digits("mlp", steps=100, seed=0, width=32), d / runs.WEIGHTS)
-    return d
+def report_run(tmp_path_factory, fit_digits, write_digits_run):
+    return write_digits_run(tmp_path_factory.mktemp("run") / "mlp", fit_digits("mlp", steps=100, seed=0, width=32))
 
 
 @pytest.mark.parametrize("fault", [KeyboardInterrupt, lambda: OSError(28, "No space left on device")])
