@@ -13,24 +13,28 @@ T = TypeVar("T")
 
 
 def check_argument_types(fn: Callable, kwargs: Mapping[str, Any], what: str) -> None:
-    """Refuse a keyword argument whose type differs from its default's (bool, int, float, str):
-    TOML ``width = "wide"`` or ``--set model_kwargs.depth=true`` must fail here with one line, not
-    as a TypeError (or a silently wrong model) deep inside the constructor."""
+    """Refuse a keyword argument that does not fit its parameter's plain annotation (bool, int,
+    float, str): TOML ``width = "wide"`` or ``--set model_kwargs.depth=true`` must fail here with one
+    line, not as a TypeError (or a silently wrong model) deep inside the constructor. Parameters
+    annotated otherwise (``Any``, unions, tensors) are left to the constructor's own checks."""
     import inspect
 
     params = inspect.signature(fn).parameters
     for key, value in kwargs.items():
-        default = params[key].default if key in params else inspect.Parameter.empty
-        if isinstance(default, bool):
+        if key not in params:
+            continue
+        ann = params[key].annotation
+        kind = ann if isinstance(ann, str) else getattr(ann, "__name__", "")
+        if kind == "bool":
             ok, expected = isinstance(value, bool), "true or false"
-        elif isinstance(default, int):
+        elif kind == "int":
             ok, expected = isinstance(value, int) and not isinstance(value, bool), "an integer"
-        elif isinstance(default, float):
+        elif kind == "float":
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             expected = "a finite number"
-        elif isinstance(default, str):
+        elif kind == "str":
             ok, expected = isinstance(value, str), "a string"
-        else:  # no default, or None: the constructor's own checks decide
+        else:
             continue
         if not ok:
             raise ValueError(f"{what}: expected {key} {expected}, got {value!r}")
