@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from pathlib import Path
 from typing import List, Optional
 
 from ._base import UsageError
