@@ -178,7 +178,7 @@ def _section_of(card: Dict[str, Any], curve: str) -> str:
 def report_link(report: Path, out: Path) -> str:
     """An href from ``out/comparison.html`` to ``report``: relative, percent-encoded and starting with
     ``./``, so a folder named ``javascript:alert(1)`` stays a path, never a URL scheme."""
-    rel = Path(os.path.relpath(report, out)).as_posix()
+    rel = Path(os.path.relpath(os.path.realpath(report), os.path.realpath(out))).as_posix()  # reports' paths are real
     return "./" + quote(rel, safe="/")
 
 
