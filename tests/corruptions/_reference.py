@@ -64,7 +64,7 @@ def zoom_axis(a, z, axis):
     top = (n - ch) // 2
     a = np.take(a, np.arange(top, top + ch), axis=axis)
     out_len = int(round(ch * z))
-    coords = np.arange(out_len) * (ch - 1) / (out_len - 1)
+    coords = np.arange(out_len) * ((ch - 1) / (out_len - 1))  # scipy: index × precomputed ratio
     trim = (out_len - n) // 2
     coords = coords[trim:trim + n]
     a = np.moveaxis(a, axis, -1)

@@ -178,14 +178,15 @@ def zoom_matrix(n: int, z: float) -> torch.Tensor:
     """n×n matrix of the original ``clipped_zoom`` along one axis.
 
     Crop the central ceil(n / z) pixels, zoom them by z with SciPy's ``zoom(order=1)`` (output
-    length round(ch·z), sample i at i·(ch−1)/(out−1), i.e. corner-aligned), trim the centre n.
+    length round(ch·z), sample i at i·((ch−1)/(out−1)), i.e. corner-aligned), trim the centre n.
     """
     ch = int(math.ceil(n / z))
     top = (n - ch) // 2
     out_len = int(round(ch * z))
     trim = (out_len - n) // 2
     j = torch.arange(n, dtype=torch.float64) + trim
-    src = j * (ch - 1) / (out_len - 1) if out_len > 1 else torch.zeros(n, dtype=torch.float64)
+    # SciPy multiplies by the precomputed ratio (ch − 1) / (out − 1): the same float product
+    src = j * ((ch - 1) / (out_len - 1)) if out_len > 1 else torch.zeros(n, dtype=torch.float64)
     i0 = src.floor().clamp(0, ch - 1)
     f = src - i0
     i1 = (i0 + 1).clamp(max=ch - 1)
