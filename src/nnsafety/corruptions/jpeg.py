@@ -1,26 +1,31 @@
-"""JPEG compression as a real baseline-JPEG round trip in torch, batched (libjpeg's arithmetic).
+"""JPEG compression as a real baseline-JPEG round trip in torch, batched, in libjpeg's integer arithmetic.
 
-What PIL's ``save(..., 'JPEG', quality=q)`` + decode does, step by step (libjpeg/IJG):
-1. uint8 RGB -> YCbCr (JFIF, full range, rounded);
-2. chroma 4:2:0 subsampling (PIL's default at every quality): 2×2 averages with libjpeg's
-   alternating rounding bias 1, 2 (``h2v2_downsample``);
-3. 8×8 block DCT (orthonormal DCT-II as a matrix product, = JPEG's definition) of samples − 128;
-4. quantization with the IJG Annex K tables scaled by quality as ``jpeg_set_quality`` does
-   (q < 50: 5000/q %, else 200 − 2q %, entries clamped to 1..255 for baseline), rounded half away
-   from zero, then dequantized;
-5. inverse DCT, + 128, rounded and clamped to 0..255;
-6. chroma upsampling with libjpeg's default "fancy" triangle filter (``h2v2_fancy_upsample``,
-   weights 3/4, 1/4 per axis with its integer rounding);
-7. YCbCr -> RGB with libjpeg's rounding, clamped, back to [0, 1] in steps of 1/255.
-Grey images are coded as one luminance component, as PIL does for mode "L". Images whose sides
-are not multiples of the MCU (16 px colour, 8 px grey) are edge-padded first. Remaining
-differences from libjpeg: the DCT is exact floating point instead of libjpeg's 13-bit integer
-``jpeg_fdct_islow``/``jpeg_idct_islow``, which moves a coefficient across a rounding boundary now
-and then (a 1-level difference in a few pixels); measured against PIL in the tests.
+What PIL's ``save(..., 'JPEG', quality=q)`` + decode does with libjpeg-turbo (``jccolor.c``,
+``jcsample.c``, ``jfdctint.c``, ``jcdctmgr.c``, ``jidctint.c``, ``jdsample.c``, ``jdcolor.c``):
+1. uint8 RGB -> YCbCr (JFIF) in 16-bit fixed point: Y = (19595 R + 38470 G + 7471 B + 2¹⁵) >> 16,
+   Cb, Cr likewise with their ``FIX()`` constants and the +128 offset;
+2. chroma 4:2:0 subsampling (PIL's default at every quality): (sum of 2×2 + bias) >> 2 with the
+   bias alternating 1, 2 by column (``h2v2_downsample``);
+3. the "islow" forward DCT of samples − 128: two 1-D passes (rows, then columns) of the
+   Loeffler–Ligtenberg–Moschytz butterfly with 13-bit constants, each pass an exact integer linear
+   map followed by a rounding right shift (by 11, then 15 bits; ``DESCALE``);
+4. quantization by libjpeg-turbo's reciprocal multiply (``compute_reciprocal``): for the divisor
+   d = 8·Q, |coef| = ((|t| + c)·f) >> r with its c, f, r, the IJG Annex K tables scaled by quality
+   as ``jpeg_set_quality(force_baseline)``;
+5. dequantization (coef·Q) and the "islow" inverse DCT: columns, shift by 11, rows, shift by 18,
+   + 128, clamped to 0..255 (the SIMD decoder saturates; the C one wraps values beyond ±512,
+   which real coefficients do not reach);
+6. chroma upsampling with the "fancy" triangle filter (``h2v2_fancy_upsample``:
+   (3·near + far + 8 or 7) >> 4 per axis of column sums);
+7. YCbCr -> RGB in 16-bit fixed point (``ycc_rgb_convert``), clamped, back to [0, 1] in steps
+   of 1/255.
+Every step is integer arithmetic carried exactly in floating point (the bounds are at each
+step). Grey images are coded as one luminance component, as PIL does for mode "L". Images whose
+sides are not multiples of the MCU (16 px colour, 8 px grey) are edge-padded first, as libjpeg
+does. Measured against Pillow 13 (libjpeg-turbo 3.2) on real photos in the tests.
 """
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import torch
@@ -52,153 +57,180 @@ def quant_table(base, quality: int) -> torch.Tensor:
     return t.clamp(1, 255).view(8, 8).to(torch.float64)
 
 
+@lru_cache(maxsize=64)
+def quant_table(base, quality: int) -> torch.Tensor:
+    """libjpeg ``jpeg_set_quality(q, force_baseline=TRUE)``: the 8×8 table at quality q."""
+    q = min(max(int(quality), 1), 100)
+    scale = 5000 // q if q < 50 else 200 - 2 * q
+    t = (torch.tensor(base, dtype=torch.int64) * scale + 50) // 100
+    return t.clamp(1, 255).view(8, 8).to(torch.float64)
+
+
+CONST_BITS, PASS1_BITS = 13, 2
+
+
+def _fix(c: float) -> int:
+    return int(c * (1 << CONST_BITS) + 0.5)
+
+
+def _fdct_1d(d):
+    """``jpeg_fdct_islow``'s butterfly on 8 inputs up to its ``DESCALE``: the 8 integer sums, all
+    in units of 2^CONST_BITS (outputs 0 and 4, which libjpeg shifts instead, are scaled to match)."""
+    t0, t7, t1, t6 = d[0] + d[7], d[0] - d[7], d[1] + d[6], d[1] - d[6]
+    t2, t5, t3, t4 = d[2] + d[5], d[2] - d[5], d[3] + d[4], d[3] - d[4]
+    t10, t13, t11, t12 = t0 + t3, t0 - t3, t1 + t2, t1 - t2
+    out = [0] * 8
+    out[0], out[4] = (t10 + t11) << CONST_BITS, (t10 - t11) << CONST_BITS
+    z1 = (t12 + t13) * _fix(0.541196100)
+    out[2], out[6] = z1 + t13 * _fix(0.765366865), z1 - t12 * _fix(1.847759065)
+    z1, z2, z3, z4 = t4 + t7, t5 + t6, t4 + t6, t5 + t7
+    z5 = (z3 + z4) * _fix(1.175875602)
+    t4, t5, t6, t7 = (t4 * _fix(0.298631336), t5 * _fix(2.053119869), t6 * _fix(3.072711026),
+                      t7 * _fix(1.501321110))
+    z1, z2 = z1 * -_fix(0.899976223), z2 * -_fix(2.562915447)
+    z3, z4 = z3 * -_fix(1.961570560) + z5, z4 * -_fix(0.390180644) + z5
+    out[7], out[5], out[3], out[1] = t4 + z1 + z3, t5 + z2 + z4, t6 + z2 + z3, t7 + z1 + z4
+    return out
+
+
+def _idct_1d(d):
+    """``jpeg_idct_islow``'s butterfly on 8 dequantized inputs up to its ``DESCALE`` (libjpeg's
+    all-zero-AC shortcuts give the same values, so they need no branch)."""
+    z1 = (d[2] + d[6]) * _fix(0.541196100)
+    t2, t3 = z1 - d[6] * _fix(1.847759065), z1 + d[2] * _fix(0.765366865)
+    t0, t1 = (d[0] + d[4]) << CONST_BITS, (d[0] - d[4]) << CONST_BITS
+    t10, t13, t11, t12 = t0 + t3, t0 - t3, t1 + t2, t1 - t2
+    t0, t1, t2, t3 = d[7], d[5], d[3], d[1]
+    z1, z2, z3, z4 = t0 + t3, t1 + t2, t0 + t2, t1 + t3
+    z5 = (z3 + z4) * _fix(1.175875602)
+    t0, t1, t2, t3 = (t0 * _fix(0.298631336), t1 * _fix(2.053119869), t2 * _fix(3.072711026),
+                      t3 * _fix(1.501321110))
+    z1, z2 = z1 * -_fix(0.899976223), z2 * -_fix(2.562915447)
+    z3, z4 = z3 * -_fix(1.961570560) + z5, z4 * -_fix(0.390180644) + z5
+    t0, t1, t2, t3 = t0 + z1 + z3, t1 + z2 + z4, t2 + z2 + z3, t3 + z1 + z4
+    return [t10 + t3, t11 + t2, t12 + t1, t13 + t0, t13 - t0, t12 - t1, t11 - t2, t10 - t3]
+
+
 @lru_cache(maxsize=1)
-def dct_matrix() -> torch.Tensor:
-    """Orthonormal 8-point DCT-II: D[u, x] = α(u) cos((2x + 1)uπ / 16)."""
-    u = torch.arange(8, dtype=torch.float64).view(8, 1)
-    x = torch.arange(8, dtype=torch.float64).view(1, 8)
-    d = torch.cos((2 * x + 1) * u * math.pi / 16) * math.sqrt(2 / 8)
-    d[0] *= 1 / math.sqrt(2)
-    return d
+def islow_matrices() -> tuple:
+    """(forward, inverse) 8×8 integer matrices of the two butterflies (columns: unit inputs):
+    each 1-D pass is exactly ``DESCALE(M @ v, bits)``, so a pass over many rows is one GEMM."""
+    eye = [[int(i == j) for j in range(8)] for i in range(8)]
+    fwd = torch.tensor([_fdct_1d(e) for e in eye], dtype=torch.float64).t()
+    inv = torch.tensor([_idct_1d(e) for e in eye], dtype=torch.float64).t()
+    return fwd, inv
 
 
 @lru_cache(maxsize=64)
-def block_operators(quality: int, chroma: bool):
-    """(forward, inverse) 64×64 operators of one 8×8 block: DCT then ÷Q, and ×Q then inverse DCT.
+def quantizer(quality: int, chroma: bool) -> tuple:
+    """libjpeg-turbo's ``compute_reciprocal`` for each divisor d = 8·Q (Q the 8×8 table):
+    (c, f, 2^−r) with |coef| = floor((|t| + c)·f·2^−r), and Q itself; all 8×8 float64."""
+    q = quant_table(CHROMA_TABLE if chroma else LUMA_TABLE, quality)
+    c, f, inv = torch.empty(64), torch.empty(64), torch.empty(64)
+    for i, qi in enumerate(q.flatten().long().tolist()):
+        d = qi << 3
+        b = d.bit_length() - 1
+        r = 16 + b
+        fq, fr = divmod(1 << r, d)
+        cc = d // 2
+        if fr == 0:  # d a power of two
+            fq, r = fq >> 1, r - 1
+        elif fr <= d // 2:
+            cc += 1
+        else:
+            fq += 1
+        c[i], f[i], inv[i] = cc, fq, 2.0 ** -r
+    return tuple(t.view(8, 8).to(torch.float64) for t in (c, f, inv)) + (q,)
 
-    With blocks as rows b (…×64, row-major 8×8), coef/Q = b @ F and the decoded block = round(coef/Q) @ G,
-    where F = (D ⊗ D)ᵀ diag(1/Q) and G = diag(Q) (D ⊗ D): one GEMM each way for the whole batch.
+
+def _descale(v: torch.Tensor, bits: int) -> torch.Tensor:
+    """libjpeg's ``DESCALE``: (v + 2^(bits−1)) >> bits, in place (exact on integer floats)."""
+    return v.add_(float(1 << (bits - 1))).mul_(2.0 ** -bits).floor_()
+
+
+def _code_blocks(x: torch.Tensor, quality: int, chroma: bool) -> torch.Tensor:
+    """islow FDCT, quantize, dequantize, islow IDCT of B×8×8 level-shifted samples (float64).
+
+    Row pass: x @ Mᵀ; column pass on the transpose. Bounds: |x| <= 128 and the butterfly rows'
+    |coefficients| sum below 2^16, so every intermediate stays below 2^40: exact in float64.
+    The coefficients are kept transposed (frequency v, u): the inverse's first pass, over columns
+    of the coefficient block, is then a row pass too.
     """
-    d2 = torch.kron(dct_matrix(), dct_matrix())  # (u·8+v) × (y·8+x)
-    q = quant_table(CHROMA_TABLE if chroma else LUMA_TABLE, quality).reshape(64)
-    return d2.t() / q.view(1, 64), q.view(64, 1) * d2
-
-
-@lru_cache(maxsize=64)
-def _block_operators_as(quality: int, chroma: bool, dtype: torch.dtype, device: torch.device):
-    """``block_operators`` converted once per dtype and device (not on every call)."""
-    return tuple(t.to(device, dtype) for t in block_operators(quality, chroma))
-
-
-@lru_cache(maxsize=16)
-def _colour_matrices(dtype: torch.dtype, device: torch.device):
-    """The RGB -> YCbCr and CbCr -> RGB matrices as tensors of one dtype and device."""
-    return (torch.tensor(_RGB2YCC, dtype=dtype, device=device),
-            torch.tensor(_CC2RGB, dtype=dtype, device=device),
-            torch.tensor([0.0, 128.0, 128.0], dtype=dtype, device=device).view(1, 3, 1, 1))
-
-
-def _to_blocks(p: torch.Tensor, shift: float) -> torch.Tensor:
-    """(p − shift) of M×H×W planes as rows of 8×8 blocks (…×64): the shift rides on the one copy."""
-    m, h, w = p.shape
-    out = torch.empty(m, h // 8, w // 8, 8, 8, dtype=p.dtype, device=p.device)
-    torch.sub(p.view(m, h // 8, 8, w // 8, 8).permute(0, 1, 3, 2, 4), shift, out=out)
-    return out.view(-1, 64)
-
-
-def _from_blocks(b: torch.Tensor, m: int, h: int, w: int) -> torch.Tensor:
-    """The planes of block rows as an M×(H/8)×8×(W/8)×8 strided view (no copy: consumers that
-    take an M×H×W plane view it as M×(H/8)×8×(W/8)×8 and read this in place)."""
-    return b.view(m, h // 8, w // 8, 8, 8).permute(0, 1, 3, 2, 4)
-
-
-def _code_blocks(blocks: torch.Tensor, quality: int, chroma: bool, lo: float, hi: float) -> torch.Tensor:
-    """Block DCT, quantize (round), dequantize, inverse DCT, round, clamp to [lo, hi]; in place.
-
-    ``torch.round`` (half to even) stands in for libjpeg's half-away-from-zero: the DCT of integer
-    samples is irrational, so exact ties do not occur.
-    """
-    fwd, inv = _block_operators_as(quality, chroma, blocks.dtype, blocks.device)
-    coef = torch.mm(blocks, fwd).round_()
-    return torch.mm(coef, inv, out=blocks).round_().clamp_(lo, hi)
+    fwd, inv = (m.to(x.device) for m in islow_matrices())
+    c, f, step, q = (t.to(x.device).t() for t in quantizer(quality, chroma))
+    y = _descale(torch.matmul(x, fwd.t()), CONST_BITS - PASS1_BITS)
+    t = _descale(torch.matmul(y.transpose(1, 2), fwd.t()), CONST_BITS + PASS1_BITS)  # (v, u)
+    coef = t.abs().add_(c).mul_(f).mul_(step).floor_().mul_(t.sign())
+    w = _descale(torch.matmul(coef.mul_(q), inv.t()), CONST_BITS - PASS1_BITS)  # (x, y)
+    out = _descale(torch.matmul(w.transpose(1, 2), inv.t()), CONST_BITS + PASS1_BITS + 3)
+    return out.clamp_(-128, 127)
 
 
 def _code_plane(p: torch.Tensor, quality: int, chroma: bool) -> torch.Tensor:
-    """Code M×H×W planes in 0..255 (H, W % 8 = 0) with the level shift of 128; returned as a
-    contiguous plane viewed M×(H/8)×8×(W/8)×8 (the +128 writes it out of block order: one pass)."""
+    """Code M×H×W planes of samples 0..255 (H, W % 8 = 0) and return them decoded, 0..255."""
     m, h, w = p.shape
-    coded = _code_blocks(_to_blocks(p, 128), quality, chroma, -128, 127)
-    out = torch.empty(m, h // 8, 8, w // 8, 8, dtype=p.dtype, device=p.device)
-    return torch.add(_from_blocks(coded, m, h, w), 128, out=out)
+    blocks = p.view(m, h // 8, 8, w // 8, 8).permute(0, 1, 3, 2, 4).reshape(-1, 8, 8) - 128
+    out = _code_blocks(blocks, quality, chroma).add_(128)
+    return out.view(m, h // 8, w // 8, 8, 8).permute(0, 1, 3, 2, 4).reshape(m, h, w)
 
 
 def _downsample(c: torch.Tensor) -> torch.Tensor:
-    """libjpeg ``h2v2_downsample`` of samples stored +128: (sum of 2×2 + bias) >> 2 with the bias
-    alternating 1, 2 by column, returned level-shifted (−128: what the DCT takes)."""
+    """libjpeg ``h2v2_downsample``: (sum of 2×2 + bias) >> 2, the bias alternating 1, 2 by column."""
     s = c[..., 0::2, 0::2] + c[..., 0::2, 1::2]
     s += c[..., 1::2, 0::2]
     s += c[..., 1::2, 1::2]
-    bias = (torch.arange(s.shape[-1], device=c.device) % 2).to(c.dtype) + (1 - 512)  # 4·128 = 512
-    return s.add_(bias).div_(4).floor_()
-
-
-@lru_cache(maxsize=64)
-def _triangle_matrix(n: int) -> torch.Tensor:
-    """2n×n matrix of libjpeg's fancy upsampling along one axis: output 2i = 3·c[i] + c[i − 1],
-    2i + 1 = 3·c[i] + c[i + 1], edges replicated (integer weights: exact in float)."""
-    a = torch.zeros(2 * n, n, dtype=torch.float64)
-    i = torch.arange(n)
-    a[2 * i, i] += 3
-    a[2 * i, (i - 1).clamp(min=0)] += 1
-    a[2 * i + 1, i] += 3
-    a[2 * i + 1, (i + 1).clamp(max=n - 1)] += 1
-    return a
+    bias = (torch.arange(s.shape[-1], device=c.device) % 2).to(c.dtype) + 1
+    return s.add_(bias).mul_(0.25).floor_()
 
 
 def _fancy_upsample(c: torch.Tensor) -> torch.Tensor:
-    """libjpeg ``h2v2_fancy_upsample`` on level-shifted samples (M×h×w -> M×2h×2w).
-
-    libjpeg forms the column sums 3·c + neighbour, then (3·sum + neighbour sum + 8) >> 4 for even
-    and + 7 for odd output columns: the same as floor((A_h c A_wᵀ + bias) / 16) with the triangle
-    matrices A. With +128 samples the result is 128 more (16·128 = 2048 cancels exactly).
-    """
-    h, w = c.shape[-2:]
-    a_h = _triangle_matrix(h).to(c.device, c.dtype)
-    a_w = _triangle_matrix(w).to(c.device, c.dtype)
-    pre = torch.matmul(a_h, torch.matmul(c, a_w.t()))
-    bias = 8 - (torch.arange(2 * w, device=c.device) % 2).to(c.dtype)
-    return pre.add_(bias).div_(16).floor_()
+    """libjpeg ``h2v2_fancy_upsample`` (M×h×w -> M×2h×2w): column sums 3·c + the row above (even
+    output rows) or below (odd), then (3·sum + left neighbour + 8) >> 4 for even and
+    (3·sum + right neighbour + 7) >> 4 for odd output columns; edges replicated."""
+    up = torch.cat([c[..., :1, :], c[..., :-1, :]], -2)
+    down = torch.cat([c[..., 1:, :], c[..., -1:, :]], -2)
+    s = torch.stack([3 * c + up, 3 * c + down], -2).flatten(-3, -2)  # M×2h×w
+    left = torch.cat([s[..., :1], s[..., :-1]], -1)
+    right = torch.cat([s[..., 1:], s[..., -1:]], -1)
+    out = torch.stack([(3 * s + left).add_(8), (3 * s + right).add_(7)], -1).flatten(-2)
+    return out.mul_(1 / 16).floor_()
 
 
-# JFIF YCbCr (libjpeg jccolor.c / jdcolor.c)
-_RGB2YCC = ((0.299, 0.587, 0.114), (-0.168735892, -0.331264108, 0.5), (0.5, -0.418687589, -0.081312411))
-_CC2RGB = ((0.0, 1.402), (-0.344136286, -0.714136286), (1.772, 0.0))
+# jccolor.c / jdcolor.c: FIX(x) = round(x·2^16); the 0.5 and the 128 offsets folded in
+_RGB2YCC = ((19595, 38470, 7471), (-11059, -21709, 32768), (32768, -27439, -5329))
+_YCC_OFFSET = (32768, (128 << 16) + 32767, (128 << 16) + 32767)
+_CC2RGB = ((0, 91881), (-22554, -46802), (116130, 0))
 
 
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     """Encode and decode a batch (N×C×H×W in [0, 1], C = 1 or 3) as JPEG at ``quality``.
 
-    Chroma stays level-shifted (−128) from downsampling to the colour conversion, the luma in
-    block layout from the DCT to the final sum: both are exact rewrites of the libjpeg steps.
+    The arithmetic runs in float64 on integer values: the colour sums stay below 2^24 and the DCT
+    ones below 2^40, so every step is exact (see ``_code_blocks``).
     """
     n, ch, h, w = x.shape
-    dt = torch.float64 if x.dtype == torch.float64 else torch.float32
+    dt, dev = torch.float64, x.device
     q = int(quality)
     mcu = 16 if ch == 3 else 8
     ph, pw = (-h) % mcu, (-w) % mcu
-    v = torch.mul(x, 255) if x.dtype == dt else x.to(dt) * 255
-    v.round_()
+    v = x.to(dt).mul(255).round_()
     if ph or pw:
         v = F.pad(v, (0, pw, 0, ph), mode="replicate")
     hp, wp = v.shape[-2:]
     if ch == 1:
-        out = torch.empty(n, 1, hp, wp, dtype=dt, device=x.device)
-        torch.div(_code_plane(v.reshape(n, hp, wp), q, False), 255, out=out.view(n, *_blocked(hp, wp)))
-        return out[..., :h, :w].to(x.dtype)
-    m, minv, offset = _colour_matrices(dt, x.device)
-    ycc = torch.matmul(m, v.reshape(n, 3, hp * wp)).view(n, 3, hp, wp)
-    ycc = ycc.add_(offset).round_()  # + (0, 128, 128): chroma stored +128 as libjpeg
+        out = _code_plane(v.reshape(n, hp, wp), q, False).view(n, 1, hp, wp)
+        return out.div_(255)[..., :h, :w].to(x.dtype)
+    m = torch.tensor(_RGB2YCC, dtype=dt, device=dev)
+    off = torch.tensor(_YCC_OFFSET, dtype=dt, device=dev).view(1, 3, 1)
+    ycc = torch.matmul(m, v.reshape(n, 3, hp * wp)).add_(off).mul_(2.0 ** -16).floor_()
+    ycc = ycc.view(n, 3, hp, wp)
     y = _code_plane(ycc[:, 0], q, False)
-    cc = _downsample(ycc[:, 1:]).reshape(n * 2, hp // 2, wp // 2)
-    cc = _from_blocks(_code_blocks(_to_blocks(cc, 0), q, True, -128, 127), n * 2, hp // 2, wp // 2)
-    cc = _fancy_upsample(cc.reshape(n * 2, hp // 2, wp // 2)).view(n, 2, hp * wp)
-    rgb = torch.matmul(minv, cc).round_()
-    rgb.view(n, 3, *_blocked(hp, wp)).add_(y.unsqueeze(1))
-    return rgb.clamp_(0, 255).div_(255).view(n, 3, hp, wp)[..., :h, :w].to(x.dtype)
-
-
-def _blocked(h: int, w: int) -> tuple:
-    return h // 8, 8, w // 8, 8
+    cc = _code_plane(_downsample(ycc[:, 1:]).reshape(n * 2, hp // 2, wp // 2), q, True)
+    cc = _fancy_upsample(cc).sub_(128).view(n, 2, hp * wp)
+    minv = torch.tensor(_CC2RGB, dtype=dt, device=dev)
+    rgb = torch.matmul(minv, cc).add_(32768).mul_(2.0 ** -16).floor_().view(n, 3, hp, wp)
+    rgb += y.unsqueeze(1)
+    return rgb.clamp_(0, 255).div_(255)[..., :h, :w].to(x.dtype)
 
 
 # make_cifar_c.py: quality = [80, 65, 58, 50, 40]; make_imagenet_c.py: [25, 18, 15, 10, 7]
