@@ -57,15 +57,6 @@ def quant_table(base, quality: int) -> torch.Tensor:
     return t.clamp(1, 255).view(8, 8).to(torch.float64)
 
 
-@lru_cache(maxsize=64)
-def quant_table(base, quality: int) -> torch.Tensor:
-    """libjpeg ``jpeg_set_quality(q, force_baseline=TRUE)``: the 8×8 table at quality q."""
-    q = min(max(int(quality), 1), 100)
-    scale = 5000 // q if q < 50 else 200 - 2 * q
-    t = (torch.tensor(base, dtype=torch.int64) * scale + 50) // 100
-    return t.clamp(1, 255).view(8, 8).to(torch.float64)
-
-
 CONST_BITS, PASS1_BITS = 13, 2
 
 
@@ -143,39 +134,62 @@ def quantizer(quality: int, chroma: bool) -> tuple:
     return tuple(t.view(8, 8).to(torch.float64) for t in (c, f, inv)) + (q,)
 
 
-def _descale(v: torch.Tensor, bits: int) -> torch.Tensor:
-    """libjpeg's ``DESCALE``: (v + 2^(bits−1)) >> bits, in place (exact on integer floats)."""
-    return v.add_(float(1 << (bits - 1))).mul_(2.0 ** -bits).floor_()
+@lru_cache(maxsize=16)
+def _pass_matrices(device: torch.device) -> tuple:
+    """The butterflies transposed (for ``rows @ Mᵀ``) with each pass's ``DESCALE`` divisor
+    folded in: a power of two, so ``floor(rows @ M' + 0.5)`` is exactly ``DESCALE(rows @ Mᵀ)``."""
+    fwd, inv = islow_matrices()
+    return tuple(m.t().mul(2.0 ** -bits).to(device) for m, bits in (
+        (fwd, CONST_BITS - PASS1_BITS), (fwd, CONST_BITS + PASS1_BITS),
+        (inv, CONST_BITS - PASS1_BITS), (inv, CONST_BITS + PASS1_BITS + 3)))
+
+
+@lru_cache(maxsize=64)
+def _quantizer_as(quality: int, chroma: bool, device: torch.device) -> tuple:
+    """(c·2^−r·f, f·2^−r, Q) transposed to the coefficient layout of ``_code_blocks``."""
+    c, f, step, q = quantizer(quality, chroma)
+    return tuple(t.t().contiguous().to(device) for t in (c * f * step, f * step, q))
+
+
+def _pass(rows: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """One 1-D islow pass over the rows of a (…×8) tensor, ``DESCALE`` included."""
+    return torch.mm(rows.reshape(-1, 8), m).add_(0.5).floor_()
 
 
 def _code_blocks(x: torch.Tensor, quality: int, chroma: bool) -> torch.Tensor:
     """islow FDCT, quantize, dequantize, islow IDCT of B×8×8 level-shifted samples (float64).
 
-    Row pass: x @ Mᵀ; column pass on the transpose. Bounds: |x| <= 128 and the butterfly rows'
-    |coefficients| sum below 2^16, so every intermediate stays below 2^40: exact in float64.
-    The coefficients are kept transposed (frequency v, u): the inverse's first pass, over columns
-    of the coefficient block, is then a row pass too.
+    Row pass: x @ Mᵀ; column pass on the transpose. Bounds: |x| <= 128 and each butterfly row's
+    |coefficients| sum below 2^16, so every intermediate stays below 2^40: exact in float64
+    (the folded 2^−bits scales are exact too). The coefficients are kept transposed (frequency
+    v, u): the inverse's first pass, over columns of the coefficient block, is then a row pass.
+    Quantization: with k = f·2^−r, libjpeg's sign(t)·floor((|t| + c)·k) is trunc(t·k ± c·k).
     """
-    fwd, inv = (m.to(x.device) for m in islow_matrices())
-    c, f, step, q = (t.to(x.device).t() for t in quantizer(quality, chroma))
-    y = _descale(torch.matmul(x, fwd.t()), CONST_BITS - PASS1_BITS)
-    t = _descale(torch.matmul(y.transpose(1, 2), fwd.t()), CONST_BITS + PASS1_BITS)  # (v, u)
-    coef = t.abs().add_(c).mul_(f).mul_(step).floor_().mul_(t.sign())
-    w = _descale(torch.matmul(coef.mul_(q), inv.t()), CONST_BITS - PASS1_BITS)  # (x, y)
-    out = _descale(torch.matmul(w.transpose(1, 2), inv.t()), CONST_BITS + PASS1_BITS + 3)
-    return out.clamp_(-128, 127)
+    b = x.shape[0]
+    f1, f2, i1, i2 = _pass_matrices(x.device)
+    ck, k, q = _quantizer_as(quality, chroma, x.device)
+    y = _pass(x, f1).view(b, 8, 8)
+    t = _pass(y.transpose(1, 2), f2).view(b, 8, 8)  # (v, u)
+    coef = torch.addcmul(torch.copysign(ck, t), t, k).trunc_()
+    w = _pass(coef.mul_(q), i1).view(b, 8, 8)
+    return _pass(w.transpose(1, 2), i2).view(b, 8, 8)
 
 
 def _code_plane(p: torch.Tensor, quality: int, chroma: bool) -> torch.Tensor:
-    """Code M×H×W planes of samples 0..255 (H, W % 8 = 0) and return them decoded, 0..255."""
+    """Code M×H×W planes of level-shifted samples (−128..127, H, W % 8 = 0); returns the decoded
+    planes, 0..255, in p's dtype. The blocking copy also converts to float64."""
     m, h, w = p.shape
-    blocks = p.view(m, h // 8, 8, w // 8, 8).permute(0, 1, 3, 2, 4).reshape(-1, 8, 8) - 128
-    out = _code_blocks(blocks, quality, chroma).add_(128)
-    return out.view(m, h // 8, w // 8, 8, 8).permute(0, 1, 3, 2, 4).reshape(m, h, w)
+    blocks = torch.empty(m, h // 8, w // 8, 8, 8, dtype=torch.float64, device=p.device)
+    blocks.copy_(p.view(m, h // 8, 8, w // 8, 8).permute(0, 1, 3, 2, 4))
+    out = _code_blocks(blocks.view(-1, 8, 8), quality, chroma).clamp_(-128, 127).add_(128)
+    planes = torch.empty(m, h // 8, 8, w // 8, 8, dtype=p.dtype, device=p.device)
+    planes.copy_(out.view(m, h // 8, w // 8, 8, 8).permute(0, 1, 3, 2, 4))
+    return planes.view(m, h, w)
 
 
 def _downsample(c: torch.Tensor) -> torch.Tensor:
-    """libjpeg ``h2v2_downsample``: (sum of 2×2 + bias) >> 2, the bias alternating 1, 2 by column."""
+    """libjpeg ``h2v2_downsample``: (sum of 2×2 + bias) >> 2, the bias alternating 1, 2 by column
+    (samples stored −128 give the result −128: 4·128 is a multiple of 4)."""
     s = c[..., 0::2, 0::2] + c[..., 0::2, 1::2]
     s += c[..., 1::2, 0::2]
     s += c[..., 1::2, 1::2]
@@ -205,30 +219,30 @@ _CC2RGB = ((0, 91881), (-22554, -46802), (116130, 0))
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     """Encode and decode a batch (N×C×H×W in [0, 1], C = 1 or 3) as JPEG at ``quality``.
 
-    The arithmetic runs in float64 on integer values: the colour sums stay below 2^24 and the DCT
-    ones below 2^40, so every step is exact (see ``_code_blocks``).
+    Colour conversion and resampling run in float32 on integers whose sums stay below 2^24, the
+    DCT in float64 (``_code_blocks``): every step is exact.
     """
     n, ch, h, w = x.shape
-    dt, dev = torch.float64, x.device
+    dt, dev = torch.float32, x.device
     q = int(quality)
     mcu = 16 if ch == 3 else 8
     ph, pw = (-h) % mcu, (-w) % mcu
-    v = x.to(dt).mul(255).round_()
+    v = torch.mul(x, 255, out=torch.empty(x.shape, dtype=dt, device=dev)).round_()
     if ph or pw:
         v = F.pad(v, (0, pw, 0, ph), mode="replicate")
     hp, wp = v.shape[-2:]
     if ch == 1:
-        out = _code_plane(v.reshape(n, hp, wp), q, False).view(n, 1, hp, wp)
+        out = _code_plane(v.view(n, hp, wp).sub_(128), q, False).view(n, 1, hp, wp)
         return out.div_(255)[..., :h, :w].to(x.dtype)
-    m = torch.tensor(_RGB2YCC, dtype=dt, device=dev)
-    off = torch.tensor(_YCC_OFFSET, dtype=dt, device=dev).view(1, 3, 1)
-    ycc = torch.matmul(m, v.reshape(n, 3, hp * wp)).add_(off).mul_(2.0 ** -16).floor_()
-    ycc = ycc.view(n, 3, hp, wp)
+    m = torch.tensor(_RGB2YCC, dtype=dt, device=dev).mul_(2.0 ** -16)
+    off = torch.tensor(_YCC_OFFSET, dtype=dt, device=dev).sub_(128 << 16).mul_(2.0 ** -16)
+    # level-shifted Y, Cb, Cr (−128): the 16-bit sums are integers below 2^24, exact in float32
+    ycc = torch.matmul(m, v.view(n, 3, hp * wp)).add_(off.view(1, 3, 1)).floor_().view(n, 3, hp, wp)
     y = _code_plane(ycc[:, 0], q, False)
     cc = _code_plane(_downsample(ycc[:, 1:]).reshape(n * 2, hp // 2, wp // 2), q, True)
-    cc = _fancy_upsample(cc).sub_(128).view(n, 2, hp * wp)
-    minv = torch.tensor(_CC2RGB, dtype=dt, device=dev)
-    rgb = torch.matmul(minv, cc).add_(32768).mul_(2.0 ** -16).floor_().view(n, 3, hp, wp)
+    cc = _fancy_upsample(cc.sub_(128)).view(n, 2, hp * wp)
+    minv = torch.tensor(_CC2RGB, dtype=dt, device=dev).mul_(2.0 ** -16)
+    rgb = torch.matmul(minv, cc).add_(0.5).floor_().view(n, 3, hp, wp)
     rgb += y.unsqueeze(1)
     return rgb.clamp_(0, 255).div_(255)[..., :h, :w].to(x.dtype)
 
