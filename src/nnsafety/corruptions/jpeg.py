@@ -152,10 +152,14 @@ def _quantizer_as(quality: int, chroma: bool, device: torch.device) -> tuple:
     return tuple(t.t().contiguous().to(device) for t in (c * f * step, f * step, q))
 
 
-def _pass(src: torch.Tensor, m: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """One 1-D islow pass over the rows of B×8×8 ``src`` into ``out``, ``DESCALE`` included."""
+def _pass(src: torch.Tensor, m: torch.Tensor, out: torch.Tensor, transposed: torch.Tensor = None) -> torch.Tensor:
+    """One 1-D islow pass over the rows of B×8×8 ``src`` into ``out``, ``DESCALE`` included; with
+    ``transposed`` the rounded blocks are written there transposed instead (the next pass's
+    layout, in the same sweep)."""
     torch.mm(src.view(-1, 8), m.t(), out=out.view(-1, 8))
-    return out.add_(0.5).floor_()
+    if transposed is None:
+        return out.add_(0.5).floor_()
+    return torch.floor(out.add_(0.5), out=transposed.transpose(1, 2))
 
 
 def _code_blocks(x: torch.Tensor, quality: int, chroma: bool) -> torch.Tensor:
@@ -171,12 +175,10 @@ def _code_blocks(x: torch.Tensor, quality: int, chroma: bool) -> torch.Tensor:
     f1, f2, i1, i2 = _pass_matrices(x.device)
     ck, k, q = _quantizer_as(quality, chroma, x.device)
     buf = torch.empty_like(x)
-    _pass(x, f1, buf)
-    x.copy_(buf.transpose(1, 2))
+    _pass(x, f1, buf, transposed=x)
     t = _pass(x, f2, buf)  # (v, u)
     coef = torch.copysign(ck, t, out=x).addcmul_(t, k).trunc_().mul_(q)
-    _pass(coef, i1, buf)
-    x.copy_(buf.transpose(1, 2))
+    _pass(coef, i1, buf, transposed=x)
     return _pass(x, i2, buf)
 
 
@@ -186,9 +188,9 @@ def _code_plane(p: torch.Tensor, quality: int, chroma: bool) -> torch.Tensor:
     m, h, w = p.shape
     blocks = torch.empty(m, h // 8, w // 8, 8, 8, dtype=torch.float64, device=p.device)
     blocks.copy_(p.view(m, h // 8, 8, w // 8, 8).permute(0, 1, 3, 2, 4))
-    out = _code_blocks(blocks.view(-1, 8, 8), quality, chroma).clamp_(-128, 127).add_(128)
+    out = _code_blocks(blocks.view(-1, 8, 8), quality, chroma).clamp_(-128, 127)
     planes = torch.empty(m, h // 8, 8, w // 8, 8, dtype=p.dtype, device=p.device)
-    planes.copy_(out.view(m, h // 8, w // 8, 8, 8).permute(0, 1, 3, 2, 4))
+    torch.add(out.view(m, h // 8, w // 8, 8, 8).permute(0, 1, 3, 2, 4), 128, out=planes)
     return planes.view(m, h, w)
 
 
