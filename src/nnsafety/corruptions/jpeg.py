@@ -64,6 +64,23 @@ def _fix(c: float) -> int:
     return int(c * (1 << CONST_BITS) + 0.5)
 
 
+def _rotate(p, q):
+    """The even part's rotator (LL&M, "sqrt(2)·c6"): z1 + p·FIX(0.765…), z1 − q·FIX(1.847…)
+    with z1 = (p + q)·FIX(0.541…); shared by both butterflies."""
+    z1 = (p + q) * _fix(0.541196100)
+    return z1 + p * _fix(0.765366865), z1 - q * _fix(1.847759065)
+
+
+def _odd(a, b, c, d):
+    """The odd part of both butterflies (LL&M figure 8, cK = cos(Kπ/16)): four inputs, four outputs."""
+    z1, z2, z3, z4 = a + d, b + c, a + c, b + d
+    z5 = (z3 + z4) * _fix(1.175875602)
+    z1, z2 = z1 * -_fix(0.899976223), z2 * -_fix(2.562915447)
+    z3, z4 = z3 * -_fix(1.961570560) + z5, z4 * -_fix(0.390180644) + z5
+    return (a * _fix(0.298631336) + z1 + z3, b * _fix(2.053119869) + z2 + z4,
+            c * _fix(3.072711026) + z2 + z3, d * _fix(1.501321110) + z1 + z4)
+
+
 def _fdct_1d(d):
     """``jpeg_fdct_islow``'s butterfly on 8 inputs up to its ``DESCALE``: the 8 integer sums, all
     in units of 2^CONST_BITS (outputs 0 and 4, which libjpeg shifts instead, are scaled to match)."""
@@ -72,33 +89,18 @@ def _fdct_1d(d):
     t10, t13, t11, t12 = t0 + t3, t0 - t3, t1 + t2, t1 - t2
     out = [0] * 8
     out[0], out[4] = (t10 + t11) << CONST_BITS, (t10 - t11) << CONST_BITS
-    z1 = (t12 + t13) * _fix(0.541196100)
-    out[2], out[6] = z1 + t13 * _fix(0.765366865), z1 - t12 * _fix(1.847759065)
-    z1, z2, z3, z4 = t4 + t7, t5 + t6, t4 + t6, t5 + t7
-    z5 = (z3 + z4) * _fix(1.175875602)
-    t4, t5, t6, t7 = (t4 * _fix(0.298631336), t5 * _fix(2.053119869), t6 * _fix(3.072711026),
-                      t7 * _fix(1.501321110))
-    z1, z2 = z1 * -_fix(0.899976223), z2 * -_fix(2.562915447)
-    z3, z4 = z3 * -_fix(1.961570560) + z5, z4 * -_fix(0.390180644) + z5
-    out[7], out[5], out[3], out[1] = t4 + z1 + z3, t5 + z2 + z4, t6 + z2 + z3, t7 + z1 + z4
+    out[2], out[6] = _rotate(t13, t12)
+    out[7], out[5], out[3], out[1] = _odd(t4, t5, t6, t7)
     return out
 
 
 def _idct_1d(d):
     """``jpeg_idct_islow``'s butterfly on 8 dequantized inputs up to its ``DESCALE`` (libjpeg's
     all-zero-AC shortcuts give the same values, so they need no branch)."""
-    z1 = (d[2] + d[6]) * _fix(0.541196100)
-    t2, t3 = z1 - d[6] * _fix(1.847759065), z1 + d[2] * _fix(0.765366865)
+    t3, t2 = _rotate(d[2], d[6])
     t0, t1 = (d[0] + d[4]) << CONST_BITS, (d[0] - d[4]) << CONST_BITS
     t10, t13, t11, t12 = t0 + t3, t0 - t3, t1 + t2, t1 - t2
-    t0, t1, t2, t3 = d[7], d[5], d[3], d[1]
-    z1, z2, z3, z4 = t0 + t3, t1 + t2, t0 + t2, t1 + t3
-    z5 = (z3 + z4) * _fix(1.175875602)
-    t0, t1, t2, t3 = (t0 * _fix(0.298631336), t1 * _fix(2.053119869), t2 * _fix(3.072711026),
-                      t3 * _fix(1.501321110))
-    z1, z2 = z1 * -_fix(0.899976223), z2 * -_fix(2.562915447)
-    z3, z4 = z3 * -_fix(1.961570560) + z5, z4 * -_fix(0.390180644) + z5
-    t0, t1, t2, t3 = t0 + z1 + z3, t1 + z2 + z4, t2 + z2 + z3, t3 + z1 + z4
+    t0, t1, t2, t3 = _odd(d[7], d[5], d[3], d[1])
     return [t10 + t3, t11 + t2, t12 + t1, t13 + t0, t13 - t0, t12 - t1, t11 - t2, t10 - t3]
 
 
