@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..domains.bytes import ByteDomain
-from .base import Attack, _model_guard, make_generator, margin_loss, register_attack
+from .base import _model_guard, make_generator, margin_loss, register_attack_fn
 
 Update = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, dict], torch.Tensor]
 
@@ -103,12 +103,12 @@ def gradient_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mutable:
 
 
 @torch.no_grad()
-def byte_search(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mutable: torch.Tensor, queries: int = 500,
+def byte_search(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mutable: Optional[torch.Tensor] = None, queries: int = 500,
                 population: int = 10, k: int = 8, seed: Optional[int] = 0) -> torch.Tensor:
     """Black-box random search (see module docstring); at most ``queries`` model calls per file."""
     mutable = _check(model, x, y, mutable)
     domain = ByteDomain()
-    gen = make_generator(seed)
+    gen = make_generator(seed=seed)
     x_adv = x.clone()
     with _model_guard(model) as net:
         for i in range(x.shape[0]):
@@ -129,80 +129,41 @@ def byte_search(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mutable: tor
     return x_adv
 
 
-class ByteAttack(Attack):
-    """Class form: ``DOSHeader(steps=50)(model, x, y, mutable=mask)``; ``regions`` and ``append``
-    tell the file driver (``evade_files``) which PE regions make the mask."""
-
-    regions: tuple = ()
-    append: int = 0
-    rule = "line"
-
-    def __init__(self, steps: int = 50, eps: float = 1.0, append: Optional[int] = None) -> None:
-        if int(steps) < 1 or not eps > 0:
-            raise ValueError(f"expected steps >= 1 and eps > 0, got steps={steps}, eps={eps}")
-        if append is not None and int(append) < 0:
-            raise ValueError(f"expected append >= 0 bytes, got {append}")
-        super().__init__(steps=int(steps), eps=float(eps))
-        if append is not None:
-            self.append = int(append)
-
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, mutable: torch.Tensor = None,
-                 **overrides) -> torch.Tensor:
-        params = {**self.params, **overrides}
-        return gradient_attack(model, x, y, mutable, params["steps"], self.rule, params["eps"])
+def line_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mutable: Optional[torch.Tensor] = None,
+                steps: int = 50, append: int = 0) -> torch.Tensor:
+    """Kolosnjaji et al. 2018 / Demetrio et al. 2019 byte updates (``line``); ``append`` is the
+    number of appended bytes the file driver adds as mutable pad positions."""
+    return gradient_attack(model, x, y, mutable, steps, "line")
 
 
-@register_attack("dos_header", domains=("bytes",))
-class DOSHeader(ByteAttack):
-    """Partial DOS header attack (Demetrio et al. 2019): the 58 bytes between MZ and e_lfanew."""
-
-    regions = ("dos_header",)
-
-
-@register_attack("full_dos", domains=("bytes",))
-class FullDOS(ByteAttack):
-    """Full DOS attack (Demetrio et al. 2021): DOS header bytes and the whole DOS stub."""
-
-    regions = ("dos_header", "dos_stub")
+def fgsm_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mutable: Optional[torch.Tensor] = None,
+                steps: int = 50, eps: float = 1.0, append: int = 0) -> torch.Tensor:
+    """Suciu et al. 2019: embedding FGSM steps of ``eps`` mapped to the nearest byte (``fgsm``)."""
+    return gradient_attack(model, x, y, mutable, steps, "fgsm", eps)
 
 
-@register_attack("padding", domains=("bytes",))
-class Padding(ByteAttack):
-    """Padding attack (Kolosnjaji et al. 2018): ``append`` bytes after the file (default 1,000)."""
-
-    regions = ("overlay",)
-    append = 1000
+def kreuk_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mutable: Optional[torch.Tensor] = None,
+                 steps: int = 50, eps: float = 1.0, append: int = 1000) -> torch.Tensor:
+    """Kreuk et al. 2018: a continuous payload embedding, L2-normalized steps of ``eps`` (``kreuk``)."""
+    return gradient_attack(model, x, y, mutable, steps, "kreuk", eps)
 
 
-@register_attack("section_slack", domains=("bytes",))
-class SectionSlack(ByteAttack):
-    """Slack attack (Suciu et al. 2019): iterated embedding FGSM in the section slack space."""
-
-    regions = ("section_slack",)
-    rule = "fgsm"
-
-
-@register_attack("kreuk", domains=("bytes",))
-class Kreuk(ByteAttack):
-    """Kreuk et al. 2018: embedding-space payload of ``append`` bytes mapped to the nearest bytes."""
-
-    regions = ("overlay",)
-    append = 1000
-    rule = "kreuk"
+def _register(name: str, fn, cls_name: str, doc: str, regions, **defaults):
+    """The class form, with the PE regions the file driver (``evade_files``) edits."""
+    cls = register_attack_fn(name, fn, cls_name, doc, domains=("bytes",), defaults=defaults or None)
+    cls.regions = tuple(regions)
+    return cls
 
 
-@register_attack("byte_search", domains=("bytes",))
-class ByteSearch(Attack):
-    """Black-box random byte search in the full DOS region (``byte_search``)."""
-
-    regions = ("dos_header", "dos_stub")
-    append = 0
-
-    def __init__(self, queries: int = 500, population: int = 10, k: int = 8, seed: Optional[int] = 0) -> None:
-        if int(queries) < 1 or int(population) < 1 or int(k) < 1:
-            raise ValueError(f"expected queries, population and k >= 1, got {queries}, {population}, {k}")
-        super().__init__(queries=int(queries), population=int(population), k=int(k), seed=seed)
-
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, mutable: torch.Tensor = None,
-                 **overrides) -> torch.Tensor:
-        return byte_search(model, x, y, mutable, **{**self.params, **overrides})
+DOSHeader = _register("dos_header", line_attack, "DOSHeader", "Partial DOS header attack (Demetrio et al. 2019): "
+                      "the 58 bytes between MZ and e_lfanew.", ("dos_header",))
+FullDOS = _register("full_dos", line_attack, "FullDOS", "Full DOS attack (Demetrio et al. 2021): DOS header bytes "
+                    "and the whole DOS stub.", ("dos_header", "dos_stub"))
+Padding = _register("padding", line_attack, "Padding", "Padding attack (Kolosnjaji et al. 2018): ``append`` bytes "
+                    "after the file (default 1,000) and the existing overlay.", ("overlay",), append=1000)
+SectionSlack = _register("section_slack", fgsm_attack, "SectionSlack", "Slack attack (Suciu et al. 2019): iterated "
+                         "embedding FGSM in the section slack space.", ("section_slack",))
+Kreuk = _register("kreuk", kreuk_attack, "Kreuk", "Kreuk et al. 2018: an embedding-space payload of ``append`` "
+                  "bytes mapped to the nearest bytes.", ("overlay",))
+ByteSearch = _register("byte_search", byte_search, "ByteSearch", "Black-box random byte search in the full DOS "
+                       "region with a query budget.", ("dos_header", "dos_stub"))

@@ -63,12 +63,12 @@ def _score(model: nn.Module, data: bytes, label: int) -> float:
 
 def evade_file(model: nn.Module, data: bytes, attack, label: int = 1, name: str = "file",
                generator: Optional[torch.Generator] = None, max_len: int = MAX_LEN) -> Tuple[bytes, FileEvasion]:
-    """One file through ``attack`` (an instance from the attack registry with ``regions``/``append``).
+    """One file through ``attack`` (an instance of a registered byte attack: ``regions``, ``append``).
     Bad input (not a PE, truncated, longer than ``max_len``, a region the file lacks) raises a
     one-line ``ValueError``; the bytes passed in are never modified."""
     start = time.process_time()
     info = read_pe(data, max_len=max_len, name=name)
-    append = min(int(attack.append), max_len - len(data))
+    append = min(int(attack.params.get("append", 0)), max_len - len(data))
     mask = editable_mask(info, attack.regions, append=append, name=name)
     extra = torch.randint(0, 256, (append,), generator=generator)
     x = torch.cat([torch.frombuffer(bytearray(data), dtype=torch.uint8).to(torch.int64), extra])[None]
@@ -96,9 +96,9 @@ def evade_files(model: nn.Module, files: Sequence[bytes], attack: str, names: Op
     if attack not in ATTACKS.names(domain="bytes"):
         raise ValueError(f"unknown byte attack {attack!r}; expected one of: {', '.join(ATTACKS.names(domain='bytes'))}")
     instance = ATTACKS.get(attack)(**params)
-    gen = make_generator(seed)
+    gen = make_generator(seed=seed)
     names = list(names) if names is not None else [f"file{i}" for i in range(len(files))]
-    result, adv_files = EvasionResult(attack, dict(instance.params, append=instance.append)), []
+    result, adv_files = EvasionResult(attack, dict(instance.params)), []
     for data, name in zip(files, names):
         try:
             adv, row = evade_file(model, data, instance, label, name, gen, max_len)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..domains.feature import FeatureDomain
-from .base import Attack, _model_guard, ce_loss, register_attack
+from .base import _model_guard, ce_loss, register_attack_fn
 
 
 def model_scale(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -37,14 +37,18 @@ def project_ball_domain(x_adv: torch.Tensor, x: torch.Tensor, radius: torch.Tens
     return torch.where((p - x).abs() <= radius, p, x)
 
 
-def constrained_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, domain: FeatureDomain, eps: float = 0.5,
-                    steps: int = 20, step_size: Optional[float] = None, scale: Optional[torch.Tensor] = None) -> torch.Tensor:
+def constrained_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, domain: Optional[FeatureDomain] = None,
+                    eps: float = 0.5,
+                    steps: int = 20, step_size: Optional[float] = None, scale: Optional[torch.Tensor] = None,
+                    norm: str = "Linf") -> torch.Tensor:
     """Untargeted PGD on the cross-entropy (Madry et al. 2018) inside ``domain``; ``eps`` and
     ``step_size`` (default 2.5·ε/steps) in units of ``scale``. The ascent runs on a continuous
     iterate (integer/binary features relaxed to reals, so small steps can accumulate); each step's
     valid rounding is evaluated and the best one per input (highest loss) is returned."""
     if not isinstance(domain, FeatureDomain):
         raise ValueError(f"expected a FeatureDomain, got {type(domain).__name__}")
+    if norm != "Linf":
+        raise ValueError(f"expected norm 'Linf' (the per-feature ball), got {norm!r}")
     domain.check(x)
     if not eps >= 0 or int(steps) < 1:
         raise ValueError(f"expected eps >= 0 and steps >= 1, got eps={eps}, steps={steps}")
@@ -70,13 +74,6 @@ def constrained_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, domain: 
     return best
 
 
-@register_attack("constrained_pgd", domains=("feature",))
-class ConstrainedPGD(Attack):
-    """Class form: ``ConstrainedPGD(eps=0.5)(model, x, y, domain=dataset.domain)``."""
-
-    def __init__(self, eps: float = 0.5, steps: int = 20, step_size: Optional[float] = None) -> None:
-        super().__init__(eps=eps, steps=steps, step_size=step_size)
-
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, domain: FeatureDomain = None,
-                 **overrides) -> torch.Tensor:
-        return constrained_pgd(model, x, y, domain, **{**self.params, **overrides})
+ConstrainedPGD = register_attack_fn("constrained_pgd", constrained_pgd, "ConstrainedPGD",
+                                    "Class form of :func:`constrained_pgd`: ``ConstrainedPGD(eps=0.5)(model, x, y, "
+                                    "domain=dataset.domain)``.", domains=("feature",))

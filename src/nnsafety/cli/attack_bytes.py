@@ -47,7 +47,7 @@ def attack_file(args: argparse.Namespace) -> int:
     """One file → one adversarial file (or a one-line error and nothing written)."""
     from ..attacks import ATTACKS
     from ..attacks.bytes_files import evade_file
-    from ..attacks.base import make_generator
+    from .._random import make_generator
     from ..runs import load_run
 
     params = _params(args)
@@ -59,7 +59,7 @@ def attack_file(args: argparse.Namespace) -> int:
     model = load_run(args.run).model
     data = path.read_bytes()
     adv, row = evade_file(model, data, ATTACKS.get(args.attack)(**params), label=1, name=path.name,
-                          generator=make_generator(args.seed), max_len=getattr(model, "max_len", 2 ** 20))
+                          generator=make_generator(seed=args.seed), max_len=getattr(model, "max_len", 2 ** 20))
     if not row.valid:
         raise UsageError(f"nnsafety attack: error: {row.note}")
     _write(Path(args.out), adv, [path])
