@@ -110,7 +110,7 @@ def fine_foods(root: Optional[str] = None, split: str = "train", max_len: int = 
     folder = base / "modeldata" if (base / "modeldata").is_dir() else base
     splits = _fine_foods(folder.resolve())
     return token_dataset(splits["train"], splits[split], FINE_FOODS_CLASSES, "fine_foods",
-                         str(folder / "Rdata.rdb"), max_len, min_freq, max_size)
+                         str(folder / "Rdata.rdb"), max_len, min_freq, max_size, str(base))
 
 
 def email_text(raw: bytes) -> str:
@@ -167,4 +167,4 @@ def spam_assassin(root: Optional[str] = None, split: str = "train", max_len: int
     folder = base / "spam_assassin" if (base / "spam_assassin").is_dir() else base
     splits = _spam_assassin(folder.resolve())
     return token_dataset(splits["train"], splits[split], SPAM_CLASSES, "spam_assassin", str(folder),
-                         max_len, min_freq, max_size)
+                         max_len, min_freq, max_size, str(base))

@@ -34,6 +34,7 @@ class TextSplit:
 
     texts: List[str]
     labels: List[str]
+    source: str = ""  # the file or folder they came from, for error messages
 
 
 class TokenDataset(Dataset):
@@ -56,6 +57,7 @@ class TokenDataset(Dataset):
         self.classes: List[str] = list(classes)
         self.vocab, self.name = vocab, name
         self.texts = list(texts) if texts is not None else None
+        self.data_root: Optional[str] = None  # where pretrained word vectors are looked up first
 
     @property
     def num_classes(self) -> int:
@@ -76,6 +78,20 @@ class TokenDataset(Dataset):
         """JSON files a run directory keeps beside config.json (the tokenizer)."""
         return {VOCAB_FILE: self.vocab.to_dict()}
 
+    def init_model(self, model) -> None:
+        """Data-dependent initialisation of a fresh model: pretrained word vectors into the rows of
+        the vocabulary's words when the model asks for them (``model.vectors``); others keep their
+        random init (Kim 2014). Called by the trainer before training."""
+        source = getattr(model, "vectors", None)
+        if source is None:
+            return
+        from .word_vectors import load_vectors
+
+        table, found = load_vectors(source, self.vocab.tokens, self.data_root)
+        weight = model.embedding.weight
+        with torch.no_grad():
+            weight[found] = table[found].to(weight)
+
     def __len__(self) -> int:
         return self.ids.shape[0]
 
@@ -90,7 +106,9 @@ class TokenDataset(Dataset):
 
     def subset(self, n: int) -> "TokenDataset":
         texts = self.texts[:n] if self.texts is not None else None
-        return TokenDataset(self.ids[:n], self.labels[:n], self.classes, self.vocab, texts, self.name)
+        out = TokenDataset(self.ids[:n], self.labels[:n], self.classes, self.vocab, texts, self.name)
+        out.data_root = self.data_root
+        return out
 
     def __repr__(self) -> str:
         return (f"TokenDataset(name={self.name!r}, n={len(self)}, max_len={self.in_shape[0]}, "
@@ -98,16 +116,19 @@ class TokenDataset(Dataset):
 
 
 def token_dataset(train: TextSplit, split: TextSplit, classes: Sequence[str], name: str, source: str,
-                  max_len: int = 256, min_freq: int = 2, max_size: Optional[int] = 20000) -> TokenDataset:
+                  max_len: int = 256, min_freq: int = 2, max_size: Optional[int] = 20000,
+                  data_root: Optional[str] = None) -> TokenDataset:
     """Encode ``split`` with the vocabulary of ``train``; labels are indices into ``classes``."""
     index = {c: i for i, c in enumerate(classes)}
     unknown = sorted({lab for lab in split.labels if lab not in index})
     if unknown:
-        raise ValueError(f"{source}: unknown label(s) {', '.join(map(repr, unknown[:5]))}; "
+        raise ValueError(f"{split.source or source}: unknown label(s) {', '.join(map(repr, unknown[:5]))}; "
                          f"expected one of the training classes {', '.join(map(repr, classes))}")
     vocab = Vocab.build(train.texts, max_len=max_len, min_freq=min_freq, max_size=max_size)
     labels = torch.tensor([index[lab] for lab in split.labels], dtype=torch.int64)
-    return TokenDataset(vocab.encode(split.texts), labels, classes, vocab, split.texts, name)
+    ds = TokenDataset(vocab.encode(split.texts), labels, classes, vocab, split.texts, name)
+    ds.data_root = data_root
+    return ds
 
 
 def _check_rows(split: TextSplit, source: str) -> TextSplit:
@@ -137,7 +158,7 @@ def read_table(path: Path, text_column: str = "text", label_column: str = "label
                 labels.append(str(row[label_column]))
     except (ValueError, UnicodeDecodeError, csv.Error) as e:
         raise ValueError(f"{path}: expected {fmt}, got a malformed row {len(texts) + 1} ({e})") from None
-    return _check_rows(TextSplit(texts, labels), str(path))
+    return _check_rows(TextSplit(texts, labels, str(path)), str(path))
 
 
 def read_class_folders(path: Path) -> TextSplit:
@@ -147,7 +168,8 @@ def read_class_folders(path: Path) -> TextSplit:
         for f in sorted(folder.glob("*.txt")):
             texts.append(f.read_text(encoding="utf-8", errors="replace"))
             labels.append(folder.name)
-    return _check_rows(TextSplit(texts, labels), f"{path} (expected <class>/*.txt files)")
+    source = f"{path} (expected <class>/*.txt files)"
+    return _check_rows(TextSplit(texts, labels, source), source)
 
 
 def _read_user_split(root: Path, split: str, text_column: str, label_column: str) -> TextSplit:
@@ -170,4 +192,4 @@ def text_files(root: Optional[str] = None, split: str = "train", text_column: st
     train = _read_user_split(path, "train", text_column, label_column)
     part = train if split == "train" else _read_user_split(path, split, text_column, label_column)
     classes = sorted(set(train.labels))
-    return token_dataset(train, part, classes, "text_files", str(path / split), max_len, min_freq, max_size)
+    return token_dataset(train, part, classes, "text_files", str(path / split), max_len, min_freq, max_size, str(path))

@@ -28,7 +28,7 @@ from .augmix import augmix_views, check_augmix_args
 from .base import Method, MethodOutput, register_method
 
 
-@register_method("noisymix")
+@register_method("noisymix", domains=("image", "token"))
 class NoisyMix(Method):
     """Mixed CE + 12·JSD over [x; A₁(x); A₂(x)] mixed and noised at a random layer k (module doc)."""
 
@@ -63,7 +63,7 @@ class NoisyMix(Method):
         return MethodOutput(loss + self.jsd_weight * jsd_loss(clean, aug1, aug2))
 
 
-@register_method("manifold_mixup_jsd")
+@register_method("manifold_mixup_jsd", domains=("image", "token"))
 class ManifoldMixupJSD(NoisyMix):
     """NoisyMix without feature noise: manifold mixup (shared λ, π) of the three AugMix views + 12·JSD.
 
