@@ -86,3 +86,16 @@ def test_bad_word_op_arguments_are_one_line():
         word_noise(_ids(), "shuffle", 0.1)
     with pytest.raises(ValueError, match="expected int64 token ids"):
         word_noise(torch.rand(2, 3), "swap", 0.1)
+
+
+def test_text_augmix_views_are_seeded_chains_of_word_ops():
+    from nnsafety.augment.text import text_augmix
+
+    ids = _ids()
+    a = text_augmix(ids, severity=3, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(a, text_augmix(ids, severity=3, generator=torch.Generator().manual_seed(7)))
+    assert _padding_is_suffix(a) and not torch.equal(a, ids)
+    for row, new in zip(ids, a):  # every op only deletes, reorders or duplicates words of the text
+        assert set(_words(new)) <= set(_words(row)) and len(_words(new)) >= 1
+    one = text_augmix(ids, severity=3, depth=1, generator=torch.Generator().manual_seed(8))
+    assert (one != ids).any(dim=1).float().mean() > 0.5

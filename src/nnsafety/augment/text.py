@@ -100,6 +100,30 @@ def word_noise(ids: torch.Tensor, op: str, p: float, generator: Optional[torch.G
     return WORD_OPS.get(op)(ids, p, generator, **kwargs)
 
 
+TEXT_AUGMIX_OPS = ("delete", "swap", "insert")
+
+
+def text_augmix(ids: torch.Tensor, severity: float = 3, depth: int = -1,
+                generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """A text AugMix view: per text, a chain of ``depth`` word ops (1–3 when −1), each drawn uniformly
+    from ``TEXT_AUGMIX_OPS``, at rate severity/30 (severity 3 -> 0.1, EDA's recommended rate).
+
+    Token ids cannot be mixed convexly, so unlike image AugMix a view is a single chain; the methods
+    that use views (NoisyMix, AugMix-JSD) mix in embedding space after the views are embedded.
+    """
+    if not 0 < severity <= 10 or not (depth == -1 or depth >= 1):
+        raise ValueError(f"expected severity in (0, 10] and depth -1 or >= 1, got {severity} and {depth}")
+    rate = severity / 30.0
+    out = ids.clone()
+    for i in range(ids.shape[0]):
+        d = depth if depth > 0 else 1 + _randint(3, generator)
+        row = ids[i:i + 1]
+        for _ in range(d):
+            row = WORD_OPS.get(TEXT_AUGMIX_OPS[_randint(len(TEXT_AUGMIX_OPS), generator)])(row, rate, generator)
+        out[i] = row[0]
+    return out
+
+
 def list_word_ops() -> List[str]:
     return WORD_OPS.names()
 

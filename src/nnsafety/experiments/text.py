@@ -22,7 +22,8 @@ from ..data import load_dataset
 from ..train import TrainConfig, train
 from ._tables import fmt, mean_std, write_table
 
-TEXT_METHODS = ("erm", "mixup", "manifold_mixup", "nfm", "noisymix", "embed_pgd_at", "freelb")
+TEXT_METHODS = ("erm", "mixup", "manifold_mixup", "nfm", "augmix", "noisymix", "embed_pgd_at", "freelb",
+                "embed_augmix_at")
 TEXT_DATASETS = ("fine_foods", "spam_assassin")
 NOISE_OPS = ("delete", "swap", "insert")
 

@@ -15,6 +15,8 @@ github.com/erichson/NoisyMix: ``cifar.py``, ``src/noisy_mixup.py``, ``src/cifar_
   probability sparse_level (``_noise``); README defaults add 0.5, mult 0.5, sparse 0.65;
 - loss = λ·CE(h(x̃)_clean, y) + (1−λ)·CE(h(x̃)_clean, y[π]) + 12·JSD over the three views
   (``cifar.py``), where the "clean" view is the first, mixed and noised like the others.
+On token ids the AugMix views are text AugMix views (chains of word ops, ``augment.text``) and
+k = 0 is the embedding sequence of a text model (mixing in embedding space, Guo et al. 2019).
 On N×D inputs (the 2-D toy) there are no image ops: the three views are copies of x and differ
 only by their per-view noise, so the JSD acts across noisy views.
 """

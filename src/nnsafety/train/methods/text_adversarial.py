@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from ...attacks.embedding import (check_embedding_seam, embedding_pgd, project_tokens, random_tokens,
                                   token_mask, unit_per_token)
+from ...augment.text import text_augmix
 from ._common import is_number, need
 from .base import Method, MethodOutput, register_method
 
@@ -49,6 +50,24 @@ class EmbedPGDAT(Method):
         delta = embedding_pgd(m, x, y, self.eps, self.steps, self.step_size, True, ctx.generator)
         logits = m.forward_embeddings(m.embed(x) + delta, token_mask(m, x))
         return MethodOutput(F.cross_entropy(logits, y, label_smoothing=ctx.label_smoothing), logits)
+
+
+@register_method("embed_augmix_at", domains=("token",))
+class EmbedAugMixAT(EmbedPGDAT):
+    """The project's min–max objective on text: min_θ E max_{‖δ_t‖ ≤ ε‖e_t‖} CE(f(e(A(x)) + δ), y),
+    A = a text AugMix view (``augment.text.text_augmix``: a chain of 1–3 word ops at rate
+    severity/30), then ``embed_pgd_at`` on that view. Defaults ε 0.2, 5 steps, severity 3.
+    """
+
+    def __init__(self, eps: float = 0.2, steps: int = 5, step_size: Optional[float] = None,
+                 severity: float = 3, depth: int = -1) -> None:
+        super().__init__(eps=eps, steps=steps, step_size=step_size)
+        need(is_number(severity) and 0 < severity <= 10, "severity in (0, 10]", severity)
+        need(isinstance(depth, int) and (depth == -1 or depth >= 1), "depth -1 or an integer >= 1", depth)
+        self.severity, self.depth = severity, depth
+
+    def loss(self, model, x, y, ctx):
+        return super().loss(model, text_augmix(x, self.severity, self.depth, ctx.generator), y, ctx)
 
 
 @register_method("freelb", domains=("token",))
