@@ -89,6 +89,23 @@ class ArrayDataset(Dataset):
         )
 
 
+def stratified_split(labels, test_fraction: float, seed: int):
+    """A fixed stratified split of ``labels`` (NumPy ints): per class a permutation from a private
+    PCG64(seed), the first round(n_c·test_fraction) go to test; returns sorted (train, test) indices.
+    The split never changes with library RNG defaults."""
+    import numpy as np
+
+    rng = np.random.Generator(np.random.PCG64(seed))
+    train, test = [], []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        idx = idx[rng.permutation(idx.size)]
+        n_test = int(round(idx.size * test_fraction))
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
 def load_dataset(name: str, root: str | None = None, split: str = "train", **kwargs) -> ArrayDataset:
     """Build a registered dataset: ``load_dataset("digits", split="test")``.
 

@@ -26,11 +26,11 @@ import struct
 import warnings
 import zlib
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import numpy as np
 
-from .base import register_dataset
+from .base import register_dataset, stratified_split
 from .files import missing_file
 from .text import TextSplit, TokenDataset, token_dataset
 
@@ -129,19 +129,6 @@ def email_text(raw: bytes) -> str:
     return "\n".join(parts)
 
 
-def _split_indices(labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Stratified split: per class a fixed permutation, the first 20 % (rounded) go to test."""
-    rng = np.random.Generator(np.random.PCG64(SPAM_SPLIT_SEED))
-    train, test = [], []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        idx = idx[rng.permutation(idx.size)]
-        n_test = int(round(idx.size * SPAM_TEST_FRACTION))
-        test.append(idx[:n_test])
-        train.append(idx[n_test:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
-
-
 @functools.lru_cache(maxsize=2)
 def _spam_assassin(folder: Path) -> Dict[str, TextSplit]:
     texts, labels = [], []
@@ -154,7 +141,7 @@ def _spam_assassin(folder: Path) -> Dict[str, TextSplit]:
             labels.append(label)
     y = np.array([SPAM_CLASSES.index(lab) for lab in labels])
     out = {}
-    for split, idx in zip(("train", "test"), _split_indices(y)):
+    for split, idx in zip(("train", "test"), stratified_split(y, SPAM_TEST_FRACTION, SPAM_SPLIT_SEED)):
         out[split] = TextSplit([texts[i] for i in idx], [labels[i] for i in idx])
     return out
 
