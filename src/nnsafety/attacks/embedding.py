@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..augment import _random
+from .. import _random
+from .._model import model_state
 
 
 def check_embedding_seam(model: nn.Module, what: str) -> None:
@@ -55,21 +56,20 @@ def embedding_pgd(model: nn.Module, ids: torch.Tensor, y: torch.Tensor, eps: flo
                   generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """The adversarial perturbation δ (N×L×E, detached, 0 on padding) of ``ids``' embeddings.
 
-    Runs in eval mode (mode restored). The attacked logits are
+    Runs in eval mode with frozen parameters (both restored). The attacked logits are
     ``model.forward_embeddings(model.embed(ids) + δ, token_mask(model, ids))``.
     """
     check_embedding_seam(model, "embedding_pgd")
     if not eps >= 0 or steps < 0:
         raise ValueError(f"expected eps >= 0 and steps >= 0, got {eps} and {steps}")
-    was_training = model.training
-    model.eval()
-    try:
+    with model_state(model, train=False, freeze=True):
         with torch.no_grad():
             e = model.embed(ids)
         mask = token_mask(model, ids)
         real = mask.unsqueeze(-1).to(e.dtype)
-        radius = eps * e.norm(dim=-1, keepdim=True) * real
-        alpha = (2.5 * eps / max(steps, 1) if step_size is None else float(step_size)) * e.norm(dim=-1, keepdim=True)
+        norm = e.norm(dim=-1, keepdim=True)
+        radius = eps * norm * real
+        alpha = (2.5 * eps / max(steps, 1) if step_size is None else float(step_size)) * norm
         delta = random_tokens(e, radius, generator) if random_start else torch.zeros_like(e)
         for _ in range(steps):
             delta.requires_grad_(True)
@@ -77,5 +77,3 @@ def embedding_pgd(model: nn.Module, ids: torch.Tensor, y: torch.Tensor, eps: flo
             (g,) = torch.autograd.grad(loss, delta)
             delta = project_tokens(delta.detach() + alpha * unit_per_token(g) * real, radius)
         return delta.detach()
-    finally:
-        model.train(was_training)

@@ -95,7 +95,7 @@ class Vocab:
         return cls(d["tokens"], max_len=d["max_len"], min_freq=d.get("min_freq", 1), max_size=d.get("max_size"))
 
     def save(self, path: str | Path) -> None:
-        from ..runs import write_json_atomic
+        from .._io import write_json_atomic
 
         write_json_atomic(Path(path), self.to_dict())
 
