@@ -64,7 +64,9 @@ def read_rdb_object(rdb: Path, rdx: Path, name: str):
     try:
         import rdata
     except ImportError:
-        raise ImportError("reading R data files needs the PyPI package rdata: pip install 'nnsafety[text]'") from None
+        # ValueError, not ImportError: the CLI turns it into one line (a missing extra is a setup error)
+        raise ValueError("reading R data files needs the PyPI package rdata (the text extra): "
+                         "pip install 'nnsafety[text]'") from None
     fmt = "an R lazy-load database index (gzip-compressed R serialization)"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # rdata warns that an index without a file header is "assumed RDS"
