@@ -51,7 +51,7 @@ def random_tokens(e: torch.Tensor, radius: torch.Tensor, generator: Optional[tor
     return direction * radius * u.pow(1.0 / e.shape[-1])
 
 
-def embedding_pgd(model: nn.Module, ids: torch.Tensor, y: torch.Tensor, eps: float = 0.5, steps: int = 10,
+def embedding_pgd(model: nn.Module, ids: torch.Tensor, y: torch.Tensor, eps: float = 0.1, steps: int = 10,
                   step_size: Optional[float] = None, random_start: bool = True,
                   generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """The adversarial perturbation δ (N×L×E, detached, 0 on padding) of ``ids``' embeddings.

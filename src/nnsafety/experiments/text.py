@@ -5,7 +5,7 @@ Recipe (every method, both datasets): ``text_cnn`` (random-init 128-d embeddings
 no weight decay, cosine, batch 64. Word noise: each registered word op of ``nnsafety.augment.text``
 (delete, swap, insert) at rate 0.1 on the test texts (seeded, the same noisy texts for every
 model), mean accuracy over the ops; the text corruptions of part 2 replace these once they exist.
-Robust accuracy: ``embedding_pgd`` (per-token L2 balls of radius ε·‖e_t‖, ε = 0.2, 10 steps,
+Robust accuracy: ``embedding_pgd`` (per-token L2 balls of radius ε·‖e_t‖, ε = 0.1, 10 steps,
 one random start). Per-run results are cached in ``text_runs.json``.
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _accuracy(model, ids: torch.Tensor, y: torch.Tensor, batch: int = 256) -> fl
     return float((pred == y).float().mean())
 
 
-def embedding_pgd_accuracy(model, ids, y, eps: float = 0.2, steps: int = 10, seed: int = 0, batch: int = 256) -> float:
+def embedding_pgd_accuracy(model, ids, y, eps: float = 0.1, steps: int = 10, seed: int = 0, batch: int = 256) -> float:
     """Accuracy under ``embedding_pgd`` (module doc), batched."""
     from ..attacks.embedding import embedding_pgd, token_mask
 
@@ -75,7 +75,7 @@ def noisy_test_sets(ids: torch.Tensor, rate: float = 0.1, seed: int = 0) -> Dict
 
 
 def run_text(out_dir, seeds: int = 3, epochs: int = 10, methods: Optional[Sequence[str]] = None,
-             datasets: Sequence[str] = TEXT_DATASETS, data_root: Optional[str] = None, eps: float = 0.2,
+             datasets: Sequence[str] = TEXT_DATASETS, data_root: Optional[str] = None, eps: float = 0.1,
              pgd_steps: int = 10, progress: bool = False) -> dict:
     """Train and evaluate every method × seed on each dataset; write text.md / text.json."""
     out = Path(out_dir)
