@@ -1,0 +1,15 @@
+"""Verify generative models: hallucination scores from sampling consistency and semantic entropy.
+
+``semantic_entropy(generate, prompts, n=10)`` works on any ``generate(prompts, n, temperature)``
+callable; ``SCORES`` holds every registered hallucination score (``list_scores()``).
+"""
+from .clustering import cluster_ids, normalize_answer, normalized_match, same_content
+from .evaluate import AurocCI, auroc, auroc_ci
+from .sampling import Generations, SemanticEntropyResult, sample_sets, semantic_entropy
+from .scores import SCORES, SampleSet, Score, cluster_entropy, get_score, list_scores, score_sample_sets
+
+__all__ = [
+    "AurocCI", "Generations", "SCORES", "SampleSet", "Score", "SemanticEntropyResult", "auroc", "auroc_ci",
+    "cluster_entropy", "cluster_ids", "get_score", "list_scores", "normalize_answer", "normalized_match",
+    "same_content", "sample_sets", "score_sample_sets", "semantic_entropy",
+]

@@ -1,0 +1,24 @@
+"""AUROC against scikit-learn and a brute-force pair count; bootstrap CI brackets the estimate."""
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from nnsafety.genai import auroc, auroc_ci
+
+
+def test_auroc_matches_sklearn_and_pair_count_with_ties():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    s = np.round(rng.normal(size=200) + y, 1)  # rounding makes ties
+    pairs = [(a > b) + 0.5 * (a == b) for a in s[y == 1] for b in s[y == 0]]
+    assert auroc(y, s) == pytest.approx(np.mean(pairs))
+    assert auroc(y, s) == pytest.approx(roc_auc_score(y, s))
+
+
+def test_auroc_one_class_is_nan_and_ci_brackets():
+    assert np.isnan(auroc([1, 1], [0.1, 0.2]))
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    r = auroc_ci(y, rng.normal(size=300) + y, n_boot=300, seed=0)
+    assert r.low < r.auroc < r.high and 0.7 < r.auroc < 0.85  # Φ(1/√2) = 0.76 in expectation
+    assert r.n_pos + r.n_neg == 300
