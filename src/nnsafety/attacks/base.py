@@ -282,5 +282,6 @@ def get_attack(name: str, **kwargs) -> Attack:
     return ATTACKS.get(name)(**kwargs)
 
 
-def list_attacks() -> List[str]:
-    return ATTACKS.names()
+def list_attacks(domain: Optional[str] = None) -> List[str]:
+    """Registered attacks; with ``domain`` (e.g. "image", "token"), those that support it."""
+    return ATTACKS.names(domain)

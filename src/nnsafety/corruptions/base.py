@@ -78,9 +78,12 @@ def register_corruption(name: str, cifar: Sequence, imagenet: Sequence, scale_fr
     return decorator
 
 
-def list_corruptions() -> List[str]:
-    """The 19 names in the paper's order: the 15 benchmark corruptions, then the 4 extra ones."""
-    return BENCHMARK_CORRUPTIONS + EXTRA_CORRUPTIONS
+def list_corruptions(domain: Optional[str] = None) -> List[str]:
+    """Image corruptions: the 19 names in the paper's order (the 15 benchmark corruptions, then the
+    4 extra ones); with another ``domain``, the registered corruptions of that domain by name."""
+    if domain in (None, "image"):
+        return BENCHMARK_CORRUPTIONS + EXTRA_CORRUPTIONS
+    return CORRUPTIONS.names(domain)
 
 
 def regime_for(height: int, width: int) -> str:

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import torch
 from torch.utils.data import Dataset
 
 from .._registry import Registry
+from ..domains import Domain, ImageDomain
 
 DATASETS: Registry[Callable[..., "ArrayDataset"]] = Registry("dataset")
 register_dataset = DATASETS.register
@@ -48,6 +49,16 @@ class ArrayDataset(Dataset):
     @property
     def in_shape(self) -> Tuple[int, ...]:
         return tuple(self.images.shape[1:])
+
+    @property
+    def domain(self) -> Domain:
+        """What an input is and what a valid change is: pixels in [0, 1] for this type."""
+        return ImageDomain()
+
+    def model_kwargs(self) -> Dict[str, Any]:
+        """Arguments a registered model needs from the data besides classes and shape (a text
+        dataset gives its vocabulary size); merged under the user's model kwargs by the trainer."""
+        return {}
 
     def __len__(self) -> int:
         return self.images.shape[0]

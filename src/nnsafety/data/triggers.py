@@ -256,5 +256,6 @@ def apply_trigger(x: torch.Tensor, name: str, generator: Optional[torch.Generato
     return create_trigger(name, **params).apply(x, generator)
 
 
-def list_triggers() -> List[str]:
-    return TRIGGERS.names()
+def list_triggers(domain: Optional[str] = None) -> List[str]:
+    """Registered triggers; with ``domain`` (e.g. "image", "token"), those that support it."""
+    return TRIGGERS.names(domain)

@@ -32,14 +32,14 @@ def _per_sample(level: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return level.to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
 
 
-@register_noise("gaussian")
+@register_noise("gaussian", domains=("image", "feature"))
 def gaussian_noise(x: torch.Tensor, level: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """x + σ·N(0, 1) clipped to [0, 1]; ``level`` is σ per sample in pixel units."""
     noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return (x + _per_sample(level, x) * noise).clamp_(0.0, 1.0)
 
 
-@register_noise("uniform")
+@register_noise("uniform", domains=("image", "feature"))
 def uniform_noise(x: torch.Tensor, level: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """x + U(-a, a) clipped to [0, 1]; ``level`` is the half-width a per sample in pixel units."""
     noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1
@@ -321,5 +321,6 @@ class NoiseResponse:
         return noise_response(model, x, y, **self.kwargs)
 
 
-def list_noise_families() -> List[str]:
-    return NOISE_FAMILIES.names()
+def list_noise_families(domain: Optional[str] = None) -> List[str]:
+    """Registered noise families; with ``domain`` (e.g. "image", "token"), those that support it."""
+    return NOISE_FAMILIES.names(domain)

@@ -146,9 +146,12 @@ class Trainer:
         if model is not None:  # a user's module cannot be rebuilt from a name; record what it is
             return {"name": None, "class": f"{type(model).__module__}.{type(model).__qualname__}",
                     "num_classes": ds.num_classes, "in_shape": list(ds.in_shape)}
-        mean, std = _channel_stats(ds) if self.config.normalize else (None, None)
+        # mean/std become the model's Normalize layer: only meaningful for continuous inputs
+        continuous = getattr(ds, "domain", None) is None or ds.domain.name in ("image", "feature")
+        mean, std = _channel_stats(ds) if self.config.normalize and continuous else (None, None)
+        kwargs = {**(ds.model_kwargs() if hasattr(ds, "model_kwargs") else {}), **self.config.model_kwargs}
         return {"name": self.config.model, "num_classes": ds.num_classes, "in_shape": list(ds.in_shape),
-                "mean": mean, "std": std, "kwargs": dict(self.config.model_kwargs)}
+                "mean": mean, "std": std, "kwargs": kwargs}
 
     def _optimizer(self) -> torch.optim.Optimizer:
         c = self.config

@@ -99,8 +99,9 @@ def create_detector(name: str, **kwargs) -> Detector:
     return DETECTORS.create(name, "setting", **kwargs)
 
 
-def list_detectors() -> List[str]:
-    return DETECTORS.names()
+def list_detectors(domain: Optional[str] = None) -> List[str]:
+    """Registered detectors; with ``domain`` (e.g. "image", "token"), those that support it."""
+    return DETECTORS.names(domain)
 
 
 def mad_anomaly(values: torch.Tensor) -> torch.Tensor:

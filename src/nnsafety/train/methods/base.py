@@ -73,5 +73,6 @@ def create_method(name: str, **kwargs) -> Method:
     return METHODS.create(name, "hyper-parameter", **kwargs)
 
 
-def list_methods() -> List[str]:
-    return METHODS.names()
+def list_methods(domain: Optional[str] = None) -> List[str]:
+    """Registered training methods; with ``domain`` (e.g. "image", "token"), those that support it."""
+    return METHODS.names(domain)
