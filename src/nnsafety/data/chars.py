@@ -19,7 +19,7 @@ PAD, UNK = "<pad>", "<unk>"
 
 
 class CharVocab:
-    """id 0 = pad, 1 = unknown character, then ``string.printable`` minus \\t\\r\\x0b\\x0c (97 ids)."""
+    """id 0 = pad, 1 = unknown character, then ``string.printable`` minus \\t\\r\\x0b\\x0c (98 ids in all)."""
 
     name = "chars"
 

@@ -5,6 +5,7 @@ folded, channels-last on CPU) and restores it exactly; the attacks and the noise
 """
 from .base import MODELS, Classifier, MixHook, Normalize, create_model, list_models, register_model
 from . import mlp, cnn, preact_resnet, wide_resnet  # noqa: F401  (registers the models)
+from . import char_gpt  # noqa: F401  (registers the token language model)
 from .inference import fast_inference
 
 __all__ = [

@@ -1,0 +1,125 @@
+"""One ``generate`` interface over causal language models: temperature, top-k, seed, batch.
+
+``CausalLM(model, tokenizer)`` wraps any module mapping ids N×L to next-token logits N×L×V (a
+registered ``char_gpt``, or a user's) with a tokenizer (``encode(str) -> ids``,
+``decode(ids) -> str``). Calling it as ``lm(prompts, n, temperature)`` makes it a generator for
+``semantic_entropy`` and ``sample_sets``: it returns ``Generations`` with each answer's sequence
+log-probability under the model (temperature 1, summed over the answer's tokens and the stop
+token, in nats) and its token count.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from ..data.chars import CHARS
+from ..runs import load_run
+from .sampling import Generations, check_n, check_prompts
+
+
+class CausalLM:
+    """A causal LM plus its tokenizer; answers end at ``stop`` (a single token) or ``max_new_tokens``."""
+
+    def __init__(self, model: nn.Module, tokenizer, stop: str = "\n", max_new_tokens: int = 24,
+                 top_k: Optional[int] = None, seed: int = 0, batch_size: int = 256) -> None:
+        if tokenizer is None or not (hasattr(tokenizer, "encode") and hasattr(tokenizer, "decode")):
+            raise ValueError(f"expected a tokenizer with encode/decode for the language model, got "
+                             f"{type(tokenizer).__name__ if tokenizer is not None else 'none'}")
+        stop_ids = tokenizer.encode(stop)
+        if len(stop_ids) != 1:
+            raise ValueError(f"expected a stop string that is one token, got {stop!r} ({len(stop_ids)} tokens)")
+        if max_new_tokens < 1 or batch_size < 1 or (top_k is not None and top_k < 1):
+            raise ValueError(f"expected max_new_tokens, batch_size and top_k >= 1, got {max_new_tokens}, "
+                             f"{batch_size}, {top_k}")
+        self.model, self.tokenizer, self.stop_id = model, tokenizer, stop_ids[0]
+        self.max_new_tokens, self.top_k, self.seed, self.batch_size = max_new_tokens, top_k, seed, batch_size
+        self.block_size = getattr(model, "block_size", None)
+
+    def __call__(self, prompts: Sequence[str], n: int, temperature: float) -> Generations:
+        return self.generate(prompts, n=n, temperature=temperature)
+
+    @torch.no_grad()
+    def generate(self, prompts: Sequence[str], n: int = 1, temperature: float = 1.0,
+                 top_k: Optional[int] = None, seed: Optional[int] = None) -> Generations:
+        """``n`` continuations of each prompt; ``temperature=0`` is greedy (argmax), otherwise tokens
+        are drawn from softmax(logits / temperature) restricted to the ``top_k`` most likely. Prompts
+        of equal token length are batched together; the same seed gives the same answers."""
+        prompts, n = check_prompts(prompts), check_n(n)
+        if temperature < 0:
+            raise ValueError(f"expected temperature >= 0 (0 = greedy), got {temperature}")
+        top_k = self.top_k if top_k is None else top_k
+        gen = torch.Generator().manual_seed(self.seed if seed is None else seed)
+        encoded = [self.tokenizer.encode(p) for p in prompts]
+        if any(len(e) == 0 for e in encoded):
+            raise ValueError("expected every prompt to encode to at least one token, got an empty prompt")
+        by_length: Dict[int, List[int]] = {}
+        for i, e in enumerate(encoded):
+            by_length.setdefault(len(e), []).append(i)
+        texts: List[List[str]] = [[] for _ in prompts]
+        logprobs: List[List[float]] = [[] for _ in prompts]
+        lengths: List[List[int]] = [[] for _ in prompts]
+        device = next(iter(self.model.parameters()), torch.empty(0)).device
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for length in sorted(by_length):
+                rows = [i for i in by_length[length] for _ in range(n)]
+                for start in range(0, len(rows), self.batch_size):
+                    chunk = rows[start:start + self.batch_size]
+                    ids = torch.tensor([encoded[i] for i in chunk], dtype=torch.int64, device=device)
+                    out, lp, k = self._decode(ids, temperature, top_k, gen)
+                    for r, i in enumerate(chunk):
+                        texts[i].append(self.tokenizer.decode(out[r].tolist()))
+                        logprobs[i].append(float(lp[r]))
+                        lengths[i].append(int(k[r]))
+        finally:
+            self.model.train(was_training)
+        return Generations(texts=texts, logprobs=logprobs, lengths=lengths)
+
+    def _decode(self, ids: torch.Tensor, temperature: float, top_k: Optional[int],
+                gen: torch.Generator) -> Tuple[List[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """Token-by-token decoding of a batch of equal-length prompts; returns the answer ids (stop
+        excluded), their summed log-probability (stop included) and token counts (stop included)."""
+        rows = ids.shape[0]
+        total = torch.zeros(rows, dtype=torch.float64)
+        count = torch.zeros(rows, dtype=torch.int64)
+        done = torch.zeros(rows, dtype=torch.bool)
+        new: List[torch.Tensor] = []
+        for _ in range(self.max_new_tokens):
+            context = ids if self.block_size is None else ids[:, -self.block_size:]
+            logits = self.model(context)[:, -1, :].float().cpu()
+            logp = logits.log_softmax(-1)
+            if temperature == 0:
+                tok = logits.argmax(-1)
+            else:
+                scaled = logits / temperature
+                if top_k is not None and top_k < scaled.shape[-1]:
+                    kth = scaled.topk(top_k, dim=-1).values[:, -1:]
+                    scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+                tok = torch.multinomial(scaled.softmax(-1), 1, generator=gen).squeeze(1)
+            live = ~done
+            total += torch.where(live, logp.gather(1, tok[:, None]).squeeze(1).double(), 0.0)
+            count += live.long()
+            new.append(torch.where(live, tok, self.stop_id))
+            done |= tok == self.stop_id
+            ids = torch.cat([ids, tok[:, None].to(ids.device)], dim=1)
+            if bool(done.all()):
+                break
+        steps = torch.stack(new, dim=1) if new else torch.empty(rows, 0, dtype=torch.int64)
+        answers = [row[: int((row == self.stop_id).nonzero()[0]) if (row == self.stop_id).any() else len(row)]
+                   for row in steps]
+        return answers, total, count
+
+
+def load_lm(run_dir: str | Path, device: str = "cpu", **kwargs) -> CausalLM:
+    """A trained language-model run as a ``CausalLM``. The tokenizer is recovered from the run's
+    recorded classes (the vocabulary); a run whose vocabulary nnsafety does not know fails."""
+    run = load_run(run_dir, device=device)
+    classes = run.config.get("data", {}).get("classes")
+    if classes != CHARS.tokens:
+        raise ValueError(f"{run_dir} has no tokenizer nnsafety knows (expected the character vocabulary of a "
+                         f"language-model run, got classes {str(classes)[:60]})")
+    return CausalLM(run.model, CHARS, **kwargs)
