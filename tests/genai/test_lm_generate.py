@@ -29,7 +29,7 @@ def _slow_greedy(model, prompt, steps):
     ids = CHARS.encode(prompt)
     out, total = [], 0.0
     for _ in range(steps):
-        logp = model(torch.tensor([ids]))[0, -1].log_softmax(-1)
+        logp = model(torch.tensor([ids[-model.block_size:]]))[0, -1].log_softmax(-1)
         tok = int(logp.argmax())
         total += float(logp[tok])
         if tok == CHARS.encode("\n")[0]:
@@ -39,7 +39,9 @@ def _slow_greedy(model, prompt, steps):
     return CHARS.decode(out), total, len(out) + (len(out) < steps)
 
 
-def test_greedy_matches_slow_loop_and_logprob_is_model_logprob(lm):
+@pytest.mark.parametrize("block_size", [64, 16])  # 64: key/value cache; 16: cropped prefix recomputed
+def test_greedy_matches_slow_loop_and_logprob_is_model_logprob(block_size):
+    lm = CausalLM(tiny_model(block_size=block_size), CHARS, max_new_tokens=6)
     g = lm.generate(PROMPTS, n=2, temperature=0)
     for i, p in enumerate(PROMPTS):
         text, total, k = _slow_greedy(lm.model, p, 6)

@@ -35,3 +35,14 @@ def test_errors():
         create_model("char_gpt", 99, (12,), d_model=10, n_heads=4)
     with pytest.raises(ValueError, match="L <= 12"):
         _model()(torch.zeros(1, 13, dtype=torch.int64))
+
+
+def test_kv_cache_equals_full_forward():
+    m = _model()
+    x = torch.randint(2, 99, (2, 12))
+    full = m(x)
+    cache = m.new_cache()
+    steps = [m(x[:, :5], cache)] + [m(x[:, t:t + 1], cache) for t in range(5, 12)]
+    assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
+    with pytest.raises(ValueError, match="expected at most 12 positions, got 13"):
+        m(x[:, :1], cache)

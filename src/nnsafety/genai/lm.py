@@ -88,9 +88,16 @@ class CausalLM:
         count = torch.zeros(rows, dtype=torch.int64)
         done = torch.zeros(rows, dtype=torch.bool)
         new: List[torch.Tensor] = []
-        for _ in range(self.max_new_tokens):
-            context = ids if self.block_size is None else ids[:, -self.block_size:]
-            logits = self.model(context)[:, -1, :].float().cpu()
+        # a key/value cache (when the model offers one and everything fits in its context) computes
+        # each step from the new token only; otherwise the (cropped) prefix is recomputed each step
+        fits = self.block_size is None or ids.shape[1] + self.max_new_tokens <= self.block_size
+        cache = self.model.new_cache() if hasattr(self.model, "new_cache") and fits else None
+        for step in range(self.max_new_tokens):
+            if cache is not None:
+                logits = self.model(ids if step == 0 else ids[:, -1:], cache)[:, -1, :].float().cpu()
+            else:
+                context = ids if self.block_size is None else ids[:, -self.block_size:]
+                logits = self.model(context)[:, -1, :].float().cpu()
             logp = logits.log_softmax(-1)
             if temperature == 0:
                 tok = logits.argmax(-1)

@@ -8,7 +8,7 @@ other token models: ``embed(ids)`` and ``forward_embeddings(e, mask)``.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -24,10 +24,18 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: Optional[dict] = None) -> torch.Tensor:
         n, t, d = x.shape
         q, k, v = self.qkv(x).view(n, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+        past = 0
+        if cache is not None:
+            if "k" in cache:
+                past = cache["k"].shape[2]
+                k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
+            cache["k"], cache["v"] = k, v
+        # new queries see every cached key plus the new keys up to themselves
+        mask = None if past == 0 else torch.ones(t, past + t, dtype=torch.bool, device=x.device).tril(past)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=past == 0,
                                            dropout_p=self.dropout if self.training else 0.0)
         return self.proj(y.transpose(1, 2).reshape(n, t, d))
 
@@ -40,8 +48,8 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model),
                                  nn.Dropout(dropout))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
+    def forward(self, x: torch.Tensor, cache: Optional[dict] = None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), cache)
         return x + self.mlp(self.ln2(x))
 
 
@@ -59,21 +67,30 @@ class CharGPT(nn.Module):
         self.ln_f = nn.LayerNorm(d_model)
         self.apply(_init)
 
+    def new_cache(self) -> List[dict]:
+        """An empty key/value cache for incremental decoding: ``forward(ids, cache)`` fills it, and
+        the next call passes only the new tokens (logits equal a full forward on the whole prefix)."""
+        return [{} for _ in self.blocks]
+
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         if ids.dim() != 2 or ids.shape[1] > self.block_size:
             raise ValueError(f"expected token ids of shape N×L with L <= {self.block_size}, got {tuple(ids.shape)}")
         return self.tok(ids)
 
-    def forward_embeddings(self, e: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward_embeddings(self, e: torch.Tensor, mask: Optional[torch.Tensor] = None,
+                           cache: Optional[List[dict]] = None) -> torch.Tensor:
         """Logits from token embeddings; ``mask`` is unused (causal attention never looks ahead, and
         right padding therefore never changes the logits of the real tokens before it)."""
-        h = self.drop(e + self.pos(torch.arange(e.shape[1], device=e.device)))
-        for block in self.blocks:
-            h = block(h)
+        past = cache[0]["k"].shape[2] if cache and "k" in cache[0] else 0
+        if past + e.shape[1] > self.block_size:
+            raise ValueError(f"expected at most {self.block_size} positions, got {past + e.shape[1]}")
+        h = self.drop(e + self.pos(torch.arange(past, past + e.shape[1], device=e.device)))
+        for i, block in enumerate(self.blocks):
+            h = block(h, cache[i] if cache is not None else None)
         return self.ln_f(h) @ self.tok.weight.T
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.forward_embeddings(self.embed(ids))
+    def forward(self, ids: torch.Tensor, cache: Optional[List[dict]] = None) -> torch.Tensor:
+        return self.forward_embeddings(self.embed(ids), cache=cache)
 
 
 def _init(m: nn.Module) -> None:
