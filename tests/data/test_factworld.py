@@ -54,7 +54,7 @@ def test_dataset_windows_are_next_token_pairs():
     assert torch.equal(x[:, 1:], y[:, :-1])
     text = make_world(20, 8, seed=2).text()
     assert CHARS.decode(x[0].tolist()) == text[:16]
-    assert CHARS.decode(x[1].tolist()) == text[3 * 8: 3 * 8 + 16]  # stride = block_size // 2
+    assert CHARS.decode(x[1].tolist()) == text[3 * 16: 3 * 16 + 16]  # stride = block_size
     assert ds.domain.vocab_size == len(CHARS) and ds.model_kwargs() == {"vocab_size": len(CHARS), "pad_id": 0}
     ds.domain.check(x)
 

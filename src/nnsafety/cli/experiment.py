@@ -9,9 +9,11 @@ from ._parse import float_list, name_list
 
 
 def run_experiment(args: argparse.Namespace) -> int:
-    from ..experiments import run_digits, run_mitigation, run_toy2d
+    from ..experiments import run_digits, run_hallucination, run_mitigation, run_toy2d
 
     out = Path(args.out)
+    if args.name == "hallucination":
+        return _run_hallucination(args, out, run_hallucination)
     if args.seeds is None:
         args.seeds = 5 if args.name == "toy2d" else 3
     if args.seeds < 1 or (args.epochs is not None and args.epochs < 1):
@@ -34,11 +36,23 @@ def run_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_hallucination(args: argparse.Namespace, out: Path, runner) -> int:
+    if args.methods or args.triggers or args.rates:
+        raise UsageError("nnsafety experiment: error: --methods, --triggers and --rates do not apply to hallucination")
+    if (args.seeds is not None and args.seeds < 1) or (args.epochs is not None and args.epochs < 1):
+        raise UsageError("nnsafety experiment: error: expected --seeds and --epochs >= 1")
+    kwargs = {"seeds": args.seeds or 3, "progress": not args.quiet}
+    if args.epochs is not None:
+        kwargs["epochs"] = args.epochs
+    print(runner(out, **kwargs), end="")
+    return 0
+
+
 def register(sub) -> None:
     p = add_command(sub, "experiment", "train every robust-training method on toy2d or digits; write the "
                                        "decision-boundary figure / robustness table / backdoor-mitigation "
                                        "table", run_experiment)
-    p.add_argument("name", choices=["toy2d", "digits", "mitigation"], help="which experiment")
+    p.add_argument("name", choices=["toy2d", "digits", "mitigation", "hallucination"], help="which experiment")
     p.add_argument("--out", required=True, help="folder for figures (PNG) and tables (Markdown + JSON)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per method (default: 5 for toy2d, 3 otherwise)")
     p.add_argument("--epochs", type=int, help="epochs per run (default: the experiment's own; mitigation: 15)")

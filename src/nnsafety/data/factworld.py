@@ -147,4 +147,4 @@ def factworld(root: str | None = None, split: str = "train", n_entities: int = 2
     known entities; test: the same facts in held-out phrasings). ``root`` is ignored (generated)."""
     world = make_world(n_entities, n_known, seed)
     ids = torch.tensor(CHARS.encode(world.text(split)), dtype=torch.int64)
-    return TokenStreamDataset(ids, block_size, stride=block_size // 2 or 1, name="factworld")
+    return TokenStreamDataset(ids, block_size, stride=block_size, name="factworld")
