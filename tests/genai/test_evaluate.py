@@ -22,3 +22,16 @@ def test_auroc_one_class_is_nan_and_ci_brackets():
     r = auroc_ci(y, rng.normal(size=300) + y, n_boot=300, seed=0)
     assert r.low < r.auroc < r.high and 0.7 < r.auroc < 0.85  # Φ(1/√2) = 0.76 in expectation
     assert r.n_pos + r.n_neg == 300
+
+
+def test_answer_calibration_against_hand_formula():
+    from nnsafety.genai import answer_calibration
+
+    p = [0.95, 0.95, 0.55, 0.55, 0.05]
+    c = [1, 1, 1, 0, 0]
+    r = answer_calibration(p, c, n_bins=10)
+    # bins: {0.95, 0.95} acc 1, {0.55, 0.55} acc 0.5, {0.05} acc 0
+    assert r.ece == pytest.approx((2 * 0.05 + 2 * 0.05 + 1 * 0.05) / 5)
+    assert r.brier == pytest.approx(np.mean((np.array(p) - np.array(c)) ** 2))
+    with pytest.raises(ValueError, match="expected probabilities in \\[0, 1\\]"):
+        answer_calibration([1.5], [1])

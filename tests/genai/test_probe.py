@@ -27,6 +27,8 @@ def test_probe_labels_and_aurocs_on_a_scripted_generator():
     for name, a in res.aurocs.items():
         assert a["auroc"] == 1.0 and a["n_pos"] == 4, name
     assert "| semantic_entropy | 1.000 |" in res.to_markdown()
+    # P(answer) = 1/2 on correct answers, 1/8 on hallucinated ones
+    assert res.calibration["brier"] == pytest.approx((4 * 0.25 + 4 * (1 / 64)) / 8)
 
 
 def test_probe_needs_questions():

@@ -4,12 +4,12 @@
 callable; ``SCORES`` holds every registered hallucination score (``list_scores()``).
 """
 from .clustering import cluster_ids, normalize_answer, normalized_match, same_content
-from .evaluate import AurocCI, auroc, auroc_ci
+from .evaluate import AnswerCalibration, AurocCI, answer_calibration, auroc, auroc_ci
 from .sampling import Generations, SemanticEntropyResult, sample_sets, semantic_entropy
 from .scores import SCORES, SampleSet, Score, cluster_entropy, get_score, list_scores, score_sample_sets
 
 __all__ = [
-    "AurocCI", "Generations", "SCORES", "SampleSet", "Score", "SemanticEntropyResult", "auroc", "auroc_ci",
-    "cluster_entropy", "cluster_ids", "get_score", "list_scores", "normalize_answer", "normalized_match",
-    "same_content", "sample_sets", "score_sample_sets", "semantic_entropy",
+    "AnswerCalibration", "AurocCI", "Generations", "SCORES", "SampleSet", "Score", "SemanticEntropyResult",
+    "answer_calibration", "auroc", "auroc_ci", "cluster_entropy", "cluster_ids", "get_score", "list_scores",
+    "normalize_answer", "normalized_match", "same_content", "sample_sets", "score_sample_sets", "semantic_entropy",
 ]

@@ -64,3 +64,34 @@ def auroc_ci(labels: Sequence[int], scores: Sequence[float], n_boot: int = 1000,
     a = (1 - level) / 2
     low, high = (float(np.quantile(boots, a)), float(np.quantile(boots, 1 - a))) if boots else (np.nan, np.nan)
     return AurocCI(point, low, high, level, int(y.sum()), int(y.size - y.sum()))
+
+
+@dataclass
+class AnswerCalibration:
+    """How well the model's own P(answer) forecasts that the answer is correct.
+
+    ``ece``: Σ_b (|B_b|/N) |mean(correct in B_b) − mean(P in B_b)| over ``n_bins`` equal-width
+    bins of P (right-closed, as in ``metrics.accuracy``); ``brier``: mean (P − correct)²;
+    ``mean_p`` and ``accuracy`` for reference."""
+
+    ece: float
+    brier: float
+    mean_p: float
+    accuracy: float
+    n: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def answer_calibration(p_answer: Sequence[float], correct: Sequence[int], n_bins: int = 10) -> AnswerCalibration:
+    p = np.asarray(p_answer, dtype=np.float64)
+    c = np.asarray(correct, dtype=np.float64)
+    if p.shape != c.shape or p.ndim != 1 or p.size == 0:
+        raise ValueError(f"expected equally many probabilities and correctness flags (at least one), "
+                         f"got {p.shape} and {c.shape}")
+    if (p < 0).any() or (p > 1).any():
+        raise ValueError(f"expected probabilities in [0, 1], got [{p.min()}, {p.max()}]")
+    bins = np.clip(np.ceil(p * n_bins).astype(int) - 1, 0, n_bins - 1)
+    ece = sum(abs(c[bins == b].mean() - p[bins == b].mean()) * (bins == b).sum() for b in np.unique(bins)) / p.size
+    return AnswerCalibration(float(ece), float(((p - c) ** 2).mean()), float(p.mean()), float(c.mean()), int(p.size))

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ..data.factworld import Question, check_answer
 from .clustering import Equivalence
-from .evaluate import auroc_ci
+from .evaluate import answer_calibration, auroc_ci
 from .sampling import Generator, sample_sets
 from .scores import SCORES, score_sample_sets
 
@@ -23,7 +23,9 @@ from .scores import SCORES, score_sample_sets
 class HallucinationResult:
     """``aurocs``: per score, AUROC and bootstrap CI; ``rows``: per question, the greedy answer, its
     label and every score's raw value; ``accuracy_known``: share of known-entity questions answered
-    right; ``hallucination_rate``: share of all questions with a hallucinated answer."""
+    right; ``hallucination_rate``: share of all questions with a hallucinated answer; ``calibration``:
+    how well the model's P(greedy answer) forecasts that the answer is not a hallucination (ECE,
+    Brier; None when the generator gives no log-probabilities)."""
 
     aurocs: Dict[str, Dict[str, Any]]
     rows: List[Dict[str, Any]]
@@ -31,6 +33,7 @@ class HallucinationResult:
     temperature: float
     accuracy_known: float
     hallucination_rate: float
+    calibration: Optional[Dict[str, Any]] = None
     settings: Dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -40,9 +43,11 @@ class HallucinationResult:
         head = "| score | AUROC | 95% CI |\n|---|---|---|\n"
         body = "".join(f"| {k} | {v['auroc']:.3f} | [{v['low']:.3f}, {v['high']:.3f}] |\n"
                        for k, v in sorted(self.aurocs.items(), key=lambda kv: -kv[1]["auroc"]))
+        cal = ("" if self.calibration is None else f"; P(answer) calibration: ECE {self.calibration['ece']:.3f}, "
+               f"Brier {self.calibration['brier']:.3f}")
         return (f"{head}{body}\n{len(self.rows)} questions, {self.n_samples} samples each at temperature "
                 f"{self.temperature}; accuracy on known entities {self.accuracy_known:.3f}, hallucinated "
-                f"answers {self.hallucination_rate:.3f}\n")
+                f"answers {self.hallucination_rate:.3f}{cal}\n")
 
 
 def hallucination_probe(generate: Generator, questions: Sequence[Question], n: int = 10,
@@ -67,9 +72,11 @@ def hallucination_probe(generate: Generator, questions: Sequence[Question], n: i
              **{name: raw[name][i] for name in raw}}
             for i, (q, s, verdict) in enumerate(zip(questions, sets, verdicts))]
     known = [v for q, v in zip(questions, verdicts) if q.known]
+    calibration = (answer_calibration(raw["p_answer"], [1 - y for y in labels]).to_dict() if "p_answer" in raw
+                   else None)
     return HallucinationResult(
         aurocs=aurocs, rows=rows, n_samples=n, temperature=temperature,
         accuracy_known=sum(v == "correct" for v in known) / len(known) if known else float("nan"),
-        hallucination_rate=sum(labels) / len(labels),
+        hallucination_rate=sum(labels) / len(labels), calibration=calibration,
         settings={"equivalent": equivalent if isinstance(equivalent, str) or equivalent is None else "custom",
                   "n_boot": n_boot, "seed": seed})
