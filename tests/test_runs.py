@@ -58,20 +58,6 @@ def test_no_unsafe_torch_load_in_the_package():
     assert offenders == []
 
 
-def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
-    path = tmp_path / "config.json"
-    runs.write_json_atomic(path, {"a": 1})
-
-    def boom(tmp):
-        Path(tmp).write_text("half")
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError):
-        runs._atomic_write(path, boom)
-    assert path.read_text().strip().startswith("{") and '"a": 1' in path.read_text()
-    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temp file left behind
-
-
 def test_torn_metrics_line_is_ignored(tmp_path):
     runs.append_metrics(tmp_path, {"epoch": 1})
     with open(tmp_path / runs.METRICS, "a") as f:

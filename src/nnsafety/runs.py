@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
@@ -18,6 +17,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from ._io import atomic_write, write_json_atomic, write_text_atomic  # noqa: F401  (re-exported)
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -28,41 +29,12 @@ CHECKPOINT_JSON = "state.json"
 _META_KEY = "nnsafety"
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then move the result over ``path`` in one rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-
-    _atomic_write(Path(path), write)
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
-
 def save_tensors_atomic(
     path: Path, tensors: Dict[str, torch.Tensor], metadata: Optional[Dict[str, str]] = None
 ) -> None:
     # safetensors refuses views and non-contiguous storage; clone() also breaks shared storage.
     flat = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    _atomic_write(Path(path), lambda tmp: save_file(flat, tmp, metadata=metadata))
+    atomic_write(Path(path), lambda tmp: save_file(flat, tmp, metadata=metadata))
 
 
 def load_tensors(path: Path) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:

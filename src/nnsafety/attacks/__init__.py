@@ -4,7 +4,7 @@ All attacks act in pixel space [0, 1] with one meaning of ε (DESIGN.md), take a
 mapping x -> logits, and leave the model exactly as they found it.
 """
 from .base import (ATTACKS, Attack, ce_loss, dlr_loss, dlr_targeted_loss, get_attack, list_attacks,
-                   margin_loss, project, register_attack)
+                   margin_loss, project, register_attack_fn)
 from .fgsm import FGSM, fgsm
 from .pgd import PGD, pgd
 from .apgd import APGD, APGDT, apgd
@@ -13,13 +13,13 @@ from .cw import CWL2, cw_l2
 from .fab import FAB, fab
 from .sanity import SanityCheck, SanityWarning, sanity_checks
 from .curves import RobustAccuracyResult, RobustCurve, robust_accuracy, robust_accuracy_curve
-from .autoattack import AutoAttackResult, autoattack
+from .autoattack import AutoAttack, AutoAttackResult, autoattack
 
 __all__ = [
-    "ATTACKS", "Attack", "get_attack", "list_attacks", "register_attack", "project",
+    "ATTACKS", "Attack", "get_attack", "list_attacks", "register_attack_fn", "project",
     "ce_loss", "margin_loss", "dlr_loss", "dlr_targeted_loss",
     "fgsm", "FGSM", "pgd", "PGD", "apgd", "APGD", "APGDT", "square", "Square", "cw_l2", "CWL2", "fab", "FAB",
     "SanityCheck", "SanityWarning", "sanity_checks",
     "RobustAccuracyResult", "RobustCurve", "robust_accuracy", "robust_accuracy_curve",
-    "AutoAttackResult", "autoattack",
+    "AutoAttack", "AutoAttackResult", "autoattack",
 ]

@@ -6,8 +6,8 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .base import (Attack, _model_guard, bcast, check_inputs, flat_norm, is_success, make_loss,
-                   normalize_direction, project, rand_like, register_attack, top_targets)
+from .base import (_model_guard, bcast, check_inputs, flat_norm, is_success, make_loss,
+                   normalize_direction, project, rand_like, register_attack_fn, top_targets)
 
 
 def _grad_eot(model, xa, y, yt, loss_fn, eot_iter):
@@ -135,30 +135,8 @@ def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: s
     return out
 
 
-@register_attack("apgd")
-class APGD(Attack):
-    """Class form of :func:`apgd` (``loss="ce"``: APGD-CE, ``"dlr"``: APGD-DLR)."""
-
-    name = "apgd"
-    fn = staticmethod(apgd)
-
-    def __init__(self, eps: float, norm: str = "Linf", loss: str = "ce", steps: int = 100,
-                 restarts: int = 1, eot_iter: int = 1, rho: float = 0.75,
-                 generator: Optional[torch.Generator] = None) -> None:
-        super().__init__(eps=eps, norm=norm, loss=loss, steps=steps, restarts=restarts,
-                         eot_iter=eot_iter, rho=rho, generator=generator)
-
-
-@register_attack("apgd_t")
-class APGDT(Attack):
-    """Class form of targeted APGD-T (:func:`apgd` with ``targeted=True``, targeted DLR loss)."""
-
-    name = "apgd_t"
-    fn = staticmethod(apgd)
-
-    def __init__(self, eps: float, norm: str = "Linf", n_target_classes: int = 9, steps: int = 100,
-                 restarts: int = 1, loss: str = "dlr", eot_iter: int = 1, rho: float = 0.75,
-                 generator: Optional[torch.Generator] = None) -> None:
-        super().__init__(eps=eps, norm=norm, loss=loss, steps=steps, restarts=restarts,
-                         targeted=True, n_target_classes=n_target_classes, eot_iter=eot_iter,
-                         rho=rho, generator=generator)
+APGD = register_attack_fn("apgd", apgd, "APGD",
+                          'Class form of :func:`apgd` (``loss="ce"``: APGD-CE, ``"dlr"``: APGD-DLR).', targeted=False)
+APGDT = register_attack_fn(
+    "apgd_t", apgd, "APGDT", "Class form of targeted APGD-T (:func:`apgd` with ``targeted=True``, targeted DLR loss).",
+    defaults={"loss": "dlr"}, targeted=True)

@@ -6,8 +6,8 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .base import (Attack, _model_guard, check_inputs, input_grad, make_loss, normalize_direction,
-                   project, register_attack)
+from .base import (_model_guard, check_inputs, input_grad, make_loss, normalize_direction,
+                   project, register_attack_fn)
 
 
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str = "Linf",
@@ -31,12 +31,4 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: s
             return project(x + eps * normalize_direction(g, norm), x, eps, norm)
 
 
-@register_attack("fgsm")
-class FGSM(Attack):
-    """Class form of :func:`fgsm`."""
-
-    name = "fgsm"
-    fn = staticmethod(fgsm)
-
-    def __init__(self, eps: float, norm: str = "Linf", targeted: bool = False, loss: str = "ce") -> None:
-        super().__init__(eps=eps, norm=norm, targeted=targeted, loss=loss)
+FGSM = register_attack_fn("fgsm", fgsm, "FGSM", "Class form of :func:`fgsm`.")

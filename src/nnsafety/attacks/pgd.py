@@ -6,8 +6,8 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .base import (Attack, _model_guard, check_inputs, is_success, make_loss, normalize_direction,
-                   project, random_start, register_attack)
+from .base import (_model_guard, check_inputs, is_success, make_loss, normalize_direction,
+                   project, random_start, register_attack_fn)
 
 
 def _pgd_run(model, x, y, yt, eps, norm, steps, alpha, start, loss_fn, targeted, early_stop, gen):
@@ -107,17 +107,4 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: st
         return best
 
 
-@register_attack("pgd")
-class PGD(Attack):
-    """Class form of :func:`pgd`."""
-
-    name = "pgd"
-    fn = staticmethod(pgd)
-
-    def __init__(self, eps: float, norm: str = "Linf", steps: int = 10,
-                 step_size: Optional[float] = None, random_start: bool = True, restarts: int = 1,
-                 loss: str = "ce", targeted: bool = False, early_stop: bool = False,
-                 generator: Optional[torch.Generator] = None) -> None:
-        super().__init__(eps=eps, norm=norm, steps=steps, step_size=step_size,
-                         random_start=random_start, restarts=restarts, loss=loss,
-                         targeted=targeted, early_stop=early_stop, generator=generator)
+PGD = register_attack_fn("pgd", pgd, "PGD", "Class form of :func:`pgd`.")

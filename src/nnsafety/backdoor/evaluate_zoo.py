@@ -255,9 +255,9 @@ def compare(run_a: str | Path, run_b: str | Path, out: Optional[str | Path] = No
     suspicious = str(loaded[0].path if votes[0] >= votes[1] else loaded[1].path)
     fig_path = None
     if out is not None:
-        from ..metrics._common import setup_matplotlib
+        from .._plot import pyplot
 
-        plt = setup_matplotlib()
+        plt = pyplot()
         fig, axes = plt.subplots(2, 3, figsize=(14, 8))
         for row, run in enumerate(loaded):
             shape = run.config["data"]["in_shape"]

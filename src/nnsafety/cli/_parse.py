@@ -34,24 +34,12 @@ def write_figure(result, path: Optional[str]) -> None:
     """Save ``result.plot()`` to ``path`` (atomically) when the user asked for a figure."""
     if not path:
         return
-    import os
-    import tempfile
+    from .._io import save_figure_atomic
+    from .._plot import figure_of, pyplot
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ax = result.plot()
-    fig = ax.figure if hasattr(ax, "figure") else ax
-    suffix = os.path.splitext(path)[1] or ".png"
-    fd, tmp = tempfile.mkstemp(suffix=suffix, dir=os.path.dirname(os.path.abspath(path)))
-    os.close(fd)
+    fig = figure_of(result.plot())
     try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
+        save_figure_atomic(fig, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        plt.close(fig)
+        pyplot().close(fig)
     print(f"figure: {path}")

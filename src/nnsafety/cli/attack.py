@@ -26,31 +26,32 @@ def _points(args: argparse.Namespace, dataset):
 
 
 def run_attack(args: argparse.Namespace) -> int:
-    from ..attacks import autoattack, list_attacks, robust_accuracy
+    from ..attacks import ATTACKS, get_attack, list_attacks, robust_accuracy
     from ..train.distributed import init_distributed
 
     run, data, dataset = load_run_and_data(args)
     # Under torchrun the points are sharded across ranks and the counts summed (robust_accuracy);
     # rank 0 alone prints.
+    if args.attack not in list_attacks():
+        raise UsageError(f"nnsafety attack: error: unknown attack {args.attack!r}; expected one of: "
+                         f"{', '.join(list_attacks())}")
+    ensemble = ATTACKS.get(args.attack).ensemble
     dist_info = init_distributed("cpu")
-    if dist_info.enabled and args.attack == "autoattack":
-        raise UsageError("nnsafety attack: error: autoattack runs in one process; use torchrun for the "
+    if dist_info.enabled and ensemble:
+        raise UsageError(f"nnsafety attack: error: {args.attack} runs in one process; use torchrun for the "
                          "single attacks (pgd, apgd, ...)")
     eps = float_list(args.eps)
     if len(eps) != 1:
         raise UsageError("nnsafety attack: error: expected one --eps; use `nnsafety eval --attack` for a curve")
     x, y = _points(args, dataset)
     progress = False if args.quiet else None
-    if args.attack == "autoattack":
-        result = autoattack(run.model, x, y, eps=eps[0], norm=args.norm, version=args.version,
-                            batch_size=args.batch_size, seed=args.seed, progress=progress)
+    if ensemble:
+        result = get_attack(args.attack, eps=eps[0], norm=args.norm, version=args.version, batch_size=args.batch_size,
+                            seed=args.seed, progress=progress).run(run.model, x, y)
         text = result.summary()
     else:
-        if args.attack not in list_attacks():
-            raise UsageError(f"nnsafety attack: error: unknown attack {args.attack!r}; expected one of: "
-                             f"{', '.join(list_attacks() + ['autoattack'])}")
         result = robust_accuracy(run.model, x, y, args.attack, batch_size=args.batch_size, progress=progress,
-                                 keep_adv=False, eps=eps[0], **_attack_kwargs(args))
+                                 keep_adv=False, seed=args.seed, eps=eps[0], **_attack_kwargs(args))
         text = (f"{args.attack} {args.norm} eps={eps[0]:g} on {result.n} {data} test images: clean accuracy "
                 f"{result.clean_accuracy:.4f}, robust accuracy {result.robust_accuracy:.4f} ({result.seconds:.1f} s)")
     if dist_info.is_main:
@@ -71,7 +72,7 @@ def eval_attack(args: argparse.Namespace, run, dataset) -> int:
 
     x, y = _points(args, dataset)
     curve = robust_accuracy_curve(run.model, x, y, args.attack, float_list(args.eps), batch_size=args.batch_size,
-                                  progress=False if args.quiet else None, **_attack_kwargs(args))
+                                  progress=False if args.quiet else None, seed=args.seed, **_attack_kwargs(args))
     if args.json:
         print(json.dumps({"run": str(run.path), **curve.to_dict()}, sort_keys=True))
     else:
@@ -85,7 +86,8 @@ def eval_attack(args: argparse.Namespace, run, dataset) -> int:
 def register(sub) -> None:
     p = add_command(sub, "attack", "robust accuracy of a run under an adversarial attack or AutoAttack", run_attack)
     add_run_data_arguments(p)
-    p.add_argument("--attack", default="pgd", help="attack name, or autoattack")
+    p.add_argument("--attack", default="pgd", help="a registered attack (nnsafety list): pgd, apgd, fgsm, "
+                                                    "square, autoattack, ...")
     p.add_argument("--eps", default="0.1", help="perturbation budget in [0, 1] pixel units")
     p.add_argument("--norm", default="Linf", choices=["Linf", "L2"], help="threat model")
     p.add_argument("--steps", type=int, help="attack iterations (default: the attack's own)")

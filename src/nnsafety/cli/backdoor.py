@@ -34,7 +34,7 @@ def run_zoo(args: argparse.Namespace) -> int:
 
 
 def run_detect(args: argparse.Namespace) -> int:
-    from ..backdoor.detect import detect_path
+    from ..backdoor.detect import detect_run, detect_zoo, detector_names, is_zoo
     from ..backdoor.evaluate_zoo import compare
 
     methods = name_list(args.method) or "all"
@@ -59,18 +59,18 @@ def run_detect(args: argparse.Namespace) -> int:
         return _fit_meta(args, methods)
     settings = {}
     if args.meta:
-        from ..backdoor.detect import is_zoo
-
         if methods != ["noise_response"]:
             raise UsageError(f"nnsafety detect: error: --meta works with --method noise_response, got {args.method!r}")
         if is_zoo(args.paths[0]):
             raise UsageError("nnsafety detect: error: --meta scores one run directory; a zoo's table fits its own "
                              "held-out meta-classifiers")
         settings["meta"] = _meta_argument(args.meta)
-    result = detect_path(args.paths[0], methods, seed=args.seed, **settings)
-    if hasattr(result, "to_markdown"):  # a zoo: detector table
-        print(json.dumps(result.to_dict(), sort_keys=True) if args.json else result.to_markdown())
-    elif args.json:
+    if is_zoo(args.paths[0]):
+        table = detect_zoo(args.paths[0], methods)
+        print(json.dumps(table.to_dict(), sort_keys=True) if args.json else table.to_markdown())
+        return 0
+    result = [detect_run(args.paths[0], m, seed=args.seed, **settings) for m in detector_names(methods)]
+    if args.json:
         print(json.dumps([r.to_dict() for r in result], sort_keys=True))
     else:
         print("\n".join(r.summary() for r in result))

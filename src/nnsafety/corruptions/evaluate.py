@@ -18,6 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._model import batched_logits, check_classifier, model_device, model_state
+from .._plot import new_axes
+from .._progress import Progress, progress_bar
+from ..data.base import as_dataset
 from .base import BENCHMARK_CORRUPTIONS, check_severities, known
 from .export import corrupted_blocks
 
@@ -140,17 +144,7 @@ class CorruptionResult:
 
     def plot(self, ax=None):
         """Heat map of accuracy (corruption rows × severity columns); returns the Axes."""
-        if ax is None:
-            import os
-            import sys
-
-            import matplotlib
-
-            if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
-                matplotlib.use("Agg")  # no backend set up yet: render off-screen
-            import matplotlib.pyplot as plt
-
-            _, ax = plt.subplots(figsize=(1.2 * len(self.severities) + 3, 0.35 * len(self.accuracy) + 1.5))
+        ax = new_axes(ax, figsize=(1.2 * len(self.severities) + 3, 0.35 * len(self.accuracy) + 1.5))
         sev = self.severities
         grid = np.array([[row.get(s, np.nan) for s in sev] for row in self.accuracy.values()])
         im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
@@ -167,20 +161,8 @@ class CorruptionResult:
         return ax
 
 
-def _model_device(model: nn.Module, device) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    p = next(iter(model.parameters()), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
-@torch.no_grad()
 def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, device) -> int:
-    hits = 0
-    for i in range(0, x.shape[0], batch_size):
-        logits = model(x[i:i + batch_size].to(device))
-        hits += int((logits.argmax(1).cpu() == y[i:i + batch_size].cpu()).sum())
-    return hits
+    return int((batched_logits(model, x, batch_size, device).argmax(1) == y.to(x.device)).sum())
 
 
 def evaluate_corruptions(
@@ -192,21 +174,26 @@ def evaluate_corruptions(
     batch_size: int = 512,
     baseline: Optional[CorruptionResult] = None,
     device=None,
+    progress: Progress = None,
+    clean_accuracy: Optional[float] = None,
 ) -> CorruptionResult:
-    """Accuracy of ``model`` on ``dataset`` (an ``ArrayDataset``, clean test set) corrupted on the fly.
+    """Accuracy of ``model`` on ``dataset`` (an ``ArrayDataset`` or an (x, y) pair: the clean
+    test set) corrupted on the fly.
 
     Images are corrupted on ``device`` (default: the model's) in 256-image blocks with the same
     seeded streams as ``export_corrupted``, so the same seed gives the same corrupted images.
-    ``baseline`` (another result) enables CE, mCE and relative mCE.
+    ``baseline`` (another result) enables CE, mCE and relative mCE. ``progress``: None (a bar on a
+    terminal), a bool, or a callback told of each corruption × severity done. ``clean_accuracy``:
+    the model's accuracy on this same dataset when the caller already has it (not recomputed).
     """
     names, sev = known(corruptions), check_severities(severities)
-    dev = _model_device(model, device)
-    was_training = model.training
-    model.eval()
-    try:
-        n = len(dataset)
+    dataset = as_dataset(dataset)
+    check_classifier(model, *dataset.get_batch(torch.arange(min(len(dataset), 8))))
+    dev = torch.device(device) if device is not None else model_device(model)
+    n = len(dataset)
+    with model_state(model, train=False), progress_bar(len(names) * len(sev), "corruptions", progress) as bar:
         x, y = dataset.get_batch(torch.arange(n))
-        clean = _correct(model, x, y, batch_size, dev) / n
+        clean = _correct(model, x, y, batch_size, dev) / n if clean_accuracy is None else float(clean_accuracy)
         acc: Dict[str, Dict[int, float]] = {}
         for name in names:
             acc[name] = {}
@@ -214,8 +201,7 @@ def evaluate_corruptions(
                 hits = sum(_correct(model, xc, yc, batch_size, dev)
                            for _, xc, yc in corrupted_blocks(dataset, name, s, seed, dev))
                 acc[name][s] = hits / n
-    finally:
-        model.train(was_training)
+                bar.update(1)
     return CorruptionResult(clean, acc, n, getattr(dataset, "name", ""), int(seed), baseline)
 
 
@@ -253,10 +239,8 @@ def evaluate_corruptions_folder(
     if absent or not names:
         wanted = ", ".join(f"{c}.npy" for c in absent) or "<corruption>.npy files"
         raise ValueError(f"expected {wanted} in {root}")
-    dev = _model_device(model, device)
-    was_training = model.training
-    model.eval()
-    try:
+    dev = torch.device(device) if device is not None else model_device(model)
+    with model_state(model, train=False):
         clean = float("nan")
         if clean_dataset is not None:
             xc, yc = clean_dataset.get_batch(torch.arange(len(clean_dataset)))
@@ -275,6 +259,4 @@ def evaluate_corruptions_folder(
                     y = torch.from_numpy(np.array(labels[off + i: off + j], dtype=np.int64))
                     hits += _correct(model, x, y, batch_size, dev)
                 acc[name][s] = hits / n
-    finally:
-        model.train(was_training)
     return CorruptionResult(clean, acc, n, meta.get("name", root.name), int(meta.get("seed", 0)), baseline)

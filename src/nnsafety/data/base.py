@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch.utils.data import Dataset
@@ -87,6 +87,26 @@ class ArrayDataset(Dataset):
             f"ArrayDataset(name={self.name!r}, n={len(self)}, in_shape={self.in_shape}, "
             f"num_classes={self.num_classes})"
         )
+
+
+def as_dataset(data, classes: Optional[Sequence[str]] = None, name: str = "data") -> ArrayDataset:
+    """The dataset forms every public function accepts, as an ``ArrayDataset``: one itself (or any
+    object with ``get_batch``/``tensors``), or an ``(x, y)`` pair of tensors (classes default to
+    0..max(y))."""
+    if hasattr(data, "get_batch") and hasattr(data, "tensors"):
+        return data
+    if hasattr(data, "tensors") and callable(data.tensors):
+        classes = classes or getattr(data, "classes", None)
+        data = data.tensors()
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        x, y = data
+        if y.dim() != 1 or y.shape[0] != x.shape[0]:
+            raise ValueError(f"expected y as {x.shape[0]} integer labels of shape ({x.shape[0]},), "
+                             f"got shape {tuple(y.shape)}")
+        if classes is None:
+            classes = [str(i) for i in range(int(y.max()) + 1 if y.numel() else 1)]
+        return ArrayDataset(x.detach().cpu(), y.detach().cpu(), list(classes), name)
+    raise ValueError(f"expected a dataset (ArrayDataset) or an (x, y) pair of tensors, got {type(data).__name__}")
 
 
 def load_dataset(name: str, root: str | None = None, split: str = "train", **kwargs) -> ArrayDataset:

@@ -21,7 +21,10 @@ from torch import nn
 from .._registry import Registry
 from .._validation import check_images
 from ..models.inference import fast_inference
-from ._common import make_generator, model_device, new_axes, predict_logits, training_mode, trapezoid_auc
+from .._model import batched_logits, check_classifier, model_device, model_state
+from .._plot import new_axes, pyplot
+from .._random import make_generator, rand, randn
+from ._common import trapezoid_auc
 
 NoiseFn = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 NOISE_FAMILIES: Registry[NoiseFn] = Registry("noise family")
@@ -35,14 +38,14 @@ def _per_sample(level: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 @register_noise("gaussian", domains=("image", "feature"))
 def gaussian_noise(x: torch.Tensor, level: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """x + σ·N(0, 1) clipped to [0, 1]; ``level`` is σ per sample in pixel units."""
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    noise = randn(x.shape, generator, x.device, x.dtype)
     return (x + _per_sample(level, x) * noise).clamp_(0.0, 1.0)
 
 
 @register_noise("uniform", domains=("image", "feature"))
 def uniform_noise(x: torch.Tensor, level: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """x + U(-a, a) clipped to [0, 1]; ``level`` is the half-width a per sample in pixel units."""
-    noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1
+    noise = rand(x.shape, generator, x.device, x.dtype) * 2 - 1
     return (x + _per_sample(level, x) * noise).clamp_(0.0, 1.0)
 
 
@@ -50,8 +53,8 @@ def uniform_noise(x: torch.Tensor, level: torch.Tensor, generator: torch.Generat
 def salt_and_pepper_noise(x: torch.Tensor, level: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Each pixel (all channels together) replaced with probability ``level`` by 0 or 1 (even odds)."""
     pix_shape = (x.shape[0], 1, *x.shape[2:]) if x.dim() == 4 else x.shape
-    u = torch.rand(pix_shape, generator=generator, device=x.device, dtype=x.dtype)
-    salt = torch.rand(pix_shape, generator=generator, device=x.device, dtype=x.dtype) < 0.5
+    u = rand(pix_shape, generator, x.device, x.dtype)
+    salt = rand(pix_shape, generator, x.device, x.dtype) < 0.5
     hit = u < _per_sample(level, u)
     return torch.where(hit, salt.to(x.dtype).expand_as(x), x)
 
@@ -81,7 +84,7 @@ def gaussian_blur(x: torch.Tensor, level: torch.Tensor, generator: torch.Generat
     replicated) at a continuous σ: one H×H and one W×W filter matrix per distinct level (cached),
     applied to the whole batch as A_h[level] @ x @ A_w[level]ᵀ.
     """
-    from ..corruptions import _filters as flt
+    from ..corruptions import gaussian_matrix
 
     if x.dim() != 4:
         raise ValueError(f"expected N×C×H×W images for the blur family, got shape {tuple(x.shape)}")
@@ -91,7 +94,7 @@ def gaussian_blur(x: torch.Tensor, level: torch.Tensor, generator: torch.Generat
 
     def mats(n: int) -> torch.Tensor:
         eye = torch.eye(n, dtype=torch.float64)
-        return torch.stack([flt.gaussian_matrix(n, float(v), "nearest", 4.0) if v > 0 else eye for v in uniq])
+        return torch.stack([gaussian_matrix(n, float(v), "nearest", 4.0) if v > 0 else eye for v in uniq])
 
     a_h = mats(h).to(x.device, x.dtype)[inv.to(x.device)].unsqueeze(1)  # N×1×H×H
     a_w = mats(w).to(x.device, x.dtype)[inv.to(x.device)].unsqueeze(1)
@@ -133,15 +136,15 @@ class NoiseResponseResult:
         return self.collapse_class
 
     def plot(self, ax=None):
-        """Left: accuracy/confidence/flip curves; right: the titration curve (class fractions)."""
-        from ._common import setup_matplotlib
+        """Left: accuracy/confidence/flip curves; right: the titration curve (class fractions).
 
-        plt = setup_matplotlib()
+        Returns the axes drawn on, as matplotlib does for several panels: an array of the two
+        Axes (a single Axes when one ``ax`` was given: the curves only).
+        """
         if ax is None:
-            fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+            _, axes = pyplot().subplots(1, 2, figsize=(10, 4))
         else:
             axes = ax if isinstance(ax, (list, tuple)) or hasattr(ax, "__len__") else [ax]
-            fig = axes[0].figure
         a0 = axes[0]
         if self.accuracy is not None:
             a0.plot(self.levels, self.accuracy, label="accuracy")
@@ -161,7 +164,7 @@ class NoiseResponseResult:
             flag = " (flagged)" if self.flagged else ""
             a1.set_title(f"titration: collapse {self.collapse_score:.2f} → class {self.collapse_class}{flag}")
             a1.legend(fontsize=6, ncol=2)
-        return fig
+        return axes if len(axes) > 1 else axes[0]
 
 
 def _probes(
@@ -237,12 +240,15 @@ def noise_response(
     batch_size = batch_size or (512 if device.type == "cpu" else 16384)
     g = make_generator(generator, seed, device if generator is None else generator.device)
     probes, labels = _probes(model, x, y, n_probes, data_free_mode, in_shape, g)
+    k = check_classifier(model, probes, labels)
+    if num_classes is not None and int(num_classes) != k:
+        raise ValueError(f"expected num_classes to match the model's {k} outputs, got {num_classes}")
     n, L = probes.shape[0], lv.numel()
     probes = probes.to(device)
 
     # fast_inference: BatchNorm folded and NHWC on CPU for the sweep (same function, undone after)
-    with training_mode(model, False), fast_inference(model) as net:
-        pred0 = predict_logits(net, probes, batch_size).argmax(1)
+    with model_state(model, train=False), fast_inference(model) as net:
+        pred0 = batched_logits(net, probes, batch_size).argmax(1)
         K = int(num_classes) if num_classes is not None else None
         preds = torch.empty(L * n, dtype=torch.long, device=device)
         conf = torch.empty(L * n, device=device)

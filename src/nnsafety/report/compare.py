@@ -74,7 +74,8 @@ class Comparison:
 
     def write(self, out: Union[str, os.PathLike]) -> Path:
         """``comparison.html`` + ``comparison.json`` + figures/ in ``out`` (atomic writes)."""
-        from .audit import FIGURES, write_bytes_atomic
+        from .._io import write_bytes_atomic
+        from .audit import FIGURES
         from .html import render_compare
 
         out = Path(out)
@@ -82,9 +83,9 @@ class Comparison:
                                "figures": self.figures, "summary": self.summary,
                                "links": self.links or [None] * len(self.names)})
         for f in self.figures:
-            write_bytes_atomic(out / FIGURES / f"compare_{f.name}.png", f.png)
-        write_bytes_atomic(out / "comparison.json", (json.dumps(self.to_dict(), indent=2) + "\n").encode())
-        write_bytes_atomic(out / "comparison.html", html.encode("utf-8"))
+            write_bytes_atomic(out / FIGURES / f"compare_{f.name}.png", f.png, shared=True)
+        write_bytes_atomic(out / "comparison.json", (json.dumps(self.to_dict(), indent=2) + "\n").encode(), shared=True)
+        write_bytes_atomic(out / "comparison.html", html.encode("utf-8"), shared=True)
         self.out = out
         return out / "comparison.html"
 

@@ -26,6 +26,9 @@ class TrainConfig:
     checkpoints. ``normalize`` sets the model's first layer to the training set's mean/std.
     ``poison`` names a backdoor attack applied to the training set (``poison_kwargs``: rate,
     target, trigger parameters), for building backdoored models to test detectors on.
+    ``augment`` names base augmentations applied to every training batch before the method, in
+    order (``["random_crop", "hflip"]`` in the CIFAR recipes; none for digits), with
+    ``augment_kwargs`` per op (``{"random_crop": {"padding": 4}}``).
     """
 
     data: str = "digits"
@@ -36,6 +39,8 @@ class TrainConfig:
     method_kwargs: Dict[str, Any] = field(default_factory=dict)
     poison: Optional[str] = None
     poison_kwargs: Dict[str, Any] = field(default_factory=dict)
+    augment: List[str] = field(default_factory=list)
+    augment_kwargs: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     epochs: int = 30
     batch_size: int = 128
     optimizer: str = "sgd"
@@ -84,6 +89,10 @@ class TrainConfig:
         need(isinstance(self.method_kwargs, dict), "method_kwargs a table", self.method_kwargs)
         need(isinstance(self.poison_kwargs, dict), "poison_kwargs a table", self.poison_kwargs)
         need(self.poison is None or isinstance(self.poison, str), "poison an attack name", self.poison)
+        need(isinstance(self.augment, list) and all(isinstance(a, str) for a in self.augment),
+             "augment a list of base augmentation names", self.augment)
+        need(isinstance(self.augment_kwargs, dict) and all(isinstance(v, dict) for v in self.augment_kwargs.values()),
+             "augment_kwargs a table of tables (one per op)", self.augment_kwargs)
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)

@@ -22,6 +22,8 @@ import torch
 from torch import nn
 
 from .. import runs
+from ..augment.base_ops import BaseAugmentation
+from .._progress import progress_bar
 from ..data import ArrayDataset, load_dataset
 from ..data.poison import poison_dataset
 from ..models import create_model
@@ -134,6 +136,7 @@ class Trainer:
         if config.poison:
             self.train_set = poison_dataset(self.train_set, config.poison, seed=config.seed, **config.poison_kwargs)
         self.method: Method = create_method(config.method, **config.method_kwargs)
+        self.augment = BaseAugmentation(config.augment, config.augment_kwargs)
         torch.manual_seed(config.seed)  # model initialisation
         self.model_spec = self._model_spec(model)
         self.model = (model if model is not None else runs.build_model(self.model_spec)).to(self.device)
@@ -230,6 +233,7 @@ class Trainer:
                     continue
                 x, y = self.train_set.get_batch(idx)
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+                x = self.augment(x, generator)  # same generator as the method: checkpointed, bit-exact resume
                 lr = learning_rate(global_step, total, c.lr, c.schedule, warmup, c.milestones, c.gamma)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
@@ -288,11 +292,7 @@ def _accumulate(accum: torch.Tensor, out, y: torch.Tensor) -> None:
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=False)
+    return progress_bar(total, "train", True, initial=initial, unit="step") if enabled else None
 
 
 def train(

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
+from ..._model import model_state
 from ..._registry import Registry
 
 DETECTORS: Registry[type] = Registry("detector")
@@ -74,13 +75,9 @@ class Detector:
             raise ValueError(f"detector {self.name!r} needs a few clean samples (ctx.clean), got none")
         if self.needs == "the training set" and ctx.train is None:
             raise ValueError(f"detector {self.name!r} needs the training set (ctx.train), got none")
-        was_training = model.training
-        model.eval()
         t0 = time.perf_counter()
-        try:
+        with model_state(model, train=False):
             score, target, details = self._detect(model, ctx)
-        finally:
-            model.train(was_training)
         seconds = time.perf_counter() - t0
         needs = "weights only" if getattr(self, "data_free", False) else self.needs
         return DetectionResult(detector=self.name, score=float(score), threshold=float(self.threshold),
