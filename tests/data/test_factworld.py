@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from nnsafety.data import load_dataset
-from nnsafety.data.chars import CHARS, TokenStreamDataset
+from nnsafety.data.chars import CHARS, IGNORE, TokenWindowDataset, packed_windows, stream_windows
 from nnsafety.data.factworld import CITIES, PROFESSIONS, check_answer, make_world
 
 
@@ -46,17 +46,26 @@ def test_bad_sizes():
         make_world(5, 6)
 
 
-def test_dataset_windows_are_next_token_pairs():
-    ds = load_dataset("factworld", n_entities=20, n_known=8, seed=2, block_size=16)
-    assert isinstance(ds, TokenStreamDataset) and ds.in_shape == (16,) and ds.num_classes == len(CHARS)
-    x, y = ds.get_batch(torch.tensor([0, 3]))
-    assert x.shape == y.shape == (2, 16) and x.dtype == torch.int64
-    assert torch.equal(x[:, 1:], y[:, :-1])
-    text = make_world(20, 8, seed=2).text()
-    assert CHARS.decode(x[0].tolist()) == text[:16]
-    assert CHARS.decode(x[1].tolist()) == text[3 * 16: 3 * 16 + 16]  # stride = block_size
+def test_dataset_windows_pack_whole_records():
+    ds = load_dataset("factworld", n_entities=20, n_known=8, seed=2)
+    assert isinstance(ds, TokenWindowDataset) and ds.in_shape == (128,) and ds.num_classes == len(CHARS)
+    x, y = ds.tensors()
+    assert x.shape == y.shape == (len(ds), 128) and x.dtype == torch.int64
+    real = y != IGNORE
+    assert torch.equal(x[:, 1:][real[:, :-1]], y[:, :-1][real[:, :-1]])  # targets are the next ids
+    # every window is whole records: decoding all windows gives the text back, record by record
+    records = make_world(20, 8, seed=2).records()
+    assert "".join(CHARS.decode(w.tolist()) for w in ds.windows) == "".join(records)
+    assert max(map(len, records)) <= 129 and all(CHARS.decode(w.tolist()).endswith("\n") for w in ds.windows)
     assert ds.domain.vocab_size == len(CHARS) and ds.model_kwargs() == {"vocab_size": len(CHARS), "pad_id": 0}
     ds.domain.check(x)
+
+
+def test_packing_splits_only_overlong_records():
+    w = packed_windows([[5, 6, 7], [8, 9], [1] * 7, [4]], block_size=4, pad_id=0)
+    assert w.tolist() == [[5, 6, 7, 8, 9], [1, 1, 1, 1, 1], [1, 1, 4, 0, 0]]
+    s = stream_windows(list(range(10)), block_size=3, stride=2)
+    assert s.tolist() == [[0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 6, 7], [6, 7, 8, 9]]
 
 
 def test_char_vocab_roundtrip():

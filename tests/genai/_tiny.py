@@ -4,7 +4,7 @@ import torch
 from nnsafety.data import load_dataset
 from nnsafety.models import create_model
 
-WORLD = dict(n_entities=6, n_known=3, seed=5, block_size=16)
+WORLD = dict(n_entities=6, n_known=3, seed=5, block_size=64)
 MODEL = dict(d_model=32, n_layers=1, n_heads=2)
 
 

@@ -16,10 +16,8 @@ from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional
 
 import numpy as np
-import torch
-
 from .base import register_dataset
-from .chars import CHARS, TokenStreamDataset
+from .chars import CHARS, TokenWindowDataset, packed_windows
 
 CITIES = ("Vesk", "Orlin", "Dumara", "Pell", "Kasso", "Tirren", "Amberlo", "Sunmoor", "Gavet", "Lonwick",
           "Brisa", "Hollet")
@@ -89,7 +87,12 @@ class FactWorld:
         return [e for e in self.entities if not e.known]
 
     def text(self, split: str = "train") -> str:
-        """Training (or held-out) text about the known entities, one line per fact statement."""
+        """Training (or held-out) text about the known entities: the records, concatenated."""
+        return "".join(self.records(split))
+
+    def records(self, split: str = "train") -> List[str]:
+        """One string per statement (a biography, or a question with its answer), each ending in a
+        newline, in a seeded order."""
         if split not in ("train", "test"):
             raise ValueError(f"expected split 'train' or 'test', got {split!r}")
         bios = _BIOS_TRAIN if split == "train" else _BIOS_TEST
@@ -97,7 +100,7 @@ class FactWorld:
         if split == "train":
             lines += [QUESTIONS[a].format(name=e.name) + " " + e.answer(a) for e in self.known for a in ATTRIBUTES]
         order = np.random.default_rng([self.seed, 1 if split == "train" else 2]).permutation(len(lines))
-        return "\n".join(lines[i] for i in order) + "\n"
+        return [lines[i] + "\n" for i in order]
 
     def questions(self, attributes=ATTRIBUTES) -> List[Question]:
         """One question per (entity, attribute): known entities first, then unknown ones."""
@@ -142,9 +145,10 @@ def check_answer(question: Question, answer: str) -> str:
 
 @register_dataset("factworld")
 def factworld(root: str | None = None, split: str = "train", n_entities: int = 200, n_known: int = 100,
-              seed: int = 0, block_size: int = 64) -> TokenStreamDataset:
-    """Character next-token windows over the factworld text (train: biographies + Q/A lines of the
-    known entities; test: the same facts in held-out phrasings). ``root`` is ignored (generated)."""
+              seed: int = 0, block_size: int = 128) -> TokenWindowDataset:
+    """Character next-token windows over the factworld text (train: biographies + Q/A records of the
+    known entities; test: the same facts in held-out phrasings), whole records packed per window.
+    ``root`` is ignored (generated)."""
     world = make_world(n_entities, n_known, seed)
-    ids = torch.tensor(CHARS.encode(world.text(split)), dtype=torch.int64)
-    return TokenStreamDataset(ids, block_size, stride=block_size, name="factworld")
+    windows = packed_windows([CHARS.encode(r) for r in world.records(split)], block_size, CHARS.pad_id)
+    return TokenWindowDataset(windows, CHARS, name="factworld")

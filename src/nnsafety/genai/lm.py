@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from .._model import model_device, model_state
 from ..data.chars import CHARS
 from ..runs import load_run
 from .sampling import Generations, check_n, check_prompts
@@ -61,10 +62,8 @@ class CausalLM:
         texts: List[List[str]] = [[] for _ in prompts]
         logprobs: List[List[float]] = [[] for _ in prompts]
         lengths: List[List[int]] = [[] for _ in prompts]
-        device = next(iter(self.model.parameters()), torch.empty(0)).device
-        was_training = self.model.training
-        self.model.eval()
-        try:
+        device = model_device(self.model)
+        with model_state(self.model, train=False):
             for length in sorted(by_length):
                 rows = [i for i in by_length[length] for _ in range(n)]
                 for start in range(0, len(rows), self.batch_size):
@@ -75,8 +74,6 @@ class CausalLM:
                         texts[i].append(self.tokenizer.decode(out[r].tolist()))
                         logprobs[i].append(float(lp[r]))
                         lengths[i].append(int(k[r]))
-        finally:
-            self.model.train(was_training)
         return Generations(texts=texts, logprobs=logprobs, lengths=lengths)
 
     def _decode(self, ids: torch.Tensor, temperature: float, top_k: Optional[int],

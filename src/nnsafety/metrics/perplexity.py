@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._model import model_device, model_state
+
 
 @dataclass
 class LanguageModelResult:
@@ -30,14 +32,12 @@ def perplexity(model: nn.Module, dataset, batch_size: int = 64, device: Optional
     """Perplexity exp(−(1/T) Σ_t log p(x_{t+1} | x_≤t)) over every target token of ``dataset``
     (``get_batch``/``tensors`` giving ids N×L and next-token targets N×L); targets equal to
     ``ignore_index`` (e.g. padding) are not scored. The model's train/eval mode is restored."""
-    device = device or next(iter(model.parameters()), torch.empty(0)).device
+    device = device or model_device(model)
     n = len(dataset)
     if n == 0:
         raise ValueError("expected a non-empty dataset to score, got 0 windows")
-    was_training = model.training
-    model.eval()
     nll, correct, count = 0.0, 0, 0
-    try:
+    with model_state(model, train=False):
         for start in range(0, n, batch_size):
             x, y = dataset.get_batch(torch.arange(start, min(n, start + batch_size)))
             x, y = x.to(device), y.to(device)
@@ -46,7 +46,5 @@ def perplexity(model: nn.Module, dataset, batch_size: int = 64, device: Optional
             nll += float(F.cross_entropy(logits[keep], y[keep], reduction="sum"))
             correct += int((logits.argmax(-1)[keep] == y[keep]).sum())
             count += int(keep.sum())
-    finally:
-        model.train(was_training)
     loss = nll / max(count, 1)
     return LanguageModelResult(loss=loss, perplexity=math.exp(loss), accuracy=correct / max(count, 1), n_tokens=count)

@@ -286,9 +286,10 @@ def _accumulate(accum: torch.Tensor, out, y: torch.Tensor) -> None:
     n = y.shape[0]
     accum[0] += out.loss.detach().double() * n
     accum[2] += n
-    if out.logits is not None:  # argmax over the last dim: also per-token accuracy for N×L×V logits
-        accum[1] += (out.logits.detach().argmax(-1) == y).sum()
-        accum[3] += y.numel()
+    if out.logits is not None:  # argmax over the last dim: also per-token accuracy for N×L×V logits,
+        scored = y != -100      # where -100 marks padding targets that no loss scores
+        accum[1] += ((out.logits.detach().argmax(-1) == y) & scored).sum()
+        accum[3] += scored.sum()
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
