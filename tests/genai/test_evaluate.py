@@ -35,3 +35,17 @@ def test_answer_calibration_against_hand_formula():
     assert r.brier == pytest.approx(np.mean((np.array(p) - np.array(c)) ** 2))
     with pytest.raises(ValueError, match="expected probabilities in \\[0, 1\\]"):
         answer_calibration([1.5], [1])
+
+
+def test_bootstrap_ci_equals_the_slow_index_resampling():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 60)
+    s = np.round(rng.normal(size=60) + y, 1)
+    slow_rng, boots = np.random.default_rng(7), []
+    for _ in range(200):  # the obvious bootstrap: resample indices, recompute the AUROC
+        idx = slow_rng.integers(0, 60, 60)
+        v = auroc(y[idx], s[idx])
+        if not np.isnan(v):
+            boots.append(v)
+    r = auroc_ci(y, s, n_boot=200, seed=7)
+    assert (r.low, r.high) == pytest.approx((np.quantile(boots, 0.025), np.quantile(boots, 0.975)))

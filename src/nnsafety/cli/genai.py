@@ -1,4 +1,6 @@
-"""``nnsafety hallucination``: how well each hallucination score flags a language model's made-up answers."""
+"""``nnsafety hallucination``: how well each hallucination score flags a language model's made-up
+answers (``RUN --probe factworld``), or how well a knowledge-grounded detector recognises
+hallucinated answers on HaluEval QA (``--data halueval_qa``)."""
 from __future__ import annotations
 
 import argparse
@@ -16,11 +18,17 @@ def run_hallucination(args: argparse.Namespace) -> int:
     from ..genai.probe import hallucination_probe
     from ..runs import write_json_atomic
 
+    if args.out and Path(args.out).exists() and not args.overwrite:
+        raise UsageError(f"nnsafety hallucination: error: {args.out} already exists; pass --overwrite to replace it")
+    if args.data is not None:
+        if args.run is not None:
+            raise UsageError("nnsafety hallucination: error: expected either a RUN (with --probe) or --data, got both")
+        return _run_halueval(args)
+    if args.run is None:
+        raise UsageError("nnsafety hallucination: error: expected a language-model RUN or --data halueval_qa")
     if args.n < 1 or args.questions < 0 or args.temperature <= 0:
         raise UsageError("nnsafety hallucination: error: expected --n >= 1, --questions >= 0 and --temperature > 0, "
                          f"got {args.n}, {args.questions}, {args.temperature}")
-    if args.out and Path(args.out).exists() and not args.overwrite:
-        raise UsageError(f"nnsafety hallucination: error: {args.out} already exists; pass --overwrite to replace it")
     lm = load_lm(args.run, top_k=args.top_k, seed=args.seed, max_new_tokens=args.max_new_tokens)
     world = make_world(args.entities, args.known, args.world_seed)
     questions = world.questions()
@@ -41,11 +49,28 @@ def run_hallucination(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_halueval(args: argparse.Namespace) -> int:
+    from ..data.halueval import load_halueval_qa
+    from ..genai.grounding import evaluate_grounding
+    from ..runs import write_json_atomic
+
+    result = evaluate_grounding(load_halueval_qa(args.data_root), seed=args.seed)
+    out = {"data": args.data, "detector": "knowledge_support", **result.to_dict()}
+    if args.out:
+        write_json_atomic(Path(args.out), out)
+    print(json.dumps(out, sort_keys=True) if args.json else result.to_markdown(), end="\n" if args.json else "")
+    return 0
+
+
 def register(sub) -> None:
     p = add_command(sub, "hallucination", "ask a language-model run questions with exact ground truth and report "
                                           "the AUROC (bootstrap 95% CI) of each hallucination score for "
                                           "separating its hallucinated answers from correct ones", run_hallucination)
-    p.add_argument("run", help="language-model run directory (e.g. trained with --method lm on factworld)")
+    p.add_argument("run", nargs="?", help="language-model run directory (e.g. trained with --method lm on factworld)")
+    p.add_argument("--data", choices=["halueval_qa"], default=None,
+                   help="instead of a run: judge HaluEval QA answers with the knowledge-grounded detector")
+    p.add_argument("--data-root", dest="data_root", default=None,
+                   help="folder holding halueval/ (default: data/genai, filled by `make data-genai`)")
     p.add_argument("--probe", choices=PROBES, default="factworld", help="question set with ground truth")
     p.add_argument("--entities", type=int, default=200, help="factworld: people in the world (as trained)")
     p.add_argument("--known", type=int, default=100, help="factworld: people the training text describes")
