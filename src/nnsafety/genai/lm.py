@@ -1,7 +1,8 @@
 """One ``generate`` interface over causal language models: temperature, top-k, seed, batch.
 
 ``CausalLM(model, tokenizer)`` wraps any module mapping ids N×L to next-token logits N×L×V (a
-registered ``char_gpt``, or a user's) with a tokenizer (``encode(str) -> ids``,
+registered ``char_gpt``, a user's module, or a Hugging Face causal LM whose output has ``.logits``:
+``load_hf_lm(folder)``) with a tokenizer (``encode(str) -> ids``,
 ``decode(ids) -> str``). Calling it as ``lm(prompts, n, temperature)`` makes it a generator for
 ``semantic_entropy`` and ``sample_sets``: it returns ``Generations`` with each answer's sequence
 log-probability under the model (temperature 1, summed over the answer's tokens and the stop
@@ -29,7 +30,7 @@ class CausalLM:
         if tokenizer is None or not (hasattr(tokenizer, "encode") and hasattr(tokenizer, "decode")):
             raise ValueError(f"expected a tokenizer with encode/decode for the language model, got "
                              f"{type(tokenizer).__name__ if tokenizer is not None else 'none'}")
-        stop_ids = tokenizer.encode(stop)
+        stop_ids = _encode(tokenizer, stop, special=False)
         if len(stop_ids) != 1:
             raise ValueError(f"expected a stop string that is one token, got {stop!r} ({len(stop_ids)} tokens)")
         if max_new_tokens < 1 or batch_size < 1 or (top_k is not None and top_k < 1):
@@ -37,7 +38,8 @@ class CausalLM:
                              f"{batch_size}, {top_k}")
         self.model, self.tokenizer, self.stop_id = model, tokenizer, stop_ids[0]
         self.max_new_tokens, self.top_k, self.seed, self.batch_size = max_new_tokens, top_k, seed, batch_size
-        self.block_size = getattr(model, "block_size", None)
+        config = getattr(model, "config", None)  # a Hugging Face model's longest context
+        self.block_size = getattr(model, "block_size", None) or getattr(config, "max_position_embeddings", None)
 
     def __call__(self, prompts: Sequence[str], n: int, temperature: float) -> Generations:
         return self.generate(prompts, n=n, temperature=temperature)
@@ -53,7 +55,7 @@ class CausalLM:
             raise ValueError(f"expected temperature >= 0 (0 = greedy), got {temperature}")
         top_k = self.top_k if top_k is None else top_k
         gen = torch.Generator().manual_seed(self.seed if seed is None else seed)
-        encoded = [self.tokenizer.encode(p) for p in prompts]
+        encoded = [_encode(self.tokenizer, p) for p in prompts]
         if any(len(e) == 0 for e in encoded):
             raise ValueError("expected every prompt to encode to at least one token, got an empty prompt")
         by_length: Dict[int, List[int]] = {}
@@ -94,7 +96,8 @@ class CausalLM:
                 logits = self.model(ids if step == 0 else ids[:, -1:], cache)[:, -1, :].float().cpu()
             else:
                 context = ids if self.block_size is None else ids[:, -self.block_size:]
-                logits = self.model(context)[:, -1, :].float().cpu()
+                out = self.model(context)
+                logits = (out if isinstance(out, torch.Tensor) else out.logits)[:, -1, :].float().cpu()
             logp = logits.log_softmax(-1)
             if temperature == 0:
                 tok = logits.argmax(-1)
@@ -116,6 +119,41 @@ class CausalLM:
         answers = [row[: int((row == self.stop_id).nonzero()[0]) if (row == self.stop_id).any() else len(row)]
                    for row in steps]
         return answers, total, count
+
+
+def _encode(tokenizer, text: str, special: bool = True) -> List[int]:
+    """Token ids of ``text``; ``special=False`` asks a Hugging Face tokenizer for no BOS/EOS."""
+    if not special:
+        try:
+            return list(tokenizer.encode(text, add_special_tokens=False))
+        except TypeError:  # a plain tokenizer (encode(text) only)
+            pass
+    return list(tokenizer.encode(text))
+
+
+def load_hf_lm(path: str | Path, device: str = "cpu", **kwargs) -> CausalLM:
+    """A Hugging Face causal LM saved on disk (``save_pretrained`` folder: config, weights and
+    tokenizer files) as a ``CausalLM``; nothing is downloaded. Needs the optional extra
+    ``nnsafety[genai]`` (transformers)."""
+    try:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError:
+        raise ValueError("loading a Hugging Face model needs the optional extra: pip install 'nnsafety[genai]' "
+                         "(transformers)") from None
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"expected a Hugging Face model folder with config.json at {path}, found none")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        problem = None if len(_encode(tokenizer, "a b", special=False)) else "an empty vocabulary"
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        problem = str(e).splitlines()[0][:80] if str(e) else type(e).__name__
+    # recent transformers versions build an empty tokenizer when the files are missing
+    if problem is not None:
+        raise ValueError(f"{path} has no tokenizer nnsafety can load (expected tokenizer files beside the "
+                         f"model; got {problem})")
+    model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True).to(device).eval()
+    return CausalLM(model, tokenizer, **kwargs)
 
 
 def load_lm(run_dir: str | Path, device: str = "cpu", **kwargs) -> CausalLM:
