@@ -72,8 +72,8 @@ def register(sub) -> None:
     p.add_argument("--data-root", dest="data_root", default=None,
                    help="folder holding halueval/ (default: data/genai, filled by `make data-genai`)")
     p.add_argument("--probe", choices=PROBES, default="factworld", help="question set with ground truth")
-    p.add_argument("--entities", type=int, default=200, help="factworld: people in the world (as trained)")
-    p.add_argument("--known", type=int, default=100, help="factworld: people the training text describes")
+    p.add_argument("--entities", type=int, default=100, help="factworld: people in the world (as trained)")
+    p.add_argument("--known", type=int, default=50, help="factworld: people the training text describes")
     p.add_argument("--world-seed", dest="world_seed", type=int, default=0, help="factworld: the world's seed")
     p.add_argument("--questions", type=int, default=0,
                    help="ask only the first N questions about known and N about unknown people (0 = all)")

@@ -108,7 +108,7 @@ class FactWorld:
                 for e in self.entities for a in attributes]
 
 
-def make_world(n_entities: int = 200, n_known: int = 100, seed: int = 0) -> FactWorld:
+def make_world(n_entities: int = 100, n_known: int = 50, seed: int = 0) -> FactWorld:
     """A world of ``n_entities`` people with unique names, the first ``n_known`` of them known."""
     if not (isinstance(n_entities, int) and isinstance(n_known, int) and 1 <= n_known <= n_entities):
         raise ValueError(f"expected 1 <= n_known <= n_entities (integers), got n_known={n_known!r}, "
@@ -144,7 +144,7 @@ def check_answer(question: Question, answer: str) -> str:
 
 
 @register_dataset("factworld")
-def factworld(root: str | None = None, split: str = "train", n_entities: int = 200, n_known: int = 100,
+def factworld(root: str | None = None, split: str = "train", n_entities: int = 100, n_known: int = 50,
               seed: int = 0, block_size: int = 128) -> TokenWindowDataset:
     """Character next-token windows over the factworld text (train: biographies + Q/A records of the
     known entities; test: the same facts in held-out phrasings), whole records packed per window.
