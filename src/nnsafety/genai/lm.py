@@ -78,6 +78,30 @@ class CausalLM:
                         lengths[i].append(int(k[r]))
         return Generations(texts=texts, logprobs=logprobs, lengths=lengths)
 
+    @torch.no_grad()
+    def score(self, texts: Sequence[str]) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+        """Per text, the log-probability (nats) and rank (1 = the model's top choice) of every token
+        given the ones before it (the first token has no context and is not scored). Texts longer
+        than the model's context are cut to it."""
+        texts = check_prompts(texts)
+        out = []
+        device = model_device(self.model)
+        with model_state(self.model, train=False):
+            for t in texts:
+                ids = _encode(self.tokenizer, t)
+                if self.block_size is not None:
+                    ids = ids[: self.block_size + 1]
+                if len(ids) < 2:
+                    raise ValueError(f"expected texts of at least 2 tokens to score, got {t!r}")
+                x = torch.tensor([ids], dtype=torch.int64, device=device)
+                res = self.model(x[:, :-1])
+                logp = (res if isinstance(res, torch.Tensor) else res.logits)[0].float().log_softmax(-1).cpu()
+                target = x[0, 1:].cpu()
+                lp = logp.gather(1, target[:, None]).squeeze(1)
+                rank = (logp > lp[:, None]).sum(1) + 1
+                out.append((lp, rank))
+        return out
+
     def _decode(self, ids: torch.Tensor, temperature: float, top_k: Optional[int],
                 gen: torch.Generator) -> Tuple[List[torch.Tensor], torch.Tensor, torch.Tensor]:
         """Token-by-token decoding of a batch of equal-length prompts; returns the answer ids (stop
