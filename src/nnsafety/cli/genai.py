@@ -29,6 +29,7 @@ def run_hallucination(args: argparse.Namespace) -> int:
     if args.n < 1 or args.questions < 0 or args.temperature <= 0:
         raise UsageError("nnsafety hallucination: error: expected --n >= 1, --questions >= 0 and --temperature > 0, "
                          f"got {args.n}, {args.questions}, {args.temperature}")
+    levels = _levels(args.noise) if args.noise else None
     lm = load_lm(args.run, top_k=args.top_k, seed=args.seed, max_new_tokens=args.max_new_tokens)
     world = make_world(args.entities, args.known, args.world_seed)
     questions = world.questions()
@@ -40,13 +41,41 @@ def run_hallucination(args: argparse.Namespace) -> int:
     out = {"run": str(args.run), "probe": args.probe,
            "world": {"n_entities": args.entities, "n_known": args.known, "seed": args.world_seed},
            **result.to_dict()}
+    tables = [result.to_markdown()]
+    if args.noise:
+        from ..genai.noise import answer_noise_response
+
+        noise = answer_noise_response(lm, [q.prompt for q in questions if q.known], levels=levels, n=args.n,
+                                      temperature=args.temperature, seed=args.seed)
+        out["noise_response"] = noise.to_dict()
+        tables.append("Noise response (questions about known people):\n\n" + noise.to_markdown())
+    if args.machine_text:
+        from ..genai.machine_text import continuations, detect_machine_text
+
+        human = [r.rstrip("\n") for r in world.records("test")]
+        machine_lm = load_lm(args.run, seed=args.seed, max_new_tokens=160)
+        mt = detect_machine_text(machine_lm, human, continuations(machine_lm, human, seed=args.seed), seed=args.seed)
+        out["machine_text"] = mt.to_dict()
+        tables.append("Machine-text detection (held-out biographies vs the model's continuations):\n\n"
+                      + mt.to_markdown())
     if args.out:
         write_json_atomic(Path(args.out), out)
     if args.json:
         print(json.dumps({k: v for k, v in out.items() if k != "rows"}, sort_keys=True))
     else:
-        print(result.to_markdown(), end="")
+        print("\n".join(tables), end="")
     return 0
+
+
+def _levels(text: str):
+    try:
+        levels = [float(v) for v in text.split(",")]
+    except ValueError:
+        levels = []
+    if not levels or levels[0] != 0 or any(not 0 <= v <= 1 for v in levels):
+        raise UsageError(f"nnsafety hallucination: error: expected --noise as typo levels in [0, 1] starting at 0 "
+                         f"(e.g. 0,0.05,0.1), got {text!r}")
+    return levels
 
 
 def _run_halueval(args: argparse.Namespace) -> int:
@@ -83,6 +112,10 @@ def register(sub) -> None:
     p.add_argument("--max-new-tokens", dest="max_new_tokens", type=int, default=16, help="longest answer, tokens")
     p.add_argument("--equivalence", choices=["normalized_match", "same_content"], default="normalized_match",
                    help="when two answers mean the same (semantic clustering)")
+    p.add_argument("--noise", default=None,
+                   help="also the noise response: comma-separated prompt typo levels starting at 0 (e.g. 0,0.05,0.1)")
+    p.add_argument("--machine-text", dest="machine_text", action="store_true",
+                   help="also machine-text detection: held-out biographies vs the model's continuations")
     p.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed")
     p.add_argument("--out", help="also write the full result (per-question rows) as JSON here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")

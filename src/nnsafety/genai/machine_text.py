@@ -79,3 +79,11 @@ def detect_machine_text(lm: CausalLM, human: Sequence[str], machine: Sequence[st
         return {k: auroc_ci(labels, h[k] + m[k], n_boot=n_boot, seed=seed).to_dict() for k in DETECTORS}
 
     return MachineTextResult(table(machine), table(attacked), attack_level, len(human), len(machine))
+
+
+def continuations(lm: CausalLM, human: Sequence[str], prefix: int = 12, seed: int = 0) -> List[str]:
+    """Machine counterparts of ``human`` texts: the model continues each text's first ``prefix``
+    characters (temperature 1, up to the newline), so both sets share their openings."""
+    prompts = [t[:prefix] for t in human]
+    out = lm.generate(prompts, n=1, temperature=1.0, seed=seed)
+    return [p + t[0] for p, t in zip(prompts, out.texts)]
