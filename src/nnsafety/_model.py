@@ -96,11 +96,15 @@ def check_classifier(model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor
         domain.check(x)
     probe = x[:8]
     try:
-        with model_state(model, train=False):
-            logits = batched_logits(model, probe)
+        with model_state(model, train=False), torch.no_grad():
+            out = model(probe.to(model_device(model)))
     except RuntimeError as e:  # shape mismatch inside the model: say what went in
         raise ValueError(f"the model cannot take inputs of shape {tuple(x.shape[1:])}: "
                          f"{str(e).splitlines()[0]}") from None
+    if isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[0] != probe.shape[0]:
+        raise ValueError(f"the model cannot take inputs of shape {tuple(x.shape[1:])}: it returned "
+                         f"{tuple(out.shape)} for {probe.shape[0]} inputs")
+    logits = _as_logits(out, probe.shape[0]).float()
     k = int(logits.shape[1]) if probe.shape[0] else 0
     if probe.shape[0] and not torch.isfinite(logits).all():
         raise ValueError("the model returns NaN or inf logits on valid inputs: check its weights")

@@ -14,7 +14,7 @@ from .._model import check_classifier
 from .._plot import new_axes
 from .._progress import Progress, progress_bar
 from .._random import make_generator
-from .base import ATTACKS, Attack, _model_guard, check_inputs, flat_norm, get_attack, predict
+from .base import ATTACKS, Attack, _model_guard, flat_norm, get_attack, predict
 from .sanity import SanityCheck, check_eps_monotonic, warn_failed
 
 AttackLike = Union[str, Attack, Callable[..., torch.Tensor]]

@@ -100,6 +100,8 @@ def as_dataset(data, classes: Optional[Sequence[str]] = None, name: str = "data"
         data = data.tensors()
     if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
         x, y = data
+        if y.is_floating_point() or y.dtype == torch.bool:
+            raise ValueError(f"expected y as integer class labels, got {str(y.dtype).replace('torch.', '')}")
         if y.dim() != 1 or y.shape[0] != x.shape[0]:
             raise ValueError(f"expected y as {x.shape[0]} integer labels of shape ({x.shape[0]},), "
                              f"got shape {tuple(y.shape)}")

@@ -22,7 +22,7 @@ from .._registry import Registry
 from .._validation import check_images
 from ..models.inference import fast_inference
 from .._model import batched_logits, check_classifier, model_device, model_state
-from .._plot import new_axes, pyplot
+from .._plot import pyplot
 from .._random import make_generator, rand, randn
 from ._common import trapezoid_auc
 
