@@ -1,6 +1,7 @@
 """The factworld probe on a scripted generator whose behaviour, and so every AUROC, is known."""
 import math
 
+import numpy as np
 import pytest
 
 from nnsafety.data.factworld import make_world
@@ -27,6 +28,7 @@ def test_probe_labels_and_aurocs_on_a_scripted_generator():
     for name, a in res.aurocs.items():
         assert a["auroc"] == 1.0 and a["n_pos"] == 4, name
     assert "| semantic_entropy | 1.000 |" in res.to_markdown()
+    assert all(np.isnan(a["auroc"]) for a in res.aurocs_known.values())  # every known answer is right
     # P(answer) = 1/2 on correct answers, 1/8 on hallucinated ones
     assert res.calibration["brier"] == pytest.approx((4 * 0.25 + 4 * (1 / 64)) / 8)
 

@@ -109,7 +109,8 @@ def register(sub) -> None:
     p.add_argument("--n", type=int, default=10, help="sampled answers per question")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
     p.add_argument("--top-k", dest="top_k", type=int, default=None, help="sample from the k most likely tokens")
-    p.add_argument("--max-new-tokens", dest="max_new_tokens", type=int, default=16, help="longest answer, tokens")
+    p.add_argument("--max-new-tokens", dest="max_new_tokens", type=int, default=12,
+                   help="longest answer, tokens (12 as in the experiment table)")
     p.add_argument("--equivalence", choices=["normalized_match", "same_content"], default="normalized_match",
                    help="when two answers mean the same (semantic clustering)")
     p.add_argument("--noise", default=None,

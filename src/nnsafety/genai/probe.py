@@ -21,13 +21,15 @@ from .scores import SCORES, score_sample_sets
 
 @dataclass
 class HallucinationResult:
-    """``aurocs``: per score, AUROC and bootstrap CI; ``rows``: per question, the greedy answer, its
+    """``aurocs``: per score, AUROC and bootstrap CI; ``aurocs_known``: the same on the questions
+    about known people only (right vs wrong recall, without the easier unknown people); ``rows``: per question, the greedy answer, its
     label and every score's raw value; ``accuracy_known``: share of known-entity questions answered
     right; ``hallucination_rate``: share of all questions with a hallucinated answer; ``calibration``:
     how well the model's P(greedy answer) forecasts that the answer is not a hallucination (ECE,
     Brier; None when the generator gives no log-probabilities)."""
 
     aurocs: Dict[str, Dict[str, Any]]
+    aurocs_known: Dict[str, Dict[str, Any]]
     rows: List[Dict[str, Any]]
     n_samples: int
     temperature: float
@@ -40,8 +42,10 @@ class HallucinationResult:
         return asdict(self)
 
     def to_markdown(self) -> str:
-        head = "| score | AUROC | 95% CI |\n|---|---|---|\n"
-        body = "".join(f"| {k} | {v['auroc']:.3f} | [{v['low']:.3f}, {v['high']:.3f}] |\n"
+        head = "| score | AUROC | 95% CI | AUROC, known people only | 95% CI |\n|---|---|---|---|---|\n"
+        body = "".join(f"| {k} | {v['auroc']:.3f} | [{v['low']:.3f}, {v['high']:.3f}] | "
+                       f"{self.aurocs_known[k]['auroc']:.3f} | [{self.aurocs_known[k]['low']:.3f}, "
+                       f"{self.aurocs_known[k]['high']:.3f}] |\n"
                        for k, v in sorted(self.aurocs.items(), key=lambda kv: -kv[1]["auroc"]))
         cal = ("" if self.calibration is None else f"; P(answer) calibration: ECE {self.calibration['ece']:.3f}, "
                f"Brier {self.calibration['brier']:.3f}")
@@ -66,8 +70,13 @@ def hallucination_probe(generate: Generator, questions: Sequence[Question], n: i
     verdicts = [check_answer(q, s.greedy) for q, s in zip(questions, sets)]
     labels = [int(v == "hallucinated") for v in verdicts]
     raw = score_sample_sets(sets)
-    aurocs = {name: auroc_ci(labels, [SCORES.get(name).sign * v for v in values], n_boot=n_boot,
-                             seed=seed).to_dict() for name, values in raw.items()}
+    known_idx = [i for i, q in enumerate(questions) if q.known]
+
+    def table(idx):
+        return {name: auroc_ci([labels[i] for i in idx], [SCORES.get(name).sign * values[i] for i in idx],
+                               n_boot=n_boot, seed=seed).to_dict() for name, values in raw.items()}
+
+    aurocs, aurocs_known = table(range(len(questions))), table(known_idx)
     rows = [{**q.to_dict(), "answer": s.greedy.strip(), "verdict": verdict, "samples": [a.strip() for a in s.samples],
              **{name: raw[name][i] for name in raw}}
             for i, (q, s, verdict) in enumerate(zip(questions, sets, verdicts))]
@@ -75,7 +84,7 @@ def hallucination_probe(generate: Generator, questions: Sequence[Question], n: i
     calibration = (answer_calibration(raw["p_answer"], [1 - y for y in labels]).to_dict() if "p_answer" in raw
                    else None)
     return HallucinationResult(
-        aurocs=aurocs, rows=rows, n_samples=n, temperature=temperature,
+        aurocs=aurocs, aurocs_known=aurocs_known, rows=rows, n_samples=n, temperature=temperature,
         accuracy_known=sum(v == "correct" for v in known) / len(known) if known else float("nan"),
         hallucination_rate=sum(labels) / len(labels), calibration=calibration,
         settings={"equivalent": equivalent if isinstance(equivalent, str) or equivalent is None else "custom",
