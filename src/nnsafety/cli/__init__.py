@@ -8,10 +8,10 @@ from __future__ import annotations
 import sys
 from typing import List, Optional
 
-from . import attack, audit, backdoor, corrupt, evaluate, experiment, train
+from . import attack, audit, backdoor, corrupt, evaluate, experiment, genai, train
 from ._base import EXIT_USAGE, Formatter, Parser, UsageError
 
-COMMAND_MODULES = [train, evaluate, corrupt, attack, experiment, backdoor, audit]
+COMMAND_MODULES = [train, evaluate, corrupt, attack, experiment, backdoor, audit, genai]
 
 
 def build_parser() -> Parser:

@@ -1,4 +1,4 @@
-"""``nnsafety experiment toy2d|digits|mitigation|text``: train every robust method and write tables and figures."""
+"""``nnsafety experiment toy2d|digits|mitigation|text|malware|security|hallucination``: train every robust method and write tables and figures."""
 from __future__ import annotations
 
 import argparse
@@ -9,9 +9,11 @@ from ._parse import float_list, name_list, positive_int
 
 
 def run_experiment(args: argparse.Namespace) -> int:
-    from ..experiments import run_digits, run_mitigation, run_text, run_toy2d
+    from ..experiments import run_digits, run_hallucination, run_mitigation, run_text, run_toy2d
 
     out = Path(args.out)
+    if args.name == "hallucination":
+        return _run_hallucination(args, out, run_hallucination)
     if args.name == "malware":
         return _run_malware(args, out)
     if args.name == "security":
@@ -55,11 +57,23 @@ def _run_malware(args: argparse.Namespace, out: Path) -> int:
     return 0
 
 
+def _run_hallucination(args: argparse.Namespace, out: Path, runner) -> int:
+    if args.methods or args.triggers or args.rates:
+        raise UsageError("nnsafety experiment: error: --methods, --triggers and --rates do not apply to hallucination")
+    if (args.seeds is not None and args.seeds < 1) or (args.epochs is not None and args.epochs < 1):
+        raise UsageError("nnsafety experiment: error: expected --seeds and --epochs >= 1")
+    kwargs = {"seeds": args.seeds or 3, "progress": not args.quiet}
+    if args.epochs is not None:
+        kwargs["epochs"] = args.epochs
+    print(runner(out, **kwargs), end="")
+    return 0
+
+
 def register(sub) -> None:
     p = add_command(sub, "experiment", "train every robust-training method on toy2d or digits; write the "
                                        "decision-boundary figure / robustness table / backdoor-mitigation "
                                        "table", run_experiment)
-    p.add_argument("name", choices=["toy2d", "digits", "mitigation", "malware", "security", "text"],
+    p.add_argument("name", choices=["toy2d", "digits", "mitigation", "malware", "security", "text", "hallucination"],
                    help="which experiment")
     p.add_argument("--out", required=True, help="folder for figures (PNG) and tables (Markdown + JSON)")
     p.add_argument("--seeds", type=positive_int, default=None, help="seeds per method (default: 5 for toy2d, 3 otherwise)")

@@ -88,8 +88,11 @@ def run_train(args: argparse.Namespace) -> int:
             print(json.dumps({"run_dir": str(result.run_dir), **final}, sort_keys=True))
         else:
             print(f"run directory: {result.run_dir}")
+            # a language model's record has perplexity (next-token accuracy) instead of ECE
+            last = (f"perplexity: {final['test_perplexity']:.4f}" if "test_perplexity" in final
+                    else f"ECE: {final.get('test_ece', float('nan')):.4f}")
             print(f"test accuracy: {final.get('test_acc', float('nan')):.4f}  "
-                  f"loss: {final.get('test_loss', float('nan')):.4f}  ECE: {final.get('test_ece', float('nan')):.4f}")
+                  f"loss: {final.get('test_loss', float('nan')):.4f}  {last}")
     return 0
 
 

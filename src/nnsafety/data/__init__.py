@@ -3,6 +3,7 @@ from .base import ArrayDataset, DATASETS, as_dataset, list_datasets, load_datase
 from . import digits, toy2d, files, pe_files, security  # noqa: F401  (registers the datasets)
 from . import files_cifar, files_mnist, files_corrupted  # noqa: F401  (registers the datasets)
 from . import text, files_text  # noqa: F401  (registers the text datasets)
+from . import factworld  # noqa: F401  (registers the generated language-model dataset)
 from .text import TokenDataset
 from .vocab import Vocab
 from .files_corrupted import list_corruptions_in

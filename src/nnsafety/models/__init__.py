@@ -7,6 +7,7 @@ folded, channels-last on CPU) and restores it exactly; the attacks and the noise
 from .base import MODELS, Classifier, MixHook, Normalize, create_model, list_models, register_model
 from . import mlp, cnn, preact_resnet, wide_resnet, malconv  # noqa: F401  (registers the models)
 from . import text_cnn  # noqa: F401  (registers text_cnn and bilstm)
+from . import char_gpt  # noqa: F401  (registers the token language model)
 from .text import TextClassifier
 from .inference import fast_inference
 

@@ -26,7 +26,6 @@ from ..augment.base_ops import BaseAugmentation
 from .._progress import progress_bar
 from ..data import ArrayDataset, load_dataset
 from ..data.poison import poison_dataset
-from ..metrics.accuracy import evaluate
 from ..models import create_model
 from .config import TrainConfig
 from .distributed import DistInfo, all_gather_objects, all_reduce_sum, init_distributed
@@ -326,8 +325,7 @@ class Trainer:
             if not math.isfinite(record["train_loss"]):
                 raise TrainingDiverged(self._diverged_message(record["train_loss"], epoch + 1))
             if info.is_main and ((epoch + 1) % c.eval_every == 0 or epoch + 1 == c.epochs):
-                ev = evaluate(self.model, self.test_set, device=self.device)
-                record.update(test_acc=ev.accuracy, test_loss=ev.loss, test_ece=ev.ece)
+                record.update(self.method.evaluate(self.model, self.test_set, self.device))
             history.append(record)
             if info.is_main and self.out is not None:
                 runs.append_metrics(self.out, record)
@@ -362,9 +360,10 @@ def _accumulate(accum: torch.Tensor, out, y: torch.Tensor) -> None:
     n = y.shape[0]
     accum[0] += out.loss.detach().double() * n
     accum[2] += n
-    if out.logits is not None:
-        accum[1] += (out.logits.detach().argmax(1) == y).sum()
-        accum[3] += n
+    if out.logits is not None:  # argmax over the last dim: also per-token accuracy for N×L×V logits,
+        scored = y != -100      # where -100 marks padding targets that no loss scores
+        accum[1] += ((out.logits.detach().argmax(-1) == y) & scored).sum()
+        accum[3] += scored.sum()
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):

@@ -60,6 +60,14 @@ class Method:
     def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: StepContext) -> MethodOutput:
         raise NotImplementedError
 
+    def evaluate(self, model: nn.Module, dataset, device: torch.device) -> Dict[str, Any]:
+        """The held-out record the trainer logs each eval epoch; classifiers: accuracy, loss, ECE.
+        A method whose task is not classification (``lm``) overrides it."""
+        from ...metrics.accuracy import evaluate
+
+        ev = evaluate(model, dataset, device=device)
+        return {"test_acc": ev.accuracy, "test_loss": ev.loss, "test_ece": ev.ece}
+
     def hparams(self) -> Dict[str, Any]:
         params = inspect.signature(type(self).__init__).parameters
         return {k: getattr(self, k) for k in params if k != "self"}
