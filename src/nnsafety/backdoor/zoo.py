@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .. import runs
+from .recipes import recipe_spec
 
 MANIFEST = "manifest.jsonl"
 FAMILIES = ("badnets", "blended", "sig", "wanet")
 # Robust methods used when registered; noise-style ones are the hard negatives of a data-free detector.
 ROBUST_METHODS = ("noise", "mixup", "noisymix", "nfm", "cutmix")
 EPOCHS = {"mlp": 20, "cnn": 15}
+DESIGNS = ("classic", "recipes")
 
 
 def _trigger_params(family: str, r: random.Random) -> Tuple[Dict[str, Any], float]:
@@ -125,6 +127,7 @@ def build_zoo(
     epochs: Optional[Dict[str, int]] = None,
     data_root: Optional[str] = None,
     progress: bool = True,
+    design: str = "classic",
 ) -> List[Dict[str, Any]]:
     """Train the models of shard ``i`` of ``n_shards`` (ids i, i + n_shards, ...) into ``out_dir``.
 
@@ -133,6 +136,9 @@ def build_zoo(
     (``read_manifest``; ``merge_manifests`` writes the merged file, called by every shard at its end).
     Resumable: a model whose manifest record exists and whose run dir holds ``model.safetensors``
     is skipped. ``methods`` defaults to erm plus the registered ones of ``ROBUST_METHODS``.
+    ``design``: "classic" (``zoo_spec``: one recipe, four trigger families) or "recipes"
+    (``recipes.recipe_spec``: recipes, trigger families and attackers drawn from ranges; ``methods``,
+    ``families`` and ``epochs`` are then part of the design and ignored).
     Returns this shard's records (skipped ones included).
     """
     from ..data import load_dataset
@@ -144,6 +150,8 @@ def build_zoo(
     rank, world = shard if shard is not None else _shard_from_env()
     if not (0 <= rank < world):
         raise ValueError(f"expected shard i/n with 0 <= i < n, got {rank}/{world}")
+    if design not in DESIGNS:
+        raise ValueError(f"expected design one of {', '.join(DESIGNS)}, got {design!r}")
     if methods is None:
         methods = ["erm"] + [m for m in ROBUST_METHODS if m in list_methods()]
     out = Path(out_dir)
@@ -154,22 +162,30 @@ def build_zoo(
     records = []
     ids = list(range(rank, n, world))
     for count, i in enumerate(ids):
-        spec = zoo_spec(i, seed, methods, families, test_set.num_classes)
+        spec = (recipe_spec(i, seed, test_set.num_classes) if design == "recipes"
+                else zoo_spec(i, seed, methods, families, test_set.num_classes))
         run_dir = out / spec["id"]
         if spec["id"] in done and (run_dir / runs.WEIGHTS).is_file():
             records.append(done[spec["id"]])
             continue
-        ep = (epochs or EPOCHS).get(spec["arch"], 15)
-        config = TrainConfig(data=data, data_root=data_root, model=spec["arch"], model_kwargs=spec["model_kwargs"],
-                             method=spec["method"], seed=spec["seed"], epochs=ep, eval_every=ep)
+        if "train" in spec:
+            ep = spec["epochs"]
+            config = TrainConfig(data=data, data_root=data_root, eval_every=ep, **spec["train"])
+        else:
+            ep = (epochs or EPOCHS).get(spec["arch"], 15)
+            config = TrainConfig(data=data, data_root=data_root, model=spec["arch"], model_kwargs=spec["model_kwargs"],
+                                 method=spec["method"], seed=spec["seed"], epochs=ep, eval_every=ep)
         if spec["backdoored"]:
             config.poison = spec["trigger"]
             config.poison_kwargs = {"rate": spec["rate"], "target": spec["target"], **spec["trigger_kwargs"]}
+            if spec.get("mode"):
+                config.poison_kwargs["mode"] = spec["mode"]
         t0 = time.perf_counter()
         with _single_process():
             result = train(config, out=run_dir, overwrite=True, progress=False)
         rec = {k: spec[k] for k in ("id", "arch", "model_kwargs", "method", "seed", "backdoored", "trigger",
-                                    "trigger_kwargs", "target", "rate")}
+                                    "trigger_kwargs", "target", "rate", "recipe", "attacker", "family", "mode",
+                                    "train") if k in spec}
         rec.update(path=spec["id"], epochs=ep, c_acc=result.final.get("test_acc"), asr=None, r_acc=None,
                    implanted=False, train_seconds=round(time.perf_counter() - t0, 3))
         if spec["backdoored"]:
