@@ -198,22 +198,20 @@ def test_calibration_finding_uses_cross_fitted_temperature_scaling(mlp, test_set
         assert finding["severity"] == ("pass" if ref.ece <= 0.05 else "warn")
 
 
-def test_backdoor_section_scores_noise_response_with_a_reference_meta(mlp, test_set, tiny_budget):
-    """budget.noise_meta: the section's noise_response row is the reference meta-classifier's score
-    (checked against the detector called directly); a bad reference is that row's error only."""
-    from nnsafety.backdoor.detectors import DetectionContext, create_detector, load_meta
-    from nnsafety.report import get_budget
+def test_backdoor_section_is_the_calibrated_scan(mlp, test_set, tiny_budget):
+    """The section's verdict, score, threshold and FPR are ``scan``'s on the same model, budget and
+    clean samples (checked against scan called directly); the finding and the card state the FPR."""
+    from nnsafety.backdoor.scan import scan
+    from nnsafety.report.card import headline_lines
 
-    budget = get_budget(tiny_budget, detectors=("noise_response", "weights"), noise_meta="digits")
-    res = audit(mlp, test_set, budget=budget, only=["backdoor"], progress=False)
-    ref = create_detector("noise_response", meta=load_meta("digits")).detect(
-        mlp, DetectionContext((1, 8, 8), 10, seed=0))
-    scores = res.card["metrics"]["backdoor"]["scores"]
-    assert scores["noise_response (reference digits)"] == pytest.approx(ref.score)
-    assert validate(res.card) == [] and res.card["audit"]["budget_settings"]["noise_meta"] == "digits"
-    broken = get_budget(budget, noise_meta="no-such-reference")
-    res = audit(mlp, test_set, budget=broken, only=["backdoor"], progress=False)
-    assert res.section("backdoor").status == "ok"
-    assert list(res.card["metrics"]["backdoor"]["scores"]) == ["weights"]
-    assert "noise_response (reference no-such-reference)" in " ".join(
-        res.card["sections"]["backdoor"]["config"]["unavailable"])
+    res = audit(mlp, test_set, budget=tiny_budget, only=["backdoor"], progress=False)
+    x, y = test_set.tensors()
+    ref = scan(mlp, (1, 8, 8), 10, data=(x[:40], y[:40]), budget="quick", seed=0)
+    m = res.card["metrics"]["backdoor"]
+    assert m["score"] == pytest.approx(ref.score) and m["threshold"] == ref.threshold and m["fpr"] == ref.fpr
+    assert m["verdict"] == ref.verdict and m["reference"] == "digits_recipes"
+    (finding,) = [f for f in res.findings if f["section"] == "backdoor"]
+    assert finding["severity"] == ("fail" if ref.backdoored else "pass")
+    assert f"{100 * ref.fpr:.1f} %" in finding["reason"]
+    assert any(f"flags {100 * ref.fpr:.1f}% of clean models" in line for line in headline_lines(res.card))
+    assert validate(res.card) == []

@@ -57,15 +57,9 @@ def collect_zoo_evidence(zoo_dir: str | Path, cache: str | Path, nc_steps: int =
 
 
 def read_cache(cache: str | Path) -> List[Dict[str, Any]]:
-    rows: Dict[str, Dict[str, Any]] = {}
-    if Path(cache).is_file():
-        for line in Path(cache).read_text(encoding="utf-8").splitlines():
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # torn last line of an interrupted run
-            rows[r["id"]] = r
-    return [rows[k] for k in sorted(rows)]
+    from .zoo import read_records
+
+    return read_records([Path(cache)])
 
 
 # ------------------------------------------------------------------------------------ the regression

@@ -93,19 +93,26 @@ def _shard_from_env() -> Tuple[int, int]:
     return int(os.environ.get("RANK", "0")), max(int(os.environ.get("WORLD_SIZE", "1")), 1)
 
 
-def read_manifest(zoo_dir: str | Path) -> List[Dict[str, Any]]:
-    """All manifest records of a zoo, merged over ``manifest.jsonl`` and every ``manifest-<i>.jsonl``
-    (one per shard), deduplicated by id (the last record wins) and sorted by id."""
-    zoo_dir = Path(zoo_dir)
+def read_records(paths: Sequence[Path]) -> List[Dict[str, Any]]:
+    """JSON-lines records with an "id" from ``paths`` (missing files skipped), deduplicated by id (the
+    last record wins), sorted by id; a torn last line (a killed writer) is skipped."""
     records: Dict[str, Dict[str, Any]] = {}
-    for path in sorted(zoo_dir.glob("manifest*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
+    for path in paths:
+        if not Path(path).is_file():
+            continue
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:
-                continue  # torn last line of a killed shard
+                continue
             records[rec["id"]] = rec
     return [records[k] for k in sorted(records)]
+
+
+def read_manifest(zoo_dir: str | Path) -> List[Dict[str, Any]]:
+    """All manifest records of a zoo, merged over ``manifest.jsonl`` and every ``manifest-<i>.jsonl``
+    (one per shard), deduplicated by id (the last record wins) and sorted by id."""
+    return read_records(sorted(Path(zoo_dir).glob("manifest*.jsonl")))
 
 
 def merge_manifests(zoo_dir: str | Path) -> Path:
