@@ -156,3 +156,16 @@ def test_packaged_reference_on_a_pair_no_zoo_recipe_trained(backdoor_pair):
     assert clean.verdict == "clean", clean.message
     assert bad.verdict == "backdoored" and bad.suspected_target == 0, bad.message
     assert bad.score > clean.score and bad.fpr == ref["budgets"]["quick"]["heldout"]["fpr"] <= 0.1
+
+
+def test_the_evaluation_scores_with_the_same_features_as_scan(tiny_model):
+    """Scorer's vectorized matrix equals ``features`` with the reference of the fitted rows' clean models."""
+    rows = []
+    for i in range(4):  # same weights, evidence differs through the probes' seed
+        ev = collect_evidence(tiny_model, (1, 8, 8), 10, n_probes=2, nc_steps=4, uap_steps=3, prototype_steps=2, seed=i)
+        rows.append({"id": f"m{i}", "label": i % 2, "evidence": ev})
+    scorer = se.Scorer(rows, (4, 3))
+    fit = np.array([True, True, False, True])
+    ref = se.noise_reference([r for r, f in zip(rows, fit) if f])
+    expect = se.feature_matrix(rows, ref, (4, 3))
+    np.testing.assert_allclose(scorer.matrix(fit), expect, rtol=1e-9, atol=1e-12)

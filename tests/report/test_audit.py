@@ -132,6 +132,7 @@ def test_failing_section_is_recorded_and_others_run(monkeypatch, mlp, test_set, 
 
 def test_backdoor_section_guarded_when_detectors_missing(monkeypatch, mlp, test_set, tiny_budget):
     monkeypatch.setitem(sys.modules, "nnsafety.backdoor.detectors", None)  # import now raises ImportError
+    monkeypatch.setitem(sys.modules, "nnsafety.backdoor.scan", None)
     res = audit(mlp, test_set, budget=tiny_budget, only=["accuracy", "backdoor"], progress=False)
     bd = res.section("backdoor")
     assert bd.status == "error" and "backdoor detectors are not available" in bd.error

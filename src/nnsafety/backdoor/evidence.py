@@ -115,7 +115,7 @@ def at_steps(evidence: Dict[str, Any], nc_steps: Optional[int] = None, uap_steps
     return np.asarray(nc[n], dtype=np.float64), np.asarray(uap[u][0], dtype=np.float64), np.asarray(uap[u][1], dtype=np.float64)
 
 
-def _robust_z(v: np.ndarray) -> np.ndarray:
+def robust_z(v: np.ndarray) -> np.ndarray:
     """(v − median)/(1.4826·MAD) per class (signed MAD anomaly)."""
     med = np.median(v)
     mad = max(float(np.median(np.abs(v - med))), 1e-9)
@@ -130,46 +130,69 @@ def noise_z(evidence: Dict[str, Any], reference: Dict[str, Any]) -> np.ndarray:
 
 FEATURES = (
     "noise_z_max", "noise_z_block_max", "noise_z_block_mean", "noise_fraction_max", "noise_entropy",
-    "nc_anomaly", "nc_log_ratio", "nc_log_min",
-    "uap_anomaly", "uap_asr_max", "uap_asr_gap", "uap_ce_gap",
+    "nc_anomaly", "nc_log_ratio", "nc_log_min", "nc_second_ratio",
+    "uap_anomaly", "uap_asr_max", "uap_asr_gap", "uap_ce_gap", "uap_top_gap", "uap_ce_top_gap",
     "w_head_norm_anomaly", "w_head_bias_anomaly", "w_energy_top",
 )
+
+
+NOISE_Z_FEATURES = ("noise_z_max", "noise_z_block_max", "noise_z_block_mean")
+
+
+def noise_z_features(z: np.ndarray) -> Dict[str, np.ndarray]:
+    """The reference-dependent features of M z-scored profiles (M × settings × K), vectorized."""
+    block = np.stack([z[:, b].mean(1) for b in BLOCKS], 1)  # M × probe bases × K
+    return {"noise_z_max": z.max((1, 2)), "noise_z_block_max": block.max((1, 2)),
+            "noise_z_block_mean": np.sort(block.max(2), 1)[:, -3:].mean(1)}
+
+
+def static_features(evidence: Dict[str, Any], nc_steps: Optional[int] = None,
+                    uap_steps: Optional[int] = None) -> Dict[str, float]:
+    """The features that need no reference (all of ``FEATURES`` but ``NOISE_Z_FEATURES``)."""
+    frac = np.asarray(evidence["fraction"], dtype=np.float64)
+    nz = frac[frac > 0]
+    l1, asr, ce = at_steps(evidence, nc_steps, uap_steps)
+    kmin = int(np.argmin(l1))
+    nc_anom = float(-robust_z(l1)[kmin]) if l1[kmin] <= np.median(l1) else 0.0
+    w = evidence["weights"]
+    order = np.argsort(ce - 1e6 * asr)
+    return {
+        "noise_fraction_max": float(frac.max()), "noise_entropy": float(-(nz * np.log(nz)).sum()),
+        "nc_anomaly": min(nc_anom, 20.0), "nc_log_ratio": float(np.log(np.median(l1) / max(l1[kmin], 1e-6))),
+        "nc_log_min": float(np.log(max(l1[kmin], 1e-6))),
+        # the target against the runner-up class, not the median: one class stands out, not a tail
+        "nc_second_ratio": float(np.log(np.sort(l1)[1] / max(l1[kmin], 1e-6))),
+        "uap_anomaly": float(np.clip(robust_z(asr - 1e-3 * ce)[order[0]], -20, 20)), "uap_asr_max": float(asr.max()),
+        "uap_asr_gap": float(asr.max() - np.median(asr)), "uap_ce_gap": float(np.median(ce) - ce.min()),
+        "uap_top_gap": float(np.sort(asr)[-1] - np.sort(asr)[-2]), "uap_ce_top_gap": float(np.sort(ce)[1] - ce.min()),
+        "w_head_norm_anomaly": float(min(robust_z(np.asarray(w["head_norm"])).max(), 20.0)),
+        "w_head_bias_anomaly": float(min(robust_z(np.asarray(w["head_bias"])).max(), 20.0)),
+        "w_energy_top": float(w["energy_top"]),
+    }
 
 
 def features(evidence: Dict[str, Any], reference: Dict[str, Any], nc_steps: Optional[int] = None,
              uap_steps: Optional[int] = None) -> Dict[str, float]:
     """Named class-agnostic features (``FEATURES``) of one model's evidence; higher = more suspicious
     for the anomaly-type ones. ``reference``: {"mu", "sigma"} of clean models' noise profiles."""
-    z = noise_z(evidence, reference)
-    block = np.stack([z[b].mean(0) for b in BLOCKS])  # probe bases × K
-    frac = np.asarray(evidence["fraction"], dtype=np.float64)
-    nz = frac[frac > 0]
+    out = static_features(evidence, nc_steps, uap_steps)
+    out.update({k: float(v[0]) for k, v in noise_z_features(noise_z(evidence, reference)[None]).items()})
+    return {k: out[k] for k in FEATURES}
+
+
+def static_suspicion(evidence: Dict[str, Any], nc_steps: Optional[int] = None,
+                     uap_steps: Optional[int] = None) -> Dict[str, np.ndarray]:
+    """Per-class robust z of the inversion signals (higher = that class looks more like a target)."""
     l1, asr, ce = at_steps(evidence, nc_steps, uap_steps)
-    kmin = int(np.argmin(l1))
-    nc_anom = float(-_robust_z(l1)[kmin]) if l1[kmin] <= np.median(l1) else 0.0
-    w = evidence["weights"]
-    order = np.argsort(ce - 1e6 * asr)
-    return {
-        "noise_z_max": float(z.max()), "noise_z_block_max": float(block.max()),
-        "noise_z_block_mean": float(np.sort(block.max(1))[-3:].mean()),
-        "noise_fraction_max": float(frac.max()), "noise_entropy": float(-(nz * np.log(nz)).sum()),
-        "nc_anomaly": min(nc_anom, 20.0), "nc_log_ratio": float(np.log(np.median(l1) / max(l1[kmin], 1e-6))),
-        "nc_log_min": float(np.log(max(l1[kmin], 1e-6))),
-        "uap_anomaly": float(np.clip(_robust_z(asr - 1e-3 * ce)[order[0]], -20, 20)), "uap_asr_max": float(asr.max()),
-        "uap_asr_gap": float(asr.max() - np.median(asr)), "uap_ce_gap": float(np.median(ce) - ce.min()),
-        "w_head_norm_anomaly": float(min(_robust_z(np.asarray(w["head_norm"])).max(), 20.0)),
-        "w_head_bias_anomaly": float(min(_robust_z(np.asarray(w["head_bias"])).max(), 20.0)),
-        "w_energy_top": float(w["energy_top"]),
-    }
+    return {"neural_cleanse": robust_z(-np.log(np.maximum(l1, 1e-6))),
+            "universal_perturbation": robust_z(asr - 1e-3 * ce)}
 
 
 def class_suspicion(evidence: Dict[str, Any], reference: Dict[str, Any], nc_steps: Optional[int] = None,
                     uap_steps: Optional[int] = None) -> Dict[str, np.ndarray]:
-    """Per-class robust z of each signal (higher = that class looks more like a target)."""
-    l1, asr, ce = at_steps(evidence, nc_steps, uap_steps)
-    return {"noise_response": _robust_z(noise_z(evidence, reference).max(0)),
-            "neural_cleanse": _robust_z(-np.log(np.maximum(l1, 1e-6))),
-            "universal_perturbation": _robust_z(asr - 1e-3 * ce)}
+    """Per-class robust z of each signal: the noise profile's largest z per class, and the inversions'."""
+    return {"noise_response": robust_z(noise_z(evidence, reference).max(0)),
+            **static_suspicion(evidence, nc_steps, uap_steps)}
 
 
 def vote_target(suspicion: Dict[str, np.ndarray]) -> Tuple[int, Dict[str, int]]:

@@ -21,7 +21,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .evidence import FEATURES, class_suspicion, features, vote_target
+from .evidence import (
+    FEATURES, S0, robust_z, features, noise_z_features, static_features, static_suspicion, vote_target,
+)
 
 C_REG = 0.3  # inverse L2 strength of the logistic regression on standardized features
 
@@ -89,24 +91,36 @@ def predict(model: Dict[str, Any], X: np.ndarray) -> np.ndarray:
 
 
 class Scorer:
-    """Fits (noise reference + regression) on some rows and scores others, at fixed inversion steps."""
+    """Fits (noise reference + regression) on some rows and scores others, at fixed inversion steps.
+
+    The reference-free features and per-class inversion evidence are computed once; only the noise
+    profile's z-scores depend on the fitted rows, and are recomputed vectorized per fit.
+    """
 
     def __init__(self, rows, steps: Tuple[int, int], key: str = "evidence", names: Sequence[str] = FEATURES) -> None:
         self.rows, self.steps, self.key, self.names = list(rows), steps, key, list(names)
         self.y = np.asarray([r["label"] for r in self.rows])
-        self._cache: Dict[Tuple[int, ...], Any] = {}
+        self.profiles = np.asarray([r[key]["profile"] for r in self.rows], dtype=np.float64)
+        static = [static_features(r[key], *steps) for r in self.rows]
+        self.static = {k: np.asarray([f[k] for f in static]) for k in static[0]}
+        self.suspicion = [static_suspicion(r[key], *steps) for r in self.rows]
+
+    def _z(self, fit: np.ndarray) -> np.ndarray:
+        clean = self.profiles[fit & (self.y == 0)]
+        return (self.profiles - clean.mean(0)) / (clean.std(0) + S0)
+
+    def matrix(self, fit: np.ndarray) -> np.ndarray:
+        cols = {**self.static, **noise_z_features(self._z(fit))}
+        return np.stack([cols[n] for n in self.names], 1)
 
     def fit_score(self, fit: np.ndarray, score: np.ndarray) -> np.ndarray:
-        fit_rows = [r for r, f in zip(self.rows, fit) if f]
-        ref = noise_reference(fit_rows, self.key)
-        Xf = feature_matrix(fit_rows, ref, self.steps, self.key, self.names)
-        model = fit_logistic(Xf, self.y[fit], self.names)
-        Xs = feature_matrix([r for r, s in zip(self.rows, score) if s], ref, self.steps, self.key, self.names)
-        return predict(model, Xs)
+        X = self.matrix(fit)
+        return predict(fit_logistic(X[fit], self.y[fit], self.names), X[score])
 
     def targets(self, fit: np.ndarray, score: np.ndarray) -> List[int]:
-        ref = noise_reference([r for r, f in zip(self.rows, fit) if f], self.key)
-        return [vote_target(class_suspicion(r[self.key], ref, *self.steps))[0] for r, s in zip(self.rows, score) if s]
+        z = self._z(fit)
+        return [vote_target({"noise_response": robust_z(z[i].max(0)), **self.suspicion[i]})[0]
+                for i in np.flatnonzero(score)]
 
 
 # ------------------------------------------------------------------------------------------ metrics
