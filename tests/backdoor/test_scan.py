@@ -169,3 +169,13 @@ def test_the_evaluation_scores_with_the_same_features_as_scan(tiny_model):
     ref = se.noise_reference([r for r, f in zip(rows, fit) if f])
     expect = se.feature_matrix(rows, ref, (4, 3))
     np.testing.assert_allclose(scorer.matrix(fit), expect, rtol=1e-9, atol=1e-12)
+
+
+def test_detect_defaults_to_the_scan(tiny_model):
+    from nnsafety.backdoor.detect import detect
+
+    res = detect(tiny_model, in_shape=(1, 8, 8), num_classes=10, budget="quick")
+    direct = scan(tiny_model, (1, 8, 8), 10, budget="quick")
+    assert res.detector == "scan" and res.score == pytest.approx(direct.score)
+    assert res.threshold == pytest.approx(direct.threshold) and res.backdoored == direct.backdoored
+    assert direct.message in res.summary()

@@ -132,7 +132,7 @@ FEATURES = (
     "noise_z_max", "noise_z_block_max", "noise_z_block_mean", "noise_fraction_max", "noise_entropy",
     "nc_anomaly", "nc_log_ratio", "nc_log_min", "nc_second_ratio",
     "uap_anomaly", "uap_asr_max", "uap_asr_gap", "uap_ce_gap", "uap_top_gap", "uap_ce_top_gap",
-    "w_head_norm_anomaly", "w_head_bias_anomaly", "w_energy_top",
+    "w_head_norm_anomaly", "w_head_bias_anomaly", "w_energy_top", "agree_count", "agree_strength",
 )
 
 
@@ -171,12 +171,21 @@ def static_features(evidence: Dict[str, Any], nc_steps: Optional[int] = None,
     }
 
 
+def agreement_features(suspicion: Dict[str, np.ndarray]) -> Dict[str, float]:
+    """Do the detectors point at one class? The most detectors sharing a first class, and the largest
+    per-class sum of their robust z (each capped at 10, so one detector cannot carry it alone)."""
+    tops = np.bincount([int(np.argmax(v)) for v in suspicion.values()])
+    return {"agree_count": float(tops.max()),
+            "agree_strength": float(np.sum([np.minimum(v, 10.0) for v in suspicion.values()], 0).max())}
+
+
 def features(evidence: Dict[str, Any], reference: Dict[str, Any], nc_steps: Optional[int] = None,
              uap_steps: Optional[int] = None) -> Dict[str, float]:
     """Named class-agnostic features (``FEATURES``) of one model's evidence; higher = more suspicious
     for the anomaly-type ones. ``reference``: {"mu", "sigma"} of clean models' noise profiles."""
     out = static_features(evidence, nc_steps, uap_steps)
     out.update({k: float(v[0]) for k, v in noise_z_features(noise_z(evidence, reference)[None]).items()})
+    out.update(agreement_features(class_suspicion(evidence, reference, nc_steps, uap_steps)))
     return {k: out[k] for k in FEATURES}
 
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .evidence import (
-    FEATURES, S0, robust_z, features, noise_z_features, static_features, static_suspicion, vote_target,
+    FEATURES, S0, agreement_features, features, robust_z, noise_z_features, static_features, static_suspicion, vote_target,
 )
 
 C_REG = 0.3  # inverse L2 strength of the logistic regression on standardized features
@@ -109,8 +109,13 @@ class Scorer:
         clean = self.profiles[fit & (self.y == 0)]
         return (self.profiles - clean.mean(0)) / (clean.std(0) + S0)
 
+    def _suspicion(self, z: np.ndarray, i: int) -> Dict[str, np.ndarray]:
+        return {"noise_response": robust_z(z[i].max(0)), **self.suspicion[i]}
+
     def matrix(self, fit: np.ndarray) -> np.ndarray:
-        cols = {**self.static, **noise_z_features(self._z(fit))}
+        z = self._z(fit)
+        agree = [agreement_features(self._suspicion(z, i)) for i in range(len(self.rows))]
+        cols = {**self.static, **noise_z_features(z), **{k: np.asarray([a[k] for a in agree]) for k in agree[0]}}
         return np.stack([cols[n] for n in self.names], 1)
 
     def fit_score(self, fit: np.ndarray, score: np.ndarray) -> np.ndarray:
@@ -119,8 +124,7 @@ class Scorer:
 
     def targets(self, fit: np.ndarray, score: np.ndarray) -> List[int]:
         z = self._z(fit)
-        return [vote_target({"noise_response": robust_z(z[i].max(0)), **self.suspicion[i]})[0]
-                for i in np.flatnonzero(score)]
+        return [vote_target(self._suspicion(z, i))[0] for i in np.flatnonzero(score)]
 
 
 # ------------------------------------------------------------------------------------------ metrics
