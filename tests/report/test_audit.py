@@ -216,3 +216,18 @@ def test_backdoor_section_is_the_calibrated_scan(mlp, test_set, tiny_budget):
     assert f"{100 * ref.fpr:.1f} %" in finding["reason"]
     assert any(f"flags {100 * ref.fpr:.1f}% of clean models" in line for line in headline_lines(res.card))
     assert validate(res.card) == []
+
+def test_backdoor_section_adds_a_noise_meta_row_without_changing_the_verdict(mlp, test_set, tiny_budget):
+    from nnsafety.backdoor.detectors import DetectionContext, create_detector, load_meta
+    from nnsafety.report import get_budget
+
+    plain = audit(mlp, test_set, budget=tiny_budget, only=["backdoor"], progress=False)
+    budget = get_budget(tiny_budget, noise_meta="digits")
+    res = audit(mlp, test_set, budget=budget, only=["backdoor"], progress=False)
+    ref = create_detector("noise_response", meta=load_meta("digits")).detect(mlp, DetectionContext((1, 8, 8), 10))
+    rows = res.section("backdoor").output.tables[1].rows
+    assert rows[-1][0] == "noise_response (reference digits, probability)" and rows[-1][1] == f"{ref.score:.2f}"
+    assert res.card["metrics"]["backdoor"]["score"] == plain.card["metrics"]["backdoor"]["score"]
+    broken = audit(mlp, test_set, budget=get_budget(budget, noise_meta="no-such"), only=["backdoor"], progress=False)
+    assert broken.section("backdoor").status == "ok"
+    assert broken.section("backdoor").output.tables[1].rows[-1][1].startswith("error: expected a meta-classifier")

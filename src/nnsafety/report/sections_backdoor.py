@@ -52,6 +52,8 @@ def backdoor_section(ctx: AuditContext) -> SectionOutput:
     ctx.tick("scan")
     name = lambda c: ctx.classes[c] if c is not None and c < len(ctx.classes) else c  # noqa: E731
     rows = [[k, f"{v['anomaly']:.2f}", str(name(v["first_class"]))] for k, v in r.evidence.items()]
+    if ctx.budget.noise_meta:  # a user's own noise-response reference: one more row, not part of the verdict
+        rows.append(_noise_meta_row(ctx, name))
     if r.verdict == "uncalibrated":
         firsts = [v["first_class"] for v in r.evidence.values() if v["anomaly"] >= AGREE]
         agreed = max(set(firsts), key=firsts.count) if firsts else None
@@ -80,6 +82,18 @@ def backdoor_section(ctx: AuditContext) -> SectionOutput:
                 "clean_samples": int(ctx.clean[0].shape[0]) if ctx.clean is not None and r.with_data else 0,
                 "seed": ctx.seed},
     )
+
+
+def _noise_meta_row(ctx: AuditContext, name) -> List[str]:
+    label = f"noise_response (reference {ctx.budget.noise_meta}, probability)"
+    try:
+        from ..backdoor.detectors import DetectionContext, create_detector, load_meta
+
+        d = create_detector("noise_response", meta=load_meta(ctx.budget.noise_meta)).detect(
+            ctx.model, DetectionContext(tuple(ctx.in_shape), ctx.num_classes, seed=ctx.seed))
+    except ValueError as e:  # a bad reference file is this row's error, not the audit's
+        return [label, f"error: {e}", "-"]
+    return [label, f"{d.score:.2f}", str(name(d.target_class))]
 
 
 def _figure(ctx: AuditContext, evidence: Dict[str, Dict[str, Any]]) -> Figure | None:
