@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _timing import machine  # noqa: E402
 
 from nnsafety.backdoor import scan_eval as se  # noqa: E402
-from nnsafety.backdoor.evidence import FEATURES, features  # noqa: E402
+from nnsafety.backdoor.evidence import FEATURES, WEIGHT_FEATURES, features  # noqa: E402
 
 NC_STEPS = (10, 20, 30, 45)
 UAP_STEPS = (5, 10, 20)
@@ -82,7 +82,8 @@ def tables(rows, steps, key, split_names=tuple(se.SPLITS)):
 
 
 def baselines(rows, steps, key="evidence"):
-    """Single signals, unsupervised, on the same rows (no fit: AUC over all usable models)."""
+    """Single signals on the same rows: unsupervised anomaly scores and the old packaged digits
+    reference (no fit: AUC over all usable models), and each signal's features alone (held out)."""
     from nnsafety.backdoor.detectors import load_meta
 
     y = np.asarray([r["label"] for r in rows])
@@ -91,6 +92,10 @@ def baselines(rows, steps, key="evidence"):
     for name in ("nc_anomaly", "uap_anomaly", "noise_fraction_max", "w_head_norm_anomaly"):
         s = np.asarray([features(r[key], ref, *steps)[name] for r in rows])
         out[name] = se.summarize(y, s)
+    for group in ("noise", "nc", "uap", "w", "agree"):  # one signal's features alone, leave-one-recipe-out
+        names = [f for f in FEATURES + WEIGHT_FEATURES if f.startswith(group)]
+        res = se.heldout_scores(se.Scorer(rows, steps, key, names=names), "leave-one-recipe-out", nested=False)
+        out[f"{group} features only, logistic, leave-one-recipe-out"] = se.summarize(y, res["score"])
     old = load_meta("digits")
     s = old.predict_proba([np.asarray(r[key]["profile"]).flatten().tolist() for r in rows])
     out["digits reference (ProfileMeta, old)"] = {**se.summarize(y, s), "fpr": float((s[y == 0] >= 0.5).mean()),
