@@ -97,3 +97,13 @@ def test_wide_resnet_parameter_count(depth, k, expected):
 def test_unknown_keyword_is_refused(make_model, name):
     with pytest.raises(ValueError, match="no_such_arg"):
         make_model(name, no_such_arg=1)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_activation_option(name):
+    model = create_model(name, 10, (1, 8, 8), width=8, activation="tanh")
+    kinds = {type(m).__name__ for m in model.modules()}
+    assert "Tanh" in kinds and "ReLU" not in kinds
+    assert "ReLU" in {type(m).__name__ for m in create_model(name, 10, (1, 8, 8), width=8).modules()}
+    with pytest.raises(ValueError, match="expected activation one of relu, gelu, silu, tanh, got 'swish'"):
+        create_model(name, 10, (1, 8, 8), width=8, activation="swish")

@@ -132,6 +132,7 @@ def test_failing_section_is_recorded_and_others_run(monkeypatch, mlp, test_set, 
 
 def test_backdoor_section_guarded_when_detectors_missing(monkeypatch, mlp, test_set, tiny_budget):
     monkeypatch.setitem(sys.modules, "nnsafety.backdoor.detectors", None)  # import now raises ImportError
+    monkeypatch.setitem(sys.modules, "nnsafety.backdoor.scan", None)
     res = audit(mlp, test_set, budget=tiny_budget, only=["accuracy", "backdoor"], progress=False)
     bd = res.section("backdoor")
     assert bd.status == "error" and "backdoor detectors are not available" in bd.error
@@ -198,22 +199,35 @@ def test_calibration_finding_uses_cross_fitted_temperature_scaling(mlp, test_set
         assert finding["severity"] == ("pass" if ref.ece <= 0.05 else "warn")
 
 
-def test_backdoor_section_scores_noise_response_with_a_reference_meta(mlp, test_set, tiny_budget):
-    """budget.noise_meta: the section's noise_response row is the reference meta-classifier's score
-    (checked against the detector called directly); a bad reference is that row's error only."""
+def test_backdoor_section_is_the_calibrated_scan(mlp, test_set, tiny_budget):
+    """The section's verdict, score, threshold and FPR are ``scan``'s on the same model, budget and
+    clean samples (checked against scan called directly); the finding and the card state the FPR."""
+    from nnsafety.backdoor.scan import scan
+    from nnsafety.report.card import headline_lines
+
+    res = audit(mlp, test_set, budget=tiny_budget, only=["backdoor"], progress=False)
+    x, y = test_set.tensors()
+    ref = scan(mlp, (1, 8, 8), 10, data=(x[:40], y[:40]), budget="quick", seed=0)
+    m = res.card["metrics"]["backdoor"]
+    assert m["score"] == pytest.approx(ref.score) and m["threshold"] == ref.threshold and m["fpr"] == ref.fpr
+    assert m["verdict"] == ref.verdict and m["reference"] == "digits_recipes"
+    (finding,) = [f for f in res.findings if f["section"] == "backdoor"]
+    assert finding["severity"] == ("fail" if ref.backdoored else "pass")
+    assert f"{100 * ref.fpr:.1f} %" in finding["reason"]
+    assert any(f"flags {100 * ref.fpr:.1f}% of clean models" in line for line in headline_lines(res.card))
+    assert validate(res.card) == []
+
+def test_backdoor_section_adds_a_noise_meta_row_without_changing_the_verdict(mlp, test_set, tiny_budget):
     from nnsafety.backdoor.detectors import DetectionContext, create_detector, load_meta
     from nnsafety.report import get_budget
 
-    budget = get_budget(tiny_budget, detectors=("noise_response", "weights"), noise_meta="digits")
+    plain = audit(mlp, test_set, budget=tiny_budget, only=["backdoor"], progress=False)
+    budget = get_budget(tiny_budget, noise_meta="digits")
     res = audit(mlp, test_set, budget=budget, only=["backdoor"], progress=False)
-    ref = create_detector("noise_response", meta=load_meta("digits")).detect(
-        mlp, DetectionContext((1, 8, 8), 10, seed=0))
-    scores = res.card["metrics"]["backdoor"]["scores"]
-    assert scores["noise_response (reference digits)"] == pytest.approx(ref.score)
-    assert validate(res.card) == [] and res.card["audit"]["budget_settings"]["noise_meta"] == "digits"
-    broken = get_budget(budget, noise_meta="no-such-reference")
-    res = audit(mlp, test_set, budget=broken, only=["backdoor"], progress=False)
-    assert res.section("backdoor").status == "ok"
-    assert list(res.card["metrics"]["backdoor"]["scores"]) == ["weights"]
-    assert "noise_response (reference no-such-reference)" in " ".join(
-        res.card["sections"]["backdoor"]["config"]["unavailable"])
+    ref = create_detector("noise_response", meta=load_meta("digits")).detect(mlp, DetectionContext((1, 8, 8), 10))
+    rows = res.section("backdoor").output.tables[1].rows
+    assert rows[-1][0] == "noise_response (reference digits, probability)" and rows[-1][1] == f"{ref.score:.2f}"
+    assert res.card["metrics"]["backdoor"]["score"] == plain.card["metrics"]["backdoor"]["score"]
+    broken = audit(mlp, test_set, budget=get_budget(budget, noise_meta="no-such"), only=["backdoor"], progress=False)
+    assert broken.section("backdoor").status == "ok"
+    assert broken.section("backdoor").output.tables[1].rows[-1][1].startswith("error: expected a meta-classifier")

@@ -47,3 +47,17 @@ def test_toml_round_trip(tmp_path):
 
 def test_parse_value_falls_back_to_text():
     assert parse_value("cnn") == "cnn" and parse_value("1e-3") == 1e-3 and parse_value('"1"') == "1"
+
+
+def test_adam_is_coupled_l2_and_adamw_decoupled():
+    """optimizer="adam" builds torch.optim.Adam (weight decay added to the gradient), "adamw" AdamW."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from nnsafety.train.trainer import Trainer
+
+    for name, cls in (("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)):
+        cfg = TrainConfig(optimizer=name, lr=1e-3, weight_decay=1e-4)
+        opt = Trainer._optimizer(SimpleNamespace(config=cfg, model=torch.nn.Linear(3, 2)))
+        assert type(opt) is cls and opt.param_groups[0]["weight_decay"] == 1e-4

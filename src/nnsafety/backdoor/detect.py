@@ -8,16 +8,18 @@ import torch
 from torch import nn
 
 from .. import runs
+from . import scan as _scan  # noqa: F401  (registers the calibrated "scan" detector, the default)
 from .detectors import DETECTORS, DetectionContext, DetectionResult, create_detector
 
 N_CLEAN = 100  # "a few clean samples": the first 100 test images (10 per digit class)
 
 
-def detect(model: nn.Module, method: str = "noise_response", *, in_shape: Sequence[int], num_classes: int,
+def detect(model: nn.Module, method: str = "scan", *, in_shape: Sequence[int], num_classes: int,
            clean: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
            train: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
            poisoned_indices: Optional[torch.Tensor] = None, seed: int = 0, **settings: Any) -> DetectionResult:
-    """Run detector ``method`` on any ``nn.Module`` mapping x in [0, 1] to logits.
+    """Run detector ``method`` (default: the calibrated ``scan``) on any ``nn.Module`` mapping x in
+    [0, 1] to logits.
 
     ``clean``: a few clean (x, y) samples (classic Neural Cleanse, STRIP); ``train``: the training set
     as the model saw it (spectral_signature, activation_clustering), with ``poisoned_indices`` as
@@ -52,7 +54,7 @@ def run_context(run: runs.Run, n_clean: int = N_CLEAN, with_train: bool = False,
                             train, poisoned, seed)
 
 
-def detect_run(path: str | Path, method: str = "noise_response", n_clean: int = N_CLEAN, seed: int = 0,
+def detect_run(path: str | Path, method: str = "scan", n_clean: int = N_CLEAN, seed: int = 0,
                **settings: Any) -> DetectionResult:
     """``nnsafety detect RUN --method NAME``: load the run and apply the detector."""
     run = runs.load_run(path)

@@ -21,9 +21,10 @@ import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .. import runs
+from .recipes import recipe_spec
 
 MANIFEST = "manifest.jsonl"
 DESIGN = "zoo.json"  # the options that define which model each id is (seed, methods, ...)
@@ -31,6 +32,7 @@ FAMILIES = ("badnets", "blended", "sig", "wanet")
 # Robust methods used when registered; noise-style ones are the hard negatives of a data-free detector.
 ROBUST_METHODS = ("noise", "mixup", "noisymix", "nfm", "cutmix")
 EPOCHS = {"mlp": 20, "cnn": 15}
+DESIGNS = ("classic", "recipes")
 
 
 def _trigger_params(family: str, r: random.Random) -> Tuple[Dict[str, Any], float]:
@@ -123,6 +125,32 @@ def _record_problem(rec: Any, zoo_dir: Path) -> Optional[str]:
     return None
 
 
+def read_records(paths: Sequence[Path], problem: Optional[Callable[[Any], Optional[str]]] = None
+                 ) -> List[Dict[str, Any]]:
+    """JSON-lines records with an "id" from ``paths`` (missing files skipped), deduplicated by id (the
+    last record wins), sorted by id. A line that does not parse (a torn last line of a killed
+    writer) is skipped; ``problem(rec)`` names what makes a parsed record unusable (then it is
+    skipped too), and each skipped line is one ``ManifestWarning`` naming the file and the line."""
+    records: Dict[str, Dict[str, Any]] = {}
+    for path in paths:
+        if not Path(path).is_file():
+            continue
+        for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                why = problem(rec) if problem is not None else (
+                    None if isinstance(rec, dict) and "id" in rec else "expected a JSON object with an id")
+            except json.JSONDecodeError:
+                why = "not a JSON line (torn by a killed writer?)"
+            if why:
+                warnings.warn(f"{Path(path).name} line {lineno}: {why}; skipped", ManifestWarning, stacklevel=2)
+                continue
+            records[rec["id"]] = rec
+    return [records[k] for k in sorted(records)]
+
+
 def read_manifest(zoo_dir: str | Path) -> List[Dict[str, Any]]:
     """All manifest records of a zoo, merged over ``manifest.jsonl`` and every ``manifest-<i>.jsonl``
     (one per shard), deduplicated by id (the last record wins) and sorted by id.
@@ -130,21 +158,7 @@ def read_manifest(zoo_dir: str | Path) -> List[Dict[str, Any]]:
     A line that is not a usable record (a torn last line, or a hostile one: not an object, no id,
     a path outside the zoo) is skipped with one ``ManifestWarning`` naming the file and line."""
     zoo_dir = Path(zoo_dir)
-    records: Dict[str, Dict[str, Any]] = {}
-    for path in sorted(zoo_dir.glob("manifest*.jsonl")):
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                problem = _record_problem(rec, zoo_dir)
-            except json.JSONDecodeError:
-                problem = "not a JSON line (torn by a killed shard?)"
-            if problem:
-                warnings.warn(f"{path.name} line {lineno}: {problem}; skipped", ManifestWarning, stacklevel=2)
-                continue
-            records[rec["id"]] = rec
-    return [records[k] for k in sorted(records)]
+    return read_records(sorted(zoo_dir.glob("manifest*.jsonl")), lambda rec: _record_problem(rec, zoo_dir))
 
 
 def _repair_torn_line(manifest: Path) -> None:
@@ -168,6 +182,8 @@ def _check_design(out: Path, design: Dict[str, Any], done: Dict[str, Dict[str, A
             saved = json.loads(path.read_text(encoding="utf-8"))
         except ValueError as e:
             raise ValueError(f"{path} is not valid JSON ({e})") from None
+        if isinstance(saved, dict):
+            saved.setdefault("design", "classic")  # zoo.json written before recipe zoos existed
         diff = [k for k in design if saved.get(k) != design[k]] if isinstance(saved, dict) else list(design)
         if diff:
             was = ", ".join(f"{k} {saved.get(k) if isinstance(saved, dict) else None!r}" for k in diff)
@@ -177,6 +193,8 @@ def _check_design(out: Path, design: Dict[str, Any], done: Dict[str, Dict[str, A
         return
     keys = ("arch", "model_kwargs", "method", "seed", "trigger", "trigger_kwargs", "target", "rate")
     for rid, rec in done.items():
+        if design.get("design", "classic") != "classic":  # recipe zoos predate zoo.json only in development
+            break
         index = int(rid[1:]) if rid[:1] == "m" and rid[1:].isdigit() else None
         spec = zoo_spec(index, design["seed"], methods, families, num_classes) if index is not None else None
         if spec is None or any(rec.get(k) != spec[k] for k in keys):
@@ -204,6 +222,7 @@ def build_zoo(
     epochs: Optional[Dict[str, int]] = None,
     data_root: Optional[str] = None,
     progress: bool = True,
+    design: str = "classic",
 ) -> List[Dict[str, Any]]:
     """Train the models of shard ``i`` of ``n_shards`` (ids i, i + n_shards, ...) into ``out_dir``.
 
@@ -212,6 +231,9 @@ def build_zoo(
     (``read_manifest``; ``merge_manifests`` writes the merged file, called by every shard at its end).
     Resumable: a model whose manifest record exists and whose run dir holds ``model.safetensors``
     is skipped. ``methods`` defaults to erm plus the registered ones of ``ROBUST_METHODS``.
+    ``design``: "classic" (``zoo_spec``: one recipe, four trigger families) or "recipes"
+    (``recipes.recipe_spec``: recipes, trigger families and attackers drawn from ranges; ``methods``,
+    ``families`` and ``epochs`` are then part of the design and ignored).
     Returns this shard's records (skipped ones included).
     """
     from ..data import load_dataset
@@ -223,6 +245,8 @@ def build_zoo(
     rank, world = shard if shard is not None else _shard_from_env()
     if not (0 <= rank < world):
         raise ValueError(f"expected shard i/n with 0 <= i < n, got {rank}/{world}")
+    if design not in DESIGNS:
+        raise ValueError(f"expected design one of {', '.join(DESIGNS)}, got {design!r}")
     if methods is None:
         methods = ["erm"] + [m for m in ROBUST_METHODS if m in list_methods()]
     out = Path(out_dir)
@@ -231,28 +255,36 @@ def build_zoo(
     _repair_torn_line(manifest)
     done = {r["id"]: r for r in read_manifest(out)}
     test_set = load_dataset(data, root=data_root, split="test")
-    design = {"data": data, "seed": seed, "methods": list(methods), "families": list(families),
-              "epochs": dict(epochs or EPOCHS)}
-    _check_design(out, design, done, methods, families, test_set.num_classes)
+    options = {"design": design, "data": data, "seed": seed, "methods": list(methods), "families": list(families),
+               "epochs": dict(epochs or EPOCHS)}
+    _check_design(out, options, done, methods, families, test_set.num_classes)
     records = []
     ids = list(range(rank, n, world))
     for count, i in enumerate(ids):
-        spec = zoo_spec(i, seed, methods, families, test_set.num_classes)
+        spec = (recipe_spec(i, seed, test_set.num_classes) if design == "recipes"
+                else zoo_spec(i, seed, methods, families, test_set.num_classes))
         run_dir = out / spec["id"]
         if spec["id"] in done and (run_dir / runs.WEIGHTS).is_file():
             records.append(done[spec["id"]])
             continue
-        ep = (epochs or EPOCHS).get(spec["arch"], 15)
-        config = TrainConfig(data=data, data_root=data_root, model=spec["arch"], model_kwargs=spec["model_kwargs"],
-                             method=spec["method"], seed=spec["seed"], epochs=ep, eval_every=ep)
+        if "train" in spec:
+            ep = spec["epochs"]
+            config = TrainConfig(data=data, data_root=data_root, eval_every=ep, **spec["train"])
+        else:
+            ep = (epochs or EPOCHS).get(spec["arch"], 15)
+            config = TrainConfig(data=data, data_root=data_root, model=spec["arch"], model_kwargs=spec["model_kwargs"],
+                                 method=spec["method"], seed=spec["seed"], epochs=ep, eval_every=ep)
         if spec["backdoored"]:
             config.poison = spec["trigger"]
             config.poison_kwargs = {"rate": spec["rate"], "target": spec["target"], **spec["trigger_kwargs"]}
+            if spec.get("mode"):
+                config.poison_kwargs["mode"] = spec["mode"]
         t0 = time.perf_counter()
         with _single_process():
             result = train(config, out=run_dir, overwrite=True, progress=False)
         rec = {k: spec[k] for k in ("id", "arch", "model_kwargs", "method", "seed", "backdoored", "trigger",
-                                    "trigger_kwargs", "target", "rate")}
+                                    "trigger_kwargs", "target", "rate", "recipe", "attacker", "family", "mode",
+                                    "train") if k in spec}
         rec.update(path=spec["id"], epochs=ep, c_acc=result.final.get("test_acc"), asr=None, r_acc=None,
                    implanted=False, train_seconds=round(time.perf_counter() - t0, 3))
         if spec["backdoored"]:

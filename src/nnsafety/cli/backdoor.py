@@ -28,7 +28,8 @@ def run_zoo(args: argparse.Namespace) -> int:
     if args.n < 2:
         raise UsageError(f"nnsafety zoo: error: expected --n >= 2 (half clean, half backdoored), got {args.n}")
     records = build_zoo(Path(args.out), args.n, data=args.data, seed=args.seed, shard=_shard(args.shard),
-                        data_root=args.data_root, methods=name_list(args.methods), progress=not args.quiet)
+                        data_root=args.data_root, methods=name_list(args.methods), progress=not args.quiet,
+                        design=args.design)
     print(f"zoo: {len(records)} models in {args.out} (manifest.jsonl holds the ground truth)")
     return 0
 
@@ -133,6 +134,9 @@ def register(sub) -> None:
     p.add_argument("--shard", help="train only shard i of n (i/n), e.g. one per machine")
     p.add_argument("--methods", help="comma-separated training methods to vary over (default: erm + robust ones)")
     p.add_argument("--seed", type=seed, default=0, help="seed of the zoo's design")
+    p.add_argument("--design", default="classic", choices=("classic", "recipes"),
+                   help="classic: one training recipe; recipes: optimizers, methods, triggers and attackers drawn "
+                        "from ranges (the reference zoo of the scan)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
     p = add_command(sub, "detect", "is this model backdoored? (a run, a zoo's AUC table, or two runs compared)",

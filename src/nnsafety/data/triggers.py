@@ -73,11 +73,12 @@ class BadNets(Trigger):
     """BadNets patch (Gu et al. 2017): a ``size``×``size`` pixel patch pasted at a corner.
 
     ``position``: "bottom_right" | "bottom_left" | "top_right" | "top_left" or [row, col] of the
-    patch's top-left pixel. ``pattern``: "checkerboard" (1 on even (i+j), 0 elsewhere), "white" or
-    "random" (uniform [0, 1] from ``pattern_seed``). The original uses a 3×3 patch in the corner.
+    patch's top-left pixel. ``pattern``: "checkerboard" (1 on even (i+j), 0 elsewhere), "white",
+    "black" (a darkening patch: invisible on the background, it cuts the strokes when placed on the
+    foreground) or "random" (uniform [0, 1] from ``pattern_seed``). The original uses a 3×3 patch in the corner.
     """
 
-    PATTERNS = ("checkerboard", "white", "random")
+    PATTERNS = ("checkerboard", "white", "black", "random")
     CORNERS = ("bottom_right", "bottom_left", "top_right", "top_left")
 
     def __init__(self, size: int = 3, position: Any = "bottom_right", pattern: str = "checkerboard",
@@ -112,8 +113,8 @@ class BadNets(Trigger):
 
     def patch(self, channels: int, like: torch.Tensor) -> torch.Tensor:
         s = self.size
-        if self.pattern == "white":
-            return torch.ones(channels, s, s, dtype=like.dtype, device=like.device)
+        if self.pattern in ("white", "black"):
+            return torch.full((channels, s, s), float(self.pattern == "white"), dtype=like.dtype, device=like.device)
         if self.pattern == "checkerboard":
             ij = torch.arange(s).view(-1, 1) + torch.arange(s).view(1, -1)
             return ((ij % 2) == 0).to(like.dtype).to(like.device).expand(channels, s, s)

@@ -40,3 +40,13 @@ def residual_stage(c_in: int, c_out: int, blocks: int, stride: int, dropout: flo
     layers = [PreActBlock(c_in, c_out, stride, dropout)]
     layers += [PreActBlock(c_out, c_out, 1, dropout) for _ in range(blocks - 1)]
     return nn.Sequential(*layers)
+
+
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
+
+
+def activation(name: str) -> nn.Module:
+    """A fresh activation module by name (the mlp/cnn ``activation`` option)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"expected activation one of {', '.join(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]()

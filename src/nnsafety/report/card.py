@@ -128,6 +128,10 @@ def headline_lines(card: Dict[str, Any]) -> List[str]:
              f"(L∞ ε={h['eps']:g}), mean corruption accuracy {_pct(h['mean_corruption_accuracy'])}"]
     if h["backdoor_verdict"] is not None:
         tgt = f", suspected target class {h['suspected_target']}" if h["suspected_target"] is not None else ""
+        bd = card["metrics"].get("backdoor", {})
+        if bd.get("fpr") is not None:  # how often the scan's verdict is wrong, from its reference zoo
+            tgt += (f" (reference {bd['reference']}: flags {_pct(bd['fpr'])} of clean models of unseen recipes, "
+                    f"misses {_pct(bd['miss_rate'])} of backdoored ones)")
         lines.append(f"backdoor scan: {h['backdoor_verdict']}{tgt}")
     lines += [f"[{f['severity']}] {f['title']}: {f['reason']}" for f in card["findings"] if f["severity"] != "pass"]
     return lines

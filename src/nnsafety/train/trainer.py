@@ -194,6 +194,8 @@ class Trainer:
         if c.optimizer == "sgd":
             return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov and c.momentum > 0,
                                    weight_decay=c.weight_decay)
+        if c.optimizer == "adam":  # L2 penalty through the gradient (coupled), unlike AdamW's decoupled decay
+            return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
         return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
 
     def _run_config(self) -> Dict[str, Any]:

@@ -3,7 +3,9 @@ from .base import (
     DETECTORS, NEEDS, DetectionContext, DetectionResult, Detector, create_detector, list_detectors, mad_anomaly,
     register_detector,
 )
-from . import activation_clustering, neural_cleanse, noise_response, spectral_signature, strip, weights  # noqa: F401,E501
+from . import (  # noqa: F401  (registers the detectors)
+    activation_clustering, neural_cleanse, noise_response, spectral_signature, strip, universal_perturbation, weights,
+)
 from .meta import MetaClassifier, ProfileMeta, load_meta, reference_metas
 
 __all__ = [

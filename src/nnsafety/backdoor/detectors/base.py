@@ -61,8 +61,9 @@ class DetectionResult:
     def summary(self) -> str:
         verdict = "BACKDOORED" if self.backdoored else "clean"
         tgt = f", suspected target class {self.target_class}" if self.backdoored and self.target_class is not None else ""
+        msg = f"\n  {self.details['message']}" if isinstance(self.details.get("message"), str) else ""  # the scan's
         return (f"{self.detector}: {verdict} (score {self.score:.3f}, threshold {self.threshold:g}{tgt}; "
-                f"{self.seconds:.2f} s; needs {self.needs})")
+                f"{self.seconds:.2f} s; needs {self.needs}){msg}")
 
 
 class Detector:

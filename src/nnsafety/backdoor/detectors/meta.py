@@ -151,8 +151,10 @@ REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"
 
 def reference_metas() -> List[str]:
     """Names of the packaged reference meta-classifiers. ``"digits"``: fitted on the 180 usable
-    models of the 200-model digits zoo of ``docs/results.md`` (held-out AUC 0.943 there)."""
-    return sorted(p.stem for p in REFERENCE_DIR.glob("*.json"))
+    models of the 200-model digits zoo of ``docs/results.md`` (held-out AUC 0.943 there; one training
+    recipe only). The scan's recipe-spanning references (kind ScanReference) are listed by
+    ``nnsafety.backdoor.scan.list_references``."""
+    return sorted(p.stem for p in REFERENCE_DIR.glob("*.json") if json.loads(p.read_text()).get("kind") == "ProfileMeta")
 
 
 def load_meta(name_or_path: str | Path) -> ProfileMeta:

@@ -13,7 +13,7 @@ so only the weights are needed.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -26,14 +26,17 @@ from .base import DetectionContext, Detector, mad_anomaly, register_detector
 def reverse_engineer_triggers(
     model: nn.Module, base: torch.Tensor, num_classes: int, steps: int = 150, lr: float = 0.1,
     init_cost: float = 1e-2, patience: int = 5, asr_goal: float = 0.99, generator: Optional[torch.Generator] = None,
-    base_labels: Optional[torch.Tensor] = None,
-) -> Dict[str, torch.Tensor]:
+    base_labels: Optional[torch.Tensor] = None, checkpoints: Sequence[int] = (),
+) -> Dict[str, Any]:
     """Batched NC optimisation over all classes; returns masks (K×1×H×W), patterns, L1 norms, ASR.
 
     ``base``: B×C×H×W images in [0, 1]; ``init_cost``: the initial λ (per mask pixel sum);
     the best (smallest-L1) mask reaching ``asr_goal`` is kept per class, else the last one.
     ``base_labels`` (optional): the class of each base image; images of class k are left out of
     class k's loss and success rate (moving an image to its own class proves nothing).
+    ``checkpoints``: step counts at which to snapshot the L1 norms (``l1_at[step]``), equal to what a
+    run of that many steps returns (λ's schedule does not depend on the total), so one run gives the
+    quality/steps curve.
     """
     K, (B, C, H, W) = num_classes, base.shape
     g = generator or torch.Generator().manual_seed(0)
@@ -50,7 +53,8 @@ def reverse_engineer_triggers(
     xb = base.unsqueeze(0)
     weight = torch.ones(K, B) if base_labels is None else (base_labels.view(1, B) != torch.arange(K).view(K, 1)).float()
     weight = weight / weight.sum(1, keepdim=True).clamp_min(1)
-    for _ in range(steps):
+    l1_at: Dict[int, torch.Tensor] = {}
+    for step in range(steps):
         m, p = torch.sigmoid(a), torch.sigmoid(b)
         x = ((1 - m.unsqueeze(1)) * xb + (m * p).unsqueeze(1)).reshape(K * B, C, H, W)
         logits = model(x)
@@ -72,12 +76,15 @@ def reverse_engineer_triggers(
             cost = torch.where(down >= patience, cost / 1.5, cost)
             up = torch.where(up >= patience, torch.zeros_like(up), up)
             down = torch.where(down >= patience, torch.zeros_like(down), down)
+            if step + 1 in checkpoints:
+                now = torch.sigmoid(a).flatten(1).sum(1)
+                l1_at[step + 1] = torch.where(torch.isinf(best_l1), now, best_l1).clone()
     with torch.no_grad():
         m, p = torch.sigmoid(a), torch.sigmoid(b)
         missing = torch.isinf(best_l1)
         best_mask[missing], best_pattern[missing] = m[missing], p[missing]
         best_l1 = torch.where(missing, m.flatten(1).sum(1), best_l1)
-    return {"mask": best_mask, "pattern": best_pattern, "l1": best_l1, "reached": ~missing}
+    return {"mask": best_mask, "pattern": best_pattern, "l1": best_l1, "reached": ~missing, "l1_at": l1_at}
 
 
 @register_detector("neural_cleanse")

@@ -1,0 +1,219 @@
+"""The raw evidence of one model for the backdoor scan, and the class-agnostic features made from it.
+
+``collect_evidence`` runs the data-free probes once per model:
+
+- noise response: the class profile (20 settings × K mean softmax) and the fraction of probes per
+  class (``detectors.noise_response.class_profile``);
+- inversion: base images (class prototypes synthesized from the weights, or the user's clean
+  samples), then Neural Cleanse's smallest mask per class (L1) and a targeted universal L∞
+  perturbation per class (success rate, CE) on the same bases;
+- weights: head row-norm and bias MAD anomalies per class, first-layer energy concentration.
+
+``features`` turns evidence into named class-agnostic numbers given a reference (the mean/std of
+clean models' noise profiles), and ``class_suspicion`` gives each signal's per-class vector for the
+target vote. ``checkpoints`` record the inversion at several step counts in one run, so a zoo
+evaluation gets the whole quality/steps curve at the price of the longest setting.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from .detectors._probes import class_prototypes
+from .detectors.base import mad_anomaly
+from .detectors.neural_cleanse import reverse_engineer_triggers
+from .detectors.noise_response import BLOCKS, class_profile
+from .detectors.universal_perturbation import universal_perturbations
+
+S0 = 0.02  # floor added to the reference σ of a profile entry (probability units), as ProfileMeta's
+UAP_EPS = 0.2  # L∞ radius of the universal perturbations (pixel units): the faintest zoo blends move pixels by ≤ 0.2
+
+
+def _weight_evidence(model: nn.Module, in_shape: Sequence[int]) -> Dict[str, Any]:
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    head = linears[-1]
+    norms = head.weight.detach().double().norm(dim=1)
+    bias = head.bias.detach().double() if head.bias is not None else torch.zeros_like(norms)
+    first = next(m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
+    w = first.weight.detach().double()
+    if isinstance(first, nn.Linear) and w.shape[1] == math.prod(in_shape):
+        energy = (w ** 2).sum(0).view(tuple(in_shape)).sum(0).flatten()  # per input pixel
+    else:
+        energy = (w ** 2).sum((0, 1)).flatten()  # conv: per kernel position
+    energy = energy / energy.sum().clamp_min(1e-12)
+    return {"head_norm": norms.tolist(), "head_bias": bias.tolist(),
+            "energy_top": float(energy.max() * energy.numel())}
+
+
+def base_images(model: nn.Module, in_shape, num_classes: int, data: Optional[Tuple[torch.Tensor, torch.Tensor]],
+                n_base: int, prototype_steps: int, generator: torch.Generator):
+    """(images, labels): ``n_base`` clean samples (a seeded draw) when ``data`` is given, else prototypes."""
+    if data is not None:
+        x, y = data
+        idx = torch.randperm(x.shape[0], generator=generator)[:n_base]
+        return x[idx].float(), y[idx]
+    return class_prototypes(model, in_shape, num_classes, max(1, n_base // num_classes), steps=prototype_steps,
+                            generator=generator)
+
+
+def collect_evidence(model: nn.Module, in_shape: Sequence[int], num_classes: int, *, n_probes: int = 25,
+                     nc_steps: int = 60, uap_steps: int = 20, prototype_steps: int = 40, n_base: int = 20,
+                     data: Optional[Tuple[torch.Tensor, torch.Tensor]] = None, seed: int = 0,
+                     checkpoints: Sequence[int] = ()) -> Dict[str, Any]:
+    """All raw evidence of ``model`` (eval mode, gradients w.r.t. probes only); JSON-ready.
+
+    ``checkpoints``: extra inversion step counts recorded in ``nc_l1_at``/``uap_at`` (each ≤ the
+    run's steps). ``seconds`` holds the time of each part (s, this process's wall clock).
+    """
+    shape = tuple(int(s) for s in in_shape)
+    was_training = model.training
+    model.eval()
+    sec: Dict[str, float] = {}
+    try:
+        t = time.perf_counter()
+        profile, fraction = class_profile(model, shape, num_classes, n_probes, seed)
+        sec["noise"] = time.perf_counter() - t
+        t = time.perf_counter()
+        g = torch.Generator().manual_seed(seed)
+        base, labels = base_images(model, shape, num_classes, data, n_base, prototype_steps, g)
+        sec["bases"] = time.perf_counter() - t
+        t = time.perf_counter()
+        nc = reverse_engineer_triggers(model, base, num_classes, nc_steps, generator=g, base_labels=labels,
+                                       checkpoints=[c for c in checkpoints if c < nc_steps])
+        sec["nc"] = time.perf_counter() - t
+        t = time.perf_counter()
+        uap = universal_perturbations(model, base, num_classes, UAP_EPS, uap_steps, base_labels=labels,
+                                      checkpoints=[c for c in checkpoints if c < uap_steps])
+        sec["uap"] = time.perf_counter() - t
+        t = time.perf_counter()
+        weights = _weight_evidence(model, shape)
+        sec["weights"] = time.perf_counter() - t
+    finally:
+        model.train(was_training)
+    nc_at = {int(k): v.tolist() for k, v in nc["l1_at"].items()}
+    nc_at[int(nc_steps)] = nc["l1"].tolist()
+    uap_at = {int(k): [uap["asr_at"][k].tolist(), uap["ce_at"][k].tolist()] for k in uap["asr_at"]}
+    uap_at[int(uap_steps)] = [uap["asr"].tolist(), uap["ce"].tolist()]
+    return {"num_classes": int(num_classes), "profile": profile.tolist(), "fraction": fraction.tolist(),
+            "nc_l1_at": nc_at, "uap_at": uap_at, "nc_steps": int(nc_steps), "uap_steps": int(uap_steps),
+            "weights": weights, "seconds": sec, "with_data": data is not None}
+
+
+def at_steps(evidence: Dict[str, Any], nc_steps: Optional[int] = None, uap_steps: Optional[int] = None):
+    """(NC L1 per class, UAP success per class, UAP CE per class) at the given step counts (default:
+    the run's own); keys may have become strings in a JSON round trip."""
+    nc = {int(k): v for k, v in evidence["nc_l1_at"].items()}
+    uap = {int(k): v for k, v in evidence["uap_at"].items()}
+    n, u = nc_steps or evidence["nc_steps"], uap_steps or evidence["uap_steps"]
+    if n not in nc or u not in uap:
+        raise ValueError(f"expected evidence recorded at NC {n} / UAP {u} steps, have NC {sorted(nc)} / UAP {sorted(uap)}")
+    return np.asarray(nc[n], dtype=np.float64), np.asarray(uap[u][0], dtype=np.float64), np.asarray(uap[u][1], dtype=np.float64)
+
+
+def robust_z(v: np.ndarray) -> np.ndarray:
+    """(v − median)/(1.4826·MAD) per class (signed MAD anomaly)."""
+    med = np.median(v)
+    mad = max(float(np.median(np.abs(v - med))), 1e-9)
+    return (v - med) / (1.4826 * mad)
+
+
+def noise_z(evidence: Dict[str, Any], reference: Dict[str, Any]) -> np.ndarray:
+    """Settings × K profile z-scored against the reference's clean models (ProfileMeta's rule)."""
+    p = np.asarray(evidence["profile"], dtype=np.float64)
+    return (p - np.asarray(reference["mu"])) / (np.asarray(reference["sigma"]) + S0)
+
+
+FEATURES = (
+    "noise_z_max", "noise_z_block_max", "noise_z_block_mean", "noise_fraction_max", "noise_entropy",
+    "nc_anomaly", "nc_log_ratio", "nc_log_min", "nc_second_ratio",
+    "uap_anomaly", "uap_asr_max", "uap_asr_gap", "uap_ce_gap", "uap_top_gap", "uap_ce_top_gap",
+    "agree_count", "agree_strength",
+)
+# Head-weight statistics are recorded but not scored: on the recipe-spanning zoo they rank models by
+# recipe (weight decay, optimizer), not by backdoor — leave-one-recipe-out AUC 0.41 alone, and the
+# combination without them scored higher (docs/results.md, "Backdoor scan").
+WEIGHT_FEATURES = ("w_head_norm_anomaly", "w_head_bias_anomaly", "w_energy_top")
+
+
+NOISE_Z_FEATURES = ("noise_z_max", "noise_z_block_max", "noise_z_block_mean")
+
+
+def noise_z_features(z: np.ndarray) -> Dict[str, np.ndarray]:
+    """The reference-dependent features of M z-scored profiles (M × settings × K), vectorized."""
+    block = np.stack([z[:, b].mean(1) for b in BLOCKS], 1)  # M × probe bases × K
+    return {"noise_z_max": z.max((1, 2)), "noise_z_block_max": block.max((1, 2)),
+            "noise_z_block_mean": np.sort(block.max(2), 1)[:, -3:].mean(1)}
+
+
+def static_features(evidence: Dict[str, Any], nc_steps: Optional[int] = None,
+                    uap_steps: Optional[int] = None) -> Dict[str, float]:
+    """The features that need no reference (all of ``FEATURES`` but ``NOISE_Z_FEATURES``)."""
+    frac = np.asarray(evidence["fraction"], dtype=np.float64)
+    nz = frac[frac > 0]
+    l1, asr, ce = at_steps(evidence, nc_steps, uap_steps)
+    kmin = int(np.argmin(l1))
+    nc_anom = float(-robust_z(l1)[kmin]) if l1[kmin] <= np.median(l1) else 0.0
+    w = evidence["weights"]
+    order = np.argsort(ce - 1e6 * asr)
+    return {
+        "noise_fraction_max": float(frac.max()), "noise_entropy": float(-(nz * np.log(nz)).sum()),
+        "nc_anomaly": min(nc_anom, 20.0), "nc_log_ratio": float(np.log(np.median(l1) / max(l1[kmin], 1e-6))),
+        "nc_log_min": float(np.log(max(l1[kmin], 1e-6))),
+        # the target against the runner-up class, not the median: one class stands out, not a tail
+        "nc_second_ratio": float(np.log(np.sort(l1)[1] / max(l1[kmin], 1e-6))),
+        "uap_anomaly": float(np.clip(robust_z(asr - 1e-3 * ce)[order[0]], -20, 20)), "uap_asr_max": float(asr.max()),
+        "uap_asr_gap": float(asr.max() - np.median(asr)), "uap_ce_gap": float(np.median(ce) - ce.min()),
+        "uap_top_gap": float(np.sort(asr)[-1] - np.sort(asr)[-2]), "uap_ce_top_gap": float(np.sort(ce)[1] - ce.min()),
+        "w_head_norm_anomaly": float(min(robust_z(np.asarray(w["head_norm"])).max(), 20.0)),
+        "w_head_bias_anomaly": float(min(robust_z(np.asarray(w["head_bias"])).max(), 20.0)),
+        "w_energy_top": float(w["energy_top"]),
+    }
+
+
+def agreement_features(suspicion: Dict[str, np.ndarray]) -> Dict[str, float]:
+    """Do the detectors point at one class? The most detectors sharing a first class, and the largest
+    per-class sum of their robust z (each capped at 10, so one detector cannot carry it alone)."""
+    tops = np.bincount([int(np.argmax(v)) for v in suspicion.values()])
+    return {"agree_count": float(tops.max()),
+            "agree_strength": float(np.sum([np.minimum(v, 10.0) for v in suspicion.values()], 0).max())}
+
+
+def features(evidence: Dict[str, Any], reference: Dict[str, Any], nc_steps: Optional[int] = None,
+             uap_steps: Optional[int] = None) -> Dict[str, float]:
+    """Named class-agnostic features (``FEATURES``) of one model's evidence; higher = more suspicious
+    for the anomaly-type ones. ``reference``: {"mu", "sigma"} of clean models' noise profiles."""
+    out = static_features(evidence, nc_steps, uap_steps)
+    out.update({k: float(v[0]) for k, v in noise_z_features(noise_z(evidence, reference)[None]).items()})
+    out.update(agreement_features(class_suspicion(evidence, reference, nc_steps, uap_steps)))
+    return {k: out[k] for k in FEATURES + WEIGHT_FEATURES}
+
+
+def static_suspicion(evidence: Dict[str, Any], nc_steps: Optional[int] = None,
+                     uap_steps: Optional[int] = None) -> Dict[str, np.ndarray]:
+    """Per-class robust z of the inversion signals (higher = that class looks more like a target)."""
+    l1, asr, ce = at_steps(evidence, nc_steps, uap_steps)
+    return {"neural_cleanse": robust_z(-np.log(np.maximum(l1, 1e-6))),
+            "universal_perturbation": robust_z(asr - 1e-3 * ce)}
+
+
+def class_suspicion(evidence: Dict[str, Any], reference: Dict[str, Any], nc_steps: Optional[int] = None,
+                    uap_steps: Optional[int] = None) -> Dict[str, np.ndarray]:
+    """Per-class robust z of each signal: the noise profile's largest z per class, and the inversions'."""
+    return {"noise_response": robust_z(noise_z(evidence, reference).max(0)),
+            **static_suspicion(evidence, nc_steps, uap_steps)}
+
+
+def vote_target(suspicion: Dict[str, np.ndarray]) -> Tuple[int, Dict[str, int]]:
+    """The suspected target by agreement: the class most detectors put first; a tie (no class named
+    by more detectors than any other) goes to the largest summed per-class z over all detectors —
+    never to one detector's pick over the agreement of the others."""
+    tops = {name: int(np.argmax(v)) for name, v in suspicion.items()}
+    votes = np.bincount(list(tops.values()), minlength=len(next(iter(suspicion.values()))))
+    total = np.sum(list(suspicion.values()), axis=0)
+    best = np.flatnonzero(votes == votes.max())
+    return int(best[np.argmax(total[best])]), tops

@@ -1,0 +1,181 @@
+"""The backdoor scan: API, verdict logic on a hand-built reference, the target vote, the evaluation's
+metrics and splits against independent references, and the packaged reference on a held-out pair."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from nnsafety.backdoor import scan_eval as se
+from nnsafety.backdoor.evidence import FEATURES, collect_evidence, features, vote_target
+from nnsafety.backdoor.scan import ScanResult, list_references, load_reference, logistic_score, scan
+
+
+def _reference(coef_on="nc_anomaly", threshold=0.5, in_shape=(1, 8, 8)):
+    """A reference whose regression reads one feature: score = σ(feature − 2)."""
+    coef = [1.0 if n == coef_on else 0.0 for n in FEATURES]
+    entry = {"settings": {"nc_steps": 5, "uap_steps": 3}, "threshold": threshold,
+             "model": {"features": list(FEATURES), "mean": [0.0] * len(FEATURES), "scale": [1.0] * len(FEATURES),
+                       "coef": coef, "intercept": -2.0},
+             "heldout": {"fpr": 0.031, "tpr": 0.9, "n_clean": 160, "n_backdoored": 120}}
+    return {"kind": "ScanReference", "name": "fixture", "in_shape": list(in_shape), "num_classes": 10,
+            "noise_reference": {"mu": [[0.1] * 10] * 20, "sigma": [[0.05] * 10] * 20},
+            "budgets": {b: entry for b in ("quick", "standard", "thorough")}}
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10))
+
+
+def test_scan_score_is_the_logistic_of_its_features_and_the_verdict_follows_the_threshold(tiny_model):
+    ref = _reference()
+    r = scan(tiny_model, (1, 8, 8), 10, budget="quick", reference=ref)
+    assert isinstance(r, ScanResult) and r.reference == "fixture" and r.budget == "quick"
+    assert r.score == pytest.approx(1 / (1 + np.exp(-(r.features["nc_anomaly"] - 2.0))))
+    assert r.fpr == 0.031 and r.miss_rate == pytest.approx(0.1) and r.settings == {"nc_steps": 5, "uap_steps": 3}
+    low = scan(tiny_model, (1, 8, 8), 10, budget="quick", reference=_reference(threshold=r.score - 1e-9))
+    high = scan(tiny_model, (1, 8, 8), 10, budget="quick", reference=_reference(threshold=r.score + 1e-9))
+    assert low.verdict == "backdoored" and low.backdoored and low.suspected_target is not None
+    assert "wrong on 3.1 % of clean models" in low.message
+    assert high.verdict == "clean" and high.suspected_target is None and "misses 10.0 %" in high.message
+    json.dumps(low.to_dict())  # JSON-ready
+
+
+def test_scan_without_a_matching_reference_is_uncalibrated(tiny_model):
+    r = scan(tiny_model, (1, 8, 8), 10, budget="quick", reference=_reference(in_shape=(3, 32, 32)))
+    assert r.verdict == "uncalibrated" and r.score is None and r.fpr is None and not r.backdoored
+    assert set(r.evidence) == {"noise_response", "neural_cleanse", "universal_perturbation"}
+
+
+def test_scan_rejects_bad_inputs(tiny_model, tmp_path):
+    ref = _reference()
+    with pytest.raises(ValueError, match="expected budget one of"):
+        scan(tiny_model, (1, 8, 8), 10, budget="fast", reference=ref)
+    with pytest.raises(ValueError, match="expected in_shape C×H×W"):
+        scan(tiny_model, (64,), 10, reference=ref)
+    with pytest.raises(ValueError, match="expected data"):
+        scan(tiny_model, (1, 8, 8), 10, data=(torch.zeros(4, 3, 8, 8), torch.zeros(4)), reference=ref)
+    bad = tmp_path / "r.json"
+    bad.write_text('{"kind": "ProfileMeta"}')
+    with pytest.raises(ValueError, match="expected a scan reference JSON"):
+        load_reference(bad)
+    with pytest.raises(ValueError, match="expected a scan reference name"):
+        load_reference("no-such-reference")
+
+
+def test_logistic_score_matches_scikit_learn():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3)) * [1, 5, 0.1] + [0, 2, 1]
+    y = (X[:, 0] + 0.3 * rng.normal(size=80) > 0).astype(int)
+    model = se.fit_logistic(X, y, ["a", "b", "c"])
+    mean, scale = X.mean(0), X.std(0) + 1e-9
+    sk = LogisticRegression(C=se.C_REG, max_iter=5000, class_weight="balanced").fit((X - mean) / scale, y)
+    expect = sk.predict_proba((X - mean) / scale)[:, 1]
+    np.testing.assert_allclose(se.predict(model, X), expect, rtol=1e-6)
+    assert logistic_score(model, dict(zip("abc", X[3]))) == pytest.approx(expect[3], rel=1e-6)
+    json.dumps(model)
+
+
+def test_target_vote_follows_agreement_not_the_strongest_detector():
+    z = lambda c, h: np.eye(10)[c] * h  # noqa: E731
+    # one very strong detector says 7, two weaker ones agree on 3: the agreement wins
+    target, tops = vote_target({"a": z(7, 50.0), "b": z(3, 2.0), "c": z(3, 2.5)})
+    assert target == 3 and tops == {"a": 7, "b": 3, "c": 3}
+    # no agreement: the largest summed z over all detectors (class 1: 4 + 3 beats class 5: 6)
+    target, _ = vote_target({"a": z(5, 6.0), "b": z(1, 4.0) + z(5, -1.0), "c": z(2, 3.5) + z(1, 3.0)})
+    assert target == 1
+
+
+def test_auc_tpr_and_bootstrap_against_independent_references():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    y = np.r_[np.zeros(60), np.ones(40)].astype(int)
+    s = np.round(rng.normal(size=100) + y, 1)  # rounded: ties must count ½, as scikit-learn's
+    assert se.roc_auc(y, s) == pytest.approx(roc_auc_score(y, s))
+    lo, hi = se.bootstrap_auc(y, s, n=300)
+    assert lo < se.roc_auc(y, s) < hi and hi - lo < 0.3
+    clean_cut = np.sort(s[y == 0])[int(np.ceil(0.95 * (60 - 1)))]  # the 95 % quantile, "higher" method
+    assert se.tpr_at_fpr(y, s) == pytest.approx(np.mean(s[y == 1] > clean_cut))
+
+
+def _rows():
+    rows, i = [], 0
+    for recipe in ("sgd/erm", "adam/erm", "adamw/noise", "sgd/mixup"):
+        for label in (0, 0, 1, 1, 1):
+            fam = ("patch_bright", "sig", "small_norm")[i % 3] if label else None
+            att = ("standard", "noise_aware", "small_norm")[i % 3] if label else None
+            rows.append({"id": f"m{i:04d}", "label": label, "recipe": recipe, "family": fam, "attacker": att})
+            i += 1
+    return rows
+
+
+@pytest.mark.parametrize("split", list(se.SPLITS))
+def test_splits_never_score_a_model_like_those_fitted(split):
+    rows = _rows()
+    seen = np.zeros(len(rows), int)
+    for fit, score in se.SPLITS[split](rows):
+        assert not (fit & score).any()
+        seen += score
+        fitted = [r for r, f in zip(rows, fit) if f]
+        scored = [r for r, s in zip(rows, score) if s]
+        fit_clean_recipes = {r["recipe"] for r in fitted if r["label"] == 0}
+        assert all(r["recipe"] not in fit_clean_recipes for r in scored if r["label"] == 0)
+        if split == "leave-one-recipe-out":
+            assert not {r["recipe"] for r in scored} & {r["recipe"] for r in fitted}
+        if split == "leave-one-family-out":
+            assert not {r["family"] for r in scored if r["label"]} & {r["family"] for r in fitted if r["label"]}
+        if split == "attacker":
+            assert all(r["attacker"] == "standard" for r in fitted if r["label"])
+            assert all(r["attacker"] != "standard" for r in scored if r["label"])
+    assert seen.max() <= 1  # every model is scored at most once per split
+
+
+def test_inversion_snapshots_equal_shorter_runs(tiny_model):
+    long = collect_evidence(tiny_model, (1, 8, 8), 10, n_probes=2, nc_steps=8, uap_steps=6, checkpoints=(4, 3),
+                            prototype_steps=3)
+    short = collect_evidence(tiny_model, (1, 8, 8), 10, n_probes=2, nc_steps=4, uap_steps=3, prototype_steps=3)
+    np.testing.assert_allclose(long["nc_l1_at"][4], short["nc_l1_at"][4], rtol=1e-5)
+    np.testing.assert_allclose(long["uap_at"][3][0], short["uap_at"][3][0])
+    ref = {"mu": np.full((20, 10), 0.1), "sigma": np.full((20, 10), 0.05)}
+    assert features(long, ref, 4, 3) == pytest.approx(features(short, ref, 4, 3))
+
+
+def test_packaged_reference_on_a_pair_no_zoo_recipe_trained(backdoor_pair):
+    """The conftest pair is trained by a plain torch loop (not the trainer, so no recipe of the zoo):
+    the clean MLP passes, the BadNets MLP (target 0) is flagged with target 0."""
+    assert "digits_recipes" in list_references()
+    ref = load_reference("digits_recipes")
+    assert set(ref["budgets"]) >= {"quick", "standard", "thorough"}
+    clean = scan(backdoor_pair["clean"], (1, 8, 8), 10, budget="quick")
+    bad = scan(backdoor_pair["backdoored"], (1, 8, 8), 10, budget="quick")
+    assert clean.verdict == "clean", clean.message
+    assert bad.verdict == "backdoored" and bad.suspected_target == 0, bad.message
+    assert bad.score > clean.score and bad.fpr == ref["budgets"]["quick"]["heldout"]["fpr"] <= 0.1
+
+
+def test_the_evaluation_scores_with_the_same_features_as_scan(tiny_model):
+    """Scorer's vectorized matrix equals ``features`` with the reference of the fitted rows' clean models."""
+    rows = []
+    for i in range(4):  # same weights, evidence differs through the probes' seed
+        ev = collect_evidence(tiny_model, (1, 8, 8), 10, n_probes=2, nc_steps=4, uap_steps=3, prototype_steps=2, seed=i)
+        rows.append({"id": f"m{i}", "label": i % 2, "evidence": ev})
+    scorer = se.Scorer(rows, (4, 3))
+    fit = np.array([True, True, False, True])
+    ref = se.noise_reference([r for r, f in zip(rows, fit) if f])
+    expect = se.feature_matrix(rows, ref, (4, 3))
+    np.testing.assert_allclose(scorer.matrix(fit), expect, rtol=1e-9, atol=1e-12)
+
+
+def test_detect_defaults_to_the_scan(tiny_model):
+    from nnsafety.backdoor.detect import detect
+
+    res = detect(tiny_model, in_shape=(1, 8, 8), num_classes=10, budget="quick")
+    direct = scan(tiny_model, (1, 8, 8), 10, budget="quick")
+    assert res.detector == "scan" and res.score == pytest.approx(direct.score)
+    assert res.threshold == pytest.approx(direct.threshold) and res.backdoored == direct.backdoored
+    assert direct.message in res.summary()
