@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .._validation import check_images
+from ..data.base import as_xy
 from .._model import batched_logits, model_device, model_state
 from .._plot import new_axes
 from .._random import make_generator
@@ -46,7 +47,9 @@ class BoundaryResult:
 
 def decision_boundary_2d(model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor] = None,
                          grid: int = 200, pad: float = 0.1, batch_size: int = 65536) -> BoundaryResult:
-    """Predicted class over a ``grid``×``grid`` box around 2-D data ``x`` (N×2), box padded by ``pad``."""
+    """Predicted class over a ``grid``×``grid`` box around 2-D data ``x`` (N×2, or a dataset / an
+    (x, y) pair), box padded by ``pad``."""
+    x, y = as_xy(x, y)
     if x.dim() != 2 or x.shape[1] != 2:
         raise ValueError(f"expected 2-D inputs of shape N×2, got shape {tuple(x.shape)}")
     lo, hi = x.min(0).values, x.max(0).values
@@ -183,8 +186,10 @@ def margin_distribution(
     points for the first change of the predicted class (vs the prediction at t = 0), then bisected
     on that bracket to ``tol``. "adversarial": one direction per input, the normalized gradient of
     the margin loss (a linearized nearest-boundary direction). ``y`` is unused by the distances
-    (they are to the model's own boundary) and kept for the CLI signature.
+    (they are to the model's own boundary) and kept for the CLI signature. ``x`` may also be a
+    dataset or an (x, y) pair, as everywhere.
     """
+    x, y = as_xy(x, y)
     check_images(x)
     g = make_generator(generator, seed)
     dev = model_device(model)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .._registry import Registry
+from ..data.base import as_xy
 from .._validation import check_images
 from ..models.inference import fast_inference
 from .._model import batched_logits, check_classifier, model_device, model_state
@@ -215,7 +216,7 @@ def noise_response(
 ) -> NoiseResponseResult:
     """Sweep a noise family over ``levels`` and summarize the model's response (titration curve).
 
-    ``x``: real inputs in [0, 1] (at most ``n_probes`` are drawn from it), or None for data-free
+    ``x``: real inputs in [0, 1] (or a dataset / an (x, y) pair, with ``y`` left out; at most ``n_probes`` are drawn from it), or None for data-free
     probes built around a grey image (0.5), the model's stored dataset mean, or uniform noise images
     of ``in_shape``. ``levels``: strengths in the family's pixel units (σ for gaussian, half-width for
     uniform, replacement probability for salt_and_pepper, contrast lost for contrast, blur σ as a
@@ -226,6 +227,7 @@ def noise_response(
     ``batch_size``: rows per forward; default 512 on CPU (cache-sized: the digits cnn's sweep runs
     2× faster than with 16,384 rows, the MLP's the same) and 16,384 on other devices.
     """
+    x, y = as_xy(x, y)
     noise_fn = NOISE_FAMILIES.get(family)
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"expected confidence in (0, 1), got {confidence}")
