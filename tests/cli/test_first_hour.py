@@ -96,3 +96,35 @@ def test_make_targets_say_how_to_call_nnsafety():
                              text=True, timeout=60)
         assert dry.returncode == 0, dry.stderr
         assert "run .venv/bin/nnsafety --help, or first: source .venv/bin/activate" in dry.stdout, target
+
+
+def test_autoattack_announces_a_bound_reports_each_component_and_ends_with_the_number(digits_run, capsys):
+    """Before: 11 minutes with nothing on screen, no robust-accuracy line, no sanity checks shown."""
+    assert main(["attack", str(digits_run), "--attack", "autoattack", "--eps", "0.1", "-n", "8", "--quiet"]) == 0
+    quiet = capsys.readouterr()
+    assert main(["attack", str(digits_run), "--attack", "autoattack", "--eps", "0.1", "-n", "8"]) == 0
+    out = capsys.readouterr()
+    assert "AutoAttack standard on 8 digits test images: apgd-ce, apgd-t, fab-t, square; at most about" in out.err
+    for k, name in enumerate(["apgd-ce", "apgd-t", "fab-t", "square"], 1):
+        assert f"[{k}/4] {name} on the " in out.err and f"[{k}/4] {name}: robust accuracy " in out.err
+    assert "at most about" not in quiet.err and "robust accuracy: " in quiet.out
+    lines = out.out.splitlines()
+    final = next(line for line in lines if line.startswith("robust accuracy: "))
+    checks = next(line for line in lines if line.startswith("sanity checks: "))
+    after_square = next(line for line in lines if line.startswith("after square: "))
+    assert final.split()[2] == after_square.split()[2]  # the worst case over the components is the last one
+    assert " of 6 passed" in checks  # probabilities, gradients, determinism, clean accuracy, black box, ε growth
+    assert main(["attack", str(digits_run), "--attack", "autoattack", "--eps", "0.1", "-n", "8", "--json",
+                 "--quiet"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert f"{d['robust_accuracy']:.4f}" == final.split()[2]
+
+
+def test_autoattack_pass_bounds_are_the_reference_budgets():
+    from nnsafety.attacks.autoattack import estimate_passes
+
+    p = estimate_passes("standard", 10)
+    # fra31/auto-attack standard: 100 iterations each, 9 target classes, Square 5000 queries
+    assert p["apgd-ce"] == {"grad": 100, "forward": 0} and p["apgd-t"] == {"grad": 900, "forward": 0}
+    assert p["square"] == {"grad": 0, "forward": 5000} and list(p) == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    assert estimate_passes("plus", 10)["apgd-ce"]["grad"] == 500  # 5 restarts
