@@ -217,3 +217,37 @@ def test_backdoor_section_scores_noise_response_with_a_reference_meta(mlp, test_
     assert list(res.card["metrics"]["backdoor"]["scores"]) == ["weights"]
     assert "noise_response (reference no-such-reference)" in " ".join(
         res.card["sections"]["backdoor"]["config"]["unavailable"])
+
+
+def test_info_findings_never_change_the_verdict_and_badges_follow_findings():
+    """Issue 17 item 4: the spectral (α > 6) and margin (< ε·√D) rules fired on all 6 clean digits
+    models checked (4 trainer recipes, 2 hand-trained), so they inform instead of warning; a section
+    badge shows its worst finding, never a green "ok" beside a failing one."""
+    from nnsafety.report.base import Finding, section_badge, worst
+
+    assert worst(["info", "pass", "info"]) == "pass" and worst(["info"]) == "pass"
+    assert worst(["info", "warn", "pass"]) == "warn" and worst(["fail", "info"]) == "fail"
+    fail = Finding("backdoor", "backdoor", "fail", "Backdoor", "x")
+    ok = Finding("accuracy", "calibration", "pass", "Calibration", "x")
+    info = Finding("spectral", "layer_spectra", "info", "Layer spectra", "x")
+    assert section_badge("ok", [ok, fail]) == "fail"
+    assert section_badge("ok", [info]) == "info" and section_badge("ok", [info, ok]) == "pass"
+    assert section_badge("error", [ok]) == "error" and section_badge("ok", []) == "pass"
+
+
+def test_spectral_and_margin_findings_are_informational(tmp_path):
+    import torch
+    from torch import nn
+
+    from nnsafety.report import audit
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    x, y = torch.rand(40, 1, 8, 8), torch.arange(40) % 10
+    r = audit(model, (x, y), only=["boundary", "spectral"], out=tmp_path / "rep", progress=False)
+    sev = {f["id"]: f["severity"] for f in r.card["findings"]}
+    assert sev == {"margin": "info", "layer_spectra": "info"} and r.verdict == "pass"
+    assert "informational" in next(f["reason"] for f in r.card["findings"] if f["id"] == "margin")
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert 'class="badge ok"' not in html and 'class="badge info"' in html
+    assert "[info]" not in r.summary()
