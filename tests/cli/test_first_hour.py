@@ -128,3 +128,23 @@ def test_autoattack_pass_bounds_are_the_reference_budgets():
     assert p["apgd-ce"] == {"grad": 100, "forward": 0} and p["apgd-t"] == {"grad": 900, "forward": 0}
     assert p["square"] == {"grad": 0, "forward": 5000} and list(p) == ["apgd-ce", "apgd-t", "fab-t", "square"]
     assert estimate_passes("plus", 10)["apgd-ce"]["grad"] == 500  # 5 restarts
+
+
+def test_experiment_log_has_no_bar_frames_and_its_files_are_readable(tmp_path, python, cli_env):
+    """Before: `experiment toy2d > log 2>&1` wrote a 209 KB log of bar frames; figures were 0600."""
+    import os
+    import stat
+
+    out = tmp_path / "results"
+    log = tmp_path / "log.txt"
+    with open(log, "w") as f:  # not a terminal
+        done = subprocess.run(["sh", "-c", f"umask 022 && exec {python} -m nnsafety.cli experiment toy2d --out {out} "
+                               "--seeds 1 --epochs 1 --methods erm"], env=cli_env, stdout=f,
+                              stderr=subprocess.STDOUT, timeout=600)
+    text = log.read_text()
+    assert done.returncode == 0, text
+    assert "\r" not in text and "it/s" not in text and len(text) < 2000, text[:500]
+    files = [p for p in out.iterdir() if p.suffix in (".png", ".md", ".json")]
+    assert any(p.suffix == ".png" for p in files)
+    for p in files:
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o644, (p.name, oct(os.stat(p).st_mode))
