@@ -251,3 +251,31 @@ def test_spectral_and_margin_findings_are_informational(tmp_path):
     html = (tmp_path / "rep" / "report.html").read_text()
     assert 'class="badge ok"' not in html and 'class="badge info"' in html
     assert "[info]" not in r.summary()
+
+
+def test_one_clean_accuracy_per_report_and_subsets_say_what_they_are():
+    """Issue 17 item 5: one badnets report showed four clean accuracies, and `--only attacks` put the
+    150-image subset's 99.3 % in the headline of a 98.7 % model."""
+    import torch
+    from torch import nn
+
+    from nnsafety.report import audit, get_budget
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.rand(60, 1, 8, 8, generator=g), torch.randint(0, 10, (60,), generator=g)
+    with torch.no_grad():
+        y[:30] = model(x[:30]).argmax(1)  # about half right, unevenly spread: subsets differ from the whole
+    everything = (model(x).argmax(1) == y).float().mean().item()
+    b = get_budget("quick", n_attack=20, eps_list=(0.1,), n_corruption=25, corruptions=["fog"], severities=(1,))
+    only = audit(model, (x, y), budget=b, only=["attacks"], progress=False)
+    assert only.card["headline"]["clean_accuracy"] == pytest.approx(everything)
+    attack_clean = only.card["metrics"]["attacks"]["clean_accuracy"]
+    reason = next(f["reason"] for f in only.card["findings"] if f["id"] == "adversarial_robustness")
+    assert f"{100 * attack_clean:.1f}% on the same 20 of 60 audit images (a seeded subset)" in reason
+    both = audit(model, (x, y), budget=b, only=["accuracy", "corruptions"], progress=False)
+    assert both.card["headline"]["clean_accuracy"] == pytest.approx(both.card["metrics"]["accuracy"]["accuracy"])
+    reason = next(f["reason"] for f in both.card["findings"] if f["id"] == "corruption_robustness")
+    assert "on the same 25 of 60 audit images (the first)" in reason
+    assert "on all 60 audit images" in next(f["reason"] for f in both.card["findings"] if f["id"] == "calibration")

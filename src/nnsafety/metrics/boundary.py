@@ -42,7 +42,19 @@ class BoundaryResult:
             ax.scatter(p[:, 0].tolist(), p[:, 1].tolist(), c=self.labels, cmap="tab10", vmin=0, vmax=9,
                        marker=marker, s=12 if self.kind == "2d" else 150, edgecolors="k", linewidths=0.5)
         ax.set_title("decision regions" if self.kind == "2d" else "decision plane (anchors ★)")
+        self._legend(ax)
         return ax
+
+    def _legend(self, ax) -> None:
+        """One patch per class that appears (region or point), in the plot's tab10 colours."""
+        import matplotlib
+        from matplotlib.patches import Patch
+
+        present = sorted(set(int(v) for row in self.pred for v in row) | set(int(v) for v in (self.labels or [])))
+        cmap = matplotlib.colormaps["tab10"]
+        handles = [Patch(color=cmap(k % 10), alpha=0.6, label=f"class {k}") for k in present]
+        ax.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0,
+                  title="predicted", title_fontsize=6)
 
 
 def decision_boundary_2d(model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor] = None,

@@ -191,6 +191,19 @@ def new_figure(ncols: int = 1, size: Tuple[float, float] = (5.0, 3.6)):
     return fig, (list(axes) if ncols > 1 else [axes])
 
 
+def sparse_ticks(ax, values, min_gap: float = 0.06) -> None:
+    """ε ticks at the measured values, dropping any closer than ``min_gap`` of the axis range to the
+    last kept one (0, 0.01, 0.02 ... piled up into one unreadable label)."""
+    vals = sorted(set(float(v) for v in values))
+    span = (vals[-1] - vals[0]) or 1.0
+    kept = []
+    for v in vals:
+        if not kept or (v - kept[-1]) / span >= min_gap:
+            kept.append(v)
+    ax.set_xticks(kept)
+    ax.set_xticklabels([f"{v:g}" for v in kept])
+
+
 def fmt(v: Any, digits: int = 4) -> str:
     """A number for a table cell (``-`` for missing)."""
     if v is None:

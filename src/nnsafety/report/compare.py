@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 from urllib.parse import quote
 
-from .base import Figure, Table, new_figure, render
+from .base import Figure, Table, new_figure, render, sparse_ticks
 
 # (label, getter, better: "max" | "min" | None, format)
 _pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
@@ -176,10 +176,14 @@ def _overlays(names: Sequence[str], cards: Sequence[Dict[str, Any]]) -> List[Fig
         if len(curves) < 2:
             continue
         fig, (ax,) = new_figure(1, (10.0, 4.0))  # the page's width (1,100 px), not a 470-px thumbnail
+        if key == "reliability":
+            ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
         for n, cv in curves:
             ys = [float("nan") if v is None else v for v in cv["y"]]
             ax.plot(cv["x"], ys, marker="o", ms=3, label=n)
         ax.set(xlabel=curves[0][1].get("xlabel", ""), ylabel=curves[0][1].get("ylabel", ""), title=title)
+        if key == "robust_accuracy":  # ticks at the measured ε only, never piled up
+            sparse_ticks(ax, [v for _, cv in curves for v in cv["x"]])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         figures.append(Figure(key, f"{title}, one line per model.", render(fig)))
