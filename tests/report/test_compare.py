@@ -23,9 +23,19 @@ def _variant(card, name, clean, robust, corr, backdoor=None, target=None):
     return c
 
 
+def _judge(card, finding_id, severity):
+    for f in card["findings"]:
+        if f["id"] == finding_id:
+            f["severity"] = severity
+    return card
+
+
 def test_compare_cards_marks_best_per_row(full_audit):
     a = _variant(full_audit.card, "a", 0.95, 0.10, 0.80)
     b = _variant(full_audit.card, "b", 0.97, 0.40, 0.70, backdoor="fail", target=3)
+    for card in (a, b):
+        for fid in ("adversarial_robustness", "corruption_robustness", "curvature"):
+            _judge(card, fid, "pass")
     comp = compare_cards([a, b])
     head = comp.tables[0]
     rows = {r[0]: (r, best) for r, best in zip(head.rows, head.best)}
@@ -40,6 +50,25 @@ def test_compare_cards_marks_best_per_row(full_audit):
     assert {f.name for f in comp.figures} == {"robust_accuracy", "severity", "accuracy_gaussian", "reliability",
                                               "landscape_1d"}
     assert len(ROWS) >= 10
+
+
+def test_no_star_on_a_value_whose_finding_warns_or_fails(full_audit):
+    """Issue 17 item 4: ★ "best" went to the higher robust accuracy although its finding failed."""
+    a = _judge(_variant(full_audit.card, "a", 0.95, 0.10, 0.80), "adversarial_robustness", "fail")
+    b = _judge(_variant(full_audit.card, "b", 0.97, 0.20, 0.70), "adversarial_robustness", "warn")
+    for card in (a, b):
+        _judge(card, "corruption_robustness", "pass")
+    comp = compare_cards([a, b])
+    head = {r[0]: best for r, best in zip(comp.tables[0].rows, comp.tables[0].best)}
+    assert head["robust accuracy at ε (strongest attack)"] == []  # b is higher, but it warns
+    assert head["mean corruption accuracy"] == [1]
+    _judge(b, "adversarial_robustness", "pass")
+    head = {r[0]: best for r, best in zip(compare_cards([a, b]).tables[0].rows, compare_cards([a, b]).tables[0].best)}
+    assert head["robust accuracy at ε (strongest attack)"] == [2]
+    # findings table: ★ only on a passing cell, never on the "least bad" warn
+    findings = compare_cards([a, _judge(copy.deepcopy(b), "adversarial_robustness", "warn")]).tables[1]
+    row = next(i for i, r in enumerate(findings.rows) if r[0].startswith("attacks: Adversarial"))
+    assert findings.rows[row][1:] == ["fail", "warn"] and findings.best[row] == []
 
 
 def test_compare_from_report_folders_writes_html(full_audit, tmp_path):

@@ -26,7 +26,7 @@ def test_docs_schema_is_the_package_schema():
     (lambda c: c["model"].__setitem__("parameters", True), "$.model.parameters: expected integer"),
     (lambda c: c["headline"].__setitem__("clean_accuracy", 1.2), "$.headline.clean_accuracy: expected <= 1"),
     (lambda c: c.__setitem__("surprise", 1), "$: unexpected property 'surprise'"),
-    (lambda c: c["findings"][0].__setitem__("severity", "info"), "$.findings[0].severity: expected one of"),
+    (lambda c: c["findings"][0].__setitem__("severity", "notice"), "$.findings[0].severity: expected one of"),
     (lambda c: c["sections"]["accuracy"].__setitem__("status", "meh"), "$.sections.accuracy.status"),
     (lambda c: c["sections"]["accuracy"]["curves"]["reliability"].__setitem__("x", "no"),
      "$.sections.accuracy.curves.reliability.x: expected array"),

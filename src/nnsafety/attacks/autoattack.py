@@ -80,9 +80,17 @@ class AutoAttackResult:
         return d
 
     def summary(self) -> str:
-        rows = [f"clean: {self.clean_accuracy:.4f}"]
-        rows += [f"{c}: {a:.4f} ({s:.1f} s)" for c, a, s in
+        """Clean accuracy, robust accuracy after each component, the final robust accuracy and every
+        sanity check (passed or not), one line each."""
+        rows = [f"AutoAttack {self.version}, {self.norm} eps={self.eps:g}, on {self.n} images",
+                f"clean accuracy: {self.clean_accuracy:.4f}"]
+        rows += [f"after {c}: {a:.4f} ({s:.1f} s)" for c, a, s in
                  zip(self.components, self.robust_accuracy_after, self.seconds)]
+        rows.append(f"robust accuracy: {self.robust_accuracy:.4f} (a point counts when every component failed on it)")
+        if self.checks:
+            passed = [c.name for c in self.checks if c.passed]
+            rows.append(f"sanity checks: {len(passed)} of {len(self.checks)} passed"
+                        + (f" ({', '.join(passed)})" if passed else ""))
         rows += [f"WARNING {c.name}: {c.message}" for c in self.failed_checks]
         return "\n".join(rows)
 
@@ -90,7 +98,8 @@ class AutoAttackResult:
 def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str = "Linf",
                version: str = "standard", attacks: Optional[Sequence[str]] = None,
                batch_size: int = 500, seed: int = 0, progress: Optional[bool] = None,
-               checks: bool = True, warn: bool = True) -> AutoAttackResult:
+               checks: bool = True, warn: bool = True,
+               log: Optional[Callable[[str], None]] = None) -> AutoAttackResult:
     """Run the AutoAttack ensemble: each component only on the points still robust.
 
     ``version``: "standard" (APGD-CE, APGD-T with 9 targets, FAB-T with 9 targets, Square 5000
@@ -99,7 +108,9 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, n
     fra31/auto-attack; ``attacks`` picks a subset/order of component names instead. Every
     component is seeded with ``seed``. ``checks`` runs the sanity checks (probabilities, zero/NaN
     gradients, randomness, clean accuracy, Square beating white-box, robust accuracy vs ε) and
-    ``warn`` prints the failed ones. ``eps`` in pixel units of [0, 1] inputs.
+    ``warn`` prints the failed ones. ``eps`` in pixel units of [0, 1] inputs. ``log``: called with
+    one line as each component starts and ends (the CLI prints them: a bar alone says nothing in a
+    log, and one component can run for minutes).
     """
     check_inputs(x, y, eps, norm)
     if version not in VERSIONS:
@@ -117,11 +128,13 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, n
     first = ["" if r else "clean" for r in robust.tolist()]
     x_adv = x.clone()
     after, secs = [], []
+    say = log or (lambda line: None)
     with progress_bar(len(names), f"autoattack {version}", progress) as bar:
-        for name in names:
+        for k, name in enumerate(names):
             t0 = time.perf_counter()
             gen = make_generator(seed=seed, default_seed=None)
             idx_all = robust.nonzero().squeeze(1)
+            say(f"[{k + 1}/{len(names)}] {name} on the {idx_all.numel()} points still robust")
             for i in range(0, idx_all.numel(), batch_size):
                 idx = idx_all[i:i + batch_size]
                 xa = table[name](model, x[idx], y[idx], generator=gen)
@@ -136,6 +149,7 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, n
                     first[j] = name
             secs.append(time.perf_counter() - t0)
             after.append(robust.float().mean().item() if n else 0.0)
+            say(f"[{k + 1}/{len(names)}] {name}: robust accuracy {after[-1]:.4f} ({secs[-1]:.1f} s)")
             bar.update(1)
     clean_acc = (clean_pred == y).float().mean().item() if n else 0.0
     verdicts: List[SanityCheck] = []
@@ -156,6 +170,46 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, n
         robust_accuracy=robust.float().mean().item() if n else 0.0, seconds=secs,
         first_success=first, checks=verdicts, x_adv=x_adv,
     )
+
+
+def estimate_passes(version: str, n_classes: int, attacks: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, int]]:
+    """Upper bounds on the passes per point of each component, when every point stays robust
+    (broken points leave early): ``{"apgd-ce": {"grad": 100, "forward": 0}, ...}``. FAB's step
+    needs the gradient of every class margin (targeted: one), Square only forward passes."""
+    restarts = 5 if version == "plus" else 1
+    eot = 20 if version == "rand" else 1
+    n_t = min(9, n_classes - 1)
+    per = {"apgd-ce": (100 * restarts * eot, 0), "apgd-dlr": (100 * restarts * eot, 0), "apgd-t": (100 * n_t, 0),
+           "fab": (100 * restarts * n_classes, 0), "fab-t": (100 * n_t * 2, 0), "square": (0, 5000)}
+    names = list(attacks) if attacks is not None else VERSIONS[version]
+    return {a: {"grad": per[a][0], "forward": per[a][1]} for a in names}
+
+
+def estimate_seconds(model: nn.Module, x: torch.Tensor, y: torch.Tensor, version: str = "standard",
+                     batch_size: int = 500) -> Dict[str, float]:
+    """Seconds each component takes at most on ``x`` (every point robust to the end), from one
+    timed forward and one forward+backward pass of a batch: a bound to show before a run that can
+    take minutes, not a prediction (attacked points leave the batch, so the real run is shorter)."""
+    import math
+
+    xb, yb = x[:batch_size].detach(), y[:batch_size]
+    with _model_guard(model):
+        with torch.no_grad():
+            n_classes = model(xb[:1]).shape[1]
+        times = []
+        for grad in (False, True, False, True):  # the first of each warms up
+            t0 = time.perf_counter()
+            if grad:
+                xg = xb.clone().requires_grad_(True)
+                torch.nn.functional.cross_entropy(model(xg), yb).backward()
+            else:
+                with torch.no_grad():
+                    model(xb)
+            times.append(time.perf_counter() - t0)
+    t_fwd, t_grad = times[2], times[3]
+    batches = math.ceil(x.shape[0] / max(1, xb.shape[0]))
+    return {a: batches * (p["grad"] * t_grad + p["forward"] * t_fwd)
+            for a, p in estimate_passes(version, n_classes).items()}
 
 
 AutoAttack = register_attack_fn(

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .._model import check_classifier
+from ..data.base import as_xy
 from .._plot import new_axes
 from .._progress import Progress, progress_bar
 from .._random import make_generator
@@ -64,7 +65,18 @@ def _gather_counts(clean: int, robust: int, n: int, device) -> tuple:
     return tuple(int(v) for v in counts.tolist())
 
 
-def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: AttackLike,
+def _data_and_attack(x, y, attack):
+    """(x, y, attack) from ``f(model, x, y, attack)`` or ``f(model, dataset, attack)``."""
+    if not isinstance(x, torch.Tensor) and attack is None and not isinstance(y, torch.Tensor):
+        y, attack = None, y  # f(model, dataset, attack): the attack came second
+    x, y = as_xy(x, y)
+    if y is None or attack is None:
+        raise ValueError(f"expected labels y and an attack, got {'no labels' if y is None else 'no attack'}")
+    return x, y, attack
+
+
+def robust_accuracy(model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor] = None,
+                    attack: Optional[AttackLike] = None,
                     batch_size: int = 500, progress: Progress = None,
                     keep_adv: bool = True, generator: Optional[torch.Generator] = None,
                     seed: Optional[int] = None, **attack_kw) -> RobustAccuracyResult:
@@ -84,7 +96,10 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: 
     random starts), continued across batches: the same seed gives the same robust accuracy.
     Attacks without randomness ignore it.
     ``progress``: None (a bar on a terminal), a bool, or a callback receiving points done.
+    ``x`` may also be a dataset or an (x, y) pair with ``y`` left out:
+    ``robust_accuracy(model, test_set, "pgd", eps=0.1)``.
     """
+    x, y, attack = _data_and_attack(x, y, attack)
     fn = _resolve(attack, attack_kw)
     domain = getattr(fn, "params", {}).get("domain")
     check_classifier(model, x, y, domain)
@@ -168,8 +183,8 @@ class RobustCurve:
         return ax
 
 
-def robust_accuracy_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack_name: str,
-                          eps_list: Sequence[float], batch_size: int = 500,
+def robust_accuracy_curve(model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor] = None,
+                          attack_name: Optional[str] = None, eps_list: Sequence[float] = (), batch_size: int = 500,
                           progress: Progress = None, warn: bool = True,
                           seed: Optional[int] = None, **attack_kw) -> RobustCurve:
     """Robust accuracy of ``attack_name`` at each ε of ``eps_list`` (same points, same settings).
@@ -179,8 +194,12 @@ def robust_accuracy_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, at
     Attacks that take ``early_stop`` (PGD) use it unless ``attack_kw`` says otherwise: a point
     fooled at any iterate is not robust, and it leaves the batch (≈ 0.25–0.95× the steps).
     ``seed``: each ε's attack draws from a fresh generator seeded with it, so a point of the curve
-    does not depend on which other ε were asked for.
+    does not depend on which other ε were asked for. ``x`` may also be a dataset or an (x, y) pair
+    with ``y`` left out: ``robust_accuracy_curve(model, test_set, "pgd", eps_list=[0.05, 0.1])``.
     """
+    if not isinstance(x, torch.Tensor) and isinstance(y, str):  # f(model, dataset, "pgd", eps_list)
+        y, attack_name, eps_list = None, y, (attack_name if attack_name is not None else eps_list)
+    x, y, attack_name = _data_and_attack(x, y, attack_name)
     if not len(eps_list):
         raise ValueError("expected a non-empty eps_list")
     if "early_stop" in inspect.signature(ATTACKS.get(attack_name).__init__).parameters:

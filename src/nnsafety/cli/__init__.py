@@ -17,6 +17,10 @@ COMMAND_MODULES = [train, evaluate, corrupt, attack, experiment, backdoor, audit
 def build_parser() -> Parser:
     parser = Parser(prog="nnsafety", description="Robust training and safety verification of neural networks.",
                     formatter_class=Formatter)
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import this Python module first (repeatable), e.g. one that registers your own "
+                             "architecture with nnsafety.models.register_model so its runs load by name; this "
+                             "runs the module's code, so name only modules you trust")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for module in COMMAND_MODULES:
         module.register(sub)
@@ -45,6 +49,7 @@ def _main(argv: Optional[List[str]]) -> int:
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
+        _import_user_modules(args.imports)
         rc = args.func(args)
         _close_process_group(synchronize=True)
         return rc
@@ -60,6 +65,23 @@ def _main(argv: Optional[List[str]]) -> int:
         return 130
     finally:
         _close_process_group(synchronize=False)  # no-op when the success path closed it
+
+
+def _import_user_modules(names: List[str]) -> None:
+    """``--import MODULE``: the user's explicit opt-in to run their code (from the current folder or
+    the Python path), e.g. to register a model; a module that is not found is a usage error."""
+    import importlib
+
+    if names and "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")  # the console script's path lacks the current folder; `python -m` has it
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name and name.split(".")[0] == e.name.split(".")[0] and name.startswith(e.name):
+                raise UsageError(f"nnsafety: error: --import {name}: no module named {e.name!r} in the current "
+                                 "folder or on the Python path") from None
+            raise
 
 
 def _close_process_group(synchronize: bool) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ._base import UsageError, add_command
 from ._parse import count, eps_list, positive_int, seed, write_figure
@@ -21,6 +22,27 @@ def _points(args: argparse.Namespace, dataset):
     if args.n:
         x, y = x[: args.n], y[: args.n]
     return x, y
+
+
+def _stderr_line(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _announce_autoattack(say, model, x, y, args, data) -> None:
+    """What is about to run and how long it can take (a bound from one timed batch)."""
+    from ..attacks.autoattack import estimate_seconds
+
+    if not x.shape[0]:
+        return
+    est = estimate_seconds(model, x, y, args.version, args.batch_size)
+    total = sum(est.values())
+    say(f"AutoAttack {args.version} on {x.shape[0]} {data} test images: {', '.join(est)}; at most about "
+        f"{_duration(total)} if every point stays robust ({', '.join(f'{a} {_duration(s)}' for a, s in est.items())}); "
+        "points broken early leave, so it usually takes less. Fewer images: -n")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else (f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h")
 
 
 def run_attack(args: argparse.Namespace) -> int:
@@ -50,8 +72,10 @@ def run_attack(args: argparse.Namespace) -> int:
     x, y = _points(args, dataset)
     progress = False if args.quiet else None
     if ensemble:
+        say = (lambda line: None) if args.quiet or not dist_info.is_main else _stderr_line
+        _announce_autoattack(say, run.model, x, y, args, data)
         result = get_attack(args.attack, eps=eps[0], norm=args.norm, version=args.version, batch_size=args.batch_size,
-                            seed=args.seed, progress=progress).run(run.model, x, y)
+                            seed=args.seed, progress=progress, log=say).run(run.model, x, y)
         text = result.summary()
     else:
         result = robust_accuracy(run.model, x, y, args.attack, batch_size=args.batch_size, progress=progress,

@@ -68,6 +68,7 @@ def run_detect(args: argparse.Namespace) -> int:
                              "held-out meta-classifiers")
         settings["meta"] = _meta_argument(args.meta)
     if is_zoo(args.paths[0]):
+        check_zoo_size(args.paths[0])
         table = detect_zoo(args.paths[0], methods)
         print(json.dumps(table.to_dict(), sort_keys=True) if args.json else table.to_markdown())
         return 0
@@ -77,6 +78,31 @@ def run_detect(args: argparse.Namespace) -> int:
     else:
         print("\n".join(r.summary() for r in result))
     return 0
+
+
+def check_zoo_size(path) -> None:
+    """A zoo too small to score detectors fails with what it holds and what it needs: the AUCs need
+    both kinds of model, and the meta-classifier variants are fit on the models with even training
+    seeds and scored on the odd ones (and back), so each parity needs a clean and a backdoored one."""
+    from ..backdoor.zoo import read_manifest, zoo_labels
+
+    records = read_manifest(path)
+    usable = zoo_labels(records)
+    cells = {(label, parity): 0 for label in (0, 1) for parity in (0, 1)}
+    for r in usable:
+        cells[(r["label"], r["seed"] % 2)] += 1
+    if all(cells.values()):
+        return
+    clean = cells[(0, 0)] + cells[(0, 1)]
+    bad = cells[(1, 0)] + cells[(1, 1)]
+    failed = sum(1 for r in records if r.get("backdoored") and not r.get("implanted"))
+    raise UsageError(
+        f"nnsafety detect: error: zoo {path} is too small to score detectors: {clean} clean and {bad} backdoored "
+        f"usable models (even/odd training seed: clean {cells[(0, 0)]}/{cells[(0, 1)]}, backdoored "
+        f"{cells[(1, 0)]}/{cells[(1, 1)]}" + (f"; {failed} backdoored not counted, attack success < 90%" if failed else "")
+        + "); expected at least one clean and one backdoored model with an even seed and one of each with an odd "
+        "seed (4 models at the very least, 20+ of each kind for a meaningful AUC): grow it with "
+        "`nnsafety zoo --n 40` on the same --out")
 
 
 def _meta_argument(value: str):

@@ -34,6 +34,7 @@ def run_eval(args: argparse.Namespace) -> int:
     check_figure_path(args.figure)
     if args.attack:
         attack.check_eval_arguments(args)
+    metrics.check_metric_arguments(args)
     # every analysis asked for runs on the one loaded model, in this order
     asked = [(flag, fn) for flag, given, fn in (
         ("--poison", args.poison, lambda: backdoor.eval_poison(args, run)),

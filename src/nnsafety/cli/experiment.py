@@ -27,7 +27,8 @@ def run_experiment(args: argparse.Namespace) -> int:
         args.seeds = 5 if args.name == "toy2d" else 3
     if args.name != "mitigation" and (args.triggers is not None or args.rates is not None):
         raise UsageError("nnsafety experiment: error: --triggers and --rates apply to the mitigation experiment only")
-    kwargs = {"seeds": args.seeds, "methods": name_list(args.methods), "progress": not args.quiet}
+    # progress None: a bar only on a terminal, so a log (`> log.txt 2>&1`) gets no bar frames
+    kwargs = {"seeds": args.seeds, "methods": name_list(args.methods), "progress": False if args.quiet else None}
     if args.epochs is not None:
         kwargs["epochs"] = args.epochs
     if args.name == "mitigation":

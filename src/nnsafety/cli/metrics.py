@@ -15,7 +15,7 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--metric", choices=METRICS, help="noise-response curves, Hessian spectrum, loss landscape, "
                                                      "decision boundary / margins, or weight spectra")
     g.add_argument("--data-free", dest="data_free", action="store_true",
-                   help="noise_response on pure-noise probes around grey images instead of test data")
+                   help="noise_response only: pure-noise probes around grey images instead of test data")
     g.add_argument("--family", default="gaussian", help="noise_response perturbation family")
 
 
@@ -35,14 +35,20 @@ def _noise_response(args, run, dataset):
     else:
         x, y = dataset.tensors()
         res = noise_response(run.model, x, y, family=args.family, seed=args.seed)
-    lines = [f"noise response ({res.family}, {'data-free' if res.data_free else 'test data'}, "
-             f"{res.n_probes} probes × {len(res.levels)} levels)"]
+    probes = ("data-free: noise around a grey image" if res.data_free
+              else f"{res.n_probes} test images of {dataset.name if hasattr(dataset, 'name') else 'the data'}")
+    lines = [f"noise response to {res.family} noise ({probes}; {res.n_probes} probes × {len(res.levels)} levels "
+             f"{res.levels[0]:g}..{res.levels[-1]:g})"]
     if res.accuracy_auc is not None:
-        lines.append(f"accuracy AUC {res.accuracy_auc:.4f}; accuracy halves at level "
-                     f"{res.half_accuracy_level if res.half_accuracy_level is not None else '> max'}")
-    lines.append(f"collapse score {res.collapse_score:.3f} onto class {res.collapse_class}"
-                 + ("  ** FLAGGED: predictions collapse onto one class (possible backdoor target) **"
-                    if res.flagged else ""))
+        half = res.half_accuracy_level
+        lines.append(f"accuracy AUC {res.accuracy_auc:.4f} (mean accuracy over the levels, 1 = never hurt); "
+                     "accuracy halves at level " + (f"{half:.3g}" if half is not None else f"> {res.levels[-1]:g} (never)"))
+    lines.append(f"flip AUC {res.flip_auc:.4f} (mean fraction of predictions that change from the noise-free one)")
+    lines.append(f"collapse score {res.collapse_score:.3f} onto class {res.collapse_class}: the level-averaged "
+                 f"fraction of probes predicted as class {res.collapse_class} with confidence > "
+                 f"{res.confidence_threshold:g}; {res.collapse_threshold:g} or more is flagged (noise pulled into one "
+                 "class, as a backdoor target can pull it)"
+                 + ("  ** FLAGGED **" if res.flagged else " — not flagged"))
     return res, lines
 
 
@@ -122,6 +128,20 @@ class _Pair:
 
 VIEWS: Dict[str, Callable] = {"noise_response": _noise_response, "hessian": _hessian, "landscape": _landscape,
                               "boundary": _boundary, "spectral": _spectral}
+
+
+def check_metric_arguments(args: argparse.Namespace) -> None:
+    """Flags that only one metric reads are refused beside another, before any work: a silent
+    ignore let ``--metric hessian --data-free`` measure 1,347 training images unannounced."""
+    from ._base import UsageError
+
+    if args.metric != "noise_response":
+        for flag, given in (("--data-free", args.data_free), ("--family", args.family != "gaussian")):
+            if given:
+                where = f"--metric {args.metric}" if args.metric else "no --metric"
+                raise UsageError(f"nnsafety eval: error: {flag} applies only to --metric noise_response, got {where}"
+                                 + (" (the Hessian and the landscape use the training split; --n limits it)"
+                                    if args.metric in ("hessian", "landscape") else ""))
 
 
 def eval_metric(args: argparse.Namespace, run, dataset) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -71,6 +72,24 @@ def _explicit_training_flags(args: argparse.Namespace) -> List[str]:
     return given + (["config"] if args.config else []) + (["set"] if args.set else [])
 
 
+def interrupted_message(out) -> str:
+    """What Ctrl-C leaves and how to go on: ``--resume`` from the last checkpoint, when there is one."""
+    import json as _json
+
+    from .. import runs
+
+    state = Path(out) / runs.CHECKPOINT_DIR / runs.CHECKPOINT_JSON
+    if not (Path(out) / runs.CHECKPOINT_DIR / runs.CHECKPOINT).is_file():
+        return (f"nnsafety: interrupted before the first checkpoint of {out}: nothing to resume; run the same "
+                "command with --overwrite to start again")
+    try:
+        meta = _json.loads(state.read_text(encoding="utf-8"))
+        where = f" (after {meta['global_step']} training steps)"
+    except (OSError, ValueError, KeyError, TypeError):
+        where = ""
+    return f"nnsafety: interrupted; `nnsafety train --out {out} --resume` continues from the last checkpoint{where}"
+
+
 def run_train(args: argparse.Namespace) -> int:
     from ..train import Trainer
 
@@ -81,7 +100,12 @@ def run_train(args: argparse.Namespace) -> int:
     config = train_config(args)
     trainer = Trainer(config, out=args.out, resume=args.resume, overwrite=args.overwrite,
                       progress=False if args.quiet else None)
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    except KeyboardInterrupt:
+        if trainer.info.is_main:
+            print(interrupted_message(args.out), file=sys.stderr)
+        return 130
     if trainer.info.is_main:
         final = result.final
         if args.json:

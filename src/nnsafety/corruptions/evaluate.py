@@ -97,10 +97,21 @@ class CorruptionResult:
         return out
 
     def mce(self, baseline: Optional["CorruptionResult"] = None, relative: bool = False) -> float:
-        """Mean CE over the benchmark corruptions present in both results (1.0 = the baseline)."""
+        """Mean CE over the benchmark corruptions present in both results (1.0 = the baseline).
+
+        A CE_c is undefined where the baseline's denominator is 0 (relative: the corruption does not
+        raise the baseline's error above its clean error); such corruptions are left out of the mean
+        (``undefined_ce`` names them), and with none left the mean is NaN."""
         base = baseline if baseline is not None else self.baseline
         ce = self.ce(base, relative)
-        return float(np.mean([ce[c] for c in self._benchmark(base)]))
+        values = [ce[c] for c in self._benchmark(base) if not math.isnan(ce[c])]
+        return float(np.mean(values)) if values else float("nan")
+
+    def undefined_ce(self, baseline: Optional["CorruptionResult"] = None, relative: bool = False) -> List[str]:
+        """Benchmark corruptions whose CE_c (relative CE_c) is undefined, left out of the mCE."""
+        base = baseline if baseline is not None else self.baseline
+        ce = self.ce(base, relative)
+        return [c for c in self._benchmark(base) if math.isnan(ce[c])]
 
     def to_dict(self) -> dict:
         d = {
@@ -138,9 +149,18 @@ class CorruptionResult:
         lines.append("")
         lines.append(f"clean accuracy {100 * self.clean_accuracy:.1f}%, mean corruption accuracy "
                      f"{100 * self.mean_accuracy:.1f}%, mean error {100 * self.mean_error:.1f}%"
-                     + (f", mCE {100 * self.mce():.1f}%, relative mCE {100 * self.mce(relative=True):.1f}%"
-                        if ce else ""))
+                     + (f", {self._mce_text(False)}, {self._mce_text(True)}" if ce else ""))
         return "\n".join(lines)
+
+    def _mce_text(self, relative: bool) -> str:
+        """``mCE 96.3%`` with the corruptions left out named (their baseline CE is undefined)."""
+        name = "relative mCE" if relative else "mCE"
+        value, left_out = self.mce(relative=relative), self.undefined_ce(relative=relative)
+        why = ("the baseline's error does not rise above its clean error" if relative
+               else "the baseline makes no error")
+        if math.isnan(value):
+            return f"{name} undefined ({why} on any corruption)"
+        return f"{name} {100 * value:.1f}%" + (f" (without {', '.join(left_out)}: {why} there)" if left_out else "")
 
     def plot(self, ax=None):
         """Heat map of accuracy (corruption rows × severity columns); returns the Axes."""

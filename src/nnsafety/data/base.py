@@ -128,6 +128,17 @@ def as_dataset(data, classes: Optional[Sequence[str]] = None, name: str = "data"
     raise ValueError(f"expected a dataset (ArrayDataset) or an (x, y) pair of tensors, got {type(data).__name__}")
 
 
+def as_xy(x, y=None) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """``(x, y)`` tensors for the functions written as ``f(model, x, y)``: ``x`` may also be any
+    dataset form ``as_dataset`` takes (an ``ArrayDataset`` or an ``(x, y)`` pair), with ``y`` left
+    out; a tensor ``x`` is passed through with its ``y`` as given."""
+    if isinstance(x, torch.Tensor) or x is None:
+        return x, y
+    if y is not None:
+        raise ValueError(f"expected y only beside an image tensor x, got y beside a {type(x).__name__}")
+    return as_dataset(x).tensors()
+
+
 def load_dataset(name: str, root: str | None = None, split: str = "train", **kwargs) -> ArrayDataset:
     """Build a registered dataset: ``load_dataset("digits", split="test")``.
 

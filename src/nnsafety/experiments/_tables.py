@@ -8,6 +8,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .._io import write_text_atomic
+
 
 def mean_std(values: Sequence[Optional[float]]) -> Dict[str, Optional[float]]:
     """Mean and sample std (ddof=1; 0 for one value) of the non-missing values."""
@@ -29,6 +31,6 @@ def write_table(out_dir: Path, stem: str, header: List[str], rows: List[List[str
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     md = "\n".join(lines) + ("\n\n" + note if note else "") + "\n"
-    (out_dir / f"{stem}.md").write_text(md)
-    (out_dir / f"{stem}.json").write_text(json.dumps(payload, indent=1))
+    write_text_atomic(out_dir / f"{stem}.md", md, shared=True)  # results to share: 0644 under the umask
+    write_text_atomic(out_dir / f"{stem}.json", json.dumps(payload, indent=1), shared=True)
     return md

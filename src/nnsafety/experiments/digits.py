@@ -43,7 +43,7 @@ def evaluate_run(model, test_set, baseline_corr, eps: float, pgd_steps: int, cor
 
 def run_digits(out_dir, seeds: int = 3, epochs: int = 30, methods: Optional[Sequence[str]] = None,
                model: str = "cnn", eps: float = 0.1, pgd_steps: int = 20, corruption_seed: int = 0,
-               progress: bool = False) -> dict:
+               progress: Optional[bool] = False) -> dict:
     """Train and evaluate every method for ``seeds`` seeds; write ``digits.md``/``digits.json`` and
     ``digits_runs.json`` (one record per method and seed) into ``out_dir``; return the summary."""
     out = Path(out_dir)

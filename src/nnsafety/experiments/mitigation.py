@@ -57,7 +57,7 @@ def _key(method: str, trigger: str, rate: float, seed: int, epochs: int, model: 
 
 def run_mitigation(out_dir, seeds: int = 3, epochs: int = 15, methods: Optional[Sequence[str]] = None,
                    triggers: Optional[Sequence[str]] = None, rates: Optional[Sequence[float]] = None,
-                   model: str = "cnn", progress: bool = False, summarize_only: bool = False) -> dict:
+                   model: str = "cnn", progress: Optional[bool] = False, summarize_only: bool = False) -> dict:
     """Train every (method, trigger, rate) for ``seeds`` seeds; write ``mitigation.md``/``.json``.
 
     ``rates``: poisoned fraction of the 1347 training images (all-to-one, target = seed mod 10);

@@ -14,6 +14,7 @@ from typing import Dict, Optional, Sequence
 
 import torch
 
+from .._io import save_figure_atomic
 from ..data import load_dataset
 from ..train import TrainConfig, train
 from ._tables import fmt, mean_std, write_table
@@ -49,13 +50,13 @@ def plot_boundaries(panels, path: Path, title: str) -> None:
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure_atomic(fig, path)  # 0644 under the umask, never half-written
     plt.close(fig)
 
 
 def run_toy2d(out_dir, seeds: int = 5, epochs: int = 200, methods: Optional[Sequence[str]] = None,
               n: int = 1000, noise: float = 0.35, width: int = 128, depth: int = 3,
-              progress: bool = False) -> dict:
+              progress: Optional[bool] = False) -> dict:
     """Train every toy method for ``seeds`` seeds (data seed = training seed); write
     ``toy2d_boundaries.png`` (seed 0 models), ``toy2d.md`` and ``toy2d.json`` into ``out_dir``.
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import math
 
@@ -122,13 +122,49 @@ class ClassificationResult:
         bins = [b for b in self.reliability if b["count"] > 0]
         centers = [(b["lower"] + b["upper"]) / 2 for b in bins]
         width = bins[0]["upper"] - bins[0]["lower"] if bins else 0.1
-        ax.bar(centers, [b["accuracy"] for b in bins], width=width, edgecolor="black", label="accuracy")
+        # a bin of 1-4 images says little: faded and hatched, and every bar carries its count, so a
+        # zigzag of tiny bins is not read as miscalibration
+        for few, style in ((False, {"color": "C0", "label": "accuracy"}),
+                           (True, {"color": "#c9d7e8", "hatch": "//", "label": f"bins of < {FEW_IN_BIN} images"})):
+            part = [(c, b) for c, b in zip(centers, bins) if (b["count"] < FEW_IN_BIN) == few]
+            if part:
+                ax.bar([c for c, _ in part], [b["accuracy"] for _, b in part], width=width, edgecolor="black",
+                       **style)
+        for c, b in zip(centers, bins):
+            ax.text(c, min(b["accuracy"], 0.93) + 0.015, str(b["count"]), ha="center", va="bottom", fontsize=6)
         ax.plot([0, 1], [0, 1], "k--", label="perfect calibration")
-        ax.set_xlabel("confidence")
-        ax.set_ylabel("accuracy")
-        ax.set_title(f"ECE {self.ece:.3f}, accuracy {self.accuracy:.3f}")
-        ax.legend(loc="upper left")
+        ax.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="confidence (number on a bar: its images)", ylabel="accuracy")
+        ax.set_title(f"ECE {self.ece:.3f}, accuracy {self.accuracy:.3f} ({self.n} images)", fontsize=9)
+        ax.legend(loc="upper left", fontsize=7)
         return ax
+
+    def reliability_curve(self, min_count: int = 10) -> Dict[str, List[float]]:
+        """Accuracy against mean confidence over bins merged left to right until each holds at
+        least ``min_count`` images (the last one takes the remainder): the line a comparison
+        overlays, without the zigzag of bins of 1-3 images."""
+        xs, ys, counts = [], [], []
+        acc = conf = n = 0.0
+        for b in self.reliability:
+            if not b["count"]:
+                continue
+            acc += b["accuracy"] * b["count"]
+            conf += b["confidence"] * b["count"]
+            n += b["count"]
+            if n >= min_count:
+                xs.append(conf / n), ys.append(acc / n), counts.append(int(n))
+                acc = conf = n = 0.0
+        if n:  # the remainder joins the last point (or is the only one)
+            if counts:
+                m = counts[-1]
+                xs[-1] = (xs[-1] * m + conf) / (m + n)
+                ys[-1] = (ys[-1] * m + acc) / (m + n)
+                counts[-1] = int(m + n)
+            else:
+                xs.append(conf / n), ys.append(acc / n), counts.append(int(n))
+        return {"x": xs, "y": ys, "count": counts}
+
+
+FEW_IN_BIN = 5  # reliability bins with fewer images are shown as unreliable
 
 
 def evaluate(

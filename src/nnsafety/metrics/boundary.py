@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .._validation import check_images
+from ..data.base import as_xy
 from .._model import batched_logits, model_device, model_state
 from .._plot import new_axes
 from .._random import make_generator
@@ -41,12 +42,26 @@ class BoundaryResult:
             ax.scatter(p[:, 0].tolist(), p[:, 1].tolist(), c=self.labels, cmap="tab10", vmin=0, vmax=9,
                        marker=marker, s=12 if self.kind == "2d" else 150, edgecolors="k", linewidths=0.5)
         ax.set_title("decision regions" if self.kind == "2d" else "decision plane (anchors ★)")
+        self._legend(ax)
         return ax
+
+    def _legend(self, ax) -> None:
+        """One patch per class that appears (region or point), in the plot's tab10 colours."""
+        import matplotlib
+        from matplotlib.patches import Patch
+
+        present = sorted(set(int(v) for row in self.pred for v in row) | set(int(v) for v in (self.labels or [])))
+        cmap = matplotlib.colormaps["tab10"]
+        handles = [Patch(color=cmap(k % 10), alpha=0.6, label=f"class {k}") for k in present]
+        ax.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0,
+                  title="predicted", title_fontsize=6)
 
 
 def decision_boundary_2d(model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor] = None,
                          grid: int = 200, pad: float = 0.1, batch_size: int = 65536) -> BoundaryResult:
-    """Predicted class over a ``grid``×``grid`` box around 2-D data ``x`` (N×2), box padded by ``pad``."""
+    """Predicted class over a ``grid``×``grid`` box around 2-D data ``x`` (N×2, or a dataset / an
+    (x, y) pair), box padded by ``pad``."""
+    x, y = as_xy(x, y)
     if x.dim() != 2 or x.shape[1] != 2:
         raise ValueError(f"expected 2-D inputs of shape N×2, got shape {tuple(x.shape)}")
     lo, hi = x.min(0).values, x.max(0).values
@@ -183,8 +198,10 @@ def margin_distribution(
     points for the first change of the predicted class (vs the prediction at t = 0), then bisected
     on that bracket to ``tol``. "adversarial": one direction per input, the normalized gradient of
     the margin loss (a linearized nearest-boundary direction). ``y`` is unused by the distances
-    (they are to the model's own boundary) and kept for the CLI signature.
+    (they are to the model's own boundary) and kept for the CLI signature. ``x`` may also be a
+    dataset or an (x, y) pair, as everywhere.
     """
+    x, y = as_xy(x, y)
     check_images(x)
     g = make_generator(generator, seed)
     dev = model_device(model)

@@ -98,13 +98,21 @@ class LandscapeResult:
             ax2.plot(self.coords, self.accuracy, c="tab:orange", label="accuracy")
             ax2.set_ylabel("accuracy")
         else:
-            t = torch.tensor(self.loss)
-            cs = ax.contour(self.coords, self.coords, t.T.log10().tolist(), levels=20)
-            ax.clabel(cs, fontsize=6)
-            ax.plot([0], [0], "k*")
+            # filled levels with a colour bar: 20 labelled lines on a 5×5 grid piled their labels up
+            z = torch.tensor(self.loss).T.log10().tolist()
+            n = len(self.coords)
+            filled = ax.contourf(self.coords, self.coords, z, levels=min(12, 2 * n))
+            lines = ax.contour(self.coords, self.coords, z, levels=filled.levels[::3], colors="k", linewidths=0.5)
+            if n >= 9:  # enough points for a readable label on every third level
+                ax.clabel(lines, fontsize=6, inline=True, fmt="%.2g")
+            ax.figure.colorbar(filled, ax=ax, label="log10 loss", fraction=0.046, pad=0.04)
+            if n < 9:  # a coarse grid: show where the loss was measured
+                gx, gy = torch.meshgrid(torch.tensor(self.coords), torch.tensor(self.coords), indexing="ij")
+                ax.plot(gx.flatten().tolist(), gy.flatten().tolist(), "w.", ms=2)
+            ax.plot([0], [0], "k*", ms=10)
             ax.set_xlabel("d1")
             ax.set_ylabel("d2")
-            ax.set_title(f"log10 loss ({self.directions} directions)")
+            ax.set_title(f"log10 loss, {n}×{n} points ({self.directions} directions)", fontsize=9)
         return ax
 
 

@@ -24,6 +24,7 @@ from .._plot import pyplot
 from .._random import make_generator, rand, randn
 from .._registry import Registry
 from .._validation import check_images
+from ..data.base import as_xy
 from ..domains import Domain, ImageDomain
 from ..models.inference import fast_inference
 from ._common import trapezoid_auc
@@ -132,6 +133,7 @@ class NoiseResponseResult:
     collapse_class: int
     flagged: bool
     notes: List[str] = field(default_factory=list)
+    collapse_threshold: float = 0.5  # flagged when collapse_score reaches it
 
     def to_dict(self) -> Dict:
         from dataclasses import asdict
@@ -141,6 +143,14 @@ class NoiseResponseResult:
     @property
     def dominant_class(self) -> int:
         return self.collapse_class
+
+    @property
+    def rising_class(self) -> int:
+        """The class whose share of predictions grows most above its noise-free share (the curve
+        that rises in the titration plot); it need not be ``collapse_class``, which is scored on
+        confident predictions over all levels, the noise-free one included."""
+        frac = torch.tensor(self.class_fraction)
+        return int((frac.max(0).values - frac[0]).argmax())
 
     def plot(self, ax=None):
         """Left: accuracy/confidence/flip curves; right: the titration curve (class fractions).
@@ -158,19 +168,25 @@ class NoiseResponseResult:
         a0.plot(self.levels, self.mean_confidence, label="mean confidence")
         a0.plot(self.levels, self.flip_rate, label="flip rate")
         a0.set_xlabel(f"{self.family} noise level")
+        a0.set_title(f"{self.n_probes} {'data-free probes' if self.data_free else 'images'}", fontsize=9)
         a0.set_ylim(0, 1.02)
         a0.legend(fontsize=8)
         if len(axes) > 1:
             a1 = axes[1]
-            frac = torch.tensor(self.class_fraction)
+            # the confident shares are what the collapse score averages: the thick curve is its class
+            frac = torch.tensor(self.confident_fraction)
             for k in range(frac.shape[1]):
                 lw = 2.5 if k == self.collapse_class else 1.0
                 a1.plot(self.levels, frac[:, k].tolist(), lw=lw, label=str(k))
             a1.set_xlabel(f"{self.family} noise level")
-            a1.set_ylabel("fraction predicted")
-            flag = " (flagged)" if self.flagged else ""
-            a1.set_title(f"titration: collapse {self.collapse_score:.2f} → class {self.collapse_class}{flag}")
-            a1.legend(fontsize=6, ncol=2)
+            a1.set_ylabel(f"fraction predicted with confidence > {self.confidence_threshold:g}", fontsize=8)
+            verdict = (f"≥ {self.collapse_threshold:g}: flagged" if self.flagged
+                       else f"< {self.collapse_threshold:g}: not flagged")
+            rise = self.rising_class
+            a1.set_title(f"collapse score {self.collapse_score:.2f} for class {self.collapse_class} ({verdict})"
+                         + ("" if rise == self.collapse_class else f"\nclass {rise} rises most with noise"),
+                         fontsize=9)
+            a1.legend(fontsize=6, ncol=2, title="class", title_fontsize=6)
         return axes if len(axes) > 1 else axes[0]
 
 
@@ -223,7 +239,7 @@ def noise_response(
 ) -> NoiseResponseResult:
     """Sweep a noise family over ``levels`` and summarize the model's response (titration curve).
 
-    ``x``: real inputs in [0, 1] (at most ``n_probes`` are drawn from it), or None for data-free
+    ``x``: real inputs in [0, 1] (or a dataset / an (x, y) pair, with ``y`` left out; at most ``n_probes`` are drawn from it), or None for data-free
     probes built around a grey image (0.5), the model's stored dataset mean, or uniform noise images
     of ``in_shape``. ``levels``: strengths in the family's pixel units (σ for gaussian, half-width for
     uniform, replacement probability for salt_and_pepper, contrast lost for contrast, blur σ as a
@@ -237,6 +253,7 @@ def noise_response(
     registered families only, needs real ``x``, and projects every noisy input onto its valid
     inputs (bounds, immutable features, integer kinds), so the sweep asks only what may occur.
     """
+    x, y = as_xy(x, y)
     noise_fn = NOISE_FAMILIES.get(family)
     image = domain is None or isinstance(domain, ImageDomain)
     if not image:
@@ -318,6 +335,7 @@ def noise_response(
         half_accuracy_level=_half_level(levels_list, acc) if acc is not None else None,
         class_collapse=class_collapse.tolist(), collapse_score=collapse_score,
         collapse_class=collapse_class, flagged=collapse_score >= collapse_threshold, notes=notes,
+        collapse_threshold=float(collapse_threshold),
     )
 
 

@@ -298,14 +298,19 @@ class FirstLayerResult:
             imgs = imgs.mean(1, keepdim=True)
         cols = math.ceil(math.sqrt(n))
         rows = math.ceil(n / cols)
-        grid = torch.ones(imgs.shape[1], rows * (h + 1), cols * (w + 1))
+        # padding (and empty cells) is NaN, drawn light grey: a value of 1 was the colour map's dark
+        # red, the colour of the strongest positive weight
+        grid = torch.full((imgs.shape[1], rows * (h + 1), cols * (w + 1)), float("nan"))
         for i in range(n):
             r, q = divmod(i, cols)
             grid[:, r * (h + 1):r * (h + 1) + h, q * (w + 1):q * (w + 1) + w] = imgs[i]
         if grid.shape[0] == 3:
-            ax.imshow(grid.permute(1, 2, 0).numpy())
+            ax.imshow(grid.nan_to_num(0.94).permute(1, 2, 0).numpy())
         else:
-            ax.imshow(grid[0].numpy(), cmap="RdBu_r", vmin=0, vmax=1)
+            import matplotlib
+
+            cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="#f0f0f0")
+            ax.imshow(grid[0].numpy(), cmap=cmap, vmin=0, vmax=1)
         ax.set_axis_off()
         ax.set_title(title or f"{self.name} ({self.kind}, {n} filters)", fontsize=9)
         return ax

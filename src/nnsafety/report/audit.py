@@ -106,6 +106,16 @@ def _as_dataset(dataset, classes: Optional[Sequence[str]], data_root: Optional[s
     return as_dataset(dataset, classes, name="user data")
 
 
+def _checked_meta(noise_meta) -> str:
+    """A meta-classifier name or file that loads, so a typo fails before any section runs."""
+    from ..backdoor.detectors import load_meta
+
+    if not isinstance(noise_meta, (str, os.PathLike)):
+        raise ValueError(f"expected noise_meta as a name or a JSON path, got {type(noise_meta).__name__}")
+    load_meta(str(noise_meta))
+    return str(noise_meta)
+
+
 def _bars(show: bool, total: int):
     return progress_bar(total, "audit", show, unit="section", position=0, leave=True)
 
@@ -126,6 +136,7 @@ def audit(
     progress: Optional[bool] = None,
     data_root: Optional[str] = None,
     identity: Optional[Dict[str, Any]] = None,
+    noise_meta: Optional[str] = None,
 ) -> AuditResult:
     """Audit ``model`` on ``dataset`` (an ``ArrayDataset``, an (x, y) pair in [0, 1], or a dataset
     name whose test split is used) and, with ``out``, write report.html + safety_card.json + figures/.
@@ -135,6 +146,9 @@ def audit(
     ``budget.n_clean`` audit images for Neural Cleanse's classic mode, False runs only the
     data-free detectors, or pass (x, y). ``progress``: bars on stderr (default: when it is a TTY).
     ``identity`` overrides model-identity fields of the card (``audit_run`` passes the run's).
+    ``noise_meta``: score the backdoor scan's noise_response with a reference meta-classifier, as
+    the CLI's ``--noise-meta`` (packaged ``"digits"`` for cnns trained by nnsafety's digits recipe,
+    or a JSON file written by ``nnsafety detect --fit-meta``); the same as ``Budget(noise_meta=...)``.
     """
     from .card import build_card
 
@@ -142,7 +156,7 @@ def audit(
         raise ValueError(f"expected an nn.Module, got {type(model).__name__}")
     if not (isinstance(eps, (int, float)) and 0 < eps <= 1):
         raise ValueError(f"expected eps in (0, 1] (L∞, pixel units), got {eps!r}")
-    b = get_budget(budget)
+    b = get_budget(budget) if noise_meta is None else get_budget(budget, noise_meta=_checked_meta(noise_meta))
     chosen = select_sections(skip, only)
     if out is not None:
         prepare_out(out)  # a wrong, read-only or full --out fails now, not after the sections

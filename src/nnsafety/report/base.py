@@ -18,12 +18,16 @@ from .._plot import figure_of, pyplot
 from .._registry import Registry
 from .budget import Budget
 
-SEVERITIES = ("pass", "warn", "fail")
+# "info": a measurement stated with its rule of thumb, which never changes the verdict (a rule that
+# fires on every clean model is not a finding; see the spectral and margin findings).
+SEVERITIES = ("info", "pass", "warn", "fail")
+VERDICTS = ("pass", "warn", "fail")
 
 
 @dataclass
 class Finding:
-    """One verdict of the audit: ``severity`` pass / warn / fail and the reason in one sentence."""
+    """One verdict of the audit: ``severity`` info / pass / warn / fail and the reason in one
+    sentence; ``info`` findings inform and never change the verdict."""
 
     section: str
     id: str
@@ -187,6 +191,19 @@ def new_figure(ncols: int = 1, size: Tuple[float, float] = (5.0, 3.6)):
     return fig, (list(axes) if ncols > 1 else [axes])
 
 
+def sparse_ticks(ax, values, min_gap: float = 0.06) -> None:
+    """ε ticks at the measured values, dropping any closer than ``min_gap`` of the axis range to the
+    last kept one (0, 0.01, 0.02 ... piled up into one unreadable label)."""
+    vals = sorted(set(float(v) for v in values))
+    span = (vals[-1] - vals[0]) or 1.0
+    kept = []
+    for v in vals:
+        if not kept or (v - kept[-1]) / span >= min_gap:
+            kept.append(v)
+    ax.set_xticks(kept)
+    ax.set_xticklabels([f"{v:g}" for v in kept])
+
+
 def fmt(v: Any, digits: int = 4) -> str:
     """A number for a table cell (``-`` for missing)."""
     if v is None:
@@ -203,5 +220,18 @@ def pct(v: Optional[float]) -> str:
 
 
 def worst(severities: Sequence[str]) -> str:
-    """The most severe of ``severities`` (``pass`` for none)."""
-    return max(severities, key=SEVERITIES.index, default="pass")
+    """The most severe of ``severities`` that can change a verdict (``pass`` for none; ``info``
+    findings are left out)."""
+    return max((s for s in severities if s != "info"), key=SEVERITIES.index, default="pass")
+
+
+def section_badge(status: str, findings: Sequence[Any]) -> str:
+    """What a section's badge shows: its worst finding (pass / warn / fail; ``info`` when it has
+    only informational ones) when it ran, else its status (error / skipped). A section that ran
+    is never shown "ok" beside a failing finding."""
+    if status != "ok":
+        return status
+    sev = [f["severity"] if isinstance(f, dict) else f.severity for f in findings]
+    if sev and all(s == "info" for s in sev):
+        return "info"
+    return worst(sev)

@@ -65,9 +65,10 @@ def build_card(result, model: nn.Module, dataset, ctx, identity: Dict[str, Any],
                skipped: List[str], cpu_seconds: float = 0.0) -> Dict[str, Any]:
     """The safety card of an audit (see the module docstring and the JSON Schema)."""
     findings = [f.to_dict() for s in result.sections for f in s.output.findings]
-    clean = _metric(result, "accuracy", "accuracy")
-    if clean is None:
-        clean = _metric(result, "attacks", "clean_accuracy") or _metric(result, "corruptions", "clean_accuracy")
+    # One clean accuracy per report: on every audit image, from the predictions made once per audit
+    # (the attacks and corruptions sections measure subsets and say so); `--only attacks` no longer
+    # puts the 150-image subset's accuracy in the headline.
+    clean = float(ctx.correct.float().mean()) if ctx.correct is not None and ctx.correct.numel() else None
     bd = next((f for f in findings if f["section"] == "backdoor" and f["id"] == "backdoor"), None)
     model_id = {
         "name": result.name,
@@ -133,5 +134,5 @@ def headline_lines(card: Dict[str, Any]) -> List[str]:
             tgt += (f" (reference {bd['reference']}: flags {_pct(bd['fpr'])} of clean models of unseen recipes, "
                     f"misses {_pct(bd['miss_rate'])} of backdoored ones)")
         lines.append(f"backdoor scan: {h['backdoor_verdict']}{tgt}")
-    lines += [f"[{f['severity']}] {f['title']}: {f['reason']}" for f in card["findings"] if f["severity"] != "pass"]
+    lines += [f"[{f['severity']}] {f['title']}: {f['reason']}" for f in card["findings"] if f["severity"] not in ("pass", "info")]
     return lines

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 from urllib.parse import quote
 
-from .base import Figure, Table, new_figure, render
+from .base import Figure, Table, new_figure, render, sparse_ticks
 
 # (label, getter, better: "max" | "min" | None, format)
 _pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
@@ -25,24 +25,37 @@ def _m(section: str, key: str) -> Callable[[Dict], Any]:
     return lambda c: (c.get("metrics", {}).get(section) or {}).get(key)
 
 
+# (label, getter, better, format, the finding that judges the value: a cell whose finding warns or
+# fails never gets the ★, however it ranks)
 ROWS = [
-    ("clean accuracy", lambda c: c["headline"]["clean_accuracy"], "max", _pct),
-    ("ECE (calibration error)", lambda c: c["headline"].get("ece"), "min", _num),
-    ("robust accuracy at ε (strongest attack)", lambda c: c["headline"]["robust_accuracy"], "max", _pct),
-    ("PGD robust accuracy at ε", _m("attacks", "pgd_robust_accuracy"), "max", _pct),
-    ("AutoAttack robust accuracy at ε", _m("attacks", "autoattack_robust_accuracy"), "max", _pct),
-    ("mean corruption accuracy", lambda c: c["headline"]["mean_corruption_accuracy"], "max", _pct),
-    ("corruption / clean accuracy", _m("corruptions", "relative_corruption_accuracy"), "max", _pct),
-    ("Gaussian noise: accuracy halves at σ", _m("noise_response", "half_accuracy_level"), "max", _num),
-    ("noise accuracy AUC", _m("noise_response", "accuracy_auc"), "max", _num),
-    ("Hessian λ_max", _m("hessian", "lambda_max"), "min", _num),
-    ("Hessian trace", _m("hessian", "trace"), "min", _num),
-    ("median margin, gradient direction (L2)", _m("boundary", "median_margin_gradient"), "max", _num),
-    ("median margin, random directions (L2)", _m("boundary", "median_margin_random"), "max", _num),
-    ("mean layer α", _m("spectral", "mean_alpha"), None, _num),
-    ("backdoor detectors flagging", _m("backdoor", "flagged"), "min", _num),
-    ("audit time (s)", lambda c: c["audit"]["seconds"], None, lambda v: f"{v:.1f}"),
+    ("clean accuracy", lambda c: c["headline"]["clean_accuracy"], "max", _pct, "accuracy_near_chance"),
+    ("ECE (calibration error)", lambda c: c["headline"].get("ece"), "min", _num, "calibration"),
+    ("robust accuracy at ε (strongest attack)", lambda c: c["headline"]["robust_accuracy"], "max", _pct,
+     "adversarial_robustness"),
+    ("PGD robust accuracy at ε", _m("attacks", "pgd_robust_accuracy"), "max", _pct, "adversarial_robustness"),
+    ("AutoAttack robust accuracy at ε", _m("attacks", "autoattack_robust_accuracy"), "max", _pct,
+     "adversarial_robustness"),
+    ("mean corruption accuracy", lambda c: c["headline"]["mean_corruption_accuracy"], "max", _pct,
+     "corruption_robustness"),
+    ("corruption / clean accuracy", _m("corruptions", "relative_corruption_accuracy"), "max", _pct,
+     "corruption_robustness"),
+    ("Gaussian noise: accuracy halves at σ", _m("noise_response", "half_accuracy_level"), "max", _num,
+     "noise_robustness"),
+    ("noise accuracy AUC", _m("noise_response", "accuracy_auc"), "max", _num, "noise_robustness"),
+    ("Hessian λ_max", _m("hessian", "lambda_max"), "min", _num, "curvature"),
+    ("Hessian trace", _m("hessian", "trace"), "min", _num, "curvature"),
+    ("median margin, gradient direction (L2)", _m("boundary", "median_margin_gradient"), "max", _num, "margin"),
+    ("median margin, random directions (L2)", _m("boundary", "median_margin_random"), "max", _num, "margin"),
+    ("mean layer α", _m("spectral", "mean_alpha"), None, _num, None),
+    ("backdoor detectors flagging", _m("backdoor", "flagged"), "min", _num, "backdoor"),
+    ("audit time (s)", lambda c: c["audit"]["seconds"], None, lambda v: f"{v:.1f}", None),
 ]
+
+
+def _judged_ok(card: Dict[str, Any], finding_id: Optional[str]) -> bool:
+    """Whether the finding that judges a value passes (or only informs) for this model."""
+    sev = [f["severity"] for f in card["findings"] if f["id"] == finding_id]
+    return not sev or all(s in ("pass", "info") for s in sev)
 CURVES = [("robust_accuracy", "Robust accuracy vs ε (PGD)"), ("severity", "Mean corruption accuracy vs severity"),
           ("accuracy_gaussian", "Accuracy under Gaussian noise"), ("reliability", "Reliability (accuracy per "
           "confidence bin)"), ("landscape_1d", "Loss along one landscape direction")]
@@ -122,25 +135,27 @@ def compare_cards(cards: Sequence[Dict[str, Any]], names: Optional[Sequence[str]
     if len(set(names)) < len(names):  # same run name in two folders: keep the columns apart
         names = [f"{n} ({i + 1})" for i, n in enumerate(names)]
     rows, best = [], []
-    for label, get, better, fmt in ROWS:
+    for label, get, better, fmt, judged_by in ROWS:
         vals = [get(c) for c in cards]
         if all(v is None for v in vals):
             continue
         rows.append([label] + [fmt(v) if v is not None else "-" for v in vals])
-        best.append([i + 1 for i in best_indices(vals, better)])
-    tables = [Table("Headline numbers (★ best per row)", ["metric"] + names, rows, best)]
+        best.append([i + 1 for i in best_indices(vals, better) if _judged_ok(cards[i], judged_by)])
+    tables = [Table("Headline numbers (★ best per row among the values whose finding passes)", ["metric"] + names,
+                    rows, best)]
     keys = []
     for c in cards:
         for f in c["findings"]:
             if (f["section"], f["title"]) not in keys:
                 keys.append((f["section"], f["title"]))
-    order = {"pass": 0, "warn": 1, "fail": 2}
+    order = {"pass": 0, "warn": 1, "fail": 2}  # info rows get no ★: they judge nothing
     frows, fbest = [], []
     for sec, title in keys:
         sev = [next((f["severity"] for f in c["findings"] if (f["section"], f["title"]) == (sec, title)), None)
                for c in cards]
         frows.append([f"{sec}: {title}"] + [s or "-" for s in sev])
-        fbest.append([i + 1 for i in best_indices([order.get(s) if s else None for s in sev], "min")])
+        fbest.append([i + 1 for i in best_indices([order.get(s) if s else None for s in sev], "min")
+                      if sev[i] == "pass"])
     tables.append(Table("Findings (★ best per row)", ["finding"] + names, frows, fbest))
     tables.append(Table("Model identity", ["field"] + names, [
         ["architecture"] + [c["model"]["architecture"] for c in cards],
@@ -160,11 +175,15 @@ def _overlays(names: Sequence[str], cards: Sequence[Dict[str, Any]]) -> List[Fig
         curves = [(n, cv) for n, cv in curves if cv and cv.get("y")]
         if len(curves) < 2:
             continue
-        fig, (ax,) = new_figure(1, (5.0, 3.5))
+        fig, (ax,) = new_figure(1, (10.0, 4.0))  # the page's width (1,100 px), not a 470-px thumbnail
+        if key == "reliability":
+            ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
         for n, cv in curves:
             ys = [float("nan") if v is None else v for v in cv["y"]]
             ax.plot(cv["x"], ys, marker="o", ms=3, label=n)
         ax.set(xlabel=curves[0][1].get("xlabel", ""), ylabel=curves[0][1].get("ylabel", ""), title=title)
+        if key == "robust_accuracy":  # ticks at the measured ε only, never piled up
+            sparse_ticks(ax, [v for _, cv in curves for v in cv["x"]])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         figures.append(Figure(key, f"{title}, one line per model.", render(fig)))

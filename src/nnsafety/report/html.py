@@ -36,15 +36,19 @@ def environment():
 
 
 def _findings_sorted(findings):
-    order = {"fail": 0, "warn": 1, "pass": 2}
+    order = {"fail": 0, "warn": 1, "pass": 2, "info": 3}
     return sorted(findings, key=lambda f: order[f["severity"]])
 
 
 def render_report(result) -> str:
     """The HTML of one audit (``AuditResult``)."""
+    from .base import section_badge
+
     card = result.card
+    badges = {s.name: section_badge(s.status, s.output.findings) for s in result.sections}
     return environment().get_template("report.html.j2").render(
         card=card, h=card["headline"], sections=result.sections, findings=_findings_sorted(card["findings"]),
+        badges=badges,
         verdict_text=_VERDICT_TEXT[card["verdict"]], csp=CSP)
 
 

@@ -15,7 +15,8 @@ from typing import Any, Dict, List
 
 NUM = {"type": ["number", "null"]}
 _FRACTION = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
-_SEVERITY = {"enum": ["pass", "warn", "fail"]}
+_SEVERITY = {"enum": ["info", "pass", "warn", "fail"]}
+_VERDICT = {"enum": ["pass", "warn", "fail"]}
 _CURVE = {"type": "object", "required": ["x", "y"], "properties": {
     "x": {"type": "array", "items": NUM}, "y": {"type": ["array", "null"], "items": NUM},
     "xlabel": {"type": "string"}, "ylabel": {"type": "string"}}, "additionalProperties": False}
@@ -71,7 +72,8 @@ SCHEMA: Dict[str, Any] = {
                 "cpu_seconds": {"type": "number", "minimum": 0, "description": "Process CPU time."},
             },
         },
-        "verdict": {**_SEVERITY, "description": "The worst severity among the findings."},
+        "verdict": {**_VERDICT, "description": "The worst severity among the findings (info findings "
+                                                "never change it)."},
         "headline": {
             "type": "object", "additionalProperties": False,
             "required": ["clean_accuracy", "robust_accuracy", "eps", "mean_corruption_accuracy", "backdoor_verdict"],

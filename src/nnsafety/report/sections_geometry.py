@@ -165,7 +165,11 @@ def boundary_section(ctx: AuditContext) -> SectionOutput:
     dim = int(x[0].numel())
     radius = ctx.eps * math.sqrt(dim)  # the L2 reach of the L∞ ε-ball's corners
     med = adv.median
-    sev = "pass" if med >= radius else "warn"
+    # Informational: ε·√D is the L2 reach of the L∞ ball's corners, an upper bound no L∞-robust
+    # model needs (a linear model needs ε·‖g‖₁/‖g‖₂ ≤ ε·√D); all 6 clean digits models checked had
+    # medians 0.46-0.69 < 0.8 at ε = 0.1. The
+    # attacks section measures robustness at ε itself and carries that verdict.
+    sev = "info"
     cell = lambda v: "not reached" if not math.isfinite(v) else f"{v:.3g}"  # noqa: E731
     return SectionOutput(
         metrics={"median_margin_random": rnd.median if math.isfinite(rnd.median) else None,
@@ -179,9 +183,10 @@ def boundary_section(ctx: AuditContext) -> SectionOutput:
         figures=[Figure("boundary", "Predicted class on a plane through three test images (★, left); margin "
                         "histogram (right).", render(fig))],
         findings=[Finding("boundary", "margin", sev, "Margins",
-                          f"median distance to the boundary along the gradient direction is {cell(med)} (L2); "
-                          f"{'at least' if sev == 'pass' else 'below'} ε·√D = {radius:.3g}, the L2 reach of the "
-                          f"L∞ ε={ctx.eps:g} ball")],
+                          f"median distance to the boundary along the gradient direction is {cell(med)} (L2, "
+                          f"{len(adv.distances)} audit images); {'at least' if med >= radius else 'below'} "
+                          f"ε·√D = {radius:.3g}, the L2 reach of the L∞ ε={ctx.eps:g} ball's corners "
+                          "(informational: the attacks section measures robustness at ε)")],
         curves={"margin_random_sorted": {"x": [i / max(1, len(finite(rnd)) - 1) for i in range(len(finite(rnd)))],
                                          "y": sorted(finite(rnd)), "xlabel": "quantile",
                                          "ylabel": "margin along random directions (L2)"}},
@@ -215,9 +220,13 @@ def spectral_section(ctx: AuditContext) -> SectionOutput:
         a1.set_title(f"no first-layer grid: {e}", fontsize=7)
     ctx.tick("first layer")
     warned = [r for r in res.layers if r.warnings]
-    sev = "warn" if warned else "pass"
-    reason = ("; ".join(f"{r.name}: {', '.join(r.warnings)}" for r in warned) if warned
-              else f"all {len(res.layers)} layers have α in [2, 6] and no correlation traps")
+    # Informational: the α ∈ [2, 6] range is a rule of thumb from large vision/language models; on
+    # small nets it fired on all 6 clean digits models checked (4 trainer recipes, 2 hand-trained:
+    # conv layers α 9-17, or an MLP layer < 2), so it never changes the verdict. The numbers stay in the card and the table.
+    sev = "info"
+    reason = (("; ".join(f"{r.name}: {', '.join(r.warnings)}" for r in warned) if warned
+               else f"all {len(res.layers)} layers have α in [2, 6] and no correlation traps")
+              + " (rule of thumb, Martin & Mahoney 2021; informational: it does not change the verdict)")
     rows = [[r.name, "×".join(map(str, r.shape)), fmt(r.alpha, 3), fmt(r.alpha_weighted, 3), fmt(r.stable_rank, 3),
              r.num_spikes, r.num_traps, "; ".join(r.warnings) or "-"] for r in res.layers]
     mean_alpha = res.mean_alpha

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import AuditContext, Finding, Figure, SectionOutput, Table, fmt, new_figure, pct, register_section, render
+from .base import (AuditContext, Finding, Figure, SectionOutput, Table, fmt, new_figure, pct, register_section, render,
+                   sparse_ticks)
 
 ECE_WARN, ECE_FAIL = 0.05, 0.15  # expected calibration error (fraction)
 CORRUPTION_WARN, CORRUPTION_FAIL = 0.8, 0.6  # mean corruption accuracy / clean accuracy
@@ -39,7 +40,9 @@ def accuracy_section(ctx: AuditContext) -> SectionOutput:
     ctx.tick("evaluate")
     fig, (ax,) = new_figure(1, (4.2, 4.0))
     res.plot(ax)
-    figures = [Figure("reliability", "Reliability diagram: accuracy per confidence bin (15 bins).", render(fig))]
+    figures = [Figure("reliability", f"Reliability diagram on {_of(res.n, ctx)}: accuracy per confidence bin "
+                      "(15 bins; the number on a bar is its image count, bins of fewer than 5 images are hatched); "
+                      "the diagonal is perfect calibration.", render(fig))]
     ctx.tick("plot")
     chance = max(2.0 / ctx.num_classes, 0.2)
     findings = []
@@ -48,7 +51,8 @@ def accuracy_section(ctx: AuditContext) -> SectionOutput:
                                 f"clean accuracy {pct(res.accuracy)} is below {pct(chance)}: check the labels, the "
                                 "input range [0, 1] and the weights before anything else"))
     sev = _grade(res.ece, ECE_WARN, ECE_FAIL, higher_is_better=False)
-    reason = f"ECE {res.ece:.3f} ({'≤' if sev == 'pass' else '>'} {ECE_WARN} passes, > {ECE_FAIL} fails)"
+    reason = (f"ECE {res.ece:.3f} on {_of(res.n, ctx)} ({'≤' if sev == 'pass' else '>'} {ECE_WARN} passes, "
+              f"> {ECE_FAIL} fails)")
     if sev != "pass" and res.ece_scaled is not None:
         # one scalar fixes it post hoc: a reason to recalibrate, not to refuse deployment
         fixable = res.ece_scaled <= ECE_WARN
@@ -64,8 +68,8 @@ def accuracy_section(ctx: AuditContext) -> SectionOutput:
         metrics={"accuracy": res.accuracy, "loss": res.loss, "ece": res.ece, "n": res.n,
                  "temperature": res.temperature, "ece_temperature_scaled": res.ece_scaled},
         tables=[table], figures=figures, findings=findings,
-        curves={"reliability": {"x": [(b["lower"] + b["upper"]) / 2 for b in bins],
-                                "y": [b["accuracy"] for b in bins], "xlabel": "confidence", "ylabel": "accuracy"}},
+        curves={"reliability": {**{k: v for k, v in res.reliability_curve().items() if k != "count"},
+                                "xlabel": "mean confidence (bins merged to ≥ 10 images)", "ylabel": "accuracy"}},
         config={"n": res.n, "n_bins": 15},
     )
 
@@ -97,7 +101,7 @@ def corruptions_section(ctx: AuditContext) -> SectionOutput:
     sev = _grade(ratio, CORRUPTION_WARN, CORRUPTION_FAIL)
     finding = Finding("corruptions", "corruption_robustness", sev, "Corruption robustness",
                       f"mean corruption accuracy {pct(res.mean_accuracy)} is {ratio:.0%} of the clean accuracy "
-                      f"{pct(clean)} (≥ {CORRUPTION_WARN:.0%} passes, < {CORRUPTION_FAIL:.0%} fails); worst: "
+                      f"{pct(clean)} on the same {_of(len(ds), ctx, first=True)} (≥ {CORRUPTION_WARN:.0%} passes, < {CORRUPTION_FAIL:.0%} fails); worst: "
                       f"{worst_name} ({pct(per[worst_name])})")
     sevs = res.severities
     table = Table("Accuracy per corruption and severity (%)", ["corruption"] + [f"s{s}" for s in sevs] + ["mean"],
@@ -105,16 +109,23 @@ def corruptions_section(ctx: AuditContext) -> SectionOutput:
                   + [["mean"] + [f"{100 * v:.1f}" for v in res.mean_per_severity.values()]
                      + [f"{100 * res.mean_accuracy:.1f}"]])
     return SectionOutput(
-        metrics={"clean_accuracy": clean, "mean_corruption_accuracy": res.mean_accuracy,
+        metrics={"clean_accuracy": clean, "n": len(ds), "mean_corruption_accuracy": res.mean_accuracy,
                  "relative_corruption_accuracy": ratio, "worst_corruption": worst_name,
                  "worst_corruption_accuracy": per[worst_name]},
-        tables=[table], figures=[Figure("corruption_heatmap", "Accuracy per corruption (rows) and severity "
-                                        "(columns).", render(fig))],
+        tables=[table], figures=[Figure("corruption_heatmap", f"Accuracy per corruption (rows) and severity "
+                                        f"(columns) on {_of(len(ds), ctx, first=True)}.", render(fig))],
         findings=[finding],
         curves={"severity": {"x": [0] + sevs, "y": [clean] + list(res.mean_per_severity.values()),
                              "xlabel": "severity (0 = clean)", "ylabel": "mean accuracy"}},
         config={"corruptions": names, "severities": list(b.severities), "n": len(ds), "seed": ctx.seed},
     )
+
+
+def _of(n: int, ctx: AuditContext, first: bool = False) -> str:
+    """What a number is measured on: "all 450 audit images" or "150 of 450 audit images"."""
+    total = len(ctx.dataset)
+    which = "the first" if first else "a seeded subset"
+    return f"all {total} audit images" if int(n) >= total else f"{int(n)} of {total} audit images ({which})"
 
 
 def _attack_steps(b) -> int:
@@ -161,7 +172,7 @@ def attacks_section(ctx: AuditContext) -> SectionOutput:
     sev = _grade(ratio, ROBUST_WARN, ROBUST_FAIL)
     findings = [Finding("attacks", "adversarial_robustness", sev, f"Adversarial robustness at ε={ctx.eps:g}",
                         f"robust accuracy {pct(robust)} ({by}, L∞ ε={ctx.eps:g}) is {ratio:.0%} of the clean "
-                        f"accuracy {pct(clean)} (≥ {ROBUST_WARN:.0%} passes, < {ROBUST_FAIL:.0%} fails)")]
+                        f"accuracy {pct(clean)} on the same {_of(x.shape[0], ctx)} (≥ {ROBUST_WARN:.0%} passes, < {ROBUST_FAIL:.0%} fails)")]
     failed = [c for c in checks if not c.passed]
     findings.append(Finding("attacks", "evaluation_sanity", "warn" if failed else "pass", "Attack sanity checks",
                             "; ".join(f"{c.name}: {c.message}" for c in failed) if failed
@@ -171,14 +182,16 @@ def attacks_section(ctx: AuditContext) -> SectionOutput:
     if aa is not None:
         ax.plot([ctx.eps], [aa.robust_accuracy], marker="*", ms=14, ls="", label=f"AutoAttack ({aa.version})")
     ax.axvline(ctx.eps, c="grey", ls=":", lw=1)
-    ax.set(xlabel="ε (L∞, pixel units)", ylabel="robust accuracy", ylim=(0, 1.02), title="robust accuracy vs ε")
+    ax.set(xlabel="ε (L∞, pixel units)", ylabel="robust accuracy", ylim=(0, 1.02),
+           title=f"robust accuracy vs ε on {_of(x.shape[0], ctx)}")
+    sparse_ticks(ax, [0.0] + eps_list)
     ax.grid(alpha=0.3)
     ax.legend()
     tables = [Table("Robust accuracy (PGD) per ε", ["ε", "robust accuracy"],
                     [[f"{e:g}", pct(a)] for e, a in zip(eps_list, accs)]),
               Table("Sanity checks", ["check", "verdict", "detail"],
                     [[c.name, "pass" if c.passed else "FAIL", c.message] for c in checks])]
-    metrics = {"clean_accuracy": clean, "eps": float(ctx.eps), "pgd_robust_accuracy": pgd_at_eps,
+    metrics = {"clean_accuracy": clean, "n": int(x.shape[0]), "eps": float(ctx.eps), "pgd_robust_accuracy": pgd_at_eps,
                "autoattack_robust_accuracy": aa.robust_accuracy if aa is not None else None,
                "robust_accuracy": robust, "robust_accuracy_attack": by,
                "sanity_checks_passed": sum(c.passed for c in checks), "sanity_checks_total": len(checks)}
