@@ -143,14 +143,12 @@ def secml_state_dict(path: str | Path) -> dict:
 
 def write_pretrained_run(src_pth: str | Path, out_dir: str | Path) -> Path:
     """Convert secml-malware's ``pretrained_malconv.pth`` once into a run directory (config.json +
-    model.safetensors, each written to a temporary file then renamed) that ``load_run`` rebuilds."""
-    import json
-    import os
+    model.safetensors, each written atomically) that ``load_run`` rebuilds."""
+    from safetensors.torch import save
 
-    from safetensors.torch import save_file
+    from .._io import write_bytes_atomic, write_json_atomic
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     state = secml_state_dict(src_pth)
     config = {
         "model": {"name": "malconv", "num_classes": 2, "in_shape": [MAX_LEN], "mean": None, "std": None,
@@ -160,10 +158,6 @@ def write_pretrained_run(src_pth: str | Path, out_dir: str | Path) -> Path:
         "source": {"package": "secml-malware 0.4 (PyPI)", "file": "secml_malware/data/trained/pretrained_malconv.pth",
                    "sha256": SECML_PTH_SHA256, "trained_on": "EMBER", "paper": "Raff et al. 2017"},
     }
-    tmp = out / "model.safetensors.tmp"
-    save_file(state, str(tmp), metadata={"source_sha256": SECML_PTH_SHA256})
-    os.replace(tmp, out / "model.safetensors")
-    tmp = out / "config.json.tmp"
-    tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, out / "config.json")
+    write_bytes_atomic(out / "model.safetensors", save(state, metadata={"source_sha256": SECML_PTH_SHA256}), shared=True)
+    write_json_atomic(out / "config.json", config, shared=True)
     return out
