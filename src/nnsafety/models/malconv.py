@@ -86,8 +86,9 @@ class MalConv(nn.Module):
         weight = torch.cat([self.conv.weight, self.gate.weight]).transpose(1, 2).reshape(-1, self.window * dim)
         bias = torch.cat([self.conv.bias, self.gate.bias])
         pooled = None
-        for start in range(0, windows.shape[1], self.CHUNK):
-            chunk = windows[:, start:start + self.CHUNK]
+        step = max(1, self.CHUNK // max(windows.shape[0], 1))
+        for start in range(0, windows.shape[1], step):
+            chunk = windows[:, start:start + step]
             if ids:
                 chunk = self.embedding(chunk).flatten(2)
             value, gate = F.linear(chunk, weight, bias).chunk(2, dim=2)
@@ -95,7 +96,7 @@ class MalConv(nn.Module):
             pooled = m if pooled is None else torch.maximum(pooled, m)
         return pooled
 
-    CHUNK = 256  # windows per matrix product: 256 × 4,000 floats = 4 MB per file row
+    CHUNK = 8192  # windows per matrix product over all rows: 8192 × 4,000 floats = 128 MB at most
 
     def forward_features(self, ids: torch.Tensor) -> torch.Tensor:
         """The head's input (N×128), for spectral-signature / activation-clustering detectors."""
