@@ -1,4 +1,4 @@
-"""``nnsafety experiment toy2d|digits|mitigation``: train every robust method and write tables and figures."""
+"""``nnsafety experiment toy2d|digits|mitigation|text``: train every robust method and write tables and figures."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +9,7 @@ from ._parse import float_list, name_list, positive_int
 
 
 def run_experiment(args: argparse.Namespace) -> int:
-    from ..experiments import run_digits, run_mitigation, run_toy2d
+    from ..experiments import run_digits, run_mitigation, run_text, run_toy2d
 
     out = Path(args.out)
     if args.name == "malware":
@@ -35,7 +35,9 @@ def run_experiment(args: argparse.Namespace) -> int:
             if any(not 0 < r < 1 for r in rates):
                 raise UsageError(f"nnsafety experiment: error: expected --rates in (0, 1), got {args.rates!r}")
             kwargs["rates"] = rates
-    runner = {"toy2d": run_toy2d, "digits": run_digits, "mitigation": run_mitigation}[args.name]
+    if args.name == "text" and args.data_root is not None:
+        kwargs["data_root"] = args.data_root
+    runner = {"toy2d": run_toy2d, "digits": run_digits, "mitigation": run_mitigation, "text": run_text}[args.name]
     runner(out, **kwargs)
     print(f"tables and figures written to {out}")
     return 0
@@ -57,7 +59,8 @@ def register(sub) -> None:
     p = add_command(sub, "experiment", "train every robust-training method on toy2d or digits; write the "
                                        "decision-boundary figure / robustness table / backdoor-mitigation "
                                        "table", run_experiment)
-    p.add_argument("name", choices=["toy2d", "digits", "mitigation", "malware", "security"], help="which experiment")
+    p.add_argument("name", choices=["toy2d", "digits", "mitigation", "malware", "security", "text"],
+                   help="which experiment")
     p.add_argument("--out", required=True, help="folder for figures (PNG) and tables (Markdown + JSON)")
     p.add_argument("--seeds", type=positive_int, default=None, help="seeds per method (default: 5 for toy2d, 3 otherwise)")
     p.add_argument("--epochs", type=positive_int, help="epochs per run (default: the experiment's own; mitigation: 15)")
@@ -66,6 +69,7 @@ def register(sub) -> None:
     p.add_argument("--rates", help="mitigation only: comma-separated poison rates in (0, 1) (default: 0.01,0.05,0.1)")
     p.add_argument("--run", help="malware only: the byte model's run directory (e.g. data/malware/malconv)")
     p.add_argument("--data-root", dest="data_root", help="malware: folder with benign/ and malicious/ files; "
-                                                          "security: folder with spambase/ and phishing/ (data/malware)")
+                                                          "security: folder with spambase/ and phishing/ "
+                                                          "(data/malware); text: the text corpora (data/text)")
     p.add_argument("--attacks", help="malware only: comma-separated byte attacks on the flagged files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
