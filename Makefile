@@ -75,6 +75,8 @@ bench: install bench-setup
 # and the phishing websites CSV of the PyPI package river.
 # Wheels are checked by pip's --require-hashes, the extracted files by configs/data-malware.sha256.
 MALWARE := data/malware
+# a fresh machine has no package lists yet: fetch them once if the first download fails
+APT_DOWNLOAD := f() { apt-get download "$$@" || { apt-get update -qq && apt-get download "$$@"; }; }; f
 data-malware: $(MALWARE)/.done
 
 $(MALWARE)/.done: $(VENV)/.installed configs/data-malware.txt configs/data-malware-river.txt configs/data-malware.sha256
@@ -86,14 +88,14 @@ $(MALWARE)/.done: $(VENV)/.installed configs/data-malware.txt configs/data-malwa
 	mkdir -p $(MALWARE)/pe/benign/pip $(MALWARE)/pe/benign/setuptools $(MALWARE)/pe/malicious/clamav
 	cp $(MALWARE)/tmp/unpacked/pip/_vendor/distlib/*.exe $(MALWARE)/pe/benign/pip/
 	cp $(MALWARE)/tmp/unpacked/setuptools/*.exe $(MALWARE)/pe/benign/setuptools/
-	cd $(MALWARE)/tmp && apt-get download clamav-testfiles && dpkg -x clamav-testfiles_*.deb clamav
+	cd $(MALWARE)/tmp && $(APT_DOWNLOAD) clamav-testfiles && dpkg -x clamav-testfiles_*.deb clamav
 	for f in $(MALWARE)/tmp/clamav/usr/share/clamav-testfiles/*; do \
 	  if [ "$$(head -c 2 $$f | od -An -c | tr -d ' ')" = "MZ" ]; then cp $$f $(MALWARE)/pe/malicious/clamav/; fi; done
 	$(PY) -m pip download --quiet --no-deps --require-hashes --only-binary=:all: --python-version 3.11 \
 	  --platform manylinux_2_28_x86_64 -d $(MALWARE)/tmp/river -r configs/data-malware-river.txt
 	$(PY) -m zipfile -e $(MALWARE)/tmp/river/river-0.26.1-*.whl $(MALWARE)/tmp/river/x
 	mkdir -p $(MALWARE)/phishing && cp $(MALWARE)/tmp/river/x/river/datasets/phishing.csv.gz $(MALWARE)/phishing/
-	cd $(MALWARE)/tmp && apt-get download r-cran-kernlab=0.9-32-1 && dpkg -x r-cran-kernlab_0.9-32-1_amd64.deb kernlab
+	cd $(MALWARE)/tmp && $(APT_DOWNLOAD) r-cran-kernlab=0.9-32-1 && dpkg -x r-cran-kernlab_0.9-32-1_amd64.deb kernlab
 	$(PY) -m pip install --quiet rdata==1.1.0
 	$(PY) -c "from nnsafety.data.security import convert_spam_rda as c; \
 	  c('$(MALWARE)/tmp/kernlab/usr/lib/R/site-library/kernlab/data/spam.rda', '$(MALWARE)/spambase/spambase.data')"
@@ -109,7 +111,7 @@ data-malware-wine: $(MALWARE)/.wine-done
 
 $(MALWARE)/.wine-done: $(MALWARE)/.done
 	rm -rf $(MALWARE)/tmp-wine $(MALWARE)/pe/benign/wine && mkdir -p $(MALWARE)/tmp-wine $(MALWARE)/pe/benign/wine
-	cd $(MALWARE)/tmp-wine && apt-get download libwine=8.0~repack-4 && echo "$(WINE_SHA256)  $(WINE_DEB)" | sha256sum --quiet -c
+	cd $(MALWARE)/tmp-wine && $(APT_DOWNLOAD) libwine=8.0~repack-4 && echo "$(WINE_SHA256)  $(WINE_DEB)" | sha256sum --quiet -c
 	dpkg -x $(MALWARE)/tmp-wine/$(WINE_DEB) $(MALWARE)/tmp-wine/x
 	find $(MALWARE)/tmp-wine/x/usr/lib/x86_64-linux-gnu/wine/x86_64-windows -maxdepth 1 -type f \
 	  \( -name '*.dll' -o -name '*.exe' \) -size -1025k -exec cp {} $(MALWARE)/pe/benign/wine/ \;

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from ._base import UsageError
@@ -29,18 +27,12 @@ def _params(args: argparse.Namespace) -> dict:
 
 
 def _write(path: Path, data: bytes, inputs) -> None:
+    from .._io import write_bytes_atomic
+
     path = Path(path)
     if any(path.resolve() == Path(p).resolve() for p in inputs):
         raise UsageError(f"nnsafety attack: error: expected --out to differ from the input file, got {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_bytes_atomic(path, data, shared=True)
 
 
 def attack_file(args: argparse.Namespace) -> int:

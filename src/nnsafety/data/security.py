@@ -28,6 +28,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 import torch
 
+from .._io import write_text_atomic
 from ..domains.feature import FeatureDomain
 from .base import ArrayDataset, register_dataset
 
@@ -122,11 +123,6 @@ def convert_spam_rda(src: str | Path, dst: str | Path) -> Path:
     frame = rdata.conversion.convert(rdata.parser.parse_file(str(src)))["spam"]
     x = frame.iloc[:, :57].to_numpy(dtype=np.float64)
     y = (frame.iloc[:, 57].astype(str) == "spam").to_numpy().astype(int)
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_suffix(".tmp")
-    with open(tmp, "w") as f:
-        for row, label in zip(x, y):
-            f.write(",".join(f"{v:g}" for v in row) + f",{label}\n")
-    tmp.replace(dst)
+    lines = [",".join(f"{v:g}" for v in row) + f",{label}\n" for row, label in zip(x, y)]
+    write_text_atomic(Path(dst), "".join(lines), shared=True)
     return dst

@@ -86,8 +86,9 @@ class MalConv(nn.Module):
         weight = torch.cat([self.conv.weight, self.gate.weight]).transpose(1, 2).reshape(-1, self.window * dim)
         bias = torch.cat([self.conv.bias, self.gate.bias])
         pooled = None
-        for start in range(0, windows.shape[1], self.CHUNK):
-            chunk = windows[:, start:start + self.CHUNK]
+        step = max(1, self.CHUNK // max(windows.shape[0], 1))
+        for start in range(0, windows.shape[1], step):
+            chunk = windows[:, start:start + step]
             if ids:
                 chunk = self.embedding(chunk).flatten(2)
             value, gate = F.linear(chunk, weight, bias).chunk(2, dim=2)
@@ -95,7 +96,7 @@ class MalConv(nn.Module):
             pooled = m if pooled is None else torch.maximum(pooled, m)
         return pooled
 
-    CHUNK = 256  # windows per matrix product: 256 × 4,000 floats = 4 MB per file row
+    CHUNK = 8192  # windows per matrix product over all rows: 8192 × 4,000 floats = 128 MB at most
 
     def forward_features(self, ids: torch.Tensor) -> torch.Tensor:
         """The head's input (N×128), for spectral-signature / activation-clustering detectors."""
@@ -143,14 +144,12 @@ def secml_state_dict(path: str | Path) -> dict:
 
 def write_pretrained_run(src_pth: str | Path, out_dir: str | Path) -> Path:
     """Convert secml-malware's ``pretrained_malconv.pth`` once into a run directory (config.json +
-    model.safetensors, each written to a temporary file then renamed) that ``load_run`` rebuilds."""
-    import json
-    import os
+    model.safetensors, each written atomically) that ``load_run`` rebuilds."""
+    from safetensors.torch import save
 
-    from safetensors.torch import save_file
+    from .._io import write_bytes_atomic, write_json_atomic
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     state = secml_state_dict(src_pth)
     config = {
         "model": {"name": "malconv", "num_classes": 2, "in_shape": [MAX_LEN], "mean": None, "std": None,
@@ -160,10 +159,6 @@ def write_pretrained_run(src_pth: str | Path, out_dir: str | Path) -> Path:
         "source": {"package": "secml-malware 0.4 (PyPI)", "file": "secml_malware/data/trained/pretrained_malconv.pth",
                    "sha256": SECML_PTH_SHA256, "trained_on": "EMBER", "paper": "Raff et al. 2017"},
     }
-    tmp = out / "model.safetensors.tmp"
-    save_file(state, str(tmp), metadata={"source_sha256": SECML_PTH_SHA256})
-    os.replace(tmp, out / "model.safetensors")
-    tmp = out / "config.json.tmp"
-    tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, out / "config.json")
+    write_bytes_atomic(out / "model.safetensors", save(state, metadata={"source_sha256": SECML_PTH_SHA256}), shared=True)
+    write_json_atomic(out / "config.json", config, shared=True)
     return out
