@@ -42,7 +42,7 @@ def test_existing_run_dir_needs_resume_or_overwrite(tmp_path, capsys):
     out.mkdir()
     (out / "config.json").write_text("{}")
     assert main(["train", "--out", str(out), "--epochs", "1"]) == 2
-    assert "--resume" in capsys.readouterr().err
+    assert "pass --overwrite to start it again" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["config.json"]
 
 
