@@ -89,6 +89,23 @@ class ArrayDataset(Dataset):
         )
 
 
+def stratified_split(labels, test_fraction: float, seed: int):
+    """A fixed stratified split of ``labels`` (NumPy ints): per class a permutation from a private
+    PCG64(seed), the first round(n_c·test_fraction) go to test; returns sorted (train, test) indices.
+    The split never changes with library RNG defaults."""
+    import numpy as np
+
+    rng = np.random.Generator(np.random.PCG64(seed))
+    train, test = [], []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        idx = idx[rng.permutation(idx.size)]
+        n_test = int(round(idx.size * test_fraction))
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
 def as_dataset(data, classes: Optional[Sequence[str]] = None, name: str = "data") -> ArrayDataset:
     """The dataset forms every public function accepts, as an ``ArrayDataset``: one itself (or any
     object with ``get_batch``/``tensors``), or an ``(x, y)`` pair of tensors (classes default to

@@ -139,8 +139,9 @@ def evaluate(
     n_bins: int = 15,
 ) -> ClassificationResult:
     """Accuracy, loss and ECE of ``model`` on a dataset (``.tensors()``) or an ``(x, y)`` pair."""
-    x, y = as_dataset(dataset).tensors()
-    check_classifier(model, x, y)
+    data = as_dataset(dataset)
+    x, y = data.tensors()
+    check_classifier(model, x, y, getattr(data, "domain", None))  # token, feature and byte data are not images
     logits = predict_logits(model, x, batch_size=batch_size, device=device)
     if logits.shape[0] == 0:
         raise ValueError("expected a non-empty dataset to evaluate, got 0 samples")

@@ -171,6 +171,8 @@ class Trainer:
         torch.manual_seed(config.seed)  # model initialisation
         self.model_spec = self._model_spec(model)
         self.model = (model if model is not None else runs.build_model(self.model_spec)).to(self.device)
+        if model is None and hasattr(self.train_set, "init_model"):  # e.g. pretrained word vectors
+            self.train_set.init_model(self.model)
         self.method.check(self.model)
         self.progress = progress if progress is not None else sys.stderr.isatty()
 
@@ -217,6 +219,8 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         runs.write_json_atomic(self.out / runs.CONFIG, self._run_config())
         runs.write_text_atomic(self.out / runs.METRICS, "")
+        for fname, obj in getattr(self.train_set, "run_files", dict)().items():  # e.g. a text vocabulary
+            runs.write_json_atomic(self.out / fname, obj)
 
     def _restore(self, optimizer, generator) -> Dict[str, Any]:
         """Load the checkpoint into model, optimizer and RNGs; a damaged or foreign one (wrong
@@ -299,7 +303,7 @@ class Trainer:
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 ctx = StepContext(self.model, generator, self.train_set.num_classes, c.label_smoothing,
-                                  epoch, global_step)
+                                  epoch, global_step, getattr(self.train_set, "domain", None))
                 out = self.method.loss(net, x, y, ctx)
                 optimizer.zero_grad(set_to_none=True)
                 out.loss.backward()
