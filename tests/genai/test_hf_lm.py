@@ -50,7 +50,8 @@ def test_hf_model_generates_like_any_lm(hf_dir):
     ids = lm.tokenizer.encode(PROMPTS[0])
     out, total = [], 0.0
     for _ in range(5):  # the slow reference: full forward, argmax, stop at the newline byte
-        logp = lm.model(torch.tensor([ids])).logits[0, -1].log_softmax(-1)
+        with torch.no_grad():
+            logp = lm.model(torch.tensor([ids])).logits[0, -1].log_softmax(-1)
         t = int(logp.argmax())
         total += float(logp[t])
         if t == 10:
