@@ -58,3 +58,33 @@ def fit_digits():
     """``fit_digits(model="mlp", steps=300, seed=0, batch=128, x=None, y=None, **model_kw)``."""
     return _fit_digits
 
+
+
+def _write_digits_run(folder, model, seed=0, width=32):
+    """A run directory written by hand (config.json + model.safetensors) around a digits MLP of
+    ``width`` units, as the trainer would write it; no trainer needed."""
+    from nnsafety import runs
+
+    folder.mkdir(parents=True)
+    spec = {"name": "mlp", "num_classes": 10, "in_shape": [1, 8, 8], "mean": None, "std": None,
+            "kwargs": {"width": width}}
+    runs.write_json_atomic(folder / runs.CONFIG, {"model": spec, "data": {"name": "digits", "num_classes": 10,
+                                                                         "in_shape": [1, 8, 8]},
+                                                  "method": {"name": "erm"}, "train": {"epochs": 1}, "seed": seed})
+    runs.save_weights(model, folder / runs.WEIGHTS)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def write_digits_run():
+    """``write_digits_run(folder, model, seed=0, width=32) -> folder``."""
+    return _write_digits_run
+
+
+@pytest.fixture(scope="session")
+def malware_data() -> Path:
+    """``data/malware`` (MalConv run + real PE files) fetched by ``make data-malware``; skip without it."""
+    root = REPO / "data" / "malware"
+    if not (root / ".done").is_file():
+        pytest.skip("needs the real executables and MalConv weights: run `make data-malware`")
+    return root

@@ -27,8 +27,11 @@ def test_corrupt_then_eval_reads_the_folder(tmp_path, run_dir, capsys):
     assert arr.shape == (120, 8, 8, 1) and arr.dtype == np.uint8
     assert np.load(folder / "labels.npy").shape == (120,)
     capsys.readouterr()
+    # the clean accuracy must come from the same 60 images: without --n 60 the sizes differ (exit 2)
+    assert main(["eval", str(run_dir), "--corruptions", "--corrupted-root", str(folder), "--severities", "1,5"]) == 2
+    assert "holds 60 images per severity, the clean test set 450" in capsys.readouterr().err
     assert main(["eval", str(run_dir), "--corruptions", "--corrupted-root", str(folder), "--severities", "1,5",
-                 "--json"]) == 0
+                 "--n", "60", "--json"]) == 0
     res = _json(capsys)
     acc = res["accuracy"]
     assert set(acc) == {"gaussian_noise", "contrast"}
@@ -65,7 +68,36 @@ def test_eval_attack_curve_and_attack(run_dir, capsys):
     assert single["n"] == 100 and single["robust_accuracy"] <= single["clean_accuracy"]
 
 
+def test_eval_runs_every_analysis_it_is_given_on_one_model(run_dir, capsys):
+    assert main(["eval", str(run_dir), "--attack", "pgd", "--eps", "0.1", "--corruptions", "--corruptions",
+                 "gaussian_noise", "--severities", "1", "--n", "50", "--json", "--quiet"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert len(lines) == 2  # one object per analysis: corruptions first, then the attack curve
+    assert set(lines[0]["accuracy"]) == {"gaussian_noise"} and lines[1]["attack"] == "pgd"
+    assert lines[0]["clean_accuracy"] == pytest.approx(lines[1]["clean_accuracy"])  # same 50 images
+
+
+def test_attack_seed_fixes_the_random_starts(run_dir, capsys):
+    runs = []
+    for seed in ("0", "0", "1"):
+        assert main(["attack", str(run_dir), "--attack", "pgd", "--eps", "0.1", "--steps", "1", "--seed", seed,
+                     "--n", "200", "--json", "--quiet"]) == 0
+        runs.append(_json(capsys)["robust_accuracy"])
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+
+
+def test_autoattack_is_a_registered_attack(run_dir, capsys):
+    from nnsafety.attacks import AutoAttack, get_attack, list_attacks
+
+    assert "autoattack" in list_attacks(domain="image") and AutoAttack.ensemble
+    assert get_attack("autoattack", eps=0.1).norm == "Linf" and get_attack("cw_l2").norm == "L2"
+    assert main(["attack", str(run_dir), "--attack", "autoattack", "--eps", "0.05", "--n", "5", "--quiet"]) == 0
+    assert "apgd-ce:" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("args, needle", [
+    (["eval", "{run}", "--attack", "pgd", "--metric", "spectral", "--figure", "{tmp}/f.png"],
+     "--figure saves one analysis's figure, got 2"),
     (["attack", "{run}", "--attack", "nope"], "unknown attack 'nope'"),
     (["attack", "{run}", "--eps", "a"], "comma-separated numbers"),
     (["attack", "{run}", "--eps", "0.1,0.2"], "expected one --eps"),

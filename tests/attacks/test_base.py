@@ -73,8 +73,10 @@ def test_registry_lists_every_attack_and_rejects_unknown():
         get_attack("pgdd", eps=0.1)
     with pytest.raises(ValueError, match="norm"):
         get_attack("pgd", eps=0.1, norm="L3")
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="unknown parameter.*stepz; expected some of: eps, norm, steps"):
         get_attack("pgd", eps=0.1, stepz=3)
+    with pytest.raises(ValueError, match="missing a required argument: 'eps'"):
+        get_attack("pgd")
 
 
 def test_model_guard_restores_modes_and_flags(tiny_net):

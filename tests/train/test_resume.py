@@ -1,5 +1,6 @@
 """Requirement 5: a run killed with SIGKILL mid-epoch and resumed equals an uninterrupted run,
-bit for bit. Both runs are real subprocesses of the CLI with the same environment."""
+bit for bit. Both runs are real subprocesses of the CLI with the same environment; the base
+augmentation (random crop + flip) is on, so its draws must resume exactly too."""
 import json
 import signal
 import subprocess
@@ -8,7 +9,8 @@ import time
 from safetensors.torch import load_file
 
 ARGS = ["--model", "cnn", "--set", "model_kwargs.width=16", "--set", "model_kwargs.dropout=0.2",
-        "--epochs", "6", "--batch-size", "64", "--checkpoint-every", "3", "--seed", "11", "--quiet"]
+        "--epochs", "6", "--batch-size", "64", "--checkpoint-every", "3", "--seed", "11", "--quiet",
+        "--set", 'augment=["random_crop", "hflip"]', "--set", 'augment_kwargs={"random_crop": {"padding": 2}}']
 
 
 def _train(python, env, out, *extra):

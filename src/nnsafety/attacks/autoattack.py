@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from .apgd import apgd
-from .base import _model_guard, check_inputs, flat_norm, make_generator, predict
-from .curves import progress_bar
+from .._progress import progress_bar
+from .base import _model_guard, check_inputs, flat_norm, make_generator, predict, register_attack_fn
 from .fab import fab
 from .sanity import (SanityCheck, check_black_box, check_clean_accuracy, check_deterministic,
                      check_gradients, check_probability_outputs, eps_growth, warn_failed)
@@ -120,7 +120,7 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, n
     with progress_bar(len(names), f"autoattack {version}", progress) as bar:
         for name in names:
             t0 = time.perf_counter()
-            gen = make_generator(seed)
+            gen = make_generator(seed=seed, default_seed=None)
             idx_all = robust.nonzero().squeeze(1)
             for i in range(0, idx_all.numel(), batch_size):
                 idx = idx_all[i:i + batch_size]
@@ -156,3 +156,10 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, n
         robust_accuracy=robust.float().mean().item() if n else 0.0, seconds=secs,
         first_success=first, checks=verdicts, x_adv=x_adv,
     )
+
+
+AutoAttack = register_attack_fn(
+    "autoattack", autoattack, "AutoAttack",
+    "Class form of :func:`autoattack`: called as an attack it returns the adversarial examples; "
+    "``run`` returns the full :class:`AutoAttackResult` (per-component accuracies, sanity checks).",
+    ensemble=True)

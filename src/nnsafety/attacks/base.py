@@ -9,19 +9,22 @@ and input gradients come from ``torch.autograd.grad`` only.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._model import batched_logits, model_state
+from .._random import make_generator, rand_like, randint  # noqa: F401  (the attacks' draws)
 from .._registry import Registry
+from ..domains import Domain, ImageDomain
 from .._validation import check_images
 from ..models.inference import fast_inference
 
 NORMS = ("Linf", "L2")
 ATTACKS: Registry[type] = Registry("attack")
-register_attack = ATTACKS.register
 
 
 # --------------------------------------------------------------------------------------------
@@ -110,21 +113,31 @@ def bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return v.reshape(-1, *([1] * (like.dim() - 1)))
 
 
-def project(x_adv: torch.Tensor, x: torch.Tensor, eps, norm: str) -> torch.Tensor:
-    """Project onto {‖x_adv − x‖ ≤ ε} then clip to [0, 1] (the box clip keeps the ball: x ∈ [0,1]).
-
-    ``eps`` is a float or a per-sample tensor (N,). For L∞ the result is the exact projection onto
-    the intersection; for L2 it is the usual rescale-then-clip.
-    """
+def _ball(x_adv: torch.Tensor, x: torch.Tensor, eps, norm: str) -> torch.Tensor:
+    """Projection onto {‖x_adv − x‖ ≤ ε}: clipping for L∞, rescaling for L2."""
+    e = bcast(torch.as_tensor(eps, dtype=x.dtype, device=x.device).expand(x.shape[0]), x)
     if norm == "Linf":
-        e = bcast(torch.as_tensor(eps, dtype=x.dtype, device=x.device).expand(x.shape[0]), x)
-        return torch.minimum(torch.maximum(x_adv, x - e), x + e).clamp_(0.0, 1.0)
+        return torch.minimum(torch.maximum(x_adv, x - e), x + e)
     d = x_adv - x
     n = bcast(flat_norm(d, "L2"), x)
-    e = bcast(torch.as_tensor(eps, dtype=x.dtype, device=x.device).expand(x.shape[0]), x)
     # strictly below eps so that rounding of x + d - x never lands above eps
     factor = torch.clamp(e * (1 - 1e-6) / (n + 1e-12), max=1.0)
-    return (x + d * factor).clamp_(0.0, 1.0)
+    return x + d * factor
+
+
+def project(x_adv: torch.Tensor, x: torch.Tensor, eps, norm: str, domain: Optional[Domain] = None) -> torch.Tensor:
+    """Project onto {‖x_adv − x‖ ≤ ε}, then onto the valid inputs of ``domain`` (default: clip to
+    [0, 1], which keeps the ball since x ∈ [0, 1]).
+
+    ``eps`` is a float or a per-sample tensor (N,). For images and L∞ the result is the exact
+    projection onto the intersection; for L2 it is the usual rescale-then-clip. Another domain
+    (a ``FeatureDomain``: bounds, immutable and add-only features, integer rounding) projects the
+    ball's point onto its constraints; its rounding may move a discrete feature by up to half a
+    unit beyond ε: validity wins over the ball.
+    """
+    if domain is None or isinstance(domain, ImageDomain):
+        return _ball(x_adv, x, eps, norm).clamp_(0.0, 1.0)
+    return domain.project(_ball(x_adv, x, eps, norm), x)
 
 
 def normalize_direction(g: torch.Tensor, norm: str) -> torch.Tensor:
@@ -135,39 +148,18 @@ def normalize_direction(g: torch.Tensor, norm: str) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------
-# randomness
+# randomness: drawn where the generator lives (nnsafety._random), so a CPU seed serves CUDA inputs
 # --------------------------------------------------------------------------------------------
-def rand_like(x: torch.Tensor, generator: Optional[torch.Generator], kind: str = "uniform") -> torch.Tensor:
-    """Uniform [0,1) or normal noise shaped like ``x`` on x's device, drawn from ``generator``.
-
-    The generator may live on another device than x (a CPU generator with CUDA inputs); numbers are
-    drawn where the generator lives so a CPU seed gives the same perturbation on every device.
-    """
-    dev = generator.device if generator is not None else x.device
-    fn = torch.rand if kind == "uniform" else torch.randn
-    return fn(x.shape, generator=generator, device=dev, dtype=x.dtype).to(x.device)
-
-
-def randint(low: int, high: int, size: Sequence[int], generator: Optional[torch.Generator],
-            device: torch.device) -> torch.Tensor:
-    dev = generator.device if generator is not None else device
-    return torch.randint(low, high, tuple(size), generator=generator, device=dev).to(device)
-
-
-def random_start(x: torch.Tensor, eps, norm: str, generator: Optional[torch.Generator]) -> torch.Tensor:
-    """A uniform point of the L∞ ball, or a point of the L2 ball at a uniform radius (Madry et al.)."""
+def random_start(x: torch.Tensor, eps, norm: str, generator: Optional[torch.Generator],
+                 domain: Optional[Domain] = None) -> torch.Tensor:
+    """A uniform point of the L∞ ball, or a point of the L2 ball at a uniform radius (Madry et al.),
+    projected onto ``domain``."""
     if norm == "Linf":
-        return project(x + (2 * rand_like(x, generator) - 1) * eps, x, eps, norm)
+        return project(x + (2 * rand_like(x, generator) - 1) * eps, x, eps, norm, domain)
     d = rand_like(x, generator, "normal")
     r = rand_like(x.new_empty(x.shape[0]), generator)
     d = d / (bcast(flat_norm(d, "L2"), d) + 1e-12) * bcast(r, d) * eps
-    return project(x + d, x, eps, norm)
-
-
-def make_generator(seed: Optional[int]) -> Optional[torch.Generator]:
-    if seed is None:
-        return None
-    return torch.Generator().manual_seed(int(seed))
+    return project(x + d, x, eps, norm, domain)
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,19 +175,9 @@ def _model_guard(model: nn.Module, fast: bool = False) -> Iterator[nn.Module]:
     ``fast``: yield the frozen model under :func:`~nnsafety.models.inference.fast_inference` (same
     function, BatchNorm folded, NHWC on CPU; undone on exit) for attacks that call it many times.
     """
-    modes = [(m, m.training) for m in model.modules()]
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    try:
-        model.eval()
-        for p, _ in flags:
-            p.requires_grad_(False)
-        with torch.enable_grad(), (fast_inference(model) if fast else contextlib.nullcontext(model)) as net:
-            yield net
-    finally:
-        for m, training in modes:
-            m.training = training
-        for p, flag in flags:
-            p.requires_grad_(flag)
+    with model_state(model, train=False, freeze=True), torch.enable_grad(), \
+            (fast_inference(model) if fast else contextlib.nullcontext(model)) as net:
+        yield net
 
 
 def input_grad(model: nn.Module, x: torch.Tensor, loss_fn, y, y_target=None):
@@ -207,17 +189,21 @@ def input_grad(model: nn.Module, x: torch.Tensor, loss_fn, y, y_target=None):
     return logits.detach(), loss.detach(), g
 
 
-@torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Arg-max labels in batches (the model is called as is)."""
+    """Arg-max labels in batches (the model is called as is, inside the caller's guard)."""
     if x.shape[0] == 0:
         return torch.zeros(0, dtype=torch.long, device=x.device)
-    return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, x.shape[0], batch_size)])
+    return batched_logits(model, x, batch_size).argmax(1)
 
 
-def check_inputs(x: torch.Tensor, y: torch.Tensor, eps=None, norm: Optional[str] = None) -> None:
-    """The one entry check of every attack: images in [0,1], labels int64 of length N."""
-    check_images(x)
+def check_inputs(x: torch.Tensor, y: torch.Tensor, eps=None, norm: Optional[str] = None,
+                 domain: Optional[Domain] = None) -> None:
+    """The one entry check of every attack: a batch of ``domain`` (default: images in [0, 1]),
+    labels int64 of length N."""
+    if domain is None:
+        check_images(x)
+    else:
+        domain.check(x)
     if not isinstance(y, torch.Tensor) or y.dtype != torch.long or y.shape != (x.shape[0],):
         got = f"{y.dtype} of shape {tuple(y.shape)}" if isinstance(y, torch.Tensor) else type(y).__name__
         raise ValueError(f"expected y to be an int64 tensor of shape ({x.shape[0]},), got {got}")
@@ -248,39 +234,90 @@ def top_targets(logits: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
 class Attack:
     """Base of the class forms: stores validated parameters; ``attack(model, x, y)`` runs it.
 
-    Subclasses set ``fn`` (the functional form) and list their parameters in ``__init__``.
+    Never subclassed by hand: :func:`register_attack_fn` builds each class from its function, so
+    the constructor's signature *is* the function's (same names, same defaults) and cannot drift.
+    ``norm`` is declared: the ``norm`` parameter when the function has one, else the class's
+    ``fixed_norm`` (CW-L2 is an L2 attack by construction).
     """
 
-    fn: Callable[..., torch.Tensor]  # set with staticmethod(...) by each subclass
+    fn: Callable  # the functional form, set by register_attack_fn
     name: str = "attack"
+    fixed: Dict[str, object] = {}
+    fixed_norm: Optional[str] = None
+    default_norm: str = "Linf"
+    ensemble: bool = False  # True: fn returns a result object whose ``x_adv`` is the attack's output
 
-    def __init__(self, **params) -> None:
-        self.params: Dict[str, object] = params
-        if "eps" in params and params["eps"] is not None:
-            check_eps(params["eps"])
-        if "norm" in params:
-            check_norm(params["norm"])  # type: ignore[arg-type]
+    def __init__(self, *args, **params) -> None:
+        sig = inspect.signature(type(self).__init__)
+        try:
+            bound = sig.bind(None, *args, **params)
+        except TypeError as e:
+            raise ValueError(f"attack {self.name!r}: {e}; expected parameters "
+                             f"{', '.join(list(sig.parameters)[1:])}") from None
+        self.params: Dict[str, object] = {k: v for k, v in bound.arguments.items() if k != "self"}
+        if self.params.get("eps") is not None:
+            check_eps(self.params["eps"])
+        if "norm" in self.params:
+            check_norm(self.params["norm"])  # type: ignore[arg-type]
 
     @property
     def eps(self):
         return self.params.get("eps")
 
     @property
-    def norm(self):
-        return self.params.get("norm", "L2" if self.name == "cw_l2" else "Linf")
+    def norm(self) -> str:
+        return self.fixed_norm or str(self.params.get("norm", self.default_norm))
+
+    def run(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, **overrides):
+        """The function's own return value (an ensemble's full result)."""
+        return type(self).fn(model, x, y, **{**self.params, **self.fixed, **overrides})
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, **overrides) -> torch.Tensor:
-        return type(self).fn(model, x, y, **{**self.params, **overrides})
+        out = self.run(model, x, y, **overrides)
+        return out.x_adv if self.ensemble else out
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items() if k != "generator")
         return f"{type(self).__name__}({args})"
 
 
+def register_attack_fn(name: str, fn: Callable, cls_name: str, doc: str, domains: Sequence[str] = ("image",),
+                       fixed_norm: Optional[str] = None, ensemble: bool = False,
+                       defaults: Optional[Dict[str, object]] = None, **fixed) -> type:
+    """Register the class form of attack function ``fn(model, x, y, **params)`` under ``name``.
+
+    The class's constructor takes ``fn``'s parameters after (model, x, y) with their defaults
+    (``defaults`` overrides some, e.g. APGD-T's DLR loss); ``fixed`` parameters are always passed
+    and not accepted (APGD-T is ``apgd`` with ``targeted=True``).
+    """
+    sig = inspect.signature(fn)
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for p in list(sig.parameters.values())[3:]:
+        if p.name in fixed or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        if defaults and p.name in defaults:
+            p = p.replace(default=defaults[p.name])
+        params.append(p)
+
+    def __init__(self, *args, **kwargs) -> None:
+        Attack.__init__(self, *args, **kwargs)
+
+    __init__.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    norm_param = sig.parameters.get("norm")
+    cls = type(cls_name, (Attack,), {
+        "__doc__": doc, "__init__": __init__, "fn": staticmethod(fn), "fixed": dict(fixed),
+        "fixed_norm": fixed_norm, "ensemble": ensemble,
+        "default_norm": (defaults or {}).get("norm", norm_param.default if norm_param is not None else "Linf"),
+        "__module__": fn.__module__,
+    })
+    return ATTACKS.register_named(name, domains)(cls)
+
+
 def get_attack(name: str, **kwargs) -> Attack:
     """Build a registered attack by name: ``get_attack("pgd", eps=0.1, steps=20)``."""
-    return ATTACKS.get(name)(**kwargs)
+    return ATTACKS.create(name, "parameter", **kwargs)
 
 
-def list_attacks() -> List[str]:
-    return ATTACKS.names()
+def list_attacks(domain: Optional[str] = None) -> List[str]:
+    """Registered attacks; with ``domain`` (e.g. "image", "token"), those that support it."""
+    return ATTACKS.names(domain)

@@ -1,9 +1,8 @@
 """Robust accuracy of a model under one attack, batched, and robust accuracy as a function of ε."""
 from __future__ import annotations
 
+import functools
 import inspect
-import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, List, Optional, Sequence, Union
@@ -11,18 +10,15 @@ from typing import Callable, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .base import ATTACKS, Attack, _model_guard, check_inputs, flat_norm, get_attack, predict
+from .._model import check_classifier
+from .._plot import new_axes
+from .._progress import Progress, progress_bar
+from .._random import make_generator
+from ..domains import ImageDomain
+from .base import ATTACKS, Attack, _model_guard, flat_norm, get_attack, predict
 from .sanity import SanityCheck, check_eps_monotonic, warn_failed
 
 AttackLike = Union[str, Attack, Callable[..., torch.Tensor]]
-
-
-def progress_bar(total: int, desc: str, progress: Optional[bool]):
-    """tqdm bar, shown when ``progress`` is True, or when None and stderr is a terminal."""
-    from tqdm.auto import tqdm
-
-    show = sys.stderr.isatty() if progress is None else bool(progress)
-    return tqdm(total=total, desc=desc, disable=not show, leave=False)
 
 
 @dataclass
@@ -69,8 +65,9 @@ def _gather_counts(clean: int, robust: int, n: int, device) -> tuple:
 
 
 def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: AttackLike,
-                    batch_size: int = 500, progress: Optional[bool] = None,
-                    keep_adv: bool = True, **attack_kw) -> RobustAccuracyResult:
+                    batch_size: int = 500, progress: Progress = None,
+                    keep_adv: bool = True, generator: Optional[torch.Generator] = None,
+                    seed: Optional[int] = None, **attack_kw) -> RobustAccuracyResult:
     """Fraction of points classified correctly on x and on attack(model, x, y), in batches.
 
     ``attack``: a registered name (with ``attack_kw``, e.g. ``"pgd", eps=0.1, steps=20``), an
@@ -82,11 +79,21 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: 
     Under ``torchrun`` (a process group is initialized) each rank attacks every world_size-th
     point and the counts are summed across ranks, so every rank returns the accuracies of all of
     ``x``; ``x_adv`` then holds only this rank's examples (points rank, rank + W, ...).
+
+    ``generator`` (or ``seed``, a fresh generator) drives every random choice of the attack (its
+    random starts), continued across batches: the same seed gives the same robust accuracy.
+    Attacks without randomness ignore it.
+    ``progress``: None (a bar on a terminal), a bool, or a callback receiving points done.
     """
-    check_inputs(x, y)
     fn = _resolve(attack, attack_kw)
-    name = getattr(fn, "name", getattr(fn, "__name__", type(fn).__name__))
-    eps, norm = getattr(fn, "eps", None), getattr(fn, "norm", "Linf")
+    domain = getattr(fn, "params", {}).get("domain")
+    check_classifier(model, x, y, domain)
+    gen = make_generator(generator, seed, default_seed=None)
+    if gen is not None and "generator" in inspect.signature(getattr(fn, "fn", fn)).parameters:
+        fn = functools.partial(fn, generator=gen)  # deterministic attacks (FGSM, CW) need none
+    base = fn.func if isinstance(fn, functools.partial) else fn
+    name = getattr(base, "name", getattr(base, "__name__", type(base).__name__))
+    eps, norm = getattr(base, "eps", None), getattr(base, "norm", "Linf")
     x, y, shard = _rank_shard(x, y)
     n = x.shape[0]
     clean_ok = torch.zeros(n, dtype=torch.bool, device=x.device)
@@ -104,7 +111,10 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: 
             idx = clean.nonzero().squeeze(1)
             if idx.numel():
                 xa[idx] = fn(model, xb[idx], yb[idx]).detach()
-            if eps is not None:
+            if domain is not None and not isinstance(domain, ImageDomain):
+                if len(xa) and not domain.is_valid(xa, xb).all():  # its constraints, not the ball, rule
+                    raise ValueError(f"attack {name} returned inputs its {domain.name} domain forbids")
+            elif eps is not None:
                 over = flat_norm(xa - xb, norm).max().item() if len(xb) else 0.0
                 if over > eps + 1e-5 or (len(xa) and (xa.min() < 0 or xa.max() > 1)):
                     raise ValueError(f"attack {name} returned points outside the ε-ball ∩ [0, 1] "
@@ -147,14 +157,7 @@ class RobustCurve:
 
     def plot(self, ax=None):
         """Robust accuracy (y) against ε (x), with the clean accuracy at ε = 0; returns the Axes."""
-        import matplotlib
-
-        if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
-            matplotlib.use("Agg")  # no backend chosen yet: draw off-screen
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(4, 3))
+        ax = new_axes(ax, figsize=(4, 3))
         ax.plot([0.0] + self.eps, [self.clean_accuracy] + self.robust_accuracy, marker="o",
                 label=self.attack)
         ax.set_xlabel(f"ε ({self.norm}, pixel units)")
@@ -167,14 +170,16 @@ class RobustCurve:
 
 def robust_accuracy_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack_name: str,
                           eps_list: Sequence[float], batch_size: int = 500,
-                          progress: Optional[bool] = None, warn: bool = True,
-                          **attack_kw) -> RobustCurve:
+                          progress: Progress = None, warn: bool = True,
+                          seed: Optional[int] = None, **attack_kw) -> RobustCurve:
     """Robust accuracy of ``attack_name`` at each ε of ``eps_list`` (same points, same settings).
 
     Runs :func:`~nnsafety.attacks.sanity.check_eps_monotonic` on the curve: robust accuracy that
     rises with ε, or never falls, means the attack failed (gradient masking), not the model.
     Attacks that take ``early_stop`` (PGD) use it unless ``attack_kw`` says otherwise: a point
     fooled at any iterate is not robust, and it leaves the batch (≈ 0.25–0.95× the steps).
+    ``seed``: each ε's attack draws from a fresh generator seeded with it, so a point of the curve
+    does not depend on which other ε were asked for.
     """
     if not len(eps_list):
         raise ValueError("expected a non-empty eps_list")
@@ -184,7 +189,7 @@ def robust_accuracy_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, at
     norm = attack_kw.get("norm", "Linf")
     for e in eps_list:
         r = robust_accuracy(model, x, y, attack_name, batch_size=batch_size, progress=progress,
-                            keep_adv=False, eps=float(e), **attack_kw)
+                            keep_adv=False, eps=float(e), seed=seed, **attack_kw)
         accs.append(r.robust_accuracy)
         secs.append(r.seconds)
         clean = r.clean_accuracy

@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .base import Attack, _model_guard, bcast, check_inputs, margin_loss, register_attack
+from .base import _model_guard, bcast, check_inputs, margin_loss, register_attack_fn
 
 
 def cw_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, c: float = 1e-3,
@@ -68,13 +68,5 @@ def cw_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, c: float = 1e-3,
     return best.clamp_(0.0, 1.0)
 
 
-@register_attack("cw_l2")
-class CWL2(Attack):
-    """Class form of :func:`cw_l2` (minimal-norm: no ε)."""
-
-    name = "cw_l2"
-    fn = staticmethod(cw_l2)
-
-    def __init__(self, c: float = 1e-3, binary_steps: int = 9, steps: int = 100, lr: float = 0.01,
-                 kappa: float = 0.0) -> None:
-        super().__init__(c=c, binary_steps=binary_steps, steps=steps, lr=lr, kappa=kappa)
+CWL2 = register_attack_fn("cw_l2", cw_l2, "CWL2", "Class form of :func:`cw_l2` (minimal-norm: no ε).",
+                          fixed_norm="L2")

@@ -6,8 +6,8 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .base import (Attack, _model_guard, bcast, check_inputs, flat_norm, rand_like,
-                   register_attack, top_targets)
+from .base import (_model_guard, bcast, check_inputs, flat_norm, rand_like,
+                   register_attack_fn, top_targets)
 
 
 def project_hyperplane_box(p: torch.Tensor, w: torch.Tensor, c: torch.Tensor, norm: str) -> torch.Tensor:
@@ -158,17 +158,4 @@ def fab(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: Optional[float]
     return out
 
 
-@register_attack("fab")
-class FAB(Attack):
-    """Class form of :func:`fab` (``targeted=True``: FAB-T)."""
-
-    name = "fab"
-    fn = staticmethod(fab)
-
-    def __init__(self, eps: Optional[float] = None, norm: str = "Linf", targeted: bool = True,
-                 n_target_classes: int = 9, steps: int = 100, restarts: int = 1,
-                 alpha_max: float = 0.1, eta: float = 1.05, beta: float = 0.9,
-                 generator: Optional[torch.Generator] = None) -> None:
-        super().__init__(eps=eps, norm=norm, targeted=targeted, n_target_classes=n_target_classes,
-                         steps=steps, restarts=restarts, alpha_max=alpha_max, eta=eta, beta=beta,
-                         generator=generator)
+FAB = register_attack_fn("fab", fab, "FAB", "Class form of :func:`fab` (``targeted=True``: FAB-T).")

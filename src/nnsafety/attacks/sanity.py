@@ -158,9 +158,10 @@ def eps_growth(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, n
 
 
 def sanity_checks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: Optional[float] = None,
-                  norm: str = "Linf", max_points: int = 500, warn: bool = True) -> List[SanityCheck]:
+                  norm: str = "Linf", max_points: int = 500, warn: bool = True, seed: int = 0) -> List[SanityCheck]:
     """The model-level checks (outputs, gradients, determinism, clean accuracy; ε-growth when
-    ``eps`` is given) on the first ``max_points`` points; failed ones are also warned."""
+    ``eps`` is given, its PGD seeded with ``seed``) on the first ``max_points`` points; failed ones
+    are also warned."""
     check_inputs(x, y, eps, norm)
     xs, ys = x[:max_points], y[:max_points]
     with _model_guard(model), torch.no_grad():
@@ -169,7 +170,7 @@ def sanity_checks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: Optio
     checks = [check_probability_outputs(logits), check_gradients(model, xs, ys),
               check_deterministic(model, xs[:64]), check_clean_accuracy(acc, logits.shape[1])]
     if eps is not None:
-        checks.append(eps_growth(model, xs, ys, eps, norm, max_points=max_points))
+        checks.append(eps_growth(model, xs, ys, eps, norm, max_points=max_points, seed=seed))
     if warn:
         warn_failed(checks)
     return checks

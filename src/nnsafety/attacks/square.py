@@ -8,8 +8,8 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .base import (Attack, _model_guard, bcast, check_inputs, flat_norm, margin_loss, project,
-                   randint, register_attack)
+from .base import (_model_guard, bcast, check_inputs, flat_norm, margin_loss, project,
+                   randint, register_attack_fn)
 
 
 def p_selection(p_init: float, it: int, n_queries: int) -> float:
@@ -171,14 +171,4 @@ class _Flatten(nn.Module):
         return self.model(x.reshape(x.shape[0], *self.shape))
 
 
-@register_attack("square")
-class Square(Attack):
-    """Class form of :func:`square`."""
-
-    name = "square"
-    fn = staticmethod(square)
-
-    def __init__(self, eps: float, norm: str = "Linf", n_queries: int = 5000, p_init: float = 0.8,
-                 restarts: int = 1, generator: Optional[torch.Generator] = None) -> None:
-        super().__init__(eps=eps, norm=norm, n_queries=n_queries, p_init=p_init,
-                         restarts=restarts, generator=generator)
+Square = register_attack_fn("square", square, "Square", "Class form of :func:`square`.")

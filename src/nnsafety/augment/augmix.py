@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .._validation import check_images
-from . import _random
+from .. import _random
 
 OPS = ("autocontrast", "equalize", "posterize", "rotate", "solarize",
        "shear_x", "shear_y", "translate_x", "translate_y")

@@ -14,7 +14,7 @@ from typing import Optional
 
 import torch
 
-from . import _random
+from .. import _random
 
 BETA_A, BETA_B = 2.0, 5.0
 

@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from . import _random
+from .. import _random
 
 
 @dataclass

@@ -67,14 +67,18 @@ def is_zoo(path: str | Path) -> bool:
     return any(Path(path).glob("manifest*.jsonl"))
 
 
-def detect_path(path: str | Path, methods: Sequence[str] | str = "all", seed: int = 0, **settings: Any):
-    """``nnsafety detect RUN_OR_ZOO --method NAME|all``: a zoo gives a ``DetectorTable`` (see
-    ``evaluate_zoo.evaluate_detectors``), a run directory a list of ``DetectionResult``; ``settings``
-    (e.g. ``meta=ProfileMeta.load(f)``) go to each detector of a run."""
-    if is_zoo(path):
-        from .evaluate_zoo import evaluate_detectors
+def detector_names(methods: Sequence[str] | str = "all") -> list:
+    """``"all"`` (or ``["all"]``) → every registered detector; a name → [name]; a list as is."""
+    if methods == "all" or list(methods) == ["all"]:
+        return DETECTORS.names()
+    return [methods] if isinstance(methods, str) else list(methods)
 
-        return evaluate_detectors(path, methods)
-    names = DETECTORS.names() if methods == "all" or list(methods) == ["all"] else (
-        [methods] if isinstance(methods, str) else list(methods))
-    return [detect_run(path, m, seed=seed, **settings) for m in names]
+
+def detect_zoo(path: str | Path, methods: Sequence[str] | str = "all"):
+    """``nnsafety detect ZOO --method NAME|all``: every detector on every model of a zoo, scored
+    against its manifest's labels (a ``DetectorTable``, see ``evaluate_zoo.evaluate_detectors``)."""
+    from .evaluate_zoo import evaluate_detectors
+
+    if not is_zoo(path):
+        raise ValueError(f"expected a zoo folder with a manifest.jsonl at {path}, found none")
+    return evaluate_detectors(path, methods)

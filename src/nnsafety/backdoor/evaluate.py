@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..data.base import ArrayDataset
-from ..metrics.accuracy import predict_logits
+from .._model import predict_logits
 from ..data.poison import PoisonedDataset, backdoor_label, trigger_from_config
 from ..data.triggers import Trigger
 
@@ -55,7 +55,7 @@ def backdoor_metrics(model: nn.Module, test_set: ArrayDataset, attack_config: At
     trigger, cfg = _resolve(attack_config)
     mode, target = cfg.get("mode", "all_to_one"), int(cfg.get("target", 0))
     x, y = test_set.tensors()
-    with torch.no_grad():  # predict_logits restores the model's train/eval mode itself
+    with torch.no_grad():  # predict_logits restores the model's train/eval modes itself
         pred_clean = predict_logits(model, x, batch_size).argmax(1).cpu()
         bd_y = backdoor_label(y, target, mode, test_set.num_classes)
         keep = bd_y != y

@@ -5,7 +5,7 @@ import argparse
 import json
 
 from ._base import UsageError, add_command
-from ._parse import float_list, write_figure
+from ._parse import count, eps_list, positive_int, seed, write_figure
 from .evaluate import add_run_data_arguments, load_run_and_data
 
 
@@ -19,38 +19,44 @@ def _attack_kwargs(args: argparse.Namespace) -> dict:
 def _points(args: argparse.Namespace, dataset):
     x, y = dataset.tensors()
     if args.n:
-        if args.n < 0:
-            raise UsageError(f"nnsafety: error: expected --n >= 0, got {args.n}")
         x, y = x[: args.n], y[: args.n]
     return x, y
 
 
 def run_attack(args: argparse.Namespace) -> int:
-    from ..attacks import autoattack, list_attacks, robust_accuracy
+    from ..attacks import ATTACKS, get_attack, list_attacks, robust_accuracy
     from ..train.distributed import init_distributed
 
-    run, data, dataset = load_run_and_data(args)
-    # Under torchrun the points are sharded across ranks and the counts summed (robust_accuracy);
-    # rank 0 alone prints.
-    dist_info = init_distributed("cpu")
-    if dist_info.enabled and args.attack == "autoattack":
-        raise UsageError("nnsafety attack: error: autoattack runs in one process; use torchrun for the "
-                         "single attacks (pgd, apgd, ...)")
-    eps = float_list(args.eps)
+    if args.file:
+        from .attack_bytes import attack_file
+        return attack_file(args)
+    eps = eps_list(args.eps, args.norm)
     if len(eps) != 1:
         raise UsageError("nnsafety attack: error: expected one --eps; use `nnsafety eval --attack` for a curve")
+    run, data, dataset = load_run_and_data(args)
+    if dataset.domain.name == "bytes":
+        from .attack_bytes import attack_folder
+        return attack_folder(args, run, dataset)
+    # Under torchrun the points are sharded across ranks and the counts summed (robust_accuracy);
+    # rank 0 alone prints.
+    if args.attack not in list_attacks():
+        raise UsageError(f"nnsafety attack: error: unknown attack {args.attack!r}; expected one of: "
+                         f"{', '.join(list_attacks())}")
+    ensemble = ATTACKS.get(args.attack).ensemble
+    dist_info = init_distributed("cpu")
+    if dist_info.enabled and ensemble:
+        raise UsageError(f"nnsafety attack: error: {args.attack} runs in one process; use torchrun for the "
+                         "single attacks (pgd, apgd, ...)")
     x, y = _points(args, dataset)
     progress = False if args.quiet else None
-    if args.attack == "autoattack":
-        result = autoattack(run.model, x, y, eps=eps[0], norm=args.norm, version=args.version,
-                            batch_size=args.batch_size, seed=args.seed, progress=progress)
+    if ensemble:
+        result = get_attack(args.attack, eps=eps[0], norm=args.norm, version=args.version, batch_size=args.batch_size,
+                            seed=args.seed, progress=progress).run(run.model, x, y)
         text = result.summary()
     else:
-        if args.attack not in list_attacks():
-            raise UsageError(f"nnsafety attack: error: unknown attack {args.attack!r}; expected one of: "
-                             f"{', '.join(list_attacks() + ['autoattack'])}")
         result = robust_accuracy(run.model, x, y, args.attack, batch_size=args.batch_size, progress=progress,
-                                 keep_adv=False, eps=eps[0], **_attack_kwargs(args))
+                                 keep_adv=False, seed=args.seed, eps=eps[0], **_attack_kwargs(args),
+                                 **({} if dataset.domain.name == "image" else {"domain": dataset.domain}))
         text = (f"{args.attack} {args.norm} eps={eps[0]:g} on {result.n} {data} test images: clean accuracy "
                 f"{result.clean_accuracy:.4f}, robust accuracy {result.robust_accuracy:.4f} ({result.seconds:.1f} s)")
     if dist_info.is_main:
@@ -61,17 +67,22 @@ def run_attack(args: argparse.Namespace) -> int:
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("attacks (--attack)")
     g.add_argument("--attack", help="robust accuracy vs ε for this attack (e.g. pgd, apgd, fgsm, square)")
-    g.add_argument("--eps", default="0.05,0.1,0.2", help="comma-separated ε values in [0, 1] pixel units")
+    g.add_argument("--eps", default="0.05,0.1,0.2", help="comma-separated ε values in pixel units ([0, 1] for Linf)")
     g.add_argument("--norm", default="Linf", choices=["Linf", "L2"], help="threat model")
-    g.add_argument("--steps", type=int, help="attack iterations (default: the attack's own)")
+    g.add_argument("--steps", type=positive_int, help="attack iterations (default: the attack's own)")
+
+
+def check_eval_arguments(args: argparse.Namespace) -> None:
+    """``eval --attack``'s ε values, checked before the run is loaded."""
+    eps_list(args.eps, args.norm)
 
 
 def eval_attack(args: argparse.Namespace, run, dataset) -> int:
     from ..attacks import robust_accuracy_curve
 
     x, y = _points(args, dataset)
-    curve = robust_accuracy_curve(run.model, x, y, args.attack, float_list(args.eps), batch_size=args.batch_size,
-                                  progress=False if args.quiet else None, **_attack_kwargs(args))
+    curve = robust_accuracy_curve(run.model, x, y, args.attack, eps_list(args.eps, args.norm), batch_size=args.batch_size,
+                                  progress=False if args.quiet else None, seed=args.seed, **_attack_kwargs(args))
     if args.json:
         print(json.dumps({"run": str(run.path), **curve.to_dict()}, sort_keys=True))
     else:
@@ -85,14 +96,17 @@ def eval_attack(args: argparse.Namespace, run, dataset) -> int:
 def register(sub) -> None:
     p = add_command(sub, "attack", "robust accuracy of a run under an adversarial attack or AutoAttack", run_attack)
     add_run_data_arguments(p)
-    p.add_argument("--attack", default="pgd", help="attack name, or autoattack")
-    p.add_argument("--eps", default="0.1", help="perturbation budget in [0, 1] pixel units")
+    p.add_argument("--attack", default="pgd", help="a registered attack (nnsafety list): pgd, apgd, fgsm, "
+                                                    "square, autoattack, ...")
+    p.add_argument("--eps", default="0.1", help="perturbation budget in pixel units ([0, 1] for Linf)")
     p.add_argument("--norm", default="Linf", choices=["Linf", "L2"], help="threat model")
-    p.add_argument("--steps", type=int, help="attack iterations (default: the attack's own)")
+    p.add_argument("--steps", type=positive_int, help="attack iterations (default: the attack's own)")
     p.add_argument("--version", default="standard", choices=["standard", "plus", "rand"], help="AutoAttack version")
-    p.add_argument("-n", "--n", dest="n", type=int, default=1000,
+    p.add_argument("-n", "--n", dest="n", type=count, default=1000,
                    help="number of test images (0 = all); spell it -n under torchrun, whose parser takes --n as its own")
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=500, help="attack batch size")
-    p.add_argument("--seed", type=int, default=0, help="seed of the attacks' randomness")
+    p.add_argument("--batch-size", dest="batch_size", type=positive_int, default=500, help="attack batch size")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the attacks' randomness")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print JSON to stdout")
+    p.add_argument("--file", help="bytes: attack this one executable (with --out FILE)")
+    p.add_argument("--out", help="bytes: write the adversarial file(s) here (a file with --file, else a folder)")

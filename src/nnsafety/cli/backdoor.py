@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ._base import UsageError, add_command
-from ._parse import name_list
+from ._parse import check_figure_path, name_list, seed
 
 
 def _shard(text):
@@ -35,13 +35,14 @@ def run_zoo(args: argparse.Namespace) -> int:
 
 
 def run_detect(args: argparse.Namespace) -> int:
-    from ..backdoor.detect import detect_path
+    from ..backdoor.detect import detect_run, detect_zoo, detector_names, is_zoo
     from ..backdoor.evaluate_zoo import compare
 
     methods = name_list(args.method) or "all"
     if args.compare:
         if len(args.paths) != 2:
             raise UsageError(f"nnsafety detect: error: --compare expects two run directories, got {len(args.paths)}")
+        check_figure_path(args.figure)
         settings = {"noise_response": {"meta": _meta_argument(args.meta)}} if args.meta else None
         chosen = {} if methods in ("all", ["all"]) else {"methods": methods}  # default: the weight-only detectors
         result = compare(args.paths[0], args.paths[1], out=args.figure, settings=settings, **chosen)
@@ -60,18 +61,18 @@ def run_detect(args: argparse.Namespace) -> int:
         return _fit_meta(args, methods)
     settings = {}
     if args.meta:
-        from ..backdoor.detect import is_zoo
-
         if methods != ["noise_response"]:
             raise UsageError(f"nnsafety detect: error: --meta works with --method noise_response, got {args.method!r}")
         if is_zoo(args.paths[0]):
             raise UsageError("nnsafety detect: error: --meta scores one run directory; a zoo's table fits its own "
                              "held-out meta-classifiers")
         settings["meta"] = _meta_argument(args.meta)
-    result = detect_path(args.paths[0], methods, seed=args.seed, **settings)
-    if hasattr(result, "to_markdown"):  # a zoo: detector table
-        print(json.dumps(result.to_dict(), sort_keys=True) if args.json else result.to_markdown())
-    elif args.json:
+    if is_zoo(args.paths[0]):
+        table = detect_zoo(args.paths[0], methods)
+        print(json.dumps(table.to_dict(), sort_keys=True) if args.json else table.to_markdown())
+        return 0
+    result = [detect_run(args.paths[0], m, seed=args.seed, **settings) for m in detector_names(methods)]
+    if args.json:
         print(json.dumps([r.to_dict() for r in result], sort_keys=True))
     else:
         print("\n".join(r.summary() for r in result))
@@ -132,7 +133,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="zoo folder (resumable: finished models are skipped)")
     p.add_argument("--shard", help="train only shard i of n (i/n), e.g. one per machine")
     p.add_argument("--methods", help="comma-separated training methods to vary over (default: erm + robust ones)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the zoo's design")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the zoo's design")
     p.add_argument("--design", default="classic", choices=("classic", "recipes"),
                    help="classic: one training recipe; recipes: optimizers, methods, triggers and attackers drawn "
                         "from ranges (the reference zoo of the scan)")
@@ -144,7 +145,7 @@ def register(sub) -> None:
     p.add_argument("--method", default="all", help="detector name(s), comma-separated, or all")
     p.add_argument("--compare", action="store_true", help="which of two models is backdoored, with a figure")
     p.add_argument("--figure", help="with --compare: save the side-by-side figure here (PNG)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the detectors' probes")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the detectors' probes")
     p.add_argument("--fit-meta", dest="fit_meta", metavar="OUT.json",
                    help="with a zoo: fit the noise_response meta-classifier on it and save it as JSON")
     p.add_argument("--meta", metavar="NAME|META.json",

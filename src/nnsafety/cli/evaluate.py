@@ -5,6 +5,7 @@ import argparse
 import json
 
 from ._base import UsageError, add_command
+from ._parse import check_figure_path, count, positive_int, seed
 
 
 def load_run_and_data(args: argparse.Namespace, split: str = "test"):
@@ -13,8 +14,11 @@ def load_run_and_data(args: argparse.Namespace, split: str = "test"):
     from ..runs import load_run
 
     run = load_run(args.run)
-    data = args.data or run.config["data"]["name"]
-    root = args.data_root or run.config["data"].get("root")
+    recorded = run.config.get("data") if isinstance(run.config.get("data"), dict) else {}
+    data = args.data or recorded.get("name")
+    if not isinstance(data, str):
+        raise UsageError(f"nnsafety: error: expected --data: {args.run}/config.json records no dataset")
+    root = args.data_root or recorded.get("root")
     dataset = load_dataset(data, root=root, split=split)
     expected = tuple(run.config["model"]["in_shape"])
     if tuple(dataset.in_shape) != expected:
@@ -27,17 +31,25 @@ def run_eval(args: argparse.Namespace) -> int:
     from ..metrics.accuracy import evaluate
     from . import attack, backdoor, corrupt, metrics
 
+    check_figure_path(args.figure)
+    if args.attack:
+        attack.check_eval_arguments(args)
+    # every analysis asked for runs on the one loaded model, in this order
+    asked = [(flag, fn) for flag, given, fn in (
+        ("--poison", args.poison, lambda: backdoor.eval_poison(args, run)),
+        ("--corruptions", args.corruptions is not None, lambda: corrupt.eval_corruptions(args, run, dataset)),
+        ("--attack", args.attack, lambda: attack.eval_attack(args, run, dataset)),
+        ("--metric", args.metric, lambda: metrics.eval_metric(args, run, dataset))) if given]
+    if len(asked) > 1 and args.figure:
+        raise UsageError(f"nnsafety eval: error: --figure saves one analysis's figure, got {len(asked)} "
+                         f"({', '.join(f for f, _ in asked)}); run them separately to get each figure")
     run, data, dataset = load_run_and_data(args)
-    if args.poison:
-        return backdoor.eval_poison(args, run)
     if args.n:
         dataset = dataset.subset(args.n)
-    if args.corruptions is not None:
-        return corrupt.eval_corruptions(args, run, dataset)
-    if args.attack:
-        return attack.eval_attack(args, run, dataset)
-    if args.metric:
-        return metrics.eval_metric(args, run, dataset)
+    if asked:
+        for _, fn in asked:
+            fn()
+        return 0
     result = evaluate(run.model, dataset, batch_size=args.batch_size)
     out = {"run": str(run.path), "data": data, **result.to_dict()}
     out.pop("reliability")
@@ -61,11 +73,13 @@ def register(sub) -> None:
     from . import attack, backdoor, corrupt, metrics
 
     p = add_command(sub, "eval", "measure a trained run: clean accuracy, loss and ECE by default; "
-                                 "or corruptions, an attack's ε curve", run_eval)
+                                 "or any of --poison, --corruptions, --attack, --metric (all that are "
+                                 "given run in that order on one loaded model; --json: one object each)",
+                    run_eval)
     add_run_data_arguments(p)
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=1024, help="evaluation batch size")
-    p.add_argument("--seed", type=int, default=0, help="seed of random perturbations")
-    p.add_argument("--n", type=int, default=0, help="only the first N test images (0 = all)")
+    p.add_argument("--batch-size", dest="batch_size", type=positive_int, default=1024, help="evaluation batch size")
+    p.add_argument("--seed", type=seed, default=0, help="seed of random perturbations")
+    p.add_argument("--n", type=count, default=0, help="only the first N test images (0 = all)")
     p.add_argument("--json", action="store_true", help="print JSON to stdout")
     p.add_argument("--figure", help="also save the result's figure to this file (PNG/PDF/SVG)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -11,10 +11,11 @@ from .base import (
 from . import noise, blur, weather, spatter, digital, jpeg  # noqa: F401  (registers the 19)
 from .evaluate import CorruptionResult, evaluate_corruptions, evaluate_corruptions_folder
 from .export import export_corrupted
+from ._filters import gaussian_matrix  # the SciPy-exact Gaussian operator (the blur noise family uses it)
 
 __all__ = [
     "BENCHMARK_CORRUPTIONS", "CORRUPTIONS", "EXTRA_CORRUPTIONS", "SEVERITIES", "Corruption",
     "CorruptionSpec", "corrupt", "list_corruptions", "regime_for", "register_corruption",
     "stream_seed", "CorruptionResult", "evaluate_corruptions", "evaluate_corruptions_folder",
-    "export_corrupted",
+    "export_corrupted", "gaussian_matrix",
 ]

@@ -18,6 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._model import batched_logits, check_classifier, model_device, model_state
+from .._plot import new_axes
+from .._progress import Progress, progress_bar
+from ..data.base import as_dataset
 from .base import BENCHMARK_CORRUPTIONS, check_severities, known
 from .export import corrupted_blocks
 
@@ -140,17 +144,7 @@ class CorruptionResult:
 
     def plot(self, ax=None):
         """Heat map of accuracy (corruption rows × severity columns); returns the Axes."""
-        if ax is None:
-            import os
-            import sys
-
-            import matplotlib
-
-            if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
-                matplotlib.use("Agg")  # no backend set up yet: render off-screen
-            import matplotlib.pyplot as plt
-
-            _, ax = plt.subplots(figsize=(1.2 * len(self.severities) + 3, 0.35 * len(self.accuracy) + 1.5))
+        ax = new_axes(ax, figsize=(1.2 * len(self.severities) + 3, 0.35 * len(self.accuracy) + 1.5))
         sev = self.severities
         grid = np.array([[row.get(s, np.nan) for s in sev] for row in self.accuracy.values()])
         im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
@@ -167,20 +161,8 @@ class CorruptionResult:
         return ax
 
 
-def _model_device(model: nn.Module, device) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    p = next(iter(model.parameters()), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
-@torch.no_grad()
 def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, device) -> int:
-    hits = 0
-    for i in range(0, x.shape[0], batch_size):
-        logits = model(x[i:i + batch_size].to(device))
-        hits += int((logits.argmax(1).cpu() == y[i:i + batch_size].cpu()).sum())
-    return hits
+    return int((batched_logits(model, x, batch_size, device).argmax(1) == y.to(x.device)).sum())
 
 
 def evaluate_corruptions(
@@ -192,21 +174,26 @@ def evaluate_corruptions(
     batch_size: int = 512,
     baseline: Optional[CorruptionResult] = None,
     device=None,
+    progress: Progress = None,
+    clean_accuracy: Optional[float] = None,
 ) -> CorruptionResult:
-    """Accuracy of ``model`` on ``dataset`` (an ``ArrayDataset``, clean test set) corrupted on the fly.
+    """Accuracy of ``model`` on ``dataset`` (an ``ArrayDataset`` or an (x, y) pair: the clean
+    test set) corrupted on the fly.
 
     Images are corrupted on ``device`` (default: the model's) in 256-image blocks with the same
     seeded streams as ``export_corrupted``, so the same seed gives the same corrupted images.
-    ``baseline`` (another result) enables CE, mCE and relative mCE.
+    ``baseline`` (another result) enables CE, mCE and relative mCE. ``progress``: None (a bar on a
+    terminal), a bool, or a callback told of each corruption × severity done. ``clean_accuracy``:
+    the model's accuracy on this same dataset when the caller already has it (not recomputed).
     """
     names, sev = known(corruptions), check_severities(severities)
-    dev = _model_device(model, device)
-    was_training = model.training
-    model.eval()
-    try:
-        n = len(dataset)
+    dataset = as_dataset(dataset)
+    check_classifier(model, *dataset.get_batch(torch.arange(min(len(dataset), 8))))
+    dev = torch.device(device) if device is not None else model_device(model)
+    n = len(dataset)
+    with model_state(model, train=False), progress_bar(len(names) * len(sev), "corruptions", progress) as bar:
         x, y = dataset.get_batch(torch.arange(n))
-        clean = _correct(model, x, y, batch_size, dev) / n
+        clean = _correct(model, x, y, batch_size, dev) / n if clean_accuracy is None else float(clean_accuracy)
         acc: Dict[str, Dict[int, float]] = {}
         for name in names:
             acc[name] = {}
@@ -214,8 +201,7 @@ def evaluate_corruptions(
                 hits = sum(_correct(model, xc, yc, batch_size, dev)
                            for _, xc, yc in corrupted_blocks(dataset, name, s, seed, dev))
                 acc[name][s] = hits / n
-    finally:
-        model.train(was_training)
+                bar.update(1)
     return CorruptionResult(clean, acc, n, getattr(dataset, "name", ""), int(seed), baseline)
 
 
@@ -237,10 +223,14 @@ def evaluate_corruptions_folder(
     Clean accuracy comes from ``clean_dataset`` when given, else it is reported as NaN.
     """
     root = Path(root)
-    meta = json.loads((root / "meta.json").read_text()) if (root / "meta.json").exists() else {}
-    labels = np.load(root / "labels.npy", mmap_mode="r")
+    meta = _read_meta(root)
+    if not (root / "labels.npy").is_file():
+        raise FileNotFoundError(f"expected labels.npy in the -C folder {root}, found none")
+    labels = np.load(root / "labels.npy", mmap_mode="r", allow_pickle=False)
     file_sev = meta.get("severities", [1, 2, 3, 4, 5])
-    n = int(meta.get("n", len(labels) // len(file_sev)))
+    n = meta.get("n", len(labels) // len(file_sev))
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{root / 'meta.json'}: expected 'n' a positive integer, got {n!r}")
     sev = check_severities(severities if severities is not None else file_sev)
     missing = [s for s in sev if s not in file_sev]
     if missing:
@@ -253,10 +243,9 @@ def evaluate_corruptions_folder(
     if absent or not names:
         wanted = ", ".join(f"{c}.npy" for c in absent) or "<corruption>.npy files"
         raise ValueError(f"expected {wanted} in {root}")
-    dev = _model_device(model, device)
-    was_training = model.training
-    model.eval()
-    try:
+    _check_folder(root, meta, names, file_sev, n, labels, clean_dataset)
+    dev = torch.device(device) if device is not None else model_device(model)
+    with model_state(model, train=False):
         clean = float("nan")
         if clean_dataset is not None:
             xc, yc = clean_dataset.get_batch(torch.arange(len(clean_dataset)))
@@ -275,6 +264,47 @@ def evaluate_corruptions_folder(
                     y = torch.from_numpy(np.array(labels[off + i: off + j], dtype=np.int64))
                     hits += _correct(model, x, y, batch_size, dev)
                 acc[name][s] = hits / n
-    finally:
-        model.train(was_training)
     return CorruptionResult(clean, acc, n, meta.get("name", root.name), int(meta.get("seed", 0)), baseline)
+
+
+def _read_meta(root: Path) -> dict:
+    path = root / "meta.json"
+    if not path.exists():
+        return {}
+    try:
+        meta = json.loads(path.read_text())
+    except ValueError as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: expected a JSON object, got a JSON {type(meta).__name__}")
+    return meta
+
+
+def _check_folder(root: Path, meta: dict, names: Sequence[str], file_sev: Sequence[int], n: int, labels,
+                  clean_dataset) -> None:
+    """The -C folder must agree with its ``meta.json`` and with the clean test set it is compared to:
+    otherwise rows past the end read as nothing and the accuracy is silently 0 or of other images."""
+    k = len(file_sev)
+    for name in names:
+        arr = np.load(root / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[0] != k * n:
+            raise ValueError(f"{root / (name + '.npy')}: expected uint8 of shape ({k}·{n})×H×W×C ({k} severities × "
+                             f"n = {n} from meta.json), got {arr.dtype} of shape {arr.shape}")
+    if labels.ndim != 1 or labels.shape[0] not in (n, k * n) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{root / 'labels.npy'}: expected {n} or {k * n} int labels, got {labels.dtype} of "
+                         f"shape {labels.shape}")
+    classes = meta.get("classes")
+    n_classes = len(classes) if isinstance(classes, list) and classes else None
+    if clean_dataset is not None:
+        n_classes = min(n_classes or clean_dataset.num_classes, clean_dataset.num_classes)
+    lo, hi = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
+    if lo < 0 or (n_classes is not None and hi >= n_classes):
+        raise ValueError(f"{root / 'labels.npy'}: expected labels in [0, {n_classes}), got [{lo}, {hi}]")
+    if clean_dataset is not None:
+        if len(clean_dataset) != n:
+            raise ValueError(f"{root} holds {n} images per severity, the clean test set {len(clean_dataset)}: "
+                             "compare sets of the same images (e.g. the same --n for `corrupt` and `eval`)")
+        _, y_clean = clean_dataset.get_batch(torch.arange(n))
+        if not np.array_equal(np.asarray(labels[:n], dtype=np.int64), y_clean.numpy()):
+            raise ValueError(f"{root / 'labels.npy'}: the labels differ from the clean test set's; the folder was "
+                             "made from other images")

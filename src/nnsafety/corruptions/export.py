@@ -7,7 +7,6 @@ corruptions). Grey datasets keep C = 1.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Iterator, Optional, Sequence, Tuple
@@ -15,6 +14,8 @@ from typing import Iterator, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from .._io import atomic_write, write_json_atomic
+from .._progress import Progress, progress_bar
 from .base import check_severities, corrupt, known, stream_seed
 
 BLOCK = 256  # images per random stream: outputs do not depend on the processing batch size
@@ -46,10 +47,11 @@ def _to_uint8_hwc(x: torch.Tensor) -> np.ndarray:
 
 
 def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+    atomic_write(path, write, shared=True)
 
 
 def export_corrupted(
@@ -59,7 +61,7 @@ def export_corrupted(
     severities: Sequence[int] = (1, 2, 3, 4, 5),
     seed: int = 0,
     batch_size: int = 256,
-    progress: bool = True,
+    progress: Progress = True,
 ) -> Path:
     """Corrupt every image of ``dataset`` (an ``ArrayDataset``) and write the -C folder ``out_dir``.
 
@@ -69,8 +71,6 @@ def export_corrupted(
     streams are seeded per 256-image block (see ``corrupted_blocks``), which fixes the output.
     Returns the folder path.
     """
-    from tqdm.auto import tqdm
-
     names = known(corruptions)
     sev = check_severities(severities)
     if batch_size < 1:
@@ -86,8 +86,7 @@ def export_corrupted(
     out.mkdir(parents=True, exist_ok=True)
     labels = dataset.labels if hasattr(dataset, "labels") else dataset.get_batch(torch.arange(n))[1]
     _atomic_save_npy(out / "labels.npy", np.tile(labels.cpu().numpy().astype(np.int64), len(sev)))
-    bar = tqdm(total=len(names) * len(sev) * n, unit="img", disable=None if progress else True,
-               desc="corrupt")
+    bar = progress_bar(len(names) * len(sev) * n, "corrupt", None if progress is True else progress, unit="img")
     for name in names:
         final = out / f"{name}.npy"
         tmp = out / f".{name}.npy.partial"
@@ -114,7 +113,5 @@ def export_corrupted(
         "corruptions": names,
         "shape": [h, w, c],
     }
-    tmp_meta = out / ".meta.json.partial"
-    tmp_meta.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp_meta, out / "meta.json")
+    write_json_atomic(out / "meta.json", meta, shared=True)
     return out

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch.utils.data import Dataset
 
 from .._registry import Registry
+from ..domains import Domain, ImageDomain
 
 DATASETS: Registry[Callable[..., "ArrayDataset"]] = Registry("dataset")
 register_dataset = DATASETS.register
@@ -49,6 +50,16 @@ class ArrayDataset(Dataset):
     def in_shape(self) -> Tuple[int, ...]:
         return tuple(self.images.shape[1:])
 
+    @property
+    def domain(self) -> Domain:
+        """What an input is and what a valid change is: pixels in [0, 1] for this type."""
+        return ImageDomain()
+
+    def model_kwargs(self) -> Dict[str, Any]:
+        """Arguments a registered model needs from the data besides classes and shape (a text
+        dataset gives its vocabulary size); merged under the user's model kwargs by the trainer."""
+        return {}
+
     def __len__(self) -> int:
         return self.images.shape[0]
 
@@ -76,6 +87,45 @@ class ArrayDataset(Dataset):
             f"ArrayDataset(name={self.name!r}, n={len(self)}, in_shape={self.in_shape}, "
             f"num_classes={self.num_classes})"
         )
+
+
+def stratified_split(labels, test_fraction: float, seed: int):
+    """A fixed stratified split of ``labels`` (NumPy ints): per class a permutation from a private
+    PCG64(seed), the first round(n_c·test_fraction) go to test; returns sorted (train, test) indices.
+    The split never changes with library RNG defaults."""
+    import numpy as np
+
+    rng = np.random.Generator(np.random.PCG64(seed))
+    train, test = [], []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        idx = idx[rng.permutation(idx.size)]
+        n_test = int(round(idx.size * test_fraction))
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def as_dataset(data, classes: Optional[Sequence[str]] = None, name: str = "data") -> ArrayDataset:
+    """The dataset forms every public function accepts, as an ``ArrayDataset``: one itself (or any
+    object with ``get_batch``/``tensors``), or an ``(x, y)`` pair of tensors (classes default to
+    0..max(y))."""
+    if hasattr(data, "get_batch") and hasattr(data, "tensors"):
+        return data
+    if hasattr(data, "tensors") and callable(data.tensors):
+        classes = classes or getattr(data, "classes", None)
+        data = data.tensors()
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        x, y = data
+        if y.is_floating_point() or y.dtype == torch.bool:
+            raise ValueError(f"expected y as integer class labels, got {str(y.dtype).replace('torch.', '')}")
+        if y.dim() != 1 or y.shape[0] != x.shape[0]:
+            raise ValueError(f"expected y as {x.shape[0]} integer labels of shape ({x.shape[0]},), "
+                             f"got shape {tuple(y.shape)}")
+        if classes is None:
+            classes = [str(i) for i in range(int(y.max()) + 1 if y.numel() else 1)]
+        return ArrayDataset(x.detach().cpu(), y.detach().cpu(), list(classes), name)
+    raise ValueError(f"expected a dataset (ArrayDataset) or an (x, y) pair of tensors, got {type(data).__name__}")
 
 
 def load_dataset(name: str, root: str | None = None, split: str = "train", **kwargs) -> ArrayDataset:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from .._registry import Registry
 from .._validation import check_images
+from ..domains import Domain, require_domain
 
 TRIGGERS: Registry[type] = Registry("trigger")
 
@@ -37,7 +38,9 @@ class Trigger:
     clean_label = False
     noise_ratio = 0.0
 
-    def apply(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def apply(self, x: torch.Tensor, generator: Optional[torch.Generator] = None,
+              domain: Optional[Domain] = None) -> torch.Tensor:
+        require_domain(domain, self.domains, f"trigger {self.name!r}")
         check_images(x, allow_2d=False)
         return self._apply(x, generator).clamp(0.0, 1.0)
 
@@ -257,5 +260,6 @@ def apply_trigger(x: torch.Tensor, name: str, generator: Optional[torch.Generato
     return create_trigger(name, **params).apply(x, generator)
 
 
-def list_triggers() -> List[str]:
-    return TRIGGERS.names()
+def list_triggers(domain: Optional[str] = None) -> List[str]:
+    """Registered triggers; with ``domain`` (e.g. "image", "token"), those that support it."""
+    return TRIGGERS.names(domain)

@@ -33,10 +33,10 @@ def toy_config(method: str, seed: int, epochs: int, width: int, depth: int) -> T
 
 def plot_boundaries(panels, path: Path, title: str) -> None:
     """One panel per method: ``metrics.boundary.decision_boundary_2d`` regions with the test points."""
-    from ..metrics._common import setup_matplotlib
+    from .._plot import pyplot
     from ..metrics.boundary import decision_boundary_2d
 
-    plt = setup_matplotlib()  # Agg unless a display/backend is set up
+    plt = pyplot()  # Agg unless a display/backend is set up
 
     cols = 4
     rows = (len(panels) + cols - 1) // cols

@@ -10,6 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._model import check_classifier, predict_logits
+from ..data.base import as_dataset
+from .._plot import new_axes
+
 
 def expected_calibration_error(
     probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15
@@ -114,13 +118,7 @@ class ClassificationResult:
 
     def plot(self, ax=None):
         """Reliability diagram: accuracy per confidence bin against the diagonal."""
-        import matplotlib
-
-        if ax is None:
-            matplotlib.use("Agg", force=False)
-            import matplotlib.pyplot as plt
-
-            _, ax = plt.subplots(figsize=(4, 4))
+        ax = new_axes(ax, figsize=(4, 4))
         bins = [b for b in self.reliability if b["count"] > 0]
         centers = [(b["lower"] + b["upper"]) / 2 for b in bins]
         width = bins[0]["upper"] - bins[0]["lower"] if bins else 0.1
@@ -133,21 +131,6 @@ class ClassificationResult:
         return ax
 
 
-@torch.no_grad()
-def predict_logits(
-    model: nn.Module, x: torch.Tensor, batch_size: int = 1024, device: Optional[torch.device] = None
-) -> torch.Tensor:
-    """Logits of ``model`` on ``x`` in eval mode, batched; the model's mode is restored after."""
-    device = device or next(iter(model.parameters()), torch.empty(0)).device
-    was_training = model.training
-    model.eval()
-    try:
-        out = [model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, x.shape[0], batch_size)]
-    finally:
-        model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0)
-
-
 def evaluate(
     model: nn.Module,
     dataset,
@@ -156,7 +139,9 @@ def evaluate(
     n_bins: int = 15,
 ) -> ClassificationResult:
     """Accuracy, loss and ECE of ``model`` on a dataset (``.tensors()``) or an ``(x, y)`` pair."""
-    x, y = dataset.tensors() if hasattr(dataset, "tensors") else dataset
+    data = as_dataset(dataset)
+    x, y = data.tensors()
+    check_classifier(model, x, y, getattr(data, "domain", None))  # token, feature and byte data are not images
     logits = predict_logits(model, x, batch_size=batch_size, device=device)
     if logits.shape[0] == 0:
         raise ValueError("expected a non-empty dataset to evaluate, got 0 samples")

@@ -12,7 +12,9 @@ import torch
 from torch import nn
 
 from .._validation import check_images
-from ._common import make_generator, model_device, new_axes, predict_logits, training_mode
+from .._model import batched_logits, model_device, model_state
+from .._plot import new_axes
+from .._random import make_generator
 
 
 @dataclass
@@ -53,23 +55,26 @@ def decision_boundary_2d(model: nn.Module, x: torch.Tensor, y: Optional[torch.Te
     ys = torch.linspace(float(lo[1] - w[1]), float(hi[1] + w[1]), grid)
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1).to(x.dtype)
-    with training_mode(model, False):
-        p = predict_logits(model, pts, batch_size).softmax(1)
+    with model_state(model, train=False):
+        p = batched_logits(model, pts, batch_size).softmax(1)
     conf, pred = p.max(1)
-    labels = (y if y is not None else predict_logits(model, x, batch_size).argmax(1)).tolist()
+    labels = (y if y is not None else batched_logits(model, x, batch_size).argmax(1)).tolist()
     return BoundaryResult(xs.tolist(), ys.tolist(), pred.view(grid, grid).tolist(),
                           conf.view(grid, grid).tolist(), x.tolist(), labels, "2d")
 
 
 def _margin_gradient(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """∇_x of the margin loss (max other logit - predicted logit), L2-normalized per input."""
+    """∇_x of the margin loss (max other logit - predicted logit), L2-normalized per input.
+
+    ``torch.autograd.grad`` with respect to x only: ``.backward()`` would also write the model's
+    parameter ``.grad`` (found by the model-state test)."""
     x = x.clone().requires_grad_(True)
     with torch.enable_grad():
         out = model(x)
         k = out.argmax(1, keepdim=True)
         other = out.scatter(1, k, float("-inf")).max(1).values
-        (other - out.gather(1, k).squeeze(1)).sum().backward()
-    g = x.grad.flatten(1)
+        (g,) = torch.autograd.grad((other - out.gather(1, k).squeeze(1)).sum(), x)
+    g = g.flatten(1)
     return (g / g.norm(dim=1, keepdim=True).clamp_min(1e-12)).view_as(x)
 
 
@@ -89,7 +94,7 @@ def decision_plane(
     g = make_generator(generator, seed)
     dev = model_device(model)
     anchor_pts: List[List[float]] = []
-    with training_mode(model, False):
+    with model_state(model, train=False):
         if isinstance(anchors, tuple):
             x0, d1, d2 = (t.to(dev) for t in anchors)
             lim = (-span, span, -span, span)
@@ -130,11 +135,11 @@ def decision_plane(
         ys = torch.linspace(lim[2], lim[3], resolution, device=dev)
         gy, gx = torch.meshgrid(ys, xs, indexing="ij")
         pts = x0.unsqueeze(0) + gx.reshape(-1, *[1] * x0.dim()) * d1 + gy.reshape(-1, *[1] * x0.dim()) * d2
-        p = predict_logits(model, pts, batch_size).softmax(1)
+        p = batched_logits(model, pts, batch_size).softmax(1)
         anchor_labels = []
         if anchor_pts:
             ap = torch.stack([x0 + c[0] * d1 + c[1] * d2 for c in anchor_pts])
-            anchor_labels = predict_logits(model, ap, batch_size).argmax(1).tolist()
+            anchor_labels = batched_logits(model, ap, batch_size).argmax(1).tolist()
     conf, pred = p.max(1)
     return BoundaryResult(xs.tolist(), ys.tolist(), pred.view(resolution, resolution).tolist(),
                           conf.view(resolution, resolution).tolist(), anchor_pts, anchor_labels, "plane")
@@ -185,8 +190,8 @@ def margin_distribution(
     dev = model_device(model)
     x = x.to(dev)
     n = x.shape[0]
-    with training_mode(model, False):
-        pred0 = predict_logits(model, x, batch_size).argmax(1)
+    with model_state(model, train=False):
+        pred0 = batched_logits(model, x, batch_size).argmax(1)
         if directions == "random":
             u = torch.randn((n, n_directions, *x.shape[1:]), generator=g, device=g.device).to(dev)
         elif directions == "adversarial":
@@ -207,7 +212,7 @@ def margin_distribution(
             if not todo.any():
                 break
             c = torch.zeros_like(todo)
-            c[todo] = predict_logits(model, base[todo] + float(t) * u[todo], batch_size).argmax(1) != ref[todo]
+            c[todo] = batched_logits(model, base[todo] + float(t) * u[todo], batch_size).argmax(1) != ref[todo]
             hi[c] = t
         found = torch.isfinite(hi)
         lo = (hi - ts[0]).clamp_min(0)
@@ -215,7 +220,7 @@ def margin_distribution(
         b, uu, rr = base[found], u[found], ref[found]
         while found.any() and float((hi_f - lo_f).max()) > tol:
             mid = (hi_f + lo_f) / 2
-            c = predict_logits(model, b + mid.view(shape1) * uu, batch_size).argmax(1) != rr
+            c = batched_logits(model, b + mid.view(shape1) * uu, batch_size).argmax(1) != rr
             hi_f = torch.where(c, mid, hi_f)
             lo_f = torch.where(c, lo_f, mid)
         hi[found] = hi_f

@@ -25,7 +25,10 @@ import torch
 from torch import nn
 
 from . import _lanczos
-from ._common import as_batches, make_generator, new_axes, training_mode
+from .._model import model_state
+from .._plot import new_axes
+from .._random import make_generator
+from ._common import as_batches
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 KRYLOV_BLOCK = 2  # block size of the trace's Krylov sketch (see hessian_trace)
@@ -63,7 +66,7 @@ class HessianOperator:
 
     def __enter__(self) -> "HessianOperator":
         self._stack = contextlib.ExitStack()
-        self._stack.enter_context(training_mode(self.model, self.mode == "train"))
+        self._stack.enter_context(model_state(self.model, train=self.mode == "train"))
         if self.mode == "train":
             saved = {k: b.clone() for k, b in self.model.named_buffers()}
 

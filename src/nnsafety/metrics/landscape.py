@@ -16,7 +16,10 @@ from typing import Callable, Dict, Iterator, List, Optional
 import torch
 from torch import nn
 
-from ._common import as_batches, make_generator, new_axes, training_mode
+from .._model import model_state
+from .._plot import new_axes
+from .._random import make_generator
+from ._common import as_batches
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -130,7 +133,7 @@ def loss_landscape(
     coords = torch.linspace(-span, span, steps).tolist()
     grid = [(a,) for a in coords] if dims == 1 else [(a, b) for a in coords for b in coords]
     losses, accs = [], []
-    with training_mode(model, False), perturbed_parameters(model) as set_point:
+    with model_state(model, train=False), perturbed_parameters(model) as set_point:
         for point in grid:
             set_point(dirs, point)
             lo, ac = _evaluate(model, loss_fn, batches)
@@ -173,7 +176,7 @@ def sharpness(
     batches = as_batches(data) if isinstance(data, (tuple, list)) or hasattr(data, "tensors") else data
     g = make_generator(generator, seed)
     incs = []
-    with training_mode(model, False), perturbed_parameters(model) as set_point:
+    with model_state(model, train=False), perturbed_parameters(model) as set_point:
         base, _ = _evaluate(model, loss_fn, batches)
         for _ in range(n_samples):
             d = filter_normalized_direction(model, g)

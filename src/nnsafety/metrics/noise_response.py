@@ -12,18 +12,23 @@ bound memory, so a 30-level × 1000-probe sweep of a digits model is a handful o
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
+from .._model import batched_logits, check_classifier, model_device, model_state
+from .._plot import pyplot
+from .._random import make_generator, rand, randn
 from .._registry import Registry
 from .._validation import check_images
+from ..domains import Domain, ImageDomain
 from ..models.inference import fast_inference
-from ._common import make_generator, model_device, new_axes, predict_logits, training_mode, trapezoid_auc
+from ._common import trapezoid_auc
 
-NoiseFn = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
+NoiseFn = Callable[..., torch.Tensor]  # (x, level, generator, project=clip01) -> perturbed x
 NOISE_FAMILIES: Registry[NoiseFn] = Registry("noise family")
 register_noise = NOISE_FAMILIES.register
 
@@ -32,26 +37,31 @@ def _per_sample(level: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return level.to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
 
 
-@register_noise("gaussian")
-def gaussian_noise(x: torch.Tensor, level: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """x + σ·N(0, 1) clipped to [0, 1]; ``level`` is σ per sample in pixel units."""
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return (x + _per_sample(level, x) * noise).clamp_(0.0, 1.0)
+def _clip01(x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+    return x.clamp_(0.0, 1.0)
 
 
-@register_noise("uniform")
-def uniform_noise(x: torch.Tensor, level: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """x + U(-a, a) clipped to [0, 1]; ``level`` is the half-width a per sample in pixel units."""
-    noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1
-    return (x + _per_sample(level, x) * noise).clamp_(0.0, 1.0)
+@register_noise("gaussian", domains=("image", "feature"))
+def gaussian_noise(x: torch.Tensor, level: torch.Tensor, generator: torch.Generator, project=_clip01) -> torch.Tensor:
+    """x + σ·N(0, 1) projected onto the valid inputs (clipped to [0, 1] for images; a domain's
+    ``project`` otherwise); ``level`` is σ per sample in the input's units."""
+    noise = randn(x.shape, generator, x.device, x.dtype)
+    return project(x + _per_sample(level, x) * noise, x)
+
+
+@register_noise("uniform", domains=("image", "feature"))
+def uniform_noise(x: torch.Tensor, level: torch.Tensor, generator: torch.Generator, project=_clip01) -> torch.Tensor:
+    """x + U(-a, a) projected like ``gaussian``; ``level`` is the half-width a per sample."""
+    noise = rand(x.shape, generator, x.device, x.dtype) * 2 - 1
+    return project(x + _per_sample(level, x) * noise, x)
 
 
 @register_noise("salt_and_pepper")
 def salt_and_pepper_noise(x: torch.Tensor, level: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Each pixel (all channels together) replaced with probability ``level`` by 0 or 1 (even odds)."""
     pix_shape = (x.shape[0], 1, *x.shape[2:]) if x.dim() == 4 else x.shape
-    u = torch.rand(pix_shape, generator=generator, device=x.device, dtype=x.dtype)
-    salt = torch.rand(pix_shape, generator=generator, device=x.device, dtype=x.dtype) < 0.5
+    u = rand(pix_shape, generator, x.device, x.dtype)
+    salt = rand(pix_shape, generator, x.device, x.dtype) < 0.5
     hit = u < _per_sample(level, u)
     return torch.where(hit, salt.to(x.dtype).expand_as(x), x)
 
@@ -81,7 +91,7 @@ def gaussian_blur(x: torch.Tensor, level: torch.Tensor, generator: torch.Generat
     replicated) at a continuous σ: one H×H and one W×W filter matrix per distinct level (cached),
     applied to the whole batch as A_h[level] @ x @ A_w[level]ᵀ.
     """
-    from ..corruptions import _filters as flt
+    from ..corruptions import gaussian_matrix
 
     if x.dim() != 4:
         raise ValueError(f"expected N×C×H×W images for the blur family, got shape {tuple(x.shape)}")
@@ -91,7 +101,7 @@ def gaussian_blur(x: torch.Tensor, level: torch.Tensor, generator: torch.Generat
 
     def mats(n: int) -> torch.Tensor:
         eye = torch.eye(n, dtype=torch.float64)
-        return torch.stack([flt.gaussian_matrix(n, float(v), "nearest", 4.0) if v > 0 else eye for v in uniq])
+        return torch.stack([gaussian_matrix(n, float(v), "nearest", 4.0) if v > 0 else eye for v in uniq])
 
     a_h = mats(h).to(x.device, x.dtype)[inv.to(x.device)].unsqueeze(1)  # N×1×H×H
     a_w = mats(w).to(x.device, x.dtype)[inv.to(x.device)].unsqueeze(1)
@@ -133,15 +143,15 @@ class NoiseResponseResult:
         return self.collapse_class
 
     def plot(self, ax=None):
-        """Left: accuracy/confidence/flip curves; right: the titration curve (class fractions)."""
-        from ._common import setup_matplotlib
+        """Left: accuracy/confidence/flip curves; right: the titration curve (class fractions).
 
-        plt = setup_matplotlib()
+        Returns the axes drawn on, as matplotlib does for several panels: an array of the two
+        Axes (a single Axes when one ``ax`` was given: the curves only).
+        """
         if ax is None:
-            fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+            _, axes = pyplot().subplots(1, 2, figsize=(10, 4))
         else:
             axes = ax if isinstance(ax, (list, tuple)) or hasattr(ax, "__len__") else [ax]
-            fig = axes[0].figure
         a0 = axes[0]
         if self.accuracy is not None:
             a0.plot(self.levels, self.accuracy, label="accuracy")
@@ -161,16 +171,16 @@ class NoiseResponseResult:
             flag = " (flagged)" if self.flagged else ""
             a1.set_title(f"titration: collapse {self.collapse_score:.2f} → class {self.collapse_class}{flag}")
             a1.legend(fontsize=6, ncol=2)
-        return fig
+        return axes if len(axes) > 1 else axes[0]
 
 
 def _probes(
     model: nn.Module, x: Optional[torch.Tensor], y: Optional[torch.Tensor], n_probes: int,
-    data_free_mode: str, in_shape: Optional[Sequence[int]], g: torch.Generator,
+    data_free_mode: str, in_shape: Optional[Sequence[int]], g: torch.Generator, domain: Optional[Domain] = None,
 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
     """Real samples (a random subset of at most ``n_probes``) or ``n_probes`` data-free base images."""
     if x is not None:
-        check_images(x)
+        check_images(x) if domain is None else domain.check(x)
         if y is not None and y.shape[0] != x.shape[0]:
             raise ValueError(f"expected {x.shape[0]} labels, got {y.shape[0]}")
         if x.shape[0] > n_probes:
@@ -209,6 +219,7 @@ def noise_response(
     collapse_threshold: float = 0.5,
     generator: Optional[torch.Generator] = None,
     seed: Optional[int] = 0,
+    domain: Optional[Domain] = None,
 ) -> NoiseResponseResult:
     """Sweep a noise family over ``levels`` and summarize the model's response (titration curve).
 
@@ -222,8 +233,19 @@ def noise_response(
     with confidence > γ; the model is ``flagged`` when the largest one reaches ``collapse_threshold``.
     ``batch_size``: rows per forward; default 512 on CPU (cache-sized: the digits cnn's sweep runs
     2× faster than with 16,384 rows, the MLP's the same) and 16,384 on other devices.
+    ``domain``: the inputs' domain (default: images); another one (a ``FeatureDomain``) takes its
+    registered families only, needs real ``x``, and projects every noisy input onto its valid
+    inputs (bounds, immutable features, integer kinds), so the sweep asks only what may occur.
     """
     noise_fn = NOISE_FAMILIES.get(family)
+    image = domain is None or isinstance(domain, ImageDomain)
+    if not image:
+        if family not in NOISE_FAMILIES.names(domain.name):
+            raise ValueError(f"expected a noise family of the {domain.name} domain "
+                             f"({', '.join(NOISE_FAMILIES.names(domain.name))}), got {family!r}")
+        if x is None:
+            raise ValueError(f"expected inputs x for the {domain.name} domain (data-free probes are images)")
+        noise_fn = functools.partial(noise_fn, project=domain.project)
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"expected confidence in (0, 1), got {confidence}")
     if n_probes < 1:
@@ -236,13 +258,16 @@ def noise_response(
         raise ValueError(f"expected batch_size >= 1 or None, got {batch_size}")
     batch_size = batch_size or (512 if device.type == "cpu" else 16384)
     g = make_generator(generator, seed, device if generator is None else generator.device)
-    probes, labels = _probes(model, x, y, n_probes, data_free_mode, in_shape, g)
+    probes, labels = _probes(model, x, y, n_probes, data_free_mode, in_shape, g, domain)
+    k = check_classifier(model, probes, labels, domain)
+    if num_classes is not None and int(num_classes) != k:
+        raise ValueError(f"expected num_classes to match the model's {k} outputs, got {num_classes}")
     n, L = probes.shape[0], lv.numel()
     probes = probes.to(device)
 
     # fast_inference: BatchNorm folded and NHWC on CPU for the sweep (same function, undone after)
-    with training_mode(model, False), fast_inference(model) as net:
-        pred0 = predict_logits(net, probes, batch_size).argmax(1)
+    with model_state(model, train=False), fast_inference(model) as net:
+        pred0 = batched_logits(net, probes, batch_size).argmax(1)
         K = int(num_classes) if num_classes is not None else None
         preds = torch.empty(L * n, dtype=torch.long, device=device)
         conf = torch.empty(L * n, device=device)
@@ -321,5 +346,6 @@ class NoiseResponse:
         return noise_response(model, x, y, **self.kwargs)
 
 
-def list_noise_families() -> List[str]:
-    return NOISE_FAMILIES.names()
+def list_noise_families(domain: Optional[str] = None) -> List[str]:
+    """Registered noise families; with ``domain`` (e.g. "image", "token"), those that support it."""
+    return NOISE_FAMILIES.names(domain)

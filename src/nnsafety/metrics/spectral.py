@@ -28,7 +28,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from ._common import make_generator, new_axes, setup_matplotlib
+from .._plot import new_axes, pyplot
+from .._random import make_generator
 from ._powerlaw import fit_powerlaw
 
 TW99 = 2.02  # 99 % quantile of the Tracy–Widom β=1 law
@@ -328,7 +329,7 @@ def first_layer_grid(model: nn.Module, in_shape: Sequence[int]) -> FirstLayerRes
 def plot_first_layers(models: Sequence[nn.Module], titles: Optional[Sequence[str]] = None,
                       in_shape: Sequence[int] = (1, 8, 8), max_images: int = 64):
     """Side-by-side first-layer grids (the "which model is backdoored?" picture); returns the Figure."""
-    plt = setup_matplotlib()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(models), figsize=(4 * len(models), 4))
     axes = [axes] if len(models) == 1 else list(axes)
     for i, (m, ax) in enumerate(zip(models, axes)):

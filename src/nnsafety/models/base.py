@@ -20,7 +20,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .._registry import Registry
+from .._registry import Registry, check_argument_types
 
 MixHook = Callable[[int, torch.Tensor], torch.Tensor]
 
@@ -97,6 +97,17 @@ def create_model(
     if int(num_classes) < 2:
         raise ValueError(f"expected num_classes >= 2, got {num_classes}")
     shape = _check_in_shape(in_shape)
+    builder = MODELS.get(name)
+    params = inspect.signature(builder).parameters
+    accepted = [p for p in params if p not in ("normalize", "num_classes", "in_shape")]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"model {name!r} got unknown argument(s) {', '.join(unknown)}; expected some of: {', '.join(accepted)}"
+        )
+    check_argument_types(builder, kwargs, f"model {name!r}")
+    if "normalize" not in params:  # token/byte models: normalization has no meaning for ids
+        return builder(num_classes=int(num_classes), in_shape=shape, **kwargs)
     channels = shape[0]
     mean = [0.0] * channels if mean is None else list(mean)
     std = [1.0] * channels if std is None else list(std)
@@ -105,16 +116,10 @@ def create_model(
             f"expected mean/std with {channels} entries (one per channel), "
             f"got {len(mean)} and {len(std)}"
         )
-    builder = MODELS.get(name)
-    accepted = [p for p in inspect.signature(builder).parameters if p not in ("normalize", "num_classes", "in_shape")]
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise ValueError(
-            f"model {name!r} got unknown argument(s) {', '.join(unknown)}; expected some of: {', '.join(accepted)}"
-        )
     normalize = Normalize(mean, std, image=len(shape) == 3)
     return builder(normalize=normalize, num_classes=int(num_classes), in_shape=shape, **kwargs)
 
 
-def list_models() -> List[str]:
-    return MODELS.names()
+def list_models(domain: Optional[str] = None) -> List[str]:
+    """Registered models; with ``domain`` (e.g. "image", "token"), those that support it."""
+    return MODELS.names(domain)

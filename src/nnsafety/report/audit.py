@@ -4,15 +4,13 @@
 ``audit_run(path, ...)`` loads a run directory first (and records its weights' SHA-256). Each
 section is optional (``skip`` / ``only``), records its configuration, and is timed; a section that
 raises is recorded with its error (a ``warn`` finding, status ``error``) while the others still run.
-Nothing is written until every section has finished, and the final files are written atomically
-(figures to a temporary file then renamed, the card and the HTML last), so Ctrl-C never leaves a
-half-written report.
+``out`` is checked and its disk probed before the first section; nothing is written until every
+section has finished, and then the whole report folder is built beside ``out`` and swapped in with
+one rename (``output.py``), so Ctrl-C or a full disk never leaves a mix of old and new files.
 """
 from __future__ import annotations
 
 import os
-import sys
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -22,9 +20,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from .._io import write_bytes_atomic
+from .._model import check_classifier, model_state, predict_logits
+from .._progress import progress_bar, show_progress
 from . import sections_backdoor, sections_geometry, sections_performance  # noqa: F401  (register sections)
 from .base import SECTIONS, AuditContext, Finding, SectionResult, worst
 from .budget import Budget, get_budget
+from .output import prepare_out, write_folder
 
 ORDER = ["accuracy", "corruptions", "attacks", "noise_response", "hessian", "boundary", "spectral", "backdoor"]
 REPORT, CARD, FIGURES = "report.html", "safety_card.json", "figures"
@@ -69,21 +71,24 @@ class AuditResult:
         return next(s for s in self.sections if s.name == name)
 
     def write(self, out: Union[str, os.PathLike]) -> Path:
-        """Write ``figures/*.png``, ``safety_card.json`` and ``report.html`` into ``out`` (atomically)."""
+        """Write ``figures/*.png``, ``safety_card.json`` and ``report.html`` into ``out`` as one set
+        (``output.write_folder``: built beside it, swapped in whole)."""
         import json
 
         from .html import render_report
 
-        out = Path(out)
         html = render_report(self)  # rendered before anything is written: a template error writes nothing
-        (out / FIGURES).mkdir(parents=True, exist_ok=True)
-        for s in self.sections:
-            for f in s.output.figures:
-                write_bytes_atomic(out / FIGURES / f"{s.name}_{f.name}.png", f.png)
-        write_bytes_atomic(out / CARD, (json.dumps(self.card, indent=2, sort_keys=True) + "\n").encode("utf-8"))
-        write_bytes_atomic(out / REPORT, html.encode("utf-8"))
-        self.out = out
-        return out / REPORT
+
+        def fill(folder: Path) -> None:
+            for s in self.sections:
+                for f in s.output.figures:
+                    write_bytes_atomic(folder / FIGURES / f"{s.name}_{f.name}.png", f.png, shared=True)
+            write_bytes_atomic(folder / CARD, (json.dumps(self.card, indent=2, sort_keys=True) + "\n").encode("utf-8"),
+                               shared=True)
+            write_bytes_atomic(folder / REPORT, html.encode("utf-8"), shared=True)
+
+        self.out = write_folder(out, fill)
+        return self.out / REPORT
 
     def summary(self) -> str:
         """A few lines: verdict, the three numbers that matter, the failing findings."""
@@ -92,57 +97,17 @@ class AuditResult:
         return "\n".join(headline_lines(self.card))
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, then one rename: a file is either old or complete.
-
-    Like ``runs.write_text_atomic`` but readable by others (0644 under the umask): a report is
-    meant to be shared or served, unlike a run's checkpoint.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _as_dataset(dataset, classes: Optional[Sequence[str]], data_root: Optional[str]):
     """An ``ArrayDataset`` from a dataset, an (x, y) pair, or a registered name (its test split)."""
-    from ..data import ArrayDataset, load_dataset
-    from .._validation import check_images
+    from ..data import as_dataset, load_dataset
 
     if isinstance(dataset, str):
         return load_dataset(dataset, root=data_root, split="test")
-    if isinstance(dataset, ArrayDataset):
-        return dataset
-    if isinstance(dataset, (tuple, list)) and len(dataset) == 2:
-        x, y = dataset
-        check_images(x)
-        if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
-            raise ValueError(f"expected y as an int tensor of {x.shape[0]} labels, got {getattr(y, 'shape', y)}")
-        k = int(y.max()) + 1 if y.numel() else 0
-        names = list(classes) if classes is not None else [str(i) for i in range(k)]
-        return ArrayDataset(x.detach().cpu(), y.detach().cpu(), names, name="user data")
-    if hasattr(dataset, "tensors"):
-        x, y = dataset.tensors()
-        return _as_dataset((x, y), classes or getattr(dataset, "classes", None), data_root)
-    raise ValueError(f"expected an ArrayDataset, an (x, y) pair or a dataset name, got {type(dataset).__name__}")
+    return as_dataset(dataset, classes, name="user data")
 
 
 def _bars(show: bool, total: int):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="audit", unit="section", disable=not show, position=0, dynamic_ncols=True)
+    return progress_bar(total, "audit", show, unit="section", position=0, leave=True)
 
 
 def audit(
@@ -179,11 +144,14 @@ def audit(
         raise ValueError(f"expected eps in (0, 1] (L∞, pixel units), got {eps!r}")
     b = get_budget(budget)
     chosen = select_sections(skip, only)
+    if out is not None:
+        prepare_out(out)  # a wrong, read-only or full --out fails now, not after the sections
     ds = _as_dataset(dataset, classes, data_root)
     x_all, y_all = ds.tensors()
     class_names = [str(c) for c in (classes or ds.classes)]
-    with torch.no_grad():
-        num_classes = int(model(x_all[:1]).shape[1]) if len(ds) else len(class_names)
+    check_classifier(model, x_all, y_all)
+    logits = predict_logits(model, x_all)  # eval mode: a train-mode forward would move BatchNorm buffers
+    num_classes = int(logits.shape[1]) if len(ds) else len(class_names)
     if len(class_names) < num_classes:
         class_names += [str(i) for i in range(len(class_names), num_classes)]
     if clean_samples is True:
@@ -193,18 +161,14 @@ def audit(
     else:
         clean = tuple(clean_samples)
     ctx = AuditContext(model=model, dataset=ds, classes=class_names, in_shape=tuple(ds.in_shape),
-                       num_classes=num_classes, budget=b, eps=float(eps), seed=int(seed), clean=clean)
-    show = sys.stderr.isatty() if progress is None else bool(progress)
-    was_training = model.training
-    model.eval()
+                       num_classes=num_classes, budget=b, eps=float(eps), seed=int(seed), clean=clean,
+                       correct=logits.argmax(1) == y_all if len(ds) else torch.zeros(0, dtype=torch.bool))
+    show = show_progress(progress)
     results: List[SectionResult] = []
     t_start, c_start = time.perf_counter(), time.process_time()
-    try:
-        with _bars(show, len(chosen)) as overall:
-            for sname in chosen:
-                results.append(_run_section(sname, ctx, show, overall))
-    finally:
-        model.train(was_training)
+    with model_state(model, train=False), _bars(show, len(chosen)) as overall:
+        for sname in chosen:
+            results.append(_run_section(sname, ctx, show, overall))
     result = AuditResult(name=name or (identity or {}).get("name") or type(model).__name__, sections=results, card={})
     result.card = build_card(result, model, ds, ctx, identity or {}, seconds=time.perf_counter() - t_start,
                              cpu_seconds=time.process_time() - c_start,
@@ -216,14 +180,11 @@ def audit(
 
 def _run_section(sname: str, ctx: AuditContext, show: bool, overall) -> SectionResult:
     """Run one section under its own progress bar; an exception becomes the section's error."""
-    from tqdm.auto import tqdm
-
     sec = SECTIONS.get(sname)
     overall.set_postfix_str(sname)
     res = SectionResult(sname, sec.title, "ok", sec.explanation, config={})
     t0, c0 = time.perf_counter(), time.process_time()
-    with tqdm(total=sec.steps(ctx.budget), desc=f"  {sname}", disable=not show, position=1, leave=False,
-              dynamic_ncols=True) as bar:
+    with progress_bar(sec.steps(ctx.budget), f"  {sname}", show, position=1) as bar:
         ctx.bar = bar
         try:
             res.output = sec.run(ctx)
@@ -241,23 +202,37 @@ def _run_section(sname: str, ctx: AuditContext, show: bool, overall) -> SectionR
     return res
 
 
-def audit_run(
-    path: Union[str, os.PathLike], data: Optional[str] = None, *, data_root: Optional[str] = None,
-    out: Optional[Union[str, os.PathLike]] = None, name: Optional[str] = None, **kwargs: Any,
-) -> AuditResult:
-    """Load a run directory and audit it on ``data`` (default: the run's dataset, test split)."""
+@dataclass
+class PreparedRun:
+    """A run directory loaded and checked for an audit: its model, the audit data and its identity."""
+
+    model: nn.Module
+    dataset: Any
+    identity: Dict[str, Any]
+
+
+def prepare_run(path: Union[str, os.PathLike], data: Optional[str] = None, *, data_root: Optional[str] = None,
+                name: Optional[str] = None) -> PreparedRun:
+    """Load a run and its audit data (default: the run's dataset, test split), checking that the data
+    has the input shape the model was trained on; ``compare`` calls it on every run before any audit."""
+    from ..data import load_dataset
     from ..runs import WEIGHTS, load_run, sha256_file
 
     run = load_run(path)
     cfg = run.config
-    data_cfg = cfg.get("data", {})
+    data_cfg = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
     data = data or data_cfg.get("name")
-    if not data:
+    if not isinstance(data, str):
         raise ValueError(f"expected --data: {path} records no dataset")
     if data_cfg.get("name") == data and data_cfg.get("root") and data_root is None:
         data_root = data_cfg.get("root")
-    spec = cfg.get("model", {})
-    train = cfg.get("train", {})
+    dataset = load_dataset(data, root=data_root, split="test")
+    spec = cfg["model"]  # checked by load_run
+    if tuple(dataset.in_shape) != tuple(spec["in_shape"]):
+        raise ValueError(f"expected data of shape {tuple(spec['in_shape'])} for the model of {path}, "
+                         f"got {data} with {tuple(dataset.in_shape)}")
+    train = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
+    method = cfg.get("method") if isinstance(cfg.get("method"), dict) else {}
     identity = {
         "name": name or run.name,
         "architecture": spec.get("name") or spec.get("class") or type(run.model).__name__,
@@ -265,7 +240,18 @@ def audit_run(
         "source": str(Path(path)),
         "weights_sha256": sha256_file(Path(path) / WEIGHTS),
         "weights_sha256_of": WEIGHTS,
-        "training": {"method": (cfg.get("method") or {}).get("name"), "epochs": train.get("epochs"),
+        "training": {"method": method.get("name"), "epochs": train.get("epochs"),
                      "dataset": data_cfg.get("name"), "seed": cfg.get("seed")},
     }
-    return audit(run.model, data, out=out, name=identity["name"], data_root=data_root, identity=identity, **kwargs)
+    return PreparedRun(run.model, dataset, identity)
+
+
+def audit_run(
+    path: Union[str, os.PathLike, PreparedRun], data: Optional[str] = None, *, data_root: Optional[str] = None,
+    out: Optional[Union[str, os.PathLike]] = None, name: Optional[str] = None, **kwargs: Any,
+) -> AuditResult:
+    """Load a run directory and audit it on ``data`` (default: the run's dataset, test split);
+    ``path`` may also be a ``prepare_run`` result."""
+    prepared = path if isinstance(path, PreparedRun) else prepare_run(path, data, data_root=data_root, name=name)
+    return audit(prepared.model, prepared.dataset, out=out, name=prepared.identity["name"],
+                 identity=prepared.identity, **kwargs)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from .._plot import figure_of, pyplot
 from .._registry import Registry
 from .budget import Budget
 
@@ -131,45 +132,58 @@ class AuditContext:
     eps: float
     seed: int = 0
     clean: Optional[Tuple[torch.Tensor, torch.Tensor]] = None  # a few clean samples (Neural Cleanse)
+    correct: Optional[torch.Tensor] = None  # per audit image: clean prediction right (computed once)
     bar: Any = field(default_factory=_NullBar)
 
     def tensors(self) -> Tuple[torch.Tensor, torch.Tensor]:
         return self.dataset.tensors()
 
+    def subset_index(self, n: Optional[int]) -> torch.Tensor:
+        """Indices of ``n`` audit images drawn by a seeded permutation (all when ``n`` is None)."""
+        total = len(self.dataset)
+        if n is None or n >= total:
+            return torch.arange(total)
+        g = torch.Generator().manual_seed(self.seed)
+        return torch.randperm(total, generator=g)[:n].sort().values
+
     def subset(self, n: Optional[int]) -> Tuple[torch.Tensor, torch.Tensor]:
         """``n`` audit images drawn by a seeded permutation (all of them when ``n`` is None)."""
         x, y = self.tensors()
-        if n is None or n >= x.shape[0]:
-            return x, y
-        g = torch.Generator().manual_seed(self.seed)
-        idx = torch.randperm(x.shape[0], generator=g)[:n].sort().values
-        return x[idx], y[idx]
+        idx = self.subset_index(n)
+        return (x, y) if idx.numel() == x.shape[0] else (x[idx], y[idx])
+
+    def clean_accuracy(self, idx: torch.Tensor) -> float:
+        """Clean accuracy on the audit images ``idx``, from the predictions made once per audit."""
+        return float(self.correct[idx].float().mean()) if idx.numel() else 0.0
 
     def tick(self, what: str = "") -> None:
         if what:
             self.bar.set_postfix_str(what)
         self.bar.update(1)
 
+    def advance(self, units_per_step: float, what: str = ""):
+        """A progress callback for a library loop: ``units_per_step`` of its units make one of this
+        section's steps (e.g. the points of one attack run)."""
+        if what:
+            self.bar.set_postfix_str(what)
+        return lambda n: self.bar.update(n / units_per_step)
+
 
 def render(fig) -> bytes:
-    """A matplotlib Figure (or Axes) as PNG bytes; the figure is closed."""
-    import matplotlib.pyplot as plt
-
-    fig = fig.figure if hasattr(fig, "figure") and not hasattr(fig, "savefig") else fig
+    """A matplotlib Figure (or what a ``plot`` returned: Axes, arrays of them) as PNG bytes; the
+    figure is closed."""
+    fig = fig if hasattr(fig, "savefig") else figure_of(fig)
     buf = io.BytesIO()
     try:
         fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     finally:
-        plt.close(fig)
+        pyplot().close(fig)
     return buf.getvalue()
 
 
 def new_figure(ncols: int = 1, size: Tuple[float, float] = (5.0, 3.6)):
     """(fig, axes list) on the Agg backend when no backend was chosen."""
-    from ..metrics._common import setup_matplotlib
-
-    plt = setup_matplotlib()
-    fig, axes = plt.subplots(1, ncols, figsize=(size[0] * ncols, size[1]))
+    fig, axes = pyplot().subplots(1, ncols, figsize=(size[0] * ncols, size[1]))
     return fig, (list(axes) if ncols > 1 else [axes])
 
 

@@ -6,6 +6,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .._plot import figure_of
 from .base import AuditContext, Finding, Figure, SectionOutput, Table, fmt, new_figure, pct, register_section, render
 
 NOISE_HALF_WARN, NOISE_HALF_FAIL = 0.3, 0.15  # Gaussian σ (pixel units) at which accuracy halves
@@ -34,7 +35,7 @@ def noise_section(ctx: AuditContext) -> SectionOutput:
     for i, family in enumerate(b.noise_families):
         r = noise_response(ctx.model, x, y, family=family, levels=levels, n_probes=b.n_noise,
                            num_classes=ctx.num_classes, seed=ctx.seed)
-        fig = r.plot()
+        fig = figure_of(r.plot())
         fig.set_size_inches(9, 3.4)
         out.figures.append(Figure(f"noise_{family}", f"{family} noise: accuracy, confidence and flip rate (left); "
                                   "fraction of inputs predicted as each class (right).", render(fig)))

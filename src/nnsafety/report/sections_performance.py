@@ -6,7 +6,7 @@ disagree with them.
 """
 from __future__ import annotations
 
-from typing import Dict
+import torch
 
 from .base import AuditContext, Finding, Figure, SectionOutput, Table, fmt, new_figure, pct, register_section, render
 
@@ -80,19 +80,15 @@ def accuracy_section(ctx: AuditContext) -> SectionOutput:
     steps=lambda b: len(b.corruptions) if b.corruptions else 19,
 )
 def corruptions_section(ctx: AuditContext) -> SectionOutput:
-    from ..corruptions import CorruptionResult, evaluate_corruptions, list_corruptions
+    from ..corruptions import evaluate_corruptions, list_corruptions
 
     b = ctx.budget
     names = list(b.corruptions) if b.corruptions else list_corruptions()
     ds = ctx.dataset if b.n_corruption is None else ctx.dataset.subset(b.n_corruption)
-    acc: Dict[str, Dict[int, float]] = {}
-    clean = 0.0
-    for name in names:  # one corruption at a time: the section's progress bar moves per corruption
-        r = evaluate_corruptions(ctx.model, ds, corruptions=[name], severities=b.severities, seed=ctx.seed)
-        acc.update(r.accuracy)
-        clean = r.clean_accuracy
-        ctx.tick(name)
-    res = CorruptionResult(clean, acc, len(ds), getattr(ds, "name", ""), ctx.seed)
+    res = evaluate_corruptions(ctx.model, ds, corruptions=names, severities=b.severities, seed=ctx.seed,
+                               clean_accuracy=ctx.clean_accuracy(torch.arange(len(ds))),
+                               progress=ctx.advance(len(b.severities), "corruptions"))
+    clean, acc = res.clean_accuracy, res.accuracy
     fig, (ax,) = new_figure(1, (1.1 * len(b.severities) + 3.2, 0.32 * len(names) + 1.6))
     res.plot(ax)
     per = res.mean_per_corruption
@@ -139,22 +135,19 @@ def _attack_steps(b) -> int:
 def attacks_section(ctx: AuditContext) -> SectionOutput:
     import warnings
 
-    from ..attacks import autoattack, robust_accuracy, sanity_checks
-    from ..attacks.sanity import check_eps_monotonic
+    from ..attacks import autoattack, robust_accuracy_curve, sanity_checks
 
     b = ctx.budget
     x, y = ctx.subset(b.n_attack)
     eps_list = sorted(set([float(e) for e in b.eps_list] + [float(ctx.eps)]))
-    accs, clean = [], 0.0
-    for e in eps_list:
-        r = robust_accuracy(ctx.model, x, y, "pgd", progress=False, keep_adv=False, eps=e, steps=b.pgd_steps)
-        accs.append(r.robust_accuracy)
-        clean = r.clean_accuracy
-        ctx.tick(f"pgd ε={e:g}")
+    # the same call as `nnsafety eval --attack pgd`: early stop, seeded random starts
+    curve = robust_accuracy_curve(ctx.model, x, y, "pgd", eps_list, steps=b.pgd_steps, seed=ctx.seed, warn=False,
+                                  progress=ctx.advance(x.shape[0], "pgd"))
+    accs, clean = curve.robust_accuracy, curve.clean_accuracy
     with warnings.catch_warnings():  # the verdicts go into the report, not onto stderr
         warnings.simplefilter("ignore")
-        checks = sanity_checks(ctx.model, x[:b.n_sanity], y[:b.n_sanity], eps=ctx.eps, warn=False)
-        checks.append(check_eps_monotonic(eps_list, accs, x.shape[0]))
+        checks = sanity_checks(ctx.model, x[:b.n_sanity], y[:b.n_sanity], eps=ctx.eps, warn=False,
+                               seed=ctx.seed) + curve.checks
         ctx.tick("sanity checks")
         aa = None
         if b.autoattack:
@@ -199,6 +192,6 @@ def attacks_section(ctx: AuditContext) -> SectionOutput:
         curves={"robust_accuracy": {"x": [0.0] + eps_list, "y": [clean] + accs, "xlabel": "ε (L∞)",
                                     "ylabel": "robust accuracy (PGD)"}},
         config={"n": int(x.shape[0]), "norm": "Linf", "eps": float(ctx.eps), "eps_list": eps_list,
-                "pgd_steps": b.pgd_steps, "autoattack": b.autoattack,
+                "pgd_steps": b.pgd_steps, "pgd_early_stop": True, "seed": ctx.seed, "autoattack": b.autoattack,
                 "autoattack_components": aa.components if aa is not None else None, "n_sanity": b.n_sanity},
     )

@@ -17,6 +17,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
+from ..._model import model_state
+from ...domains import Domain, require_domain
 from ..._registry import Registry
 
 DETECTORS: Registry[type] = Registry("detector")
@@ -37,6 +39,7 @@ class DetectionContext:
     train: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
     poisoned_indices: Optional[torch.Tensor] = None  # ground truth, only for scoring data-level detectors
     seed: int = 0
+    domain: Optional[Domain] = None  # the inputs' domain (None: images); a detector refuses others
 
 
 @dataclass
@@ -71,17 +74,14 @@ class Detector:
     threshold = 0.5
 
     def detect(self, model: nn.Module, ctx: DetectionContext) -> DetectionResult:
+        require_domain(ctx.domain, self.domains, f"detector {self.name!r}")
         if self.needs == "a few clean samples" and ctx.clean is None and not getattr(self, "data_free", False):
             raise ValueError(f"detector {self.name!r} needs a few clean samples (ctx.clean), got none")
         if self.needs == "the training set" and ctx.train is None:
             raise ValueError(f"detector {self.name!r} needs the training set (ctx.train), got none")
-        was_training = model.training
-        model.eval()
         t0 = time.perf_counter()
-        try:
+        with model_state(model, train=False):
             score, target, details = self._detect(model, ctx)
-        finally:
-            model.train(was_training)
         seconds = time.perf_counter() - t0
         needs = "weights only" if getattr(self, "data_free", False) else self.needs
         return DetectionResult(detector=self.name, score=float(score), threshold=float(self.threshold),
@@ -100,8 +100,9 @@ def create_detector(name: str, **kwargs) -> Detector:
     return DETECTORS.create(name, "setting", **kwargs)
 
 
-def list_detectors() -> List[str]:
-    return DETECTORS.names()
+def list_detectors(domain: Optional[str] = None) -> List[str]:
+    """Registered detectors; with ``domain`` (e.g. "image", "token"), those that support it."""
+    return DETECTORS.names(domain)
 
 
 def mad_anomaly(values: torch.Tensor) -> torch.Tensor:

@@ -17,13 +17,15 @@ profile of a model is, per (base, family) setting, the mean softmax probability 
 """
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import torch
 
+from ..._model import batched_logits
 from ._probes import PROBE_BASES, PROBE_FAMILIES, noise_probe_bank
 from .base import Detector, register_detector
-from .meta import ProfileMeta, meta_score
+from .meta import ProfileMeta, load_meta, meta_score
 
 N_SETTINGS = len(PROBE_BASES) * len(PROBE_FAMILIES)
 #: settings of one probe base (the blocks of ``ProfileMeta``)
@@ -34,8 +36,7 @@ def class_profile(model, in_shape, num_classes: int, n_probes: int = 25, seed: i
                   batch_size: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
     """(settings × K mean softmax probability, K fraction of all probes predicted as each class)."""
     x, group = noise_probe_bank(in_shape, n_probes, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        logits = torch.cat([model(x[i:i + batch_size]).double() for i in range(0, x.shape[0], batch_size)])
+    logits = batched_logits(model, x, batch_size).double()
     if logits.shape[1] != num_classes:
         raise ValueError(f"expected a model with {num_classes} outputs, got {logits.shape[1]}")
     prob = logits.softmax(1)
@@ -55,8 +56,12 @@ class NoiseResponseDetector(Detector):
     needs = "weights only"
 
     def __init__(self, meta=None, n_probes: int = 25, threshold: Optional[float] = None) -> None:
+        """``meta``: None (unsupervised), a fitted meta-classifier, or a packaged reference's name
+        (``"digits"``) or JSON path, loaded with ``load_meta`` as on the command line."""
         if n_probes < 1:
             raise ValueError(f"expected n_probes >= 1, got {n_probes}")
+        if isinstance(meta, (str, os.PathLike)):
+            meta = load_meta(meta)
         self.meta, self.n_probes = meta, int(n_probes)
         self.threshold = float(threshold) if threshold is not None else (0.5 if meta is not None else 0.6)
 

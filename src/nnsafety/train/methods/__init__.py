@@ -3,7 +3,9 @@ from .base import (
     METHODS, Method, MethodOutput, StepContext, accepted_kwargs, create_method, list_methods, register_method,
 )
 from . import erm  # noqa: F401  (registers the methods)
-from . import adversarial, augmix, mixing, noise, noisymix, outlier_exposure  # noqa: F401,E402
+from . import (  # noqa: F401,E402
+    adversarial, augmix, constrained, mixing, noise, noisymix, outlier_exposure, text_adversarial,
+)
 
 __all__ = [
     "METHODS", "Method", "MethodOutput", "StepContext", "accepted_kwargs", "create_method", "list_methods",

@@ -69,4 +69,11 @@ def mixed_forward(model: nn.Module, x: torch.Tensor, k: int, draw: MixDraw, view
             out.append(feature_noise(hv, add_levels[v], mult_level, sparse_level, generator))
         return torch.cat(out) if views > 1 else out[0]
 
+    def mix_mask(j: int, mask: torch.Tensor) -> torch.Tensor:
+        # a sequence model's padding mask after mixing: the positions real in either text of the pair
+        if j != k:
+            return mask
+        return torch.cat([mix(m.float(), draw) > 0 for m in mask.chunk(views)])
+
+    hook.mix_mask = mix_mask  # type: ignore[attr-defined]
     return model(x, mix_hook=hook)

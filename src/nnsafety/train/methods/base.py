@@ -37,6 +37,7 @@ class StepContext:
     label_smoothing: float = 0.0
     epoch: int = 0
     step: int = 0
+    domain: Any = None  # the training data's Domain (constrained attacks project onto it)
 
 
 @dataclass
@@ -73,5 +74,6 @@ def create_method(name: str, **kwargs) -> Method:
     return METHODS.create(name, "hyper-parameter", **kwargs)
 
 
-def list_methods() -> List[str]:
-    return METHODS.names()
+def list_methods(domain: Optional[str] = None) -> List[str]:
+    """Registered training methods; with ``domain`` (e.g. "image", "token"), those that support it."""
+    return METHODS.names(domain)

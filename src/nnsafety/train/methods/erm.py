@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from .base import Method, MethodOutput, register_method
 
 
-@register_method("erm")
+@register_method("erm", domains=("image", "token"))
 class ERM(Method):
     """Empirical risk minimisation: cross-entropy on the clean batch (optional label smoothing)."""
 

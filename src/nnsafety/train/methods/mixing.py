@@ -8,20 +8,28 @@ from ._common import check_layers_arg, check_mix_hook, draw_layer, is_number, mi
 from .base import Method, MethodOutput, register_method
 
 
-@register_method("mixup")
+@register_method("mixup", domains=("image", "token"))
 class Mixup(Method):
     """Mixup (Zhang et al., ICLR 2018): CE on λ·x + (1−λ)·x[π] against λ·y + (1−λ)·y[π].
 
-    ``alpha``: λ ~ Beta(α, α), one λ per batch (the reference code), default 1.0.
+    ``alpha``: λ ~ Beta(α, α), one λ per batch (the reference code), default 1.0. Token ids cannot
+    be mixed: on them the word embeddings are (k = 0 of the model's hook; Guo et al. 2019's wordMixup).
     """
 
     def __init__(self, alpha: float = 1.0) -> None:
         need(is_number(alpha) and alpha > 0, "alpha > 0", alpha)
         self.alpha = alpha
 
+    def check(self, model) -> None:
+        if callable(getattr(model, "embed", None)):  # a text model: mixing happens through its hook
+            check_mix_hook(model, self.name, [0], (0,))
+
     def loss(self, model, x, y, ctx):
         draw = sample_mix(x.shape[0], self.alpha, ctx.generator, x.device)
-        logits = model(mix(x, draw))
+        if x.is_floating_point():
+            logits = model(mix(x, draw))
+        else:
+            logits = mixed_forward(model, x, 0, draw)
         return MethodOutput(soft_cross_entropy(logits, mix_targets(y, draw, ctx.num_classes, ctx.label_smoothing)))
 
 
@@ -63,7 +71,7 @@ class _LayerMixing(Method):
         return MethodOutput(soft_cross_entropy(logits, mix_targets(y, draw, ctx.num_classes, ctx.label_smoothing)))
 
 
-@register_method("manifold_mixup")
+@register_method("manifold_mixup", domains=("image", "token"))
 class ManifoldMixup(_LayerMixing):
     """Manifold Mixup (Verma et al., ICML 2019): mixup of the hidden state entering stage k.
 
@@ -79,7 +87,7 @@ class ManifoldMixup(_LayerMixing):
         self.alpha, self.layers = alpha, check_layers_arg(layers)
 
 
-@register_method("nfm")
+@register_method("nfm", domains=("image", "token"))
 class NFM(_LayerMixing):
     """Noisy Feature Mixup (Lim et al., ICLR 2022): manifold mixup, then h ↦ m ⊙ h + a at layer k.
 

@@ -15,6 +15,8 @@ github.com/erichson/NoisyMix: ``cifar.py``, ``src/noisy_mixup.py``, ``src/cifar_
   probability sparse_level (``_noise``); README defaults add 0.5, mult 0.5, sparse 0.65;
 - loss = λ·CE(h(x̃)_clean, y) + (1−λ)·CE(h(x̃)_clean, y[π]) + 12·JSD over the three views
   (``cifar.py``), where the "clean" view is the first, mixed and noised like the others.
+On token ids the AugMix views are text AugMix views (chains of word ops, ``augment.text``) and
+k = 0 is the embedding sequence of a text model (mixing in embedding space, Guo et al. 2019).
 On N×D inputs (the 2-D toy) there are no image ops: the three views are copies of x and differ
 only by their per-view noise, so the JSD acts across noisy views.
 """
@@ -28,7 +30,7 @@ from .augmix import augmix_views, check_augmix_args
 from .base import Method, MethodOutput, register_method
 
 
-@register_method("noisymix")
+@register_method("noisymix", domains=("image", "token"))
 class NoisyMix(Method):
     """Mixed CE + 12·JSD over [x; A₁(x); A₂(x)] mixed and noised at a random layer k (module doc)."""
 
@@ -63,7 +65,7 @@ class NoisyMix(Method):
         return MethodOutput(loss + self.jsd_weight * jsd_loss(clean, aug1, aug2))
 
 
-@register_method("manifold_mixup_jsd")
+@register_method("manifold_mixup_jsd", domains=("image", "token"))
 class ManifoldMixupJSD(NoisyMix):
     """NoisyMix without feature noise: manifold mixup (shared λ, π) of the three AugMix views + 12·JSD.
 

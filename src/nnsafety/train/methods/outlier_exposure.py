@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...augment import _random
+from ... import _random
 from ._common import is_number, need
 from .base import Method, MethodOutput, register_method
 
