@@ -40,3 +40,5 @@ def test_build_zoo_with_the_recipe_design_records_the_splits(tmp_path):
     (rec,) = read_manifest(tmp_path)
     assert rec["id"] == "m0001" and rec["recipe"] == spec["recipe"] and rec["attacker"] == spec["attacker"]
     assert rec["family"] == spec["family"] and rec["mode"] == spec["mode"] and rec["asr"] is not None
+    with pytest.raises(ValueError, match="was built with"):  # its ids name other models in the classic design
+        build_zoo(tmp_path, 2, shard=(1, 2), design="classic", progress=False)

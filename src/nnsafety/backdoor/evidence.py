@@ -134,9 +134,9 @@ FEATURES = (
     "uap_anomaly", "uap_asr_max", "uap_asr_gap", "uap_ce_gap", "uap_top_gap", "uap_ce_top_gap",
     "agree_count", "agree_strength",
 )
-# Head-weight statistics are recorded but not scored: on the recipe-spanning zoo they rank models by
-# recipe (weight decay, optimizer), not by backdoor — leave-one-recipe-out AUC 0.41 alone, and the
-# combination without them scored higher (docs/results.md, "Backdoor scan").
+# Head-weight statistics are recorded but not scored: they depend on the recipe (weight decay,
+# optimizer) — leave-one-recipe-out AUC 0.41 alone on the first 82 zoo models (0.61 on all 310), and
+# there the combination without them scored higher (0.875 vs 0.842; docs/results.md, "Backdoor scan").
 WEIGHT_FEATURES = ("w_head_norm_anomaly", "w_head_bias_anomaly", "w_energy_top")
 
 

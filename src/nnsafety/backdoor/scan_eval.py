@@ -59,9 +59,16 @@ def collect_zoo_evidence(zoo_dir: str | Path, cache: str | Path, nc_steps: int =
 
 
 def read_cache(cache: str | Path) -> List[Dict[str, Any]]:
-    from .zoo import read_records
-
-    return read_records([Path(cache)])
+    """The cached evidence rows, by id (the last row wins); a torn last line is skipped."""
+    rows: Dict[str, Dict[str, Any]] = {}
+    if Path(cache).is_file():
+        for line in Path(cache).read_text(encoding="utf-8").splitlines():
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # an interrupted collection
+            rows[r["id"]] = r
+    return [rows[k] for k in sorted(rows)]
 
 
 # ------------------------------------------------------------------------------------ the regression

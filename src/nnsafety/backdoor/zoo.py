@@ -196,10 +196,16 @@ def _check_design(out: Path, design: Dict[str, Any], done: Dict[str, Dict[str, A
         if design.get("design", "classic") != "classic":  # recipe zoos predate zoo.json only in development
             break
         index = int(rid[1:]) if rid[:1] == "m" and rid[1:].isdigit() else None
-        spec = zoo_spec(index, design["seed"], methods, families, num_classes) if index is not None else None
+        if index is None:
+            spec = None
+        elif design["design"] == "recipes":
+            spec = recipe_spec(index, design["seed"], num_classes)
+        else:
+            spec = zoo_spec(index, design["seed"], methods, families, num_classes)
         if spec is None or any(rec.get(k) != spec[k] for k in keys):
             raise ValueError(f"zoo {out}: model {rid} was not built with seed {design['seed']} and methods "
-                             f"{', '.join(methods)}: use another --out, or the options it was built with")
+                             f"{', '.join(methods)} ({design['design']} design): use another --out, or the "
+                             "options it was built with")
     runs.write_json_atomic(path, design)
 
 
@@ -255,8 +261,9 @@ def build_zoo(
     _repair_torn_line(manifest)
     done = {r["id"]: r for r in read_manifest(out)}
     test_set = load_dataset(data, root=data_root, split="test")
-    options = {"design": design, "data": data, "seed": seed, "methods": list(methods), "families": list(families),
-               "epochs": dict(epochs or EPOCHS)}
+    recipes = design == "recipes"  # methods, families and epochs are then part of the design
+    options = {"data": data, "seed": seed, "design": design, "methods": None if recipes else list(methods),
+               "families": None if recipes else list(families), "epochs": None if recipes else dict(epochs or EPOCHS)}
     _check_design(out, options, done, methods, families, test_set.num_classes)
     records = []
     ids = list(range(rank, n, world))
