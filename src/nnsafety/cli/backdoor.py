@@ -87,6 +87,8 @@ def check_zoo_size(path) -> None:
     from ..backdoor.zoo import read_manifest, zoo_labels
 
     records = read_manifest(path)
+    if not records:
+        raise UsageError(f"nnsafety detect: error: expected a zoo with manifest records at {path}, found none")
     usable = zoo_labels(records)
     cells = {(label, parity): 0 for label in (0, 1) for parity in (0, 1)}
     for r in usable:
