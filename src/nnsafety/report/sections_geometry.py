@@ -53,6 +53,7 @@ def noise_section(ctx: AuditContext) -> SectionOutput:
             sev = "pass" if h >= NOISE_HALF_WARN else ("warn" if h >= NOISE_HALF_FAIL else "fail")
             out.findings.append(Finding("noise_response", "noise_robustness", sev, f"{family.capitalize()} noise",
                                         f"accuracy halves at {family} level {'> ' + format(levels[-1], 'g') if half is None else format(half, '.3g')} "
+                                        f"on {r.n_probes} of {len(ctx.dataset)} audit images "
                                         f"(≥ {NOISE_HALF_WARN} passes, < {NOISE_HALF_FAIL} fails)"))
         if r.flagged:
             out.findings.append(Finding("noise_response", f"collapse_{family}", "warn", "Prediction collapse",
