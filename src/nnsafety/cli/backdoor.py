@@ -83,10 +83,16 @@ def check_zoo_size(path) -> None:
     """A zoo too small to score detectors fails with what it holds and what it needs: the AUCs need
     both kinds of model, and the meta-classifier variants are fit on the models with even training
     seeds and scored on the odd ones (and back), so each parity needs a clean and a backdoored one."""
+    import warnings
+
     from ..backdoor.zoo import read_manifest, zoo_labels
 
-    records = read_manifest(path)
+    with warnings.catch_warnings():  # the detection's own read of the manifest warns, once per bad line
+        warnings.simplefilter("ignore")
+        records = read_manifest(path)
     usable = zoo_labels(records)
+    if not usable:
+        return  # no usable record at all: the detection says so itself
     cells = {(label, parity): 0 for label in (0, 1) for parity in (0, 1)}
     for r in usable:
         cells[(r["label"], r["seed"] % 2)] += 1
