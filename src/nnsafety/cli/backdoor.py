@@ -104,7 +104,8 @@ def check_zoo_size(path) -> None:
     raise UsageError(
         f"nnsafety detect: error: zoo {path} is too small to score detectors: {clean} clean and {bad} backdoored "
         f"usable models (even/odd training seed: clean {cells[(0, 0)]}/{cells[(0, 1)]}, backdoored "
-        f"{cells[(1, 0)]}/{cells[(1, 1)]}" + (f"; {failed} backdoored not counted, attack success < 90%" if failed else "")
+        f"{cells[(1, 0)]}/{cells[(1, 1)]}"
+        + (f"; {failed} backdoored not counted, attack success < 90%" if failed else "")
         + "); expected at least one clean and one backdoored model with an even seed and one of each with an odd "
         "seed (4 models at the very least, 20+ of each kind for a meaningful AUC): grow it with "
         "`nnsafety zoo --n 40` on the same --out")

@@ -130,5 +130,6 @@ def headline_lines(card: Dict[str, Any]) -> List[str]:
     if h["backdoor_verdict"] is not None:
         tgt = f", suspected target class {h['suspected_target']}" if h["suspected_target"] is not None else ""
         lines.append(f"backdoor scan: {h['backdoor_verdict']}{tgt}")
-    lines += [f"[{f['severity']}] {f['title']}: {f['reason']}" for f in card["findings"] if f["severity"] not in ("pass", "info")]
+    lines += [f"[{f['severity']}] {f['title']}: {f['reason']}" for f in card["findings"]
+              if f["severity"] not in ("pass", "info")]
     return lines
