@@ -36,6 +36,7 @@ def test_readme_snippet_run_reads_back_into_a_fresh_module(tmp_path):
         load_run(tmp_path / "mine", model=wrong)
 
 
+@pytest.mark.slow  # three interpreters (~30 s under load); tests/test_readme.py's slow tier runs the same path
 def test_registered_architecture_loads_on_the_command_line_with_import(tmp_path):
     (tmp_path / "mynets.py").write_text(textwrap.dedent('''
         from torch import nn

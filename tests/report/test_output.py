@@ -108,7 +108,14 @@ def test_sigint_during_an_audit_keeps_the_old_report(report_run, tmp_path, pytho
     if proc.returncode == 0:
         pytest.skip("the audit finished before it could be interrupted")  # pragma: no cover
     assert proc.returncode != 0, err  # 130 with "interrupted" once main() runs; an earlier Ctrl-C is fine too
-    assert _files(out) == before
+    after = _files(out)
+    if after != before:  # the Ctrl-C landed after the new report was swapped in: it must be whole
+        import json
+
+        assert after["report.html"].rstrip().endswith(b"</html>")
+        assert "hessian" in json.loads(after["safety_card.json"])["sections"]
+        pytest.skip("the audit wrote its report before the interrupt (a quiet machine)")  # pragma: no cover
+    assert after == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
 
 

@@ -84,12 +84,18 @@ def check_zoo_size(path) -> None:
     """A zoo too small to score detectors fails with what it holds and what it needs: the AUCs need
     both kinds of model, and the meta-classifier variants are fit on the models with even training
     seeds and scored on the odd ones (and back), so each parity needs a clean and a backdoored one."""
+    import warnings
+
     from ..backdoor.zoo import read_manifest, zoo_labels
 
-    records = read_manifest(path)
+    with warnings.catch_warnings():  # the detection's own read of the manifest warns, once per bad line
+        warnings.simplefilter("ignore")
+        records = read_manifest(path)
     if not records:
-        raise UsageError(f"nnsafety detect: error: expected a zoo with manifest records at {path}, found none")
+        return  # the detection itself says so, in its own words
     usable = zoo_labels(records)
+    if not usable:
+        return  # no usable record at all: the detection says so itself
     cells = {(label, parity): 0 for label in (0, 1) for parity in (0, 1)}
     for r in usable:
         cells[(r["label"], r["seed"] % 2)] += 1
@@ -101,7 +107,8 @@ def check_zoo_size(path) -> None:
     raise UsageError(
         f"nnsafety detect: error: zoo {path} is too small to score detectors: {clean} clean and {bad} backdoored "
         f"usable models (even/odd training seed: clean {cells[(0, 0)]}/{cells[(0, 1)]}, backdoored "
-        f"{cells[(1, 0)]}/{cells[(1, 1)]}" + (f"; {failed} backdoored not counted, attack success < 90%" if failed else "")
+        f"{cells[(1, 0)]}/{cells[(1, 1)]}"
+        + (f"; {failed} backdoored not counted, attack success < 90%" if failed else "")
         + "); expected at least one clean and one backdoored model with an even seed and one of each with an odd "
         "seed (4 models at the very least, 20+ of each kind for a meaningful AUC): grow it with "
         "`nnsafety zoo --n 40` on the same --out")

@@ -42,7 +42,8 @@ def _noise_response(args, run, dataset):
     if res.accuracy_auc is not None:
         half = res.half_accuracy_level
         lines.append(f"accuracy AUC {res.accuracy_auc:.4f} (mean accuracy over the levels, 1 = never hurt); "
-                     "accuracy halves at level " + (f"{half:.3g}" if half is not None else f"> {res.levels[-1]:g} (never)"))
+                     "accuracy halves at level "
+                     + (f"{half:.3g}" if half is not None else f"> {res.levels[-1]:g} (never)"))
     lines.append(f"flip AUC {res.flip_auc:.4f} (mean fraction of predictions that change from the noise-free one)")
     lines.append(f"collapse score {res.collapse_score:.3f} onto class {res.collapse_class}: the level-averaged "
                  f"fraction of probes predicted as class {res.collapse_class} with confidence > "

@@ -239,7 +239,8 @@ def noise_response(
 ) -> NoiseResponseResult:
     """Sweep a noise family over ``levels`` and summarize the model's response (titration curve).
 
-    ``x``: real inputs in [0, 1] (or a dataset / an (x, y) pair, with ``y`` left out; at most ``n_probes`` are drawn from it), or None for data-free
+    ``x``: real inputs in [0, 1] (or a dataset / an (x, y) pair, with ``y`` left out; at most
+    ``n_probes`` are drawn from it), or None for data-free
     probes built around a grey image (0.5), the model's stored dataset mean, or uniform noise images
     of ``in_shape``. ``levels``: strengths in the family's pixel units (σ for gaussian, half-width for
     uniform, replacement probability for salt_and_pepper, contrast lost for contrast, blur σ as a

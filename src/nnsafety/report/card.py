@@ -134,5 +134,6 @@ def headline_lines(card: Dict[str, Any]) -> List[str]:
             tgt += (f" (reference {bd['reference']}: flags {_pct(bd['fpr'])} of clean models of unseen recipes, "
                     f"misses {_pct(bd['miss_rate'])} of backdoored ones)")
         lines.append(f"backdoor scan: {h['backdoor_verdict']}{tgt}")
-    lines += [f"[{f['severity']}] {f['title']}: {f['reason']}" for f in card["findings"] if f["severity"] not in ("pass", "info")]
+    lines += [f"[{f['severity']}] {f['title']}: {f['reason']}" for f in card["findings"]
+              if f["severity"] not in ("pass", "info")]
     return lines

@@ -53,6 +53,7 @@ def noise_section(ctx: AuditContext) -> SectionOutput:
             sev = "pass" if h >= NOISE_HALF_WARN else ("warn" if h >= NOISE_HALF_FAIL else "fail")
             out.findings.append(Finding("noise_response", "noise_robustness", sev, f"{family.capitalize()} noise",
                                         f"accuracy halves at {family} level {'> ' + format(levels[-1], 'g') if half is None else format(half, '.3g')} "
+                                        f"on {r.n_probes} of {len(ctx.dataset)} audit images "
                                         f"(≥ {NOISE_HALF_WARN} passes, < {NOISE_HALF_FAIL} fails)"))
         if r.flagged:
             out.findings.append(Finding("noise_response", f"collapse_{family}", "warn", "Prediction collapse",
@@ -222,7 +223,8 @@ def spectral_section(ctx: AuditContext) -> SectionOutput:
     warned = [r for r in res.layers if r.warnings]
     # Informational: the α ∈ [2, 6] range is a rule of thumb from large vision/language models; on
     # small nets it fired on all 6 clean digits models checked (4 trainer recipes, 2 hand-trained:
-    # conv layers α 9-17, or an MLP layer < 2), so it never changes the verdict. The numbers stay in the card and the table.
+    # conv layers α 9-17, or an MLP layer < 2), so it never changes the verdict. The numbers stay
+    # in the card and the table.
     sev = "info"
     reason = (("; ".join(f"{r.name}: {', '.join(r.warnings)}" for r in warned) if warned
                else f"all {len(res.layers)} layers have α in [2, 6] and no correlation traps")

@@ -51,8 +51,7 @@ def accuracy_section(ctx: AuditContext) -> SectionOutput:
                                 f"clean accuracy {pct(res.accuracy)} is below {pct(chance)}: check the labels, the "
                                 "input range [0, 1] and the weights before anything else"))
     sev = _grade(res.ece, ECE_WARN, ECE_FAIL, higher_is_better=False)
-    reason = (f"ECE {res.ece:.3f} on {_of(res.n, ctx)} ({'≤' if sev == 'pass' else '>'} {ECE_WARN} passes, "
-              f"> {ECE_FAIL} fails)")
+    reason = f"ECE {res.ece:.3f} on {_of(res.n, ctx)} (≤ {ECE_WARN} passes, > {ECE_FAIL} fails)"
     if sev != "pass" and res.ece_scaled is not None:
         # one scalar fixes it post hoc: a reason to recalibrate, not to refuse deployment
         fixable = res.ece_scaled <= ECE_WARN
