@@ -6,6 +6,7 @@ an exception removes the temp file.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -61,6 +62,15 @@ def probe_writable(folder: str | os.PathLike, nbytes: int = 1 << 20) -> Path:
     finally:
         os.unlink(tmp)
     return path
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def write_bytes_atomic(path: Path, data: bytes, shared: bool = False) -> None:

@@ -6,7 +6,6 @@ unpickled: weights and checkpoint state are safetensors, everything else is JSON
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -18,7 +17,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ._io import atomic_write, probe_writable, write_json_atomic, write_text_atomic  # noqa: F401  (re-exported)
+from ._io import (atomic_write, probe_writable, sha256_file, write_json_atomic,  # noqa: F401  (re-exported)
+                  write_text_atomic)
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -54,14 +54,6 @@ def load_tensors(path: Path) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
 
 def save_weights(model: nn.Module, path: Path) -> None:
     save_tensors_atomic(Path(path), model.state_dict())
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- metrics.jsonl

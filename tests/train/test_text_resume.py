@@ -3,24 +3,12 @@ uninterrupted run bit for bit: ids, text AugMix views, embedding mixing and nois
 checkpointed generator."""
 import json
 import random
-import signal
-import subprocess
-import time
 
 import pytest
-from safetensors.torch import load_file
+
+from ._sigkill import kill_resume_and_compare
 
 WORDS = "the a this it was is and very of food box item taste price bag".split()
-
-
-def _train(python, env, out, *extra):
-    return subprocess.Popen([python, "-m", "nnsafety.cli", "train", "--out", str(out), *extra],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _strip_times(path):
-    return [{k: v for k, v in json.loads(line).items() if k != "epoch_time_s"}
-            for line in path.read_text().splitlines()]
 
 
 def _corpus(root):
@@ -40,28 +28,5 @@ def test_text_sigkill_mid_epoch_then_resume_is_bit_exact(tmp_path, python, cli_e
     args = ["--data", "text_files", "--data-root", str(tmp_path), "--model", "text_cnn", "--method", "noisymix",
             "--set", "model_kwargs.embed_dim=16", "--set", "model_kwargs.maps=8", "--epochs", "6",
             "--batch-size", "16", "--checkpoint-every", "3", "--seed", "5", "--quiet"]
-    ref, killed = tmp_path / "ref", tmp_path / "killed"
-    proc = _train(python, cli_env, killed, *args)
-    state = killed / "checkpoint" / "state.json"
-    deadline, meta = time.monotonic() + 300, None
-    while time.monotonic() < deadline and proc.poll() is None:
-        if state.exists():
-            try:
-                meta = json.loads(state.read_text())
-            except json.JSONDecodeError:
-                meta = None
-            if meta and meta["epoch"] >= 1 and meta["step_in_epoch"] > 0:
-                proc.send_signal(signal.SIGKILL)
-                break
-        time.sleep(0.01)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, f"training ended before it could be killed: {proc.stderr.read()}"
-    resumed = _train(python, cli_env, killed, "--resume", "--quiet")
-    ref_proc = _train(python, cli_env, ref, *args)
-    for p in (resumed, ref_proc):
-        _, err = p.communicate(timeout=600)
-        assert p.returncode == 0, err
-    a, b = load_file(str(ref / "model.safetensors")), load_file(str(killed / "model.safetensors"))
-    assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
-    assert _strip_times(ref / "metrics.jsonl") == _strip_times(killed / "metrics.jsonl")
+    ref, killed = kill_resume_and_compare(python, cli_env, tmp_path, args, epochs=6)
     assert (killed / "vocab.json").read_text() == (ref / "vocab.json").read_text()

@@ -17,7 +17,6 @@ convolution, not 1 MB.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -25,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._io import sha256_file
 from .base import register_model
 
 MAX_LEN = 2 ** 20
@@ -115,18 +115,10 @@ def malconv(num_classes: int, in_shape: Sequence[int], embed_dim: int = 8, chann
     return MalConv(num_classes, max_len=int(in_shape[0]), embed_dim=embed_dim, channels=channels, window=window)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def secml_state_dict(path: str | Path) -> dict:
     """secml-malware's MalConv weights → this module's state dict (single logit → [0, z] head)."""
     path = Path(path)
-    digest = _sha256(path)
+    digest = sha256_file(path)
     if digest != SECML_PTH_SHA256:
         raise ValueError(f"expected secml-malware 0.4's pretrained_malconv.pth (SHA-256 {SECML_PTH_SHA256}), "
                          f"got {path} with SHA-256 {digest}")
