@@ -14,6 +14,7 @@ from .fab import FAB, fab
 from .sanity import SanityCheck, SanityWarning, sanity_checks
 from .curves import RobustAccuracyResult, RobustCurve, robust_accuracy, robust_accuracy_curve
 from .autoattack import AutoAttack, AutoAttackResult, autoattack
+from .text import DeepWordBug, HotFlip, TextAttackResult, TextFooler, deepwordbug, hotflip, textfooler
 
 __all__ = [
     "ATTACKS", "Attack", "get_attack", "list_attacks", "register_attack_fn", "project",
@@ -22,4 +23,5 @@ __all__ = [
     "SanityCheck", "SanityWarning", "sanity_checks",
     "RobustAccuracyResult", "RobustCurve", "robust_accuracy", "robust_accuracy_curve",
     "AutoAttack", "AutoAttackResult", "autoattack",
+    "textfooler", "TextFooler", "deepwordbug", "DeepWordBug", "hotflip", "HotFlip", "TextAttackResult",
 ]
