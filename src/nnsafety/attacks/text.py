@@ -20,6 +20,8 @@ back to the space-joined tokens).
 """
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -78,8 +80,24 @@ class TextAttackResult:
                 "mean_queries": float(self.queries[ok].double().mean()) if n else 0.0}
 
     def examples(self, k: int = 5) -> List[Tuple[str, str]]:
+        """The first ``k`` successful (original, adversarial) string pairs."""
         idx = torch.nonzero(self.success & self.attacked).flatten()[:k].tolist()
         return [(self.original_texts[i], self.adversarial_texts[i]) for i in idx]
+
+    def to_dict(self, k: int = 5) -> Dict[str, object]:
+        return {"attack": self.attack, "params": dict(self.params), **self.summary(),
+                "examples": [{"original": a, "adversarial": b} for a, b in self.examples(k)]}
+
+    def to_text(self, k: int = 5, width: int = 300) -> str:
+        """One summary line, then ``k`` adversarial examples (cut at ``width`` characters)."""
+        s = self.summary()
+        lines = [f"{self.attack} {self.params}: success {100 * s['success_rate']:.1f}% of {s['attacked']} correctly "
+                 f"classified texts, robust accuracy {100 * s['robust_accuracy']:.1f}%, "
+                 f"{s['mean_words_changed']:.2f} words changed ({100 * s['mean_fraction_changed']:.1f}%), "
+                 f"{s['mean_queries']:.1f} queries per text"]
+        for a, b in self.examples(k):
+            lines += [f"- {a[:width]}", f"+ {b[:width]}"]
+        return "\n".join(lines)
 
 
 # ---- constraints and goal ---------------------------------------------------------------------
@@ -202,14 +220,17 @@ class _State:
                                 self.clean_pred, self.pred.clone(), self.cur, self.texts, adv, name, params)
 
 
+@functools.lru_cache(maxsize=4)
+def _pattern(source: str) -> "re.Pattern":
+    return re.compile(source)
+
+
 def render(text: str, vocab, adv_ids: torch.Tensor, ids: torch.Tensor, surface: Dict[int, str]) -> str:
     """``text`` with the span of every changed token replaced by its new surface form."""
-    from ..data.vocab import _TOKEN
-
     changed = {p: surface.get(p, vocab.tokens[int(adv_ids[p])]) for p in torch.nonzero(adv_ids != ids).flatten().tolist()}
     if not changed:
         return text
-    spans = [m.span() for m in _TOKEN.finditer(text.lower())]
+    spans = [m.span() for m in _pattern(vocab.to_dict()["token_pattern"]).finditer(text.lower())]
     out = text
     if len(spans) >= int((ids != vocab.pad_id).sum()):
         for p in sorted(changed, reverse=True):

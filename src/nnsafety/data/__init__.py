@@ -5,6 +5,7 @@ from . import files_cifar, files_mnist, files_corrupted  # noqa: F401  (register
 from . import text, files_text  # noqa: F401  (registers the text datasets)
 from .text import TokenDataset
 from .vocab import Vocab
+from . import triggers_text  # noqa: F401  (registers the text triggers)
 from .files_corrupted import list_corruptions_in
 
 __all__ = [
