@@ -1,6 +1,6 @@
 """Peer timing (run inside .venv-bench): imagecorruptions 1.1.2, one image at a time, as its API works.
 
-Usage: python benchmarks/_peer_imagecorruptions.py SEVERITY N SEED NAME... ; prints one JSON object
+Usage: python benchmarks/_peer_imagecorruptions.py SEVERITY N SEED SIZE NAME... ; prints one JSON object
 {name: seconds per image or "error: ..."} on the last line of stdout.
 """
 import json
@@ -15,11 +15,11 @@ from imagecorruptions import corrupt  # noqa: E402
 
 
 def main() -> None:
-    severity, n, seed = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-    names = sys.argv[4:]
+    severity, n, seed, size = (int(a) for a in sys.argv[1:5])
+    names = sys.argv[5:]
     rng = np.random.default_rng(seed)
-    # smooth random images (low-frequency noise upsampled), uint8 H×W×3 as the peer expects
-    low = rng.random((n, 8, 8, 3))
+    # random images of (size/4)² uniform pixels each replicated 4×4, uint8 H×W×3 as the peer expects
+    low = rng.random((n, size // 4, size // 4, 3))
     images = (np.repeat(np.repeat(low, 4, axis=1), 4, axis=2) * 255).astype(np.uint8)
     np.random.seed(seed)
     out = {}

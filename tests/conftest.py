@@ -93,3 +93,24 @@ def _bag_of_words(weights, pad_id=0):
 def bag_of_words():
     """``bag_of_words(weights, pad_id=0)``: the known-answer text model of ``_bag_of_words``."""
     return _bag_of_words
+
+
+def _write_digits_run(folder, model, seed=0, width=32):
+    """A run directory written by hand (config.json + model.safetensors) around a digits MLP of
+    ``width`` units, as the trainer would write it; no trainer needed."""
+    from nnsafety import runs
+
+    folder.mkdir(parents=True)
+    spec = {"name": "mlp", "num_classes": 10, "in_shape": [1, 8, 8], "mean": None, "std": None,
+            "kwargs": {"width": width}}
+    runs.write_json_atomic(folder / runs.CONFIG, {"model": spec, "data": {"name": "digits", "num_classes": 10,
+                                                                         "in_shape": [1, 8, 8]},
+                                                  "method": {"name": "erm"}, "train": {"epochs": 1}, "seed": seed})
+    runs.save_weights(model, folder / runs.WEIGHTS)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def write_digits_run():
+    """``write_digits_run(folder, model, seed=0, width=32) -> folder``."""
+    return _write_digits_run

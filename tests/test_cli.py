@@ -11,7 +11,7 @@ def _run(python, env, *args):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["train", "--out", "{out}", "--model", "nope"], "expected one of: cnn"),
+    (["train", "--out", "{out}", "--model", "nope"], "expected one of: bilstm, cnn"),
     (["train", "--out", "{out}", "--data", "nope"], "expected one of: cifar10"),
     (["train", "--out", "{out}", "--method", "nope"], "unknown method 'nope'; expected one of:"),
     (["train", "--out", "{out}", "--epochs", "0"], "epochs a positive integer"),
@@ -42,7 +42,7 @@ def test_existing_run_dir_needs_resume_or_overwrite(tmp_path, capsys):
     out.mkdir()
     (out / "config.json").write_text("{}")
     assert main(["train", "--out", str(out), "--epochs", "1"]) == 2
-    assert "--resume" in capsys.readouterr().err
+    assert "pass --overwrite to start it again" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["config.json"]
 
 

@@ -27,8 +27,11 @@ def test_corrupt_then_eval_reads_the_folder(tmp_path, run_dir, capsys):
     assert arr.shape == (120, 8, 8, 1) and arr.dtype == np.uint8
     assert np.load(folder / "labels.npy").shape == (120,)
     capsys.readouterr()
+    # the clean accuracy must come from the same 60 images: without --n 60 the sizes differ (exit 2)
+    assert main(["eval", str(run_dir), "--corruptions", "--corrupted-root", str(folder), "--severities", "1,5"]) == 2
+    assert "holds 60 images per severity, the clean test set 450" in capsys.readouterr().err
     assert main(["eval", str(run_dir), "--corruptions", "--corrupted-root", str(folder), "--severities", "1,5",
-                 "--json"]) == 0
+                 "--n", "60", "--json"]) == 0
     res = _json(capsys)
     acc = res["accuracy"]
     assert set(acc) == {"gaussian_noise", "contrast"}

@@ -33,3 +33,24 @@ def test_every_family_lists_by_domain():
     assert {"textfooler", "deepwordbug", "hotflip"} <= set(list_attacks(domain="token")) - set(list_attacks("image"))
     assert list_corruptions(domain="image") == list_corruptions()
     assert list_noise_families(domain="feature") == ["gaussian", "uniform"]
+
+
+def test_units_refuse_a_domain_they_are_not_registered_for():
+    import torch
+
+    from nnsafety.backdoor import create_trigger
+    from nnsafety.backdoor.detectors import DetectionContext, create_detector
+    from nnsafety.corruptions import corrupt
+    from nnsafety.domains import ImageDomain, TokenDomain
+
+    x = torch.rand(2, 1, 8, 8)
+    tokens = TokenDomain(vocab_size=10)
+    assert torch.equal(corrupt(x, "fog", 1, torch.Generator().manual_seed(0), domain=ImageDomain()),
+                       corrupt(x, "fog", 1, torch.Generator().manual_seed(0)))
+    with pytest.raises(ValueError, match="corruption 'fog' supports image inputs, got a token domain"):
+        corrupt(x, "fog", 1, domain=tokens)
+    with pytest.raises(ValueError, match="trigger 'badnets' supports image inputs, got a token domain"):
+        create_trigger("badnets").apply(x, domain=tokens)
+    ctx = DetectionContext(in_shape=(1, 8, 8), num_classes=10, domain=tokens)
+    with pytest.raises(ValueError, match="detector 'weights' supports image inputs, got a token domain"):
+        create_detector("weights").detect(torch.nn.Linear(64, 10), ctx)

@@ -28,14 +28,39 @@ def atomic_write(path: Path, write: Callable[[str], None], shared: bool = False)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         if shared:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
+            os.chmod(tmp, shared_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def shared_mode(folder: bool = False) -> int:
+    """The permissions a new shared file (0666) or folder (0777) gets under the process umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if folder else 0o666) & ~umask
+
+
+def probe_writable(folder: str | os.PathLike, nbytes: int = 1 << 20) -> Path:
+    """Write and fsync ``nbytes`` in a temp file in ``folder`` (or its nearest existing ancestor,
+    where a new folder would be made), then delete it: a read-only or full disk raises ``OSError``
+    here, before minutes of work, instead of when the results are written. Returns the folder probed."""
+    path = Path(os.path.abspath(folder))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    if not path.is_dir():
+        raise NotADirectoryError(f"expected a folder at {path}, found a file")
+    fd, tmp = tempfile.mkstemp(prefix=".nnsafety-probe-", dir=path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"\0" * nbytes)
+            f.flush()
+            os.fsync(f.fileno())
+    finally:
+        os.unlink(tmp)
+    return path
 
 
 def write_bytes_atomic(path: Path, data: bytes, shared: bool = False) -> None:

@@ -7,7 +7,7 @@ the library's own loops move the audit's bar instead of the audit re-implementin
 from __future__ import annotations
 
 import sys
-from typing import Callable, Optional, Union
+from typing import Callable, Union
 
 Progress = Union[None, bool, Callable[[int], None]]
 

@@ -6,9 +6,38 @@ known names so a typo is fixed from the error message alone.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar
+import math
+from typing import Any, Callable, Dict, Generic, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 T = TypeVar("T")
+
+
+def check_argument_types(fn: Callable, kwargs: Mapping[str, Any], what: str) -> None:
+    """Refuse a keyword argument that does not fit its parameter's plain annotation (bool, int,
+    float, str): TOML ``width = "wide"`` or ``--set model_kwargs.depth=true`` must fail here with one
+    line, not as a TypeError (or a silently wrong model) deep inside the constructor. Parameters
+    annotated otherwise (``Any``, unions, tensors) are left to the constructor's own checks."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    for key, value in kwargs.items():
+        if key not in params:
+            continue
+        ann = params[key].annotation
+        kind = ann if isinstance(ann, str) else getattr(ann, "__name__", "")
+        if kind == "bool":
+            ok, expected = isinstance(value, bool), "true or false"
+        elif kind == "int":
+            ok, expected = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        elif kind == "float":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            expected = "a finite number"
+        elif kind == "str":
+            ok, expected = isinstance(value, str), "a string"
+        else:
+            continue
+        if not ok:
+            raise ValueError(f"{what}: expected {key} {expected}, got {value!r}")
 
 
 class Registry(Generic[T]):
@@ -65,6 +94,7 @@ class Registry(Generic[T]):
                 f"{self.family} {name!r} got unknown {noun}(s) {', '.join(unknown)}; "
                 f"expected some of: {', '.join(allowed) or '(none)'}"
             )
+        check_argument_types(cls.__init__, kwargs, f"{self.family} {name!r}")
         return cls(**kwargs)
 
     def get(self, name: str) -> T:

@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ._io import atomic_write, write_json_atomic, write_text_atomic  # noqa: F401  (re-exported)
+from ._io import atomic_write, probe_writable, write_json_atomic, write_text_atomic  # noqa: F401  (re-exported)
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -132,10 +132,56 @@ class Run:
 
 
 def read_config(run_dir: Path) -> Dict[str, Any]:
+    """``config.json`` of a run, checked to be a JSON object (the trainer's keys are checked where
+    they are used, e.g. ``check_model_spec``)."""
     path = Path(run_dir) / CONFIG
     if not path.is_file():
         raise FileNotFoundError(f"expected a run directory with {CONFIG}, found none at {path}")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected a JSON object, got a JSON {type(config).__name__}")
+    return config
+
+
+def check_model_spec(config: Dict[str, Any], where: Path) -> Dict[str, Any]:
+    """``config["model"]`` as the trainer writes it, or a one-line ``ValueError`` saying what is off."""
+    spec = config.get("model")
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where}: expected a \"model\" object (name, num_classes, in_shape), got {spec!r}")
+    if spec.get("name") is None and isinstance(spec.get("class"), str):
+        raise ValueError(f"{where}: the run was trained with a user's own module ({spec['class']}), which cannot "
+                         "be rebuilt by name; load its model.safetensors into that module yourself")
+    problems = []
+    if not isinstance(spec.get("name"), str):
+        problems.append(f"name a registered model name, got {spec.get('name')!r}")
+    k = spec.get("num_classes")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+        problems.append(f"num_classes an integer >= 2, got {k!r}")
+    shape = spec.get("in_shape")
+    if not (isinstance(shape, list) and len(shape) in (1, 3)
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)):
+        problems.append(f"in_shape a list of 1 or 3 positive integers, got {shape!r}")
+    for key in ("mean", "std"):
+        v = spec.get(key)
+        if v is not None and not (isinstance(v, list) and all(isinstance(m, (int, float)) for m in v)):
+            problems.append(f"{key} a list of numbers, got {v!r}")
+    if not isinstance(spec.get("kwargs", {}), dict):
+        problems.append(f"kwargs an object, got {spec.get('kwargs')!r}")
+    if problems:
+        raise ValueError(f"{where}: expected model " + "; ".join(problems))
+    return spec
+
+
+def check_finite_weights(state: Dict[str, torch.Tensor], where: Path) -> None:
+    """Refuse weights holding NaN or inf: such a model answers with garbage (accuracy near chance,
+    loss nan) that every metric would then report as if it were measured."""
+    bad = [k for k, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise ValueError(f"{where} holds non-finite weights (NaN or inf) in {len(bad)} tensor(s): "
+                         f"{', '.join(sorted(bad)[:5])}; refusing to load it")
 
 
 def build_model(model_spec: Dict[str, Any]) -> nn.Module:
@@ -156,10 +202,15 @@ def load_run(path: str | os.PathLike, device: str | torch.device = "cpu") -> Run
     """Rebuild a run's model from ``config.json`` + ``model.safetensors`` (no pickle anywhere)."""
     run_dir = Path(path)
     config = read_config(run_dir)
-    model = build_model(config["model"])
+    model = build_model(check_model_spec(config, run_dir / CONFIG))
     weights = run_dir / WEIGHTS
     state, _ = load_tensors(weights)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    check_finite_weights(state, weights)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # same names, other shapes (e.g. num_classes or width differ)
+        first = next((line.strip() for line in str(e).splitlines() if "size mismatch" in line), str(e))
+        raise ValueError(f"{weights} does not match the model in {CONFIG}: {first}") from None
     if missing or unexpected:
         raise ValueError(
             f"{weights} does not match the model in {CONFIG}: "

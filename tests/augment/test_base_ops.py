@@ -47,7 +47,7 @@ def test_pipeline_is_deterministic_per_seed_and_validates(x):
         BaseAugmentation(["crop"])
     with pytest.raises(ValueError, match="augment_kwargs for hflip"):
         BaseAugmentation(["random_crop"], {"hflip": {"p": 1}})
-    with pytest.raises(ValueError, match="expected augment a list"):
+    with pytest.raises(ValueError, match="expected augment a list of names"):
         TrainConfig(augment="hflip")
 
 

@@ -64,7 +64,7 @@ def zoom_axis(a, z, axis):
     top = (n - ch) // 2
     a = np.take(a, np.arange(top, top + ch), axis=axis)
     out_len = int(round(ch * z))
-    coords = np.arange(out_len) * (ch - 1) / (out_len - 1)
+    coords = np.arange(out_len) * ((ch - 1) / (out_len - 1))  # scipy: index × precomputed ratio
     trim = (out_len - n) // 2
     coords = coords[trim:trim + n]
     a = np.moveaxis(a, axis, -1)
@@ -169,25 +169,24 @@ def hsv2rgb(hsv):
     return out
 
 
+def fold(i, n, mode):
+    """Integer indices folded into [0, n) by OpenCV's reflect-101 or SciPy's reflect rule."""
+    if mode == "reflect101":
+        period = 2 * (n - 1)
+        i = np.abs(i) % period
+        return np.where(i >= n, period - i, i)
+    i = i % (2 * n)
+    return np.where(i >= n, 2 * n - 1 - i, i)
+
+
 def bilinear(img, yy, xx, mode):
-    """Sample img (H×W×C) at float coordinates with the border rule of scipy/OpenCV."""
+    """Sample img (H×W×C) at float coordinates with the border rule of scipy/OpenCV: the four
+    neighbours of floor(y), floor(x), weighted by the fractional parts."""
     h, w = img.shape[:2]
-
-    def fold(i, n):
-        if mode == "reflect101":
-            period = 2 * (n - 1)
-            i = abs(i) % period
-            return period - i if i >= n else i
-        i = i % (2 * n)
-        return 2 * n - 1 - i if i >= n else i
-
-    out = np.zeros((yy.shape[0], yy.shape[1], img.shape[2]))
-    for a in range(yy.shape[0]):
-        for b in range(yy.shape[1]):
-            y, x = yy[a, b], xx[a, b]
-            y0, x0 = math.floor(y), math.floor(x)
-            fy, fx = y - y0, x - x0
-            for dy, wy in ((0, 1 - fy), (1, fy)):
-                for dx, wx in ((0, 1 - fx), (1, fx)):
-                    out[a, b] += wy * wx * img[fold(y0 + dy, h), fold(x0 + dx, w)]
+    y0, x0 = np.floor(yy).astype(int), np.floor(xx).astype(int)
+    fy, fx = (yy - y0)[..., None], (xx - x0)[..., None]
+    out = np.zeros(yy.shape + img.shape[2:])
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            out += wy * wx * img[fold(y0 + dy, h, mode), fold(x0 + dx, w, mode)]
     return out

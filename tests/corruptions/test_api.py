@@ -1,4 +1,4 @@
-"""Registry, validation, shapes/dtypes, determinism, the small-image detour, JPEG vs PIL, frost."""
+"""Registry, validation, shapes/dtypes, determinism, the small-image detour, JPEG tables, frost."""
 import io
 
 import numpy as np
@@ -9,7 +9,7 @@ from nnsafety.corruptions import (
     BENCHMARK_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, Corruption, corrupt, list_corruptions,
     regime_for,
 )
-from nnsafety.corruptions.jpeg import CHROMA_TABLE, LUMA_TABLE, jpeg_roundtrip, quant_table
+from nnsafety.corruptions.jpeg import CHROMA_TABLE, LUMA_TABLE, quant_table
 from nnsafety.corruptions.textures import FROST_MEAN_RGB, FROST_STD
 
 ALL = list_corruptions()
@@ -116,28 +116,6 @@ def test_quant_tables_match_pil(quality):
                           (i % 8 if (i // 8 + i % 8) % 2 == 0 else i // 8))))
         assert np.array_equal(np.sort(pil), np.sort(ours))  # same multiset of steps
         assert np.array_equal(pil, ours) or np.array_equal(pil, ours[zigzag])
-
-
-@pytest.mark.parametrize("quality,channels", [(80, 3), (40, 3), (10, 3), (50, 1)])
-def test_jpeg_round_trip_close_to_pil(quality, channels):
-    Image = pytest.importorskip("PIL.Image")
-    x = (batch(6, channels) * 255).round() / 255
-    ours = jpeg_roundtrip(x, quality)
-    diffs = []
-    for xi, oi in zip(x, ours):
-        arr = (xi.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        im = Image.fromarray(arr[..., 0] if channels == 1 else arr)
-        buf = io.BytesIO()
-        im.save(buf, "JPEG", quality=quality)
-        pil = np.asarray(Image.open(io.BytesIO(buf.getvalue()))).astype(float).reshape(arr.shape)
-        diffs.append(np.abs(oi.permute(1, 2, 0).numpy() * 255 - pil))
-    d = np.stack(diffs)
-    change = (ours - x).abs().mean().item() * 255
-    # measured (docs/benchmarks.md): mean |ours − PIL| is 4–5 % of the JPEG change itself
-    # (0.40 levels at q80, 1.2 at q10); the tail comes from libjpeg's integer DCT moving a
-    # quantized coefficient across a rounding boundary, which changes a whole 8×8 block a little
-    assert d.mean() < 0.08 * change
-    assert np.median(d) <= 1
 
 
 # ---- frost: the procedural texture has the photos' measured statistics ----

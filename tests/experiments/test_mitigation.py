@@ -94,8 +94,8 @@ def test_interrupted_run_resumes_from_the_cache(tmp_path, counted_train):
 @pytest.mark.parametrize("kwargs, match", [
     ({"methods": ["erm", "nope"]}, "expected methods among .*got nope"),
     ({"triggers": ["trojan"]}, "expected triggers among .*got trojan"),
-    ({"rates": [0.05, 1.5]}, r"expected poison rates in \(0, 1\], got \[1.5\]"),
-    ({"rates": [0.0]}, r"expected poison rates in \(0, 1\]"),
+    ({"rates": [0.05, 1.5]}, r"expected poison rates in \(0, 1\), got \[1.5\]"),
+    ({"rates": [0.0]}, r"expected poison rates in \(0, 1\)"),
     ({"seeds": 0}, "expected seeds >= 1"),
     ({"epochs": 0}, "expected seeds >= 1 and epochs >= 1"),
 ])
@@ -113,7 +113,7 @@ def test_cli_refuses_bad_input_with_one_line(tmp_path, capsys):
     assert main(["experiment", "mitigation", "--out", str(out), "--triggers", "nope"]) == 2
     assert main(["experiment", "digits", "--out", str(out), "--rates", "0.1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and "--rates in (0, 1]" in err[0] and "nope" in err[1] and "mitigation" in err[2]
+    assert len(err) == 3 and "--rates in (0, 1)" in err[0] and "nope" in err[1] and "mitigation" in err[2]
     assert not out.exists()
 
 

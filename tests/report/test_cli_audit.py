@@ -11,17 +11,9 @@ from nnsafety.report import validate
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, fit_digits):
-    d = tmp_path_factory.mktemp("run") / "mlp<1>"
-    d.mkdir()
+def run_dir(tmp_path_factory, fit_digits, write_digits_run):
     model = fit_digits("mlp", steps=150, seed=0, width=32)
-    spec = {"name": "mlp", "num_classes": 10, "in_shape": [1, 8, 8], "mean": None, "std": None,
-            "kwargs": {"width": 32}}
-    runs.write_json_atomic(d / runs.CONFIG, {"model": spec, "data": {"name": "digits", "num_classes": 10,
-                                                                    "in_shape": [1, 8, 8]},
-                                             "method": {"name": "erm"}, "train": {"epochs": 1}, "seed": 7})
-    runs.save_weights(model, d / runs.WEIGHTS)
-    return d
+    return write_digits_run(tmp_path_factory.mktemp("run") / "mlp<1>", model, seed=7)
 
 
 def test_audit_command(run_dir, tmp_path, capsys):

@@ -6,6 +6,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ..domains import Domain
 from .base import (_model_guard, bcast, check_inputs, flat_norm, is_success, make_loss,
                    normalize_direction, project, rand_like, register_attack_fn, top_targets)
 
@@ -23,7 +24,7 @@ def _grad_eot(model, xa, y, yt, loss_fn, eot_iter):
     return logits.detach(), loss_sum / eot_iter, g_sum / eot_iter
 
 
-def _apgd_run(model, x, y, yt, eps, norm, steps, loss_fn, eot_iter, rho, gen):
+def _apgd_run(model, x, y, yt, eps, norm, steps, loss_fn, eot_iter, rho, gen, domain):
     """One APGD run (Algorithm 1 of Croce & Hein 2020) from a random start.
 
     Returns (x_best_adv, x_best, fooled): per point the last adversarial iterate found, the
@@ -38,7 +39,7 @@ def _apgd_run(model, x, y, yt, eps, norm, steps, loss_fn, eot_iter, rho, gen):
     else:
         t = rand_like(x, gen, "normal")
         x_cur = x + eps * t / bcast(flat_norm(t, "L2") + 1e-12, t)
-    x_cur = project(x_cur, x, eps, norm)
+    x_cur = project(x_cur, x, eps, norm, domain)
     logits, loss, g = _grad_eot(model, x_cur, y, yt, loss_fn, eot_iter)
     fooled = is_success(logits, y, None, False)
     x_adv = torch.where(bcast(fooled, x), x_cur, x)
@@ -56,8 +57,8 @@ def _apgd_run(model, x, y, yt, eps, norm, steps, loss_fn, eot_iter, rho, gen):
     for i in range(steps):
         with torch.no_grad():
             a = 1.0 if i == 0 else 0.75  # momentum α = 0.75 after the first step
-            z = project(x_cur + bcast(step, x) * normalize_direction(g, norm), x, eps, norm)
-            x_new = project(x_cur + a * (z - x_cur) + (1 - a) * (x_cur - x_prev), x, eps, norm)
+            z = project(x_cur + bcast(step, x) * normalize_direction(g, norm), x, eps, norm, domain)
+            x_new = project(x_cur + a * (z - x_cur) + (1 - a) * (x_cur - x_prev), x, eps, norm, domain)
             x_prev, x_cur = x_cur, x_new
         logits, loss, g = _grad_eot(model, x_cur, y, yt, loss_fn, eot_iter)
         with torch.no_grad():
@@ -89,7 +90,7 @@ def _apgd_run(model, x, y, yt, eps, norm, steps, loss_fn, eot_iter, rho, gen):
 def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str = "Linf",
          loss: str = "ce", steps: int = 100, restarts: int = 1, targeted: bool = False,
          n_target_classes: int = 9, eot_iter: int = 1, rho: float = 0.75,
-         generator: Optional[torch.Generator] = None) -> torch.Tensor:
+         generator: Optional[torch.Generator] = None, domain: Optional[Domain] = None) -> torch.Tensor:
     """Auto-PGD: PGD with momentum and a step size halved at adaptive checkpoints.
 
     Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
@@ -103,8 +104,9 @@ def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: s
     ``eot_iter`` > 1 averages gradients over that many passes (randomized models, AutoAttack
     ``rand``: 20). Points misclassified on clean input are returned unchanged; fooled points get
     their adversarial iterate, the others their highest-loss iterate. ``eps`` in pixel units.
+    ``domain``: project every iterate onto its valid inputs too (see :func:`~nnsafety.attacks.pgd`).
     """
-    check_inputs(x, y, eps, norm)
+    check_inputs(x, y, eps, norm, domain)
     if steps < 1 or restarts < 1 or eot_iter < 1:
         raise ValueError(f"expected steps, restarts, eot_iter >= 1, got {steps}, {restarts}, {eot_iter}")
     x = x.detach()
@@ -129,14 +131,15 @@ def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: s
                     return out
                 yt = yt_all[idx] if yt_all is not None else None
                 x_adv, x_best, fooled = _apgd_run(model, x[idx], y[idx], yt, eps, norm, steps,
-                                                  loss_fn, eot_iter, rho, generator)
+                                                  loss_fn, eot_iter, rho, generator, domain)
                 out[idx] = torch.where(bcast(fooled, x_adv), x_adv, x_best)
                 robust[idx[fooled]] = False
     return out
 
 
 APGD = register_attack_fn("apgd", apgd, "APGD",
-                          'Class form of :func:`apgd` (``loss="ce"``: APGD-CE, ``"dlr"``: APGD-DLR).', targeted=False)
+                          'Class form of :func:`apgd` (``loss="ce"``: APGD-CE, ``"dlr"``: APGD-DLR).', targeted=False,
+                          domains=("image", "feature"))
 APGDT = register_attack_fn(
     "apgd_t", apgd, "APGDT", "Class form of targeted APGD-T (:func:`apgd` with ``targeted=True``, targeted DLR loss).",
     defaults={"loss": "dlr"}, targeted=True)

@@ -19,6 +19,7 @@ from torch import nn
 from .._model import batched_logits, model_state
 from .._random import make_generator, rand_like, randint  # noqa: F401  (the attacks' draws)
 from .._registry import Registry
+from ..domains import Domain, ImageDomain
 from .._validation import check_images
 from ..models.inference import fast_inference
 
@@ -112,21 +113,31 @@ def bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return v.reshape(-1, *([1] * (like.dim() - 1)))
 
 
-def project(x_adv: torch.Tensor, x: torch.Tensor, eps, norm: str) -> torch.Tensor:
-    """Project onto {‖x_adv − x‖ ≤ ε} then clip to [0, 1] (the box clip keeps the ball: x ∈ [0,1]).
-
-    ``eps`` is a float or a per-sample tensor (N,). For L∞ the result is the exact projection onto
-    the intersection; for L2 it is the usual rescale-then-clip.
-    """
+def _ball(x_adv: torch.Tensor, x: torch.Tensor, eps, norm: str) -> torch.Tensor:
+    """Projection onto {‖x_adv − x‖ ≤ ε}: clipping for L∞, rescaling for L2."""
+    e = bcast(torch.as_tensor(eps, dtype=x.dtype, device=x.device).expand(x.shape[0]), x)
     if norm == "Linf":
-        e = bcast(torch.as_tensor(eps, dtype=x.dtype, device=x.device).expand(x.shape[0]), x)
-        return torch.minimum(torch.maximum(x_adv, x - e), x + e).clamp_(0.0, 1.0)
+        return torch.minimum(torch.maximum(x_adv, x - e), x + e)
     d = x_adv - x
     n = bcast(flat_norm(d, "L2"), x)
-    e = bcast(torch.as_tensor(eps, dtype=x.dtype, device=x.device).expand(x.shape[0]), x)
     # strictly below eps so that rounding of x + d - x never lands above eps
     factor = torch.clamp(e * (1 - 1e-6) / (n + 1e-12), max=1.0)
-    return (x + d * factor).clamp_(0.0, 1.0)
+    return x + d * factor
+
+
+def project(x_adv: torch.Tensor, x: torch.Tensor, eps, norm: str, domain: Optional[Domain] = None) -> torch.Tensor:
+    """Project onto {‖x_adv − x‖ ≤ ε}, then onto the valid inputs of ``domain`` (default: clip to
+    [0, 1], which keeps the ball since x ∈ [0, 1]).
+
+    ``eps`` is a float or a per-sample tensor (N,). For images and L∞ the result is the exact
+    projection onto the intersection; for L2 it is the usual rescale-then-clip. Another domain
+    (a ``FeatureDomain``: bounds, immutable and add-only features, integer rounding) projects the
+    ball's point onto its constraints; its rounding may move a discrete feature by up to half a
+    unit beyond ε: validity wins over the ball.
+    """
+    if domain is None or isinstance(domain, ImageDomain):
+        return _ball(x_adv, x, eps, norm).clamp_(0.0, 1.0)
+    return domain.project(_ball(x_adv, x, eps, norm), x)
 
 
 def normalize_direction(g: torch.Tensor, norm: str) -> torch.Tensor:
@@ -139,14 +150,16 @@ def normalize_direction(g: torch.Tensor, norm: str) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 # randomness: drawn where the generator lives (nnsafety._random), so a CPU seed serves CUDA inputs
 # --------------------------------------------------------------------------------------------
-def random_start(x: torch.Tensor, eps, norm: str, generator: Optional[torch.Generator]) -> torch.Tensor:
-    """A uniform point of the L∞ ball, or a point of the L2 ball at a uniform radius (Madry et al.)."""
+def random_start(x: torch.Tensor, eps, norm: str, generator: Optional[torch.Generator],
+                 domain: Optional[Domain] = None) -> torch.Tensor:
+    """A uniform point of the L∞ ball, or a point of the L2 ball at a uniform radius (Madry et al.),
+    projected onto ``domain``."""
     if norm == "Linf":
-        return project(x + (2 * rand_like(x, generator) - 1) * eps, x, eps, norm)
+        return project(x + (2 * rand_like(x, generator) - 1) * eps, x, eps, norm, domain)
     d = rand_like(x, generator, "normal")
     r = rand_like(x.new_empty(x.shape[0]), generator)
     d = d / (bcast(flat_norm(d, "L2"), d) + 1e-12) * bcast(r, d) * eps
-    return project(x + d, x, eps, norm)
+    return project(x + d, x, eps, norm, domain)
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,9 +196,14 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.
     return batched_logits(model, x, batch_size).argmax(1)
 
 
-def check_inputs(x: torch.Tensor, y: torch.Tensor, eps=None, norm: Optional[str] = None) -> None:
-    """The one entry check of every attack: images in [0,1], labels int64 of length N."""
-    check_images(x)
+def check_inputs(x: torch.Tensor, y: torch.Tensor, eps=None, norm: Optional[str] = None,
+                 domain: Optional[Domain] = None) -> None:
+    """The one entry check of every attack: a batch of ``domain`` (default: images in [0, 1]),
+    labels int64 of length N."""
+    if domain is None:
+        check_images(x)
+    else:
+        domain.check(x)
     if not isinstance(y, torch.Tensor) or y.dtype != torch.long or y.shape != (x.shape[0],):
         got = f"{y.dtype} of shape {tuple(y.shape)}" if isinstance(y, torch.Tensor) else type(y).__name__
         raise ValueError(f"expected y to be an int64 tensor of shape ({x.shape[0]},), got {got}")

@@ -14,7 +14,8 @@ from .._model import check_classifier
 from .._plot import new_axes
 from .._progress import Progress, progress_bar
 from .._random import make_generator
-from .base import ATTACKS, Attack, _model_guard, check_inputs, flat_norm, get_attack, predict
+from ..domains import ImageDomain
+from .base import ATTACKS, Attack, _model_guard, flat_norm, get_attack, predict
 from .sanity import SanityCheck, check_eps_monotonic, warn_failed
 
 AttackLike = Union[str, Attack, Callable[..., torch.Tensor]]
@@ -84,8 +85,9 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: 
     Attacks without randomness ignore it.
     ``progress``: None (a bar on a terminal), a bool, or a callback receiving points done.
     """
-    check_classifier(model, x, y)
     fn = _resolve(attack, attack_kw)
+    domain = getattr(fn, "params", {}).get("domain")
+    check_classifier(model, x, y, domain)
     gen = make_generator(generator, seed, default_seed=None)
     if gen is not None and "generator" in inspect.signature(getattr(fn, "fn", fn)).parameters:
         fn = functools.partial(fn, generator=gen)  # deterministic attacks (FGSM, CW) need none
@@ -109,7 +111,10 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: 
             idx = clean.nonzero().squeeze(1)
             if idx.numel():
                 xa[idx] = fn(model, xb[idx], yb[idx]).detach()
-            if eps is not None:
+            if domain is not None and not isinstance(domain, ImageDomain):
+                if len(xa) and not domain.is_valid(xa, xb).all():  # its constraints, not the ball, rule
+                    raise ValueError(f"attack {name} returned inputs its {domain.name} domain forbids")
+            elif eps is not None:
                 over = flat_norm(xa - xb, norm).max().item() if len(xb) else 0.0
                 if over > eps + 1e-5 or (len(xa) and (xa.min() < 0 or xa.max() > 1)):
                     raise ValueError(f"attack {name} returned points outside the ε-ball ∩ [0, 1] "

@@ -6,19 +6,21 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ..domains import Domain
 from .base import (_model_guard, check_inputs, input_grad, make_loss, normalize_direction,
                    project, register_attack_fn)
 
 
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str = "Linf",
          targeted: bool = False, y_target: Optional[torch.Tensor] = None,
-         loss: str = "ce") -> torch.Tensor:
+         loss: str = "ce", domain: Optional[Domain] = None) -> torch.Tensor:
     """One step of size ε along the steepest-ascent direction of the loss.
 
     x_adv = clip_[0,1](x + ε·sign(∇ₓL)) for L∞ (Goodfellow et al. 2015), x + ε·∇ₓL/‖∇ₓL‖₂ for L2.
     Targeted: descend the loss of ``y_target``. ``eps`` in pixel units of [0, 1] inputs.
+    ``domain``: project onto its valid inputs instead of [0, 1] (see :func:`~nnsafety.attacks.pgd`).
     """
-    check_inputs(x, y, eps, norm)
+    check_inputs(x, y, eps, norm, domain)
     if targeted and y_target is None:
         raise ValueError("expected y_target for a targeted attack, got None")
     x = x.detach()
@@ -28,7 +30,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: s
     with _model_guard(model):
         _, _, g = input_grad(model, x, loss_fn, y, y_target)
         with torch.no_grad():
-            return project(x + eps * normalize_direction(g, norm), x, eps, norm)
+            return project(x + eps * normalize_direction(g, norm), x, eps, norm, domain)
 
 
-FGSM = register_attack_fn("fgsm", fgsm, "FGSM", "Class form of :func:`fgsm`.")
+FGSM = register_attack_fn("fgsm", fgsm, "FGSM", "Class form of :func:`fgsm`.", domains=("image", "feature"))

@@ -6,14 +6,15 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ..domains import Domain, ImageDomain
 from .base import (_model_guard, check_inputs, is_success, make_loss, normalize_direction,
                    project, random_start, register_attack_fn)
 
 
-def _pgd_run(model, x, y, yt, eps, norm, steps, alpha, start, loss_fn, targeted, early_stop, gen):
+def _pgd_run(model, x, y, yt, eps, norm, steps, alpha, start, loss_fn, targeted, early_stop, gen, domain):
     """One PGD run from one start; returns x_adv (the last iterate, or the first adversarial one)."""
-    xa = random_start(x, eps, norm, gen) if start else x.clone()
-    linf = norm == "Linf"
+    xa = random_start(x, eps, norm, gen, domain) if start else x.clone()
+    linf = norm == "Linf" and (domain is None or isinstance(domain, ImageDomain))
     if linf:  # the L∞ ball ∩ [0, 1] is a box: two precomputed bounds, one in-place clamp per step
         lo, hi = (x - eps).clamp_(min=0.0), (x + eps).clamp_(max=1.0)
     if not early_stop:
@@ -25,7 +26,7 @@ def _pgd_run(model, x, y, yt, eps, norm, steps, alpha, start, loss_fn, targeted,
                 xa.add_(g.sign_(), alpha=alpha)
                 torch.clamp(xa, lo, hi, out=xa)
             else:
-                xa = project(xa.add_(normalize_direction(g, norm), alpha=alpha), x, eps, norm)
+                xa = project(xa.add_(normalize_direction(g, norm), alpha=alpha), x, eps, norm, domain)
         return xa
     # early stop: a point leaves the working batch as soon as its current iterate is adversarial,
     # so later steps cost only the points still robust (robust-accuracy evaluation). One host sync
@@ -55,7 +56,7 @@ def _pgd_run(model, x, y, yt, eps, norm, steps, alpha, start, loss_fn, targeted,
             xa.add_(g.sign_(), alpha=alpha)
             torch.clamp(xa, lo, hi, out=xa)
         else:
-            xa = project(xa.add_(normalize_direction(g, norm), alpha=alpha), xw, eps, norm)
+            xa = project(xa.add_(normalize_direction(g, norm), alpha=alpha), xw, eps, norm, domain)
     return out.index_copy_(0, active, xa)
 
 
@@ -63,7 +64,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: st
         steps: int = 10, step_size: Optional[float] = None, random_start: bool = True,
         restarts: int = 1, loss: str = "ce", targeted: bool = False,
         y_target: Optional[torch.Tensor] = None, early_stop: bool = False,
-        generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        generator: Optional[torch.Generator] = None, domain: Optional[Domain] = None) -> torch.Tensor:
     """Projected gradient ascent on the loss inside the ε-ball ∩ [0, 1] (Madry et al. 2018).
 
     x ← Π(x + α·sign(∇L)) for L∞, Π(x + α·∇L/‖∇L‖₂) for L2, from a uniform random start in the
@@ -72,8 +73,11 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: st
     ``early_stop``: a point stops at its first adversarial iterate (same robust accuracy, less
     work). ``restarts`` > 1: later restarts only run on points not yet fooled; per point the first
     adversarial (else highest-loss) iterate is kept. ``eps``, ``step_size`` in pixel units.
+    ``domain``: project every iterate onto its valid inputs too (default: images in [0, 1]); with a
+    ``FeatureDomain`` this is constrained PGD: bounds, immutable and add-only features, integer and
+    binary kinds hold for every iterate (feature units instead of pixels).
     """
-    check_inputs(x, y, eps, norm)
+    check_inputs(x, y, eps, norm, domain)
     if targeted and y_target is None:
         raise ValueError("expected y_target for a targeted attack, got None")
     if steps < 0 or restarts < 1:
@@ -83,7 +87,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: st
         return x.clone()
     alpha = 2.5 * eps / max(steps, 1) if step_size is None else float(step_size)
     loss_fn = make_loss(loss, targeted)
-    args = (eps, norm, steps, alpha, random_start, loss_fn, targeted, early_stop, generator)
+    args = (eps, norm, steps, alpha, random_start, loss_fn, targeted, early_stop, generator, domain)
     with _model_guard(model, fast=True) as model:
         if restarts == 1:
             return _pgd_run(model, x, y, y_target, *args)
@@ -107,4 +111,4 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: st
         return best
 
 
-PGD = register_attack_fn("pgd", pgd, "PGD", "Class form of :func:`pgd`.")
+PGD = register_attack_fn("pgd", pgd, "PGD", "Class form of :func:`pgd`.", domains=("image", "feature"))

@@ -86,7 +86,7 @@ def _score_models(zoo: Path, records, name: str, progress: bool) -> List[Dict[st
         ctx = run_context(run, with_train=detector.needs == "the training set")
         t0 = time.perf_counter()
         res = detector.detect(run.model, ctx)
-        row = {"id": r["id"], "label": r["label"], "arch": r["arch"], "trigger": r["trigger"], "target": r["target"],
+        row = {"id": r["id"], "label": r["label"], "arch": r["arch"], "trigger": r.get("trigger"), "target": r.get("target"),
                "seed": r["seed"], "score": res.score, "verdict": res.backdoored, "target_class": res.target_class,
                "seconds": time.perf_counter() - t0, "needs": res.needs, "threshold": res.threshold}
         if "features" in res.details:  # kept for the meta variant sharing this run

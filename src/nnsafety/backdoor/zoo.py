@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -24,6 +26,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from .. import runs
 
 MANIFEST = "manifest.jsonl"
+DESIGN = "zoo.json"  # the options that define which model each id is (seed, methods, ...)
 FAMILIES = ("badnets", "blended", "sig", "wanet")
 # Robust methods used when registered; noise-style ones are the hard negatives of a data-free detector.
 ROBUST_METHODS = ("noise", "mixup", "noisymix", "nfm", "cutmix")
@@ -91,19 +94,95 @@ def _shard_from_env() -> Tuple[int, int]:
     return int(os.environ.get("RANK", "0")), max(int(os.environ.get("WORLD_SIZE", "1")), 1)
 
 
+class ManifestWarning(UserWarning):
+    """A manifest line that is not a usable record (torn, hostile or hand-edited): skipped."""
+
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_RECORD_TYPES = {"backdoored": bool, "implanted": bool, "arch": str, "seed": int}
+
+
+def _record_problem(rec: Any, zoo_dir: Path) -> Optional[str]:
+    """Why ``rec`` cannot be used as a zoo record (None when it can): it must be a JSON object
+    with a plain ``id`` and a ``path`` to a folder inside the zoo (no absolute path, no ``..``)."""
+    if not isinstance(rec, dict):
+        return f"expected a JSON object, got {json.dumps(rec)[:60]}"
+    rid = rec.get("id")
+    if not isinstance(rid, str) or not _ID.match(rid):
+        return f"expected an 'id' of letters, digits, '_', '.', '-', got {rid!r}"
+    path = rec.get("path")
+    if not isinstance(path, str) or not path or Path(path).is_absolute() or ".." in Path(path).parts:
+        return f"record {rid}: expected 'path' a folder name inside the zoo, got {path!r}"
+    root = zoo_dir.resolve()
+    target = (zoo_dir / path).resolve()  # also resolves a symlink that leads out of the zoo
+    if target != root and root not in target.parents:
+        return f"record {rid}: 'path' {path!r} leads outside the zoo"
+    for key, kind in _RECORD_TYPES.items():
+        if not isinstance(rec.get(key), kind):
+            return f"record {rid}: expected {key!r} a {kind.__name__}, got {rec.get(key)!r}"
+    return None
+
+
 def read_manifest(zoo_dir: str | Path) -> List[Dict[str, Any]]:
     """All manifest records of a zoo, merged over ``manifest.jsonl`` and every ``manifest-<i>.jsonl``
-    (one per shard), deduplicated by id (the last record wins) and sorted by id."""
+    (one per shard), deduplicated by id (the last record wins) and sorted by id.
+
+    A line that is not a usable record (a torn last line, or a hostile one: not an object, no id,
+    a path outside the zoo) is skipped with one ``ManifestWarning`` naming the file and line."""
     zoo_dir = Path(zoo_dir)
     records: Dict[str, Dict[str, Any]] = {}
     for path in sorted(zoo_dir.glob("manifest*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
             try:
                 rec = json.loads(line)
+                problem = _record_problem(rec, zoo_dir)
             except json.JSONDecodeError:
-                continue  # torn last line of a killed shard
+                problem = "not a JSON line (torn by a killed shard?)"
+            if problem:
+                warnings.warn(f"{path.name} line {lineno}: {problem}; skipped", ManifestWarning, stacklevel=2)
+                continue
             records[rec["id"]] = rec
     return [records[k] for k in sorted(records)]
+
+
+def _repair_torn_line(manifest: Path) -> None:
+    """Cut a last line without its newline (the shard was killed mid-write), so the next record
+    appended starts on its own line instead of being glued to the torn one and lost with it."""
+    if not manifest.is_file():
+        return
+    data = manifest.read_bytes()
+    if data and not data.endswith(b"\n"):
+        runs.write_text_atomic(manifest, data[: data.rfind(b"\n") + 1].decode("utf-8", errors="replace"))
+
+
+def _check_design(out: Path, design: Dict[str, Any], done: Dict[str, Dict[str, Any]],
+                  methods: Sequence[str], families: Sequence[str], num_classes: int) -> None:
+    """Refuse to resume a zoo with another design (seed, methods, families, epochs, data): its ids
+    would name different models, and "6 models" would be reported while none of them was trained
+    as asked. The design is stored in ``zoo.json``; zoos made before it are checked record by record."""
+    path = out / DESIGN
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise ValueError(f"{path} is not valid JSON ({e})") from None
+        diff = [k for k in design if saved.get(k) != design[k]] if isinstance(saved, dict) else list(design)
+        if diff:
+            was = ", ".join(f"{k} {saved.get(k) if isinstance(saved, dict) else None!r}" for k in diff)
+            now = ", ".join(f"{k} {design[k]!r}" for k in diff)
+            raise ValueError(f"zoo {out} was built with {was}; got {now}: use another --out, or the same "
+                             "options to resume it")
+        return
+    keys = ("arch", "model_kwargs", "method", "seed", "trigger", "trigger_kwargs", "target", "rate")
+    for rid, rec in done.items():
+        index = int(rid[1:]) if rid[:1] == "m" and rid[1:].isdigit() else None
+        spec = zoo_spec(index, design["seed"], methods, families, num_classes) if index is not None else None
+        if spec is None or any(rec.get(k) != spec[k] for k in keys):
+            raise ValueError(f"zoo {out}: model {rid} was not built with seed {design['seed']} and methods "
+                             f"{', '.join(methods)}: use another --out, or the options it was built with")
+    runs.write_json_atomic(path, design)
 
 
 def merge_manifests(zoo_dir: str | Path) -> Path:
@@ -149,8 +228,12 @@ def build_zoo(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / (MANIFEST if world == 1 else f"manifest-{rank}.jsonl")
+    _repair_torn_line(manifest)
     done = {r["id"]: r for r in read_manifest(out)}
     test_set = load_dataset(data, root=data_root, split="test")
+    design = {"data": data, "seed": seed, "methods": list(methods), "families": list(families),
+              "epochs": dict(epochs or EPOCHS)}
+    _check_design(out, design, done, methods, families, test_set.num_classes)
     records = []
     ids = list(range(rank, n, world))
     for count, i in enumerate(ids):

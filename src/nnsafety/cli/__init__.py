@@ -23,7 +23,22 @@ def build_parser() -> Parser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings the library raises (a skipped manifest record, a failed attack sanity check) are
+    shown as one line each on stderr, like the errors, not with the file and source line."""
+    print(f"nnsafety: warning: {str(message).splitlines()[0]}", file=sys.stderr)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: Optional[List[str]]) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -36,7 +51,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except UsageError as e:
         print(str(e).splitlines()[0], file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as e:
+    except (ValueError, OSError) as e:  # bad input, or a file/folder the user named (missing, read-only, full)
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"nnsafety: error: {message}", file=sys.stderr)
         return EXIT_USAGE

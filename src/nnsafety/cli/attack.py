@@ -5,7 +5,7 @@ import argparse
 import json
 
 from ._base import UsageError, add_command
-from ._parse import float_list, write_figure
+from ._parse import count, eps_list, positive_int, seed, unit_float, write_figure
 from .evaluate import add_run_data_arguments, load_run_and_data
 
 
@@ -19,8 +19,6 @@ def _attack_kwargs(args: argparse.Namespace) -> dict:
 def _points(args: argparse.Namespace, dataset):
     x, y = dataset.tensors()
     if args.n:
-        if args.n < 0:
-            raise UsageError(f"nnsafety: error: expected --n >= 0, got {args.n}")
         x, y = x[: args.n], y[: args.n]
     return x, y
 
@@ -29,6 +27,9 @@ def run_attack(args: argparse.Namespace) -> int:
     from ..attacks import ATTACKS, get_attack, list_attacks, robust_accuracy
     from ..train.distributed import init_distributed
 
+    eps = eps_list(args.eps, args.norm)
+    if len(eps) != 1:
+        raise UsageError("nnsafety attack: error: expected one --eps; use `nnsafety eval --attack` for a curve")
     run, data, dataset = load_run_and_data(args)
     # Under torchrun the points are sharded across ranks and the counts summed (robust_accuracy);
     # rank 0 alone prints.
@@ -42,9 +43,6 @@ def run_attack(args: argparse.Namespace) -> int:
     if dist_info.enabled and ensemble:
         raise UsageError(f"nnsafety attack: error: {args.attack} runs in one process; use torchrun for the "
                          "single attacks (pgd, apgd, ...)")
-    eps = float_list(args.eps)
-    if len(eps) != 1:
-        raise UsageError("nnsafety attack: error: expected one --eps; use `nnsafety eval --attack` for a curve")
     x, y = _points(args, dataset)
     progress = False if args.quiet else None
     if ensemble:
@@ -68,8 +66,6 @@ def run_text_attack(args: argparse.Namespace, run, dataset) -> int:
 
     if getattr(dataset, "vocab", None) is None:
         raise UsageError(f"nnsafety attack: error: {args.attack} attacks text runs, got a dataset without a vocabulary")
-    if not 0 <= args.max_change <= 1:
-        raise UsageError(f"nnsafety attack: error: expected --max-change a fraction in [0, 1], got {args.max_change}")
     x, y = _points(args, dataset)
     texts = dataset.texts[: len(x)] if dataset.texts is not None else None
     result = get_attack(args.attack, max_change=args.max_change, batch_size=args.batch_size).run(
@@ -81,16 +77,21 @@ def run_text_attack(args: argparse.Namespace, run, dataset) -> int:
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("attacks (--attack)")
     g.add_argument("--attack", help="robust accuracy vs ε for this attack (e.g. pgd, apgd, fgsm, square)")
-    g.add_argument("--eps", default="0.05,0.1,0.2", help="comma-separated ε values in [0, 1] pixel units")
+    g.add_argument("--eps", default="0.05,0.1,0.2", help="comma-separated ε values in pixel units ([0, 1] for Linf)")
     g.add_argument("--norm", default="Linf", choices=["Linf", "L2"], help="threat model")
-    g.add_argument("--steps", type=int, help="attack iterations (default: the attack's own)")
+    g.add_argument("--steps", type=positive_int, help="attack iterations (default: the attack's own)")
+
+
+def check_eval_arguments(args: argparse.Namespace) -> None:
+    """``eval --attack``'s ε values, checked before the run is loaded."""
+    eps_list(args.eps, args.norm)
 
 
 def eval_attack(args: argparse.Namespace, run, dataset) -> int:
     from ..attacks import robust_accuracy_curve
 
     x, y = _points(args, dataset)
-    curve = robust_accuracy_curve(run.model, x, y, args.attack, float_list(args.eps), batch_size=args.batch_size,
+    curve = robust_accuracy_curve(run.model, x, y, args.attack, eps_list(args.eps, args.norm), batch_size=args.batch_size,
                                   progress=False if args.quiet else None, seed=args.seed, **_attack_kwargs(args))
     if args.json:
         print(json.dumps({"run": str(run.path), **curve.to_dict()}, sort_keys=True))
@@ -107,15 +108,15 @@ def register(sub) -> None:
     add_run_data_arguments(p)
     p.add_argument("--attack", default="pgd", help="a registered attack (nnsafety list): pgd, apgd, fgsm, "
                                                     "square, autoattack, ...")
-    p.add_argument("--eps", default="0.1", help="perturbation budget in [0, 1] pixel units")
+    p.add_argument("--eps", default="0.1", help="perturbation budget in pixel units ([0, 1] for Linf)")
     p.add_argument("--norm", default="Linf", choices=["Linf", "L2"], help="threat model")
-    p.add_argument("--steps", type=int, help="attack iterations (default: the attack's own)")
-    p.add_argument("--max-change", dest="max_change", type=float, default=0.2,
+    p.add_argument("--steps", type=positive_int, help="attack iterations (default: the attack's own)")
+    p.add_argument("--max-change", dest="max_change", type=unit_float, default=0.2,
                    help="text attacks: most fraction of a text's words that may change")
     p.add_argument("--version", default="standard", choices=["standard", "plus", "rand"], help="AutoAttack version")
-    p.add_argument("-n", "--n", dest="n", type=int, default=1000,
+    p.add_argument("-n", "--n", dest="n", type=count, default=1000,
                    help="number of test images (0 = all); spell it -n under torchrun, whose parser takes --n as its own")
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=500, help="attack batch size")
-    p.add_argument("--seed", type=int, default=0, help="seed of the attacks' randomness")
+    p.add_argument("--batch-size", dest="batch_size", type=positive_int, default=500, help="attack batch size")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the attacks' randomness")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print JSON to stdout")

@@ -5,13 +5,7 @@ import argparse
 from pathlib import Path
 
 from ._base import UsageError, add_command
-from ._parse import name_list
-
-
-def _check_out(out: str, what: str) -> None:
-    p = Path(out)
-    if p.exists() and not p.is_dir():
-        raise UsageError(f"nnsafety {what}: error: expected --out to be a directory, found a file at {out}")
+from ._parse import name_list, seed, unit_float
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -19,14 +13,14 @@ def _common(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--data", help="dataset whose test split is audited (default: the run's dataset)")
     p.add_argument("--data-root", dest="data_root", help="folder with the dataset's files (cifar10, mnist, ...)")
-    p.add_argument("--out", required=True, help="report folder (created; files in it are replaced)")
+    p.add_argument("--out", required=True, help="report folder (created, or an earlier report replaced as a whole)")
     p.add_argument("--budget", default="quick", choices=list(PRESETS), help="how much work each section does")
-    p.add_argument("--eps", type=float, default=0.1, help="L∞ attack budget (pixel units) the verdict is judged at")
+    p.add_argument("--eps", type=unit_float, default=0.1, help="L∞ attack budget (pixel units) the verdict is judged at")
     p.add_argument("--skip", help="comma-separated sections to leave out")
     p.add_argument("--only", help="comma-separated sections to run (all others are left out)")
     p.add_argument("--no-clean-samples", dest="clean_samples", action="store_false",
                    help="backdoor scan with the data-free detectors only")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random choice of the audit")
+    p.add_argument("--seed", type=seed, default=0, help="seed of every random choice of the audit")
     p.add_argument("--noise-meta", dest="noise_meta", metavar="NAME|META.json",
                    help="backdoor scan: score noise_response with a reference meta-classifier (packaged: digits, "
                         "for models trained by nnsafety's digits recipe; or a JSON from `detect --fit-meta`)")
@@ -53,7 +47,6 @@ def _audit_kwargs(args: argparse.Namespace) -> dict:
 def run_audit(args: argparse.Namespace) -> int:
     from ..report import audit_run
 
-    _check_out(args.out, "audit")
     kwargs = _audit_kwargs(args)
     result = audit_run(args.run, out=args.out, **kwargs)
     print(result.summary())
@@ -70,7 +63,6 @@ def run_compare(args: argparse.Namespace) -> int:
 
     if len(args.runs) < 2:
         raise UsageError(f"nnsafety compare: error: expected at least 2 runs or reports, got {len(args.runs)}")
-    _check_out(args.out, "compare")
     comp = compare(args.runs, out=args.out, **_audit_kwargs(args))
     print("\n".join(comp.summary))
     print(f"comparison: {Path(args.out) / 'comparison.html'}")

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ._base import UsageError, add_command
-from ._parse import name_list
+from ._parse import check_figure_path, name_list, seed
 
 
 def _shard(text):
@@ -41,6 +41,7 @@ def run_detect(args: argparse.Namespace) -> int:
     if args.compare:
         if len(args.paths) != 2:
             raise UsageError(f"nnsafety detect: error: --compare expects two run directories, got {len(args.paths)}")
+        check_figure_path(args.figure)
         settings = {"noise_response": {"meta": _meta_argument(args.meta)}} if args.meta else None
         chosen = {} if methods in ("all", ["all"]) else {"methods": methods}  # default: the weight-only detectors
         result = compare(args.paths[0], args.paths[1], out=args.figure, settings=settings, **chosen)
@@ -131,7 +132,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="zoo folder (resumable: finished models are skipped)")
     p.add_argument("--shard", help="train only shard i of n (i/n), e.g. one per machine")
     p.add_argument("--methods", help="comma-separated training methods to vary over (default: erm + robust ones)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the zoo's design")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the zoo's design")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
     p = add_command(sub, "detect", "is this model backdoored? (a run, a zoo's AUC table, or two runs compared)",
@@ -140,7 +141,7 @@ def register(sub) -> None:
     p.add_argument("--method", default="all", help="detector name(s), comma-separated, or all")
     p.add_argument("--compare", action="store_true", help="which of two models is backdoored, with a figure")
     p.add_argument("--figure", help="with --compare: save the side-by-side figure here (PNG)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the detectors' probes")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the detectors' probes")
     p.add_argument("--fit-meta", dest="fit_meta", metavar="OUT.json",
                    help="with a zoo: fit the noise_response meta-classifier on it and save it as JSON")
     p.add_argument("--meta", metavar="NAME|META.json",

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ._base import UsageError, add_command
-from ._parse import int_list, name_list, write_figure
+from ._parse import count, int_list, name_list, seed, write_figure
 
 
 def run_corrupt(args: argparse.Namespace) -> int:
@@ -68,7 +68,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="folder to write <corruption>.npy, labels.npy, meta.json into")
     p.add_argument("--corruptions", default="all", help="all, or comma-separated names")
     p.add_argument("--severities", default="1,2,3,4,5", help="comma-separated severities")
-    p.add_argument("--n", type=int, default=0, help="only the first N test images (0 = all)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the corruptions' randomness")
+    p.add_argument("--n", type=count, default=0, help="only the first N test images (0 = all)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the corruptions' randomness")
     p.add_argument("--overwrite", action="store_true", help="write into an existing non-empty folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

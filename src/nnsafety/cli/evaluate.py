@@ -5,6 +5,7 @@ import argparse
 import json
 
 from ._base import UsageError, add_command
+from ._parse import check_figure_path, count, positive_int, seed
 
 
 def load_run_and_data(args: argparse.Namespace, split: str = "test"):
@@ -13,8 +14,11 @@ def load_run_and_data(args: argparse.Namespace, split: str = "test"):
     from ..runs import load_run
 
     run = load_run(args.run)
-    data = args.data or run.config["data"]["name"]
-    root = args.data_root or run.config["data"].get("root")
+    recorded = run.config.get("data") if isinstance(run.config.get("data"), dict) else {}
+    data = args.data or recorded.get("name")
+    if not isinstance(data, str):
+        raise UsageError(f"nnsafety: error: expected --data: {args.run}/config.json records no dataset")
+    root = args.data_root or recorded.get("root")
     dataset = load_dataset(data, root=root, split=split)
     expected = tuple(run.config["model"]["in_shape"])
     if tuple(dataset.in_shape) != expected:
@@ -27,6 +31,9 @@ def run_eval(args: argparse.Namespace) -> int:
     from ..metrics.accuracy import evaluate
     from . import attack, backdoor, corrupt, metrics
 
+    check_figure_path(args.figure)
+    if args.attack:
+        attack.check_eval_arguments(args)
     # every analysis asked for runs on the one loaded model, in this order
     asked = [(flag, fn) for flag, given, fn in (
         ("--poison", args.poison, lambda: backdoor.eval_poison(args, run)),
@@ -70,9 +77,9 @@ def register(sub) -> None:
                                  "given run in that order on one loaded model; --json: one object each)",
                     run_eval)
     add_run_data_arguments(p)
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=1024, help="evaluation batch size")
-    p.add_argument("--seed", type=int, default=0, help="seed of random perturbations")
-    p.add_argument("--n", type=int, default=0, help="only the first N test images (0 = all)")
+    p.add_argument("--batch-size", dest="batch_size", type=positive_int, default=1024, help="evaluation batch size")
+    p.add_argument("--seed", type=seed, default=0, help="seed of random perturbations")
+    p.add_argument("--n", type=count, default=0, help="only the first N test images (0 = all)")
     p.add_argument("--json", action="store_true", help="print JSON to stdout")
     p.add_argument("--figure", help="also save the result's figure to this file (PNG/PDF/SVG)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

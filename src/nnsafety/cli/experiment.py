@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ._base import UsageError, add_command
-from ._parse import float_list, name_list
+from ._parse import float_list, name_list, positive_int
 
 
 def run_experiment(args: argparse.Namespace) -> int:
@@ -14,8 +14,6 @@ def run_experiment(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.seeds is None:
         args.seeds = 5 if args.name == "toy2d" else 3
-    if args.seeds < 1 or (args.epochs is not None and args.epochs < 1):
-        raise UsageError("nnsafety experiment: error: expected --seeds and --epochs >= 1")
     if args.name != "mitigation" and (args.triggers is not None or args.rates is not None):
         raise UsageError("nnsafety experiment: error: --triggers and --rates apply to the mitigation experiment only")
     kwargs = {"seeds": args.seeds, "methods": name_list(args.methods), "progress": not args.quiet}
@@ -25,8 +23,8 @@ def run_experiment(args: argparse.Namespace) -> int:
         kwargs["triggers"] = name_list(args.triggers)
         if args.rates is not None:
             rates = float_list(args.rates, "--rates")
-            if any(not 0 < r <= 1 for r in rates):
-                raise UsageError(f"nnsafety experiment: error: expected --rates in (0, 1], got {args.rates!r}")
+            if any(not 0 < r < 1 for r in rates):
+                raise UsageError(f"nnsafety experiment: error: expected --rates in (0, 1), got {args.rates!r}")
             kwargs["rates"] = rates
     if args.name == "text" and args.data_root is not None:
         kwargs["data_root"] = args.data_root
@@ -42,10 +40,10 @@ def register(sub) -> None:
                                        "table", run_experiment)
     p.add_argument("name", choices=["toy2d", "digits", "mitigation", "text"], help="which experiment")
     p.add_argument("--out", required=True, help="folder for figures (PNG) and tables (Markdown + JSON)")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per method (default: 5 for toy2d, 3 otherwise)")
-    p.add_argument("--epochs", type=int, help="epochs per run (default: the experiment's own; mitigation: 15)")
+    p.add_argument("--seeds", type=positive_int, default=None, help="seeds per method (default: 5 for toy2d, 3 otherwise)")
+    p.add_argument("--epochs", type=positive_int, help="epochs per run (default: the experiment's own; mitigation: 15)")
     p.add_argument("--methods", help="comma-separated subset of methods (default: all of the experiment's)")
     p.add_argument("--triggers", help="mitigation only: comma-separated triggers (default: badnets,blended,wanet)")
-    p.add_argument("--rates", help="mitigation only: comma-separated poison rates in (0, 1] (default: 0.01,0.05,0.1)")
+    p.add_argument("--rates", help="mitigation only: comma-separated poison rates in (0, 1) (default: 0.01,0.05,0.1)")
     p.add_argument("--data-root", help="text only: folder with the text corpora (default: data/text)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -33,8 +33,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--label-smoothing", dest="label_smoothing", type=float, help=f"(default: {d.label_smoothing})")
     g.add_argument("--seed", type=int, help=f"(default: {d.seed})")
     g.add_argument("--poison", help="backdoor attack applied to the training data (e.g. badnets)")
-    g.add_argument("--poison-rate", dest="poison_rate", type=float, help="fraction of training samples poisoned")
-    g.add_argument("--target", type=int, help="backdoor target class")
+    g.add_argument("--poison-rate", dest="poison_rate", type=float, help="fraction of training samples poisoned, in (0, 1); needs --poison")
+    g.add_argument("--target", type=int, help="backdoor target class; needs --poison")
     g.add_argument("--checkpoint-every", dest="checkpoint_every", type=int,
                    help=f"also checkpoint every N steps; 0 = at epoch ends only (default: {d.checkpoint_every})")
     g.add_argument("--eval-every", dest="eval_every", type=int, help=f"evaluate every N epochs (default: {d.eval_every})")

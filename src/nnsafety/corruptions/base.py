@@ -31,6 +31,7 @@ from typing import Callable, List, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..domains import Domain, require_domain
 from .._registry import Registry
 from .._validation import check_images
 
@@ -92,15 +93,18 @@ def regime_for(height: int, width: int) -> str:
 
 
 def corrupt(
-    x: torch.Tensor, name: str, severity: int, generator: Optional[torch.Generator] = None
+    x: torch.Tensor, name: str, severity: int, generator: Optional[torch.Generator] = None,
+    domain: Optional[Domain] = None,
 ) -> torch.Tensor:
     """Apply corruption ``name`` at ``severity`` (1–5) to a batch x (N×C×H×W in [0, 1], C = 1 or 3).
 
     Returns a tensor of the same shape, dtype and device, clamped to [0, 1]. Random draws come from
     ``generator`` (a ``torch.Generator`` on any device; ``None`` uses torch's global RNG), so the
-    same generator state gives the same output, whatever device x lives on.
+    same generator state gives the same output, whatever device x lives on. ``domain``: the input
+    domain (default images; a corruption refuses one it is not registered for).
     """
     spec = CORRUPTIONS.get(name)
+    require_domain(domain, CORRUPTIONS.domains(name), f"corruption {name!r}")
     check_images(x, allow_2d=False)
     if x.shape[1] not in (1, 3):
         raise ValueError(f"expected 1 or 3 channels (N×C×H×W), got shape {tuple(x.shape)}")

@@ -2,16 +2,16 @@
 
 Parameters: CIFAR-10-C from ``make_cifar_c.py``, ImageNet-C from ``make_imagenet_c.py``
 (github.com/hendrycks/robustness, ``ImageNet-C/create_c/``); each table is cited next to its
-corruption. All act on the batch at once; per-image randomness (glass swaps, motion angles) is
+corruption. All act on the batch at once; per-image randomness (glass offsets, motion angles) is
 handled with index gathers.
 """
 from __future__ import annotations
 
-import math
 import warnings
 from functools import lru_cache
 from typing import List
 
+import numpy as np
 import torch
 
 from . import _filters as flt
@@ -19,9 +19,14 @@ from .base import randint, register_corruption, uniform
 
 
 def np_arange(start: float, stop: float, step: float) -> List[float]:
-    """``np.arange`` in plain floats (same length rule: ceil((stop − start) / step))."""
-    n = math.ceil((stop - start) / step)
-    return [start + i * step for i in range(n)]
+    """The zoom factors exactly as the originals get them: ``np.arange(start, stop, step)``.
+
+    NumPy fills the range as start + i·((start + step) − start), not start + i·step: for
+    ``np.arange(1, 1.26, 0.01)`` the last factor is 1.2500000000000002, and SciPy's output length
+    round(ch·z) then differs from what z = 1.25 gives (33 vs 32 rows at 32 px). NumPy itself is
+    called so the factors are the running NumPy's bit for bit.
+    """
+    return np.arange(start, stop, step).tolist()
 
 
 # make_cifar_c.py: c = [(0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)]
@@ -40,15 +45,20 @@ def glass_offsets(x: torch.Tensor, iterations: int, max_delta: int, g) -> torch.
 
 
 def glass_shuffle(x: torch.Tensor, offsets: torch.Tensor, max_delta: int) -> torch.Tensor:
-    """The original's local pixel swaps, with its exact sequential semantics, batched.
+    """The published pixel "swap" loop, with the semantics it really has, batched.
 
-    The original visits h = H−d .. d+1 (descending), and in each row w = W−d .. d+1, swapping
-    pixel (h, w) with (h + dy, w + dx), dy, dx in [−d, d), each swap seeing the previous ones. Two
-    swaps can only interact when their pixels overlap, i.e. when they are less than 2d rows and
-    2d columns apart. Scheduling position (h, w) at time t = 2d·(H − h) + (W − w) keeps every
-    overlapping pair in the original order, and positions sharing a time are ≥ 2d columns apart,
-    so their swaps are disjoint and run as one gather/scatter over the whole batch. This gives
-    exactly the sequential result in ≈ 2d·H + W steps instead of H·W.
+    ``make_cifar_c.py`` / ``make_imagenet_c.py`` (and imagecorruptions) visit h = H−d .. d+1
+    (descending), in each row w = W−d .. d+1, and run ``x[h, w], x[h', w'] = x[h', w'], x[h, w]``
+    with (h', w') = (h + dy, w + dx), dy, dx in [−d, d). On an H×W×3 NumPy array both right-hand
+    items are *views*: the first assignment copies pixel q = (h', w') into p = (h, w), and the
+    second copies p's new value back into q, a no-op. So the loop is a one-way copy x[p] ← x[q]
+    in visiting order, and every published CIFAR-10-C / ImageNet-C file was made that way.
+
+    Sequentially, p reads q's value at p's turn: q's final value if q was visited earlier
+    (visits write each pixel once), else q's value before the pass. So final[p] = final[q] when q
+    was visited before p, otherwise before[q]. Following these links to their end is a pointer
+    chase, done for the whole batch by pointer doubling (≈ log2 of the longest chain gathers)
+    instead of H·W sequential steps.
     """
     n, c, h, w = x.shape
     d = int(max_delta)
@@ -56,37 +66,25 @@ def glass_shuffle(x: torch.Tensor, offsets: torch.Tensor, max_delta: int) -> tor
     cols = torch.arange(w - d, d, -1, device=x.device)
     if rows.numel() == 0 or cols.numel() == 0:
         return x
-    hh, ww = torch.meshgrid(rows, cols, indexing="ij")
-    hh, ww = hh.reshape(-1), ww.reshape(-1)
-    t = 2 * d * (h - hh) + (w - ww)
-    order = torch.argsort(t, stable=True)
-    hh, ww, t = hh[order], ww[order], t[order]
-    counts = torch.bincount(t - t.min())
-    counts = counts[counts > 0]
-    ends = torch.cumsum(counts, 0)
-    starts = ends - counts
-    # per step s the slots [2·start, 2·end) hold (p..., q...): gathering there and scattering to
-    # (q..., p...) swaps every pair of the step with one gather and one scatter
-    step_of = torch.repeat_interleave(torch.arange(counts.numel(), device=x.device), counts)
-    j = torch.arange(hh.numel(), device=x.device)
-    slot_p = starts[step_of] + j
-    slot_q = slot_p + counts[step_of]
-    p_all = (hh * w + ww).expand(n, -1)
-    flat = x.reshape(n, c, h * w).clone()
-    bounds = (2 * ends).tolist()
+    # rank of each pixel in the visiting order; −1: never visited
+    rank = torch.full((h, w), -1, dtype=torch.long, device=x.device)
+    order = torch.arange(rows.numel() * cols.numel(), device=x.device).view(rows.numel(), cols.numel())
+    rank[rows.view(-1, 1), cols.view(1, -1)] = order
+    rank, visited = rank.view(-1), (rank >= 0).view(-1)
+    p = torch.arange(h * w, device=x.device).expand(n, -1)
+    flat = x.reshape(n, c, h * w)
     for it in range(offsets.shape[0]):
-        dy, dx = offsets[it, :, 0], offsets[it, :, 1]
-        q_all = (hh + dy[:, hh, ww]) * w + (ww + dx[:, hh, ww])  # N × positions
-        src = torch.empty(n, 2 * hh.numel(), dtype=torch.long, device=x.device)
-        dst = torch.empty_like(src)
-        src[:, slot_p], src[:, slot_q] = p_all, q_all
-        dst[:, slot_p], dst[:, slot_q] = q_all, p_all
-        lo = 0
-        for hi in bounds:
-            si = src[:, lo:hi].unsqueeze(1).expand(n, c, hi - lo)
-            di = dst[:, lo:hi].unsqueeze(1).expand(n, c, hi - lo)
-            flat.scatter_(2, di, flat.gather(2, si))
-            lo = hi
+        dy, dx = offsets[it, :, 0].reshape(n, -1), offsets[it, :, 1].reshape(n, -1)
+        q = torch.where(visited, p + dy * w + dx, p)  # the pixel p reads (itself if unvisited)
+        rq = rank[q]
+        ptr = torch.where(visited & (rq >= 0) & (rq < rank), q, p)  # q written before p's turn
+        while True:
+            nxt = ptr.gather(1, ptr)
+            if torch.equal(nxt, ptr):
+                break
+            ptr = nxt
+        src = q.gather(1, ptr)
+        flat = flat.gather(2, src.unsqueeze(1).expand(n, c, h * w))
     return flat.view(n, c, h, w)
 
 
@@ -96,7 +94,8 @@ def glass_shuffle(x: torch.Tensor, offsets: torch.Tensor, max_delta: int) -> tor
 @register_corruption("glass_blur", cifar=[(0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)],
                      imagenet=[(0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2)])
 def glass_blur(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
-    """Gaussian blur (σ = c[0]), uint8 truncation as the original, local swaps, blur again."""
+    """Gaussian blur (σ = c[0]), uint8 truncation as the original, the published loop's local
+    one-way pixel copies (not swaps: see ``glass_shuffle``), blur again."""
     sigma, delta, iters = c
     y = torch.floor(flt.gaussian_filter(x, sigma) * 255) / 255
     y = glass_shuffle(y, glass_offsets(x, iters, delta, g), delta)

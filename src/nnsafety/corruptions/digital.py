@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import torch
+import torch.nn.functional as F
 
 from . import _filters as flt
 from .base import register_corruption, uniform
@@ -67,21 +68,96 @@ def saturate(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
 def pixelate(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     """PIL BOX resize to int(side·c), then BOX resize back (``make_*_c.py`` use BOX both ways).
 
+    As PIL on a uint8 image: the input is taken at its 8-bit levels, the reduction runs
+    horizontally then vertically and each pass rounds to 8 bits with Pillow's fixed-point
+    weights (``_box_round``); BOX upscaling is nearest-neighbour, an exact copy.
     c is a relative size, so small images are pixelated at their own size (8 px digits: 7, 7, 6,
     6, 5 px, severities 1/2 and 3/4 coincide); through the 32-px detour the CIFAR blocks (≤ 1.5
     px at 32) are finer than a digit pixel and only alias with its 4×4 replication (severity 4
     would come back unchanged).
     """
     h, w = x.shape[-2:]
-    a_h = _pixelate_matrix(h, max(1, int(h * c[0])), x.dtype, x.device)
-    a_w = _pixelate_matrix(w, max(1, int(w * c[0])), x.dtype, x.device)
-    return torch.matmul(torch.matmul(a_h, x), a_w.t())
+    sh, sw = max(1, int(h * c[0])), max(1, int(w * c[0]))
+    small = max(h, w) <= 64
+    v = torch.mul(x, 255).round_()
+    # window sums as GEMMs with 0/1 window matrices (integer sums < 2^24: exact), each pass rounded
+    # to 8 bits; PIL returns a copy when a side does not change
+    if sw != w:
+        ones, m = _box_windows(w, sw, False, x.dtype, x.device)
+        v = _box_round(torch.matmul(v, ones.t()), m)
+    if sh != h:
+        # picking rows commutes with rounding: small images fold the row upscale in here
+        ones, m = _box_windows(h, sh, small, x.dtype, x.device)
+        v = _box_round(torch.matmul(ones, v), m.view(-1, 1))
+    if small:  # the column upscale as one 0/1 product, ÷255 folded in
+        if sw != w:
+            v = torch.matmul(v, _box_pick(sw, w, x.dtype, x.device).t().div(255))
+        else:
+            v = v.div_(255)
+        return v
+    return _box_upscale(v, h, w).div_(255)
 
 
 @lru_cache(maxsize=64)
-def _pixelate_matrix(n: int, small: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """BOX n -> small -> n along one axis as one n×n matrix, built in float64 and cast once."""
-    return (flt.box_resize_matrix(small, n) @ flt.box_resize_matrix(n, small)).to(device, dtype)
+def _box_windows(n: int, small: int, upscaled: bool, dtype: torch.dtype, device: torch.device) -> tuple:
+    """PIL BOX n -> small along one axis: the small×n 0/1 matrix of each output's input window
+    (windows are contiguous) and the window sizes m; ``upscaled``: rows repeated as the BOX
+    upscale back to n picks them (n×n)."""
+    a = (flt.box_resize_matrix(n, small) > 0).to(torch.float64)
+    m = a.sum(1)
+    if upscaled:
+        pick = _box_nearest(small, n)
+        a, m = a[pick], m[pick]
+    return a.to(device, dtype), m.to(device, dtype)
+
+
+@lru_cache(maxsize=64)
+def _box_nearest(small: int, n: int) -> torch.Tensor:
+    """The one source pixel of each output of a PIL BOX upscale small -> n (nearest neighbour:
+    the pixel under the output centre (j + ½)·small/n)."""
+    return flt.box_resize_matrix(small, n).argmax(1)
+
+
+@lru_cache(maxsize=64)
+def _nearest_exact_agrees(small: int, n: int) -> bool:
+    """Whether torch's ``nearest-exact`` (source floor((j + ½)·scale) in float32) picks PIL's
+    source pixels for this size pair (it can differ only on a float32 rounding at a tie)."""
+    src = torch.arange(float(small)).view(1, 1, 1, small)
+    picked = F.interpolate(src, size=(1, n), mode="nearest-exact").view(n).long()
+    return bool(torch.equal(picked, _box_nearest(small, n)))
+
+
+def _box_upscale(v: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """PIL BOX upscale of the last two dims to h×w (large images): nearest neighbour, an exact
+    copy, by torch's ``nearest-exact`` kernel where it agrees with PIL, else two gathers."""
+    sh, sw = v.shape[-2:]
+    if (sh, sw) == (h, w):
+        return v
+    if _nearest_exact_agrees(sh, h) and _nearest_exact_agrees(sw, w):
+        lead = v.shape[:-2]
+        out = F.interpolate(v.reshape(1, -1, sh, sw), size=(h, w), mode="nearest-exact")
+        return out.view(*lead, h, w)
+    rows, cols = _box_nearest(sh, h).to(v.device), _box_nearest(sw, w).to(v.device)
+    return v.index_select(-2, rows).index_select(-1, cols)
+
+
+@lru_cache(maxsize=64)
+def _box_pick(small: int, n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """n×small 0/1 matrix picking each output's source pixel."""
+    return F.one_hot(_box_nearest(small, n), small).to(device, dtype)
+
+
+def _box_round(s: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """Pillow's 8-bit result of a window of m equal weights summing to s (s is overwritten):
+    weights K = round(2²²/m) each, output (s·K + 2²¹) >> 22. For m <= 9 this is exactly
+    floor((2s + m) / 2m) for every s <= 255·m (checked exhaustively in the tests), evaluated as
+    floor(s/m + ½): s/m − ½ is a multiple of 1/2m, so unless it is an integer (then both float
+    steps are exact) it lies ≥ 1/2m from one, far beyond the two roundings. Larger windows (tiny
+    targets) take the fixed-point formula itself in float64."""
+    if int(m.max()) <= 9:
+        return s.div_(m).add_(0.5).floor_()
+    k = torch.floor(0.5 + (1.0 / m.double()) * 2.0 ** 22)
+    return torch.floor((s.double() * k + 2.0 ** 21) / 2.0 ** 22).to(s.dtype)
 
 
 def _affine_sources(pts1: torch.Tensor, pts2: torch.Tensor, h: int, w: int) -> tuple:

@@ -223,10 +223,14 @@ def evaluate_corruptions_folder(
     Clean accuracy comes from ``clean_dataset`` when given, else it is reported as NaN.
     """
     root = Path(root)
-    meta = json.loads((root / "meta.json").read_text()) if (root / "meta.json").exists() else {}
-    labels = np.load(root / "labels.npy", mmap_mode="r")
+    meta = _read_meta(root)
+    if not (root / "labels.npy").is_file():
+        raise FileNotFoundError(f"expected labels.npy in the -C folder {root}, found none")
+    labels = np.load(root / "labels.npy", mmap_mode="r", allow_pickle=False)
     file_sev = meta.get("severities", [1, 2, 3, 4, 5])
-    n = int(meta.get("n", len(labels) // len(file_sev)))
+    n = meta.get("n", len(labels) // len(file_sev))
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{root / 'meta.json'}: expected 'n' a positive integer, got {n!r}")
     sev = check_severities(severities if severities is not None else file_sev)
     missing = [s for s in sev if s not in file_sev]
     if missing:
@@ -239,6 +243,7 @@ def evaluate_corruptions_folder(
     if absent or not names:
         wanted = ", ".join(f"{c}.npy" for c in absent) or "<corruption>.npy files"
         raise ValueError(f"expected {wanted} in {root}")
+    _check_folder(root, meta, names, file_sev, n, labels, clean_dataset)
     dev = torch.device(device) if device is not None else model_device(model)
     with model_state(model, train=False):
         clean = float("nan")
@@ -260,3 +265,46 @@ def evaluate_corruptions_folder(
                     hits += _correct(model, x, y, batch_size, dev)
                 acc[name][s] = hits / n
     return CorruptionResult(clean, acc, n, meta.get("name", root.name), int(meta.get("seed", 0)), baseline)
+
+
+def _read_meta(root: Path) -> dict:
+    path = root / "meta.json"
+    if not path.exists():
+        return {}
+    try:
+        meta = json.loads(path.read_text())
+    except ValueError as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: expected a JSON object, got a JSON {type(meta).__name__}")
+    return meta
+
+
+def _check_folder(root: Path, meta: dict, names: Sequence[str], file_sev: Sequence[int], n: int, labels,
+                  clean_dataset) -> None:
+    """The -C folder must agree with its ``meta.json`` and with the clean test set it is compared to:
+    otherwise rows past the end read as nothing and the accuracy is silently 0 or of other images."""
+    k = len(file_sev)
+    for name in names:
+        arr = np.load(root / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[0] != k * n:
+            raise ValueError(f"{root / (name + '.npy')}: expected uint8 of shape ({k}·{n})×H×W×C ({k} severities × "
+                             f"n = {n} from meta.json), got {arr.dtype} of shape {arr.shape}")
+    if labels.ndim != 1 or labels.shape[0] not in (n, k * n) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{root / 'labels.npy'}: expected {n} or {k * n} int labels, got {labels.dtype} of "
+                         f"shape {labels.shape}")
+    classes = meta.get("classes")
+    n_classes = len(classes) if isinstance(classes, list) and classes else None
+    if clean_dataset is not None:
+        n_classes = min(n_classes or clean_dataset.num_classes, clean_dataset.num_classes)
+    lo, hi = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
+    if lo < 0 or (n_classes is not None and hi >= n_classes):
+        raise ValueError(f"{root / 'labels.npy'}: expected labels in [0, {n_classes}), got [{lo}, {hi}]")
+    if clean_dataset is not None:
+        if len(clean_dataset) != n:
+            raise ValueError(f"{root} holds {n} images per severity, the clean test set {len(clean_dataset)}: "
+                             "compare sets of the same images (e.g. the same --n for `corrupt` and `eval`)")
+        _, y_clean = clean_dataset.get_batch(torch.arange(n))
+        if not np.array_equal(np.asarray(labels[:n], dtype=np.int64), y_clean.numpy()):
+            raise ValueError(f"{root / 'labels.npy'}: the labels differ from the clean test set's; the folder was "
+                             "made from other images")

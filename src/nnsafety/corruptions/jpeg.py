@@ -1,26 +1,31 @@
-"""JPEG compression as a real baseline-JPEG round trip in torch, batched (libjpeg's arithmetic).
+"""JPEG compression as a real baseline-JPEG round trip in torch, batched, in libjpeg's integer arithmetic.
 
-What PIL's ``save(..., 'JPEG', quality=q)`` + decode does, step by step (libjpeg/IJG):
-1. uint8 RGB -> YCbCr (JFIF, full range, rounded);
-2. chroma 4:2:0 subsampling (PIL's default at every quality): 2×2 averages with libjpeg's
-   alternating rounding bias 1, 2 (``h2v2_downsample``);
-3. 8×8 block DCT (orthonormal DCT-II as a matrix product, = JPEG's definition) of samples − 128;
-4. quantization with the IJG Annex K tables scaled by quality as ``jpeg_set_quality`` does
-   (q < 50: 5000/q %, else 200 − 2q %, entries clamped to 1..255 for baseline), rounded half away
-   from zero, then dequantized;
-5. inverse DCT, + 128, rounded and clamped to 0..255;
-6. chroma upsampling with libjpeg's default "fancy" triangle filter (``h2v2_fancy_upsample``,
-   weights 3/4, 1/4 per axis with its integer rounding);
-7. YCbCr -> RGB with libjpeg's rounding, clamped, back to [0, 1] in steps of 1/255.
-Grey images are coded as one luminance component, as PIL does for mode "L". Images whose sides
-are not multiples of the MCU (16 px colour, 8 px grey) are edge-padded first. Remaining
-differences from libjpeg: the DCT is exact floating point instead of libjpeg's 13-bit integer
-``jpeg_fdct_islow``/``jpeg_idct_islow``, which moves a coefficient across a rounding boundary now
-and then (a 1-level difference in a few pixels); measured against PIL in the tests.
+What PIL's ``save(..., 'JPEG', quality=q)`` + decode does with libjpeg-turbo (``jccolor.c``,
+``jcsample.c``, ``jfdctint.c``, ``jcdctmgr.c``, ``jidctint.c``, ``jdsample.c``, ``jdcolor.c``):
+1. uint8 RGB -> YCbCr (JFIF) in 16-bit fixed point: Y = (19595 R + 38470 G + 7471 B + 2¹⁵) >> 16,
+   Cb, Cr likewise with their ``FIX()`` constants and the +128 offset;
+2. chroma 4:2:0 subsampling (PIL's default at every quality): (sum of 2×2 + bias) >> 2 with the
+   bias alternating 1, 2 by column (``h2v2_downsample``);
+3. the "islow" forward DCT of samples − 128: two 1-D passes (rows, then columns) of the
+   Loeffler–Ligtenberg–Moschytz butterfly with 13-bit constants, each pass an exact integer linear
+   map followed by a rounding right shift (by 11, then 15 bits; ``DESCALE``);
+4. quantization by libjpeg-turbo's reciprocal multiply (``compute_reciprocal``): for the divisor
+   d = 8·Q, |coef| = ((|t| + c)·f) >> r with its c, f, r, the IJG Annex K tables scaled by quality
+   as ``jpeg_set_quality(force_baseline)``;
+5. dequantization (coef·Q) and the "islow" inverse DCT: columns, shift by 11, rows, shift by 18,
+   + 128, clamped to 0..255 (the SIMD decoder saturates; the C one wraps values beyond ±512,
+   which real coefficients do not reach);
+6. chroma upsampling with the "fancy" triangle filter (``h2v2_fancy_upsample``:
+   (3·near + far + 8 or 7) >> 4 per axis of column sums);
+7. YCbCr -> RGB in 16-bit fixed point (``ycc_rgb_convert``), clamped, back to [0, 1] in steps
+   of 1/255.
+Every step is integer arithmetic carried exactly in floating point (the bounds are at each
+step). Grey images are coded as one luminance component, as PIL does for mode "L". Images whose
+sides are not multiples of the MCU (16 px colour, 8 px grey) are edge-padded first, as libjpeg
+does. Measured against Pillow 13 (libjpeg-turbo 3.2) on real photos in the tests.
 """
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import torch
@@ -52,153 +57,214 @@ def quant_table(base, quality: int) -> torch.Tensor:
     return t.clamp(1, 255).view(8, 8).to(torch.float64)
 
 
+CONST_BITS, PASS1_BITS = 13, 2
+
+
+def _fix(c: float) -> int:
+    return int(c * (1 << CONST_BITS) + 0.5)
+
+
+def _rotate(p, q):
+    """The even part's rotator (LL&M, "sqrt(2)·c6"): z1 + p·FIX(0.765…), z1 − q·FIX(1.847…)
+    with z1 = (p + q)·FIX(0.541…); shared by both butterflies."""
+    z1 = (p + q) * _fix(0.541196100)
+    return z1 + p * _fix(0.765366865), z1 - q * _fix(1.847759065)
+
+
+def _odd(a, b, c, d):
+    """The odd part of both butterflies (LL&M figure 8, cK = cos(Kπ/16)): four inputs, four outputs."""
+    z1, z2, z3, z4 = a + d, b + c, a + c, b + d
+    z5 = (z3 + z4) * _fix(1.175875602)
+    z1, z2 = z1 * -_fix(0.899976223), z2 * -_fix(2.562915447)
+    z3, z4 = z3 * -_fix(1.961570560) + z5, z4 * -_fix(0.390180644) + z5
+    return (a * _fix(0.298631336) + z1 + z3, b * _fix(2.053119869) + z2 + z4,
+            c * _fix(3.072711026) + z2 + z3, d * _fix(1.501321110) + z1 + z4)
+
+
+def _fdct_1d(d):
+    """``jpeg_fdct_islow``'s butterfly on 8 inputs up to its ``DESCALE``: the 8 integer sums, all
+    in units of 2^CONST_BITS (outputs 0 and 4, which libjpeg shifts instead, are scaled to match)."""
+    t0, t7, t1, t6 = d[0] + d[7], d[0] - d[7], d[1] + d[6], d[1] - d[6]
+    t2, t5, t3, t4 = d[2] + d[5], d[2] - d[5], d[3] + d[4], d[3] - d[4]
+    t10, t13, t11, t12 = t0 + t3, t0 - t3, t1 + t2, t1 - t2
+    out = [0] * 8
+    out[0], out[4] = (t10 + t11) << CONST_BITS, (t10 - t11) << CONST_BITS
+    out[2], out[6] = _rotate(t13, t12)
+    out[7], out[5], out[3], out[1] = _odd(t4, t5, t6, t7)
+    return out
+
+
+def _idct_1d(d):
+    """``jpeg_idct_islow``'s butterfly on 8 dequantized inputs up to its ``DESCALE`` (libjpeg's
+    all-zero-AC shortcuts give the same values, so they need no branch)."""
+    t3, t2 = _rotate(d[2], d[6])
+    t0, t1 = (d[0] + d[4]) << CONST_BITS, (d[0] - d[4]) << CONST_BITS
+    t10, t13, t11, t12 = t0 + t3, t0 - t3, t1 + t2, t1 - t2
+    t0, t1, t2, t3 = _odd(d[7], d[5], d[3], d[1])
+    return [t10 + t3, t11 + t2, t12 + t1, t13 + t0, t13 - t0, t12 - t1, t11 - t2, t10 - t3]
+
+
 @lru_cache(maxsize=1)
-def dct_matrix() -> torch.Tensor:
-    """Orthonormal 8-point DCT-II: D[u, x] = α(u) cos((2x + 1)uπ / 16)."""
-    u = torch.arange(8, dtype=torch.float64).view(8, 1)
-    x = torch.arange(8, dtype=torch.float64).view(1, 8)
-    d = torch.cos((2 * x + 1) * u * math.pi / 16) * math.sqrt(2 / 8)
-    d[0] *= 1 / math.sqrt(2)
-    return d
+def islow_matrices() -> tuple:
+    """(forward, inverse) 8×8 integer matrices of the two butterflies (columns: unit inputs):
+    each 1-D pass is exactly ``DESCALE(M @ v, bits)``, so a pass over many rows is one GEMM."""
+    eye = [[int(i == j) for j in range(8)] for i in range(8)]
+    fwd = torch.tensor([_fdct_1d(e) for e in eye], dtype=torch.float64).t()
+    inv = torch.tensor([_idct_1d(e) for e in eye], dtype=torch.float64).t()
+    return fwd, inv
 
 
 @lru_cache(maxsize=64)
-def block_operators(quality: int, chroma: bool):
-    """(forward, inverse) 64×64 operators of one 8×8 block: DCT then ÷Q, and ×Q then inverse DCT.
-
-    With blocks as rows b (…×64, row-major 8×8), coef/Q = b @ F and the decoded block = round(coef/Q) @ G,
-    where F = (D ⊗ D)ᵀ diag(1/Q) and G = diag(Q) (D ⊗ D): one GEMM each way for the whole batch.
-    """
-    d2 = torch.kron(dct_matrix(), dct_matrix())  # (u·8+v) × (y·8+x)
-    q = quant_table(CHROMA_TABLE if chroma else LUMA_TABLE, quality).reshape(64)
-    return d2.t() / q.view(1, 64), q.view(64, 1) * d2
-
-
-@lru_cache(maxsize=64)
-def _block_operators_as(quality: int, chroma: bool, dtype: torch.dtype, device: torch.device):
-    """``block_operators`` converted once per dtype and device (not on every call)."""
-    return tuple(t.to(device, dtype) for t in block_operators(quality, chroma))
+def quantizer(quality: int, chroma: bool) -> tuple:
+    """libjpeg-turbo's ``compute_reciprocal`` for each divisor d = 8·Q (Q the 8×8 table):
+    (c, f, 2^−r) with |coef| = floor((|t| + c)·f·2^−r), and Q itself; all 8×8 float64."""
+    q = quant_table(CHROMA_TABLE if chroma else LUMA_TABLE, quality)
+    c, f, inv = torch.empty(64), torch.empty(64), torch.empty(64)
+    for i, qi in enumerate(q.flatten().long().tolist()):
+        d = qi << 3
+        b = d.bit_length() - 1
+        r = 16 + b
+        fq, fr = divmod(1 << r, d)
+        cc = d // 2
+        if fr == 0:  # d a power of two
+            fq, r = fq >> 1, r - 1
+        elif fr <= d // 2:
+            cc += 1
+        else:
+            fq += 1
+        c[i], f[i], inv[i] = cc, fq, 2.0 ** -r
+    return tuple(t.view(8, 8).to(torch.float64) for t in (c, f, inv)) + (q,)
 
 
 @lru_cache(maxsize=16)
-def _colour_matrices(dtype: torch.dtype, device: torch.device):
-    """The RGB -> YCbCr and CbCr -> RGB matrices as tensors of one dtype and device."""
-    return (torch.tensor(_RGB2YCC, dtype=dtype, device=device),
-            torch.tensor(_CC2RGB, dtype=dtype, device=device),
-            torch.tensor([0.0, 128.0, 128.0], dtype=dtype, device=device).view(1, 3, 1, 1))
-
-
-def _to_blocks(p: torch.Tensor, shift: float) -> torch.Tensor:
-    """(p − shift) of M×H×W planes as rows of 8×8 blocks (…×64): the shift rides on the one copy."""
-    m, h, w = p.shape
-    out = torch.empty(m, h // 8, w // 8, 8, 8, dtype=p.dtype, device=p.device)
-    torch.sub(p.view(m, h // 8, 8, w // 8, 8).permute(0, 1, 3, 2, 4), shift, out=out)
-    return out.view(-1, 64)
-
-
-def _from_blocks(b: torch.Tensor, m: int, h: int, w: int) -> torch.Tensor:
-    """The planes of block rows as an M×(H/8)×8×(W/8)×8 strided view (no copy: consumers that
-    take an M×H×W plane view it as M×(H/8)×8×(W/8)×8 and read this in place)."""
-    return b.view(m, h // 8, w // 8, 8, 8).permute(0, 1, 3, 2, 4)
-
-
-def _code_blocks(blocks: torch.Tensor, quality: int, chroma: bool, lo: float, hi: float) -> torch.Tensor:
-    """Block DCT, quantize (round), dequantize, inverse DCT, round, clamp to [lo, hi]; in place.
-
-    ``torch.round`` (half to even) stands in for libjpeg's half-away-from-zero: the DCT of integer
-    samples is irrational, so exact ties do not occur.
-    """
-    fwd, inv = _block_operators_as(quality, chroma, blocks.dtype, blocks.device)
-    coef = torch.mm(blocks, fwd).round_()
-    return torch.mm(coef, inv, out=blocks).round_().clamp_(lo, hi)
-
-
-def _code_plane(p: torch.Tensor, quality: int, chroma: bool) -> torch.Tensor:
-    """Code M×H×W planes in 0..255 (H, W % 8 = 0) with the level shift of 128; returned as a
-    contiguous plane viewed M×(H/8)×8×(W/8)×8 (the +128 writes it out of block order: one pass)."""
-    m, h, w = p.shape
-    coded = _code_blocks(_to_blocks(p, 128), quality, chroma, -128, 127)
-    out = torch.empty(m, h // 8, 8, w // 8, 8, dtype=p.dtype, device=p.device)
-    return torch.add(_from_blocks(coded, m, h, w), 128, out=out)
-
-
-def _downsample(c: torch.Tensor) -> torch.Tensor:
-    """libjpeg ``h2v2_downsample`` of samples stored +128: (sum of 2×2 + bias) >> 2 with the bias
-    alternating 1, 2 by column, returned level-shifted (−128: what the DCT takes)."""
-    s = c[..., 0::2, 0::2] + c[..., 0::2, 1::2]
-    s += c[..., 1::2, 0::2]
-    s += c[..., 1::2, 1::2]
-    bias = (torch.arange(s.shape[-1], device=c.device) % 2).to(c.dtype) + (1 - 512)  # 4·128 = 512
-    return s.add_(bias).div_(4).floor_()
+def _pass_matrices(device: torch.device) -> tuple:
+    """The butterflies with each pass's ``DESCALE`` divisor folded in: a power of two, so
+    ``floor(rows @ M'ᵀ + 0.5)`` is exactly ``DESCALE(rows @ Mᵀ)``. Kept row-major and used as the
+    transposed view: BLAS runs this 8-wide product several times faster that way round."""
+    fwd, inv = islow_matrices()
+    return tuple(m.mul(2.0 ** -bits).to(device) for m, bits in (
+        (fwd, CONST_BITS - PASS1_BITS), (fwd, CONST_BITS + PASS1_BITS),
+        (inv, CONST_BITS - PASS1_BITS), (inv, CONST_BITS + PASS1_BITS + 3)))
 
 
 @lru_cache(maxsize=64)
-def _triangle_matrix(n: int) -> torch.Tensor:
-    """2n×n matrix of libjpeg's fancy upsampling along one axis: output 2i = 3·c[i] + c[i − 1],
-    2i + 1 = 3·c[i] + c[i + 1], edges replicated (integer weights: exact in float)."""
-    a = torch.zeros(2 * n, n, dtype=torch.float64)
-    i = torch.arange(n)
-    a[2 * i, i] += 3
-    a[2 * i, (i - 1).clamp(min=0)] += 1
-    a[2 * i + 1, i] += 3
-    a[2 * i + 1, (i + 1).clamp(max=n - 1)] += 1
-    return a
+def _quantizer_as(quality: int, chroma: bool, device: torch.device) -> tuple:
+    """(c·2^−r·f, f·2^−r, Q) transposed to the coefficient layout of ``_code_blocks``."""
+    c, f, step, q = quantizer(quality, chroma)
+    return tuple(t.t().contiguous().to(device) for t in (c * f * step, f * step, q))
+
+
+def _pass(src: torch.Tensor, m: torch.Tensor, out: torch.Tensor, transposed: torch.Tensor = None) -> torch.Tensor:
+    """One 1-D islow pass over the rows of B×8×8 ``src`` into ``out``, ``DESCALE`` included; with
+    ``transposed`` the rounded blocks are written there transposed instead (the next pass's
+    layout, in the same sweep)."""
+    torch.mm(src.view(-1, 8), m.t(), out=out.view(-1, 8))
+    if transposed is None:
+        return out.add_(0.5).floor_()
+    return torch.floor(out.add_(0.5), out=transposed.transpose(1, 2))
+
+
+def _code_blocks(x: torch.Tensor, quality: int, chroma: bool) -> torch.Tensor:
+    """islow FDCT, quantize, dequantize, islow IDCT of B×8×8 level-shifted samples (float64,
+    contiguous; overwritten: the passes ping-pong between x and one buffer).
+
+    Row pass: x @ Mᵀ; column pass on the transpose. Bounds: |x| <= 128 and each butterfly row's
+    |coefficients| sum below 2^16, so every intermediate stays below 2^40: exact in float64
+    (the folded 2^−bits scales are exact too). The coefficients are kept transposed (frequency
+    v, u): the inverse's first pass, over columns of the coefficient block, is then a row pass.
+    Quantization: with k = f·2^−r, libjpeg's sign(t)·floor((|t| + c)·k) is trunc(t·k ± c·k).
+    """
+    f1, f2, i1, i2 = _pass_matrices(x.device)
+    ck, k, q = _quantizer_as(quality, chroma, x.device)
+    buf = torch.empty_like(x)
+    _pass(x, f1, buf, transposed=x)
+    t = _pass(x, f2, buf)  # (v, u)
+    coef = torch.copysign(ck, t, out=x).addcmul_(t, k).trunc_().mul_(q)
+    _pass(coef, i1, buf, transposed=x)
+    return _pass(x, i2, buf)
+
+
+def _code_plane(p: torch.Tensor, quality: int, chroma: bool) -> torch.Tensor:
+    """Code M×H×W planes of level-shifted samples (−128..127, H, W % 8 = 0); returns the decoded
+    planes, 0..255, in p's dtype. The blocking copy also converts to float64."""
+    m, h, w = p.shape
+    blocks = torch.empty(m, h // 8, w // 8, 8, 8, dtype=torch.float64, device=p.device)
+    blocks.copy_(p.view(m, h // 8, 8, w // 8, 8).permute(0, 1, 3, 2, 4))
+    out = _code_blocks(blocks.view(-1, 8, 8), quality, chroma).clamp_(-128, 127)
+    planes = torch.empty(m, h // 8, 8, w // 8, 8, dtype=p.dtype, device=p.device)
+    torch.add(out.view(m, h // 8, w // 8, 8, 8).permute(0, 1, 3, 2, 4), 128, out=planes)
+    return planes.view(m, h, w)
+
+
+def _downsample(c: torch.Tensor) -> torch.Tensor:
+    """libjpeg ``h2v2_downsample``: (sum of 2×2 + bias) >> 2, the bias alternating 1, 2 by column
+    (samples stored −128 give the result −128: 4·128 is a multiple of 4)."""
+    s = c[..., 0::2, 0::2] + c[..., 0::2, 1::2]
+    s += c[..., 1::2, 0::2]
+    s += c[..., 1::2, 1::2]
+    bias = (torch.arange(s.shape[-1], device=c.device) % 2).to(c.dtype) + 1
+    return s.add_(bias).mul_(0.25).floor_()
 
 
 def _fancy_upsample(c: torch.Tensor) -> torch.Tensor:
-    """libjpeg ``h2v2_fancy_upsample`` on level-shifted samples (M×h×w -> M×2h×2w).
+    """libjpeg ``h2v2_fancy_upsample`` (M×h×w -> M×2h×2w): column sums 3·c + the row above (even
+    output rows) or below (odd), then (3·sum + left neighbour + 8) >> 4 for even and
+    (3·sum + right neighbour + 7) >> 4 for odd output columns; edges replicated. Written into
+    strided views of the outputs (no shifted copies)."""
+    m, h, w = c.shape
+    c3 = c * 3
+    s = torch.empty(m, h, 2, w, dtype=c.dtype, device=c.device)
+    torch.add(c3[:, 1:], c[:, :-1], out=s[:, 1:, 0])
+    torch.add(c3[:, :1], c[:, :1], out=s[:, :1, 0])
+    torch.add(c3[:, :-1], c[:, 1:], out=s[:, :-1, 1])
+    torch.add(c3[:, -1:], c[:, -1:], out=s[:, -1:, 1])
+    s = s.view(m, 2 * h, w)
+    s3 = s * 3
+    out = torch.empty(m, 2 * h, w, 2, dtype=c.dtype, device=c.device)
+    torch.add(s3[..., 1:], s[..., :-1], out=out[..., 1:, 0])
+    torch.add(s3[..., :1], s[..., :1], out=out[..., :1, 0])
+    torch.add(s3[..., :-1], s[..., 1:], out=out[..., :-1, 1])
+    torch.add(s3[..., -1:], s[..., -1:], out=out[..., -1:, 1])
+    out[..., 0].add_(8)
+    out[..., 1].add_(7)
+    return out.view(m, 2 * h, 2 * w).mul_(1 / 16).floor_()
 
-    libjpeg forms the column sums 3·c + neighbour, then (3·sum + neighbour sum + 8) >> 4 for even
-    and + 7 for odd output columns: the same as floor((A_h c A_wᵀ + bias) / 16) with the triangle
-    matrices A. With +128 samples the result is 128 more (16·128 = 2048 cancels exactly).
-    """
-    h, w = c.shape[-2:]
-    a_h = _triangle_matrix(h).to(c.device, c.dtype)
-    a_w = _triangle_matrix(w).to(c.device, c.dtype)
-    pre = torch.matmul(a_h, torch.matmul(c, a_w.t()))
-    bias = 8 - (torch.arange(2 * w, device=c.device) % 2).to(c.dtype)
-    return pre.add_(bias).div_(16).floor_()
 
-
-# JFIF YCbCr (libjpeg jccolor.c / jdcolor.c)
-_RGB2YCC = ((0.299, 0.587, 0.114), (-0.168735892, -0.331264108, 0.5), (0.5, -0.418687589, -0.081312411))
-_CC2RGB = ((0.0, 1.402), (-0.344136286, -0.714136286), (1.772, 0.0))
+# jccolor.c / jdcolor.c: FIX(x) = round(x·2^16); the 0.5 and the 128 offsets folded in
+_RGB2YCC = ((19595, 38470, 7471), (-11059, -21709, 32768), (32768, -27439, -5329))
+_YCC_OFFSET = (32768, (128 << 16) + 32767, (128 << 16) + 32767)
+_CC2RGB = ((0, 91881), (-22554, -46802), (116130, 0))
 
 
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     """Encode and decode a batch (N×C×H×W in [0, 1], C = 1 or 3) as JPEG at ``quality``.
 
-    Chroma stays level-shifted (−128) from downsampling to the colour conversion, the luma in
-    block layout from the DCT to the final sum: both are exact rewrites of the libjpeg steps.
+    Colour conversion and resampling run in float32 on integers whose sums stay below 2^24, the
+    DCT in float64 (``_code_blocks``): every step is exact.
     """
     n, ch, h, w = x.shape
-    dt = torch.float64 if x.dtype == torch.float64 else torch.float32
+    dt, dev = torch.float32, x.device
     q = int(quality)
     mcu = 16 if ch == 3 else 8
     ph, pw = (-h) % mcu, (-w) % mcu
-    v = torch.mul(x, 255) if x.dtype == dt else x.to(dt) * 255
-    v.round_()
+    v = torch.mul(x, 255, out=torch.empty(x.shape, dtype=dt, device=dev)).round_()
     if ph or pw:
         v = F.pad(v, (0, pw, 0, ph), mode="replicate")
     hp, wp = v.shape[-2:]
     if ch == 1:
-        out = torch.empty(n, 1, hp, wp, dtype=dt, device=x.device)
-        torch.div(_code_plane(v.reshape(n, hp, wp), q, False), 255, out=out.view(n, *_blocked(hp, wp)))
-        return out[..., :h, :w].to(x.dtype)
-    m, minv, offset = _colour_matrices(dt, x.device)
-    ycc = torch.matmul(m, v.reshape(n, 3, hp * wp)).view(n, 3, hp, wp)
-    ycc = ycc.add_(offset).round_()  # + (0, 128, 128): chroma stored +128 as libjpeg
+        out = _code_plane(v.view(n, hp, wp).sub_(128), q, False).view(n, 1, hp, wp)
+        return out.div_(255)[..., :h, :w].to(x.dtype)
+    m = torch.tensor(_RGB2YCC, dtype=dt, device=dev).mul_(2.0 ** -16)
+    off = torch.tensor(_YCC_OFFSET, dtype=dt, device=dev).sub_(128 << 16).mul_(2.0 ** -16)
+    # level-shifted Y, Cb, Cr (−128): the 16-bit sums are integers below 2^24, exact in float32
+    ycc = torch.matmul(m, v.view(n, 3, hp * wp)).add_(off.view(1, 3, 1)).floor_().view(n, 3, hp, wp)
     y = _code_plane(ycc[:, 0], q, False)
-    cc = _downsample(ycc[:, 1:]).reshape(n * 2, hp // 2, wp // 2)
-    cc = _from_blocks(_code_blocks(_to_blocks(cc, 0), q, True, -128, 127), n * 2, hp // 2, wp // 2)
-    cc = _fancy_upsample(cc.reshape(n * 2, hp // 2, wp // 2)).view(n, 2, hp * wp)
-    rgb = torch.matmul(minv, cc).round_()
-    rgb.view(n, 3, *_blocked(hp, wp)).add_(y.unsqueeze(1))
-    return rgb.clamp_(0, 255).div_(255).view(n, 3, hp, wp)[..., :h, :w].to(x.dtype)
-
-
-def _blocked(h: int, w: int) -> tuple:
-    return h // 8, 8, w // 8, 8
+    cc = _code_plane(_downsample(ycc[:, 1:]).reshape(n * 2, hp // 2, wp // 2), q, True)
+    cc = _fancy_upsample(cc.sub_(128)).view(n, 2, hp * wp)
+    minv = torch.tensor(_CC2RGB, dtype=dt, device=dev).mul_(2.0 ** -16)
+    rgb = torch.matmul(minv, cc).add_(0.5).floor_().view(n, 3, hp, wp)
+    rgb += y.unsqueeze(1)
+    return rgb.clamp_(0, 255).div_(255)[..., :h, :w].to(x.dtype)
 
 
 # make_cifar_c.py: quality = [80, 65, 58, 50, 40]; make_imagenet_c.py: [25, 18, 15, 10, 7]

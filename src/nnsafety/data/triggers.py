@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from .._registry import Registry
 from .._validation import check_images
+from ..domains import Domain, require_domain
 
 TRIGGERS: Registry[type] = Registry("trigger")
 
@@ -37,7 +38,9 @@ class Trigger:
     clean_label = False
     noise_ratio = 0.0
 
-    def apply(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def apply(self, x: torch.Tensor, generator: Optional[torch.Generator] = None,
+              domain: Optional[Domain] = None) -> torch.Tensor:
+        require_domain(domain, self.domains, f"trigger {self.name!r}")
         check_images(x, allow_2d=False)
         return self._apply(x, generator).clamp(0.0, 1.0)
 

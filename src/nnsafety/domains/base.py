@@ -70,6 +70,18 @@ def check_same_shape(x: torch.Tensor, x0: torch.Tensor) -> None:
         raise ValueError(f"expected x and x0 of the same shape, got {tuple(x.shape)} and {tuple(x0.shape)}")
 
 
+def require_domain(domain: Optional["Domain"], supported, what: str) -> "Domain":
+    """``domain`` (default: images) if the registered unit ``what`` supports it, else one line:
+    ``ValueError: corruption 'fog' supports image inputs, got a token domain``."""
+    if domain is None:
+        from .image import ImageDomain
+
+        domain = ImageDomain()
+    if domain.name not in supported:
+        raise ValueError(f"{what} supports {', '.join(supported)} inputs, got a {domain.name} domain")
+    return domain
+
+
 def create_domain(name: str, **kwargs) -> "Domain":
     """Build a registered domain: ``create_domain("token", vocab_size=20000, max_edits=0.2)``."""
     return DOMAINS.create(name, "setting", **kwargs)

@@ -44,9 +44,9 @@ def _check_args(methods: List[str], triggers: List[str], rates: List[float], see
     bad_t = [t for t in triggers if t not in known_t]
     if not triggers or bad_t:
         raise ValueError(f"expected triggers among {', '.join(known_t)}, got {', '.join(bad_t) or 'none'}")
-    bad_r = [r for r in rates if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 < r <= 1]
+    bad_r = [r for r in rates if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 < r < 1]
     if not rates or bad_r:
-        raise ValueError(f"expected poison rates in (0, 1], got {bad_r or 'none'}")
+        raise ValueError(f"expected poison rates in (0, 1), got {bad_r or 'none'}")
     if not isinstance(seeds, int) or not isinstance(epochs, int) or seeds < 1 or epochs < 1:
         raise ValueError(f"expected seeds >= 1 and epochs >= 1, got {seeds} and {epochs}")
 

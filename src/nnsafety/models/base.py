@@ -20,7 +20,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .._registry import Registry
+from .._registry import Registry, check_argument_types
 
 MixHook = Callable[[int, torch.Tensor], torch.Tensor]
 
@@ -105,6 +105,7 @@ def create_model(
         raise ValueError(
             f"model {name!r} got unknown argument(s) {', '.join(unknown)}; expected some of: {', '.join(accepted)}"
         )
+    check_argument_types(builder, kwargs, f"model {name!r}")
     if "normalize" not in params:  # token/byte models: normalization has no meaning for ids
         return builder(num_classes=int(num_classes), in_shape=shape, **kwargs)
     channels = shape[0]

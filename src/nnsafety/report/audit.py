@@ -4,14 +4,13 @@
 ``audit_run(path, ...)`` loads a run directory first (and records its weights' SHA-256). Each
 section is optional (``skip`` / ``only``), records its configuration, and is timed; a section that
 raises is recorded with its error (a ``warn`` finding, status ``error``) while the others still run.
-Nothing is written until every section has finished, and the final files are written atomically
-(figures to a temporary file then renamed, the card and the HTML last), so Ctrl-C never leaves a
-half-written report.
+``out`` is checked and its disk probed before the first section; nothing is written until every
+section has finished, and then the whole report folder is built beside ``out`` and swapped in with
+one rename (``output.py``), so Ctrl-C or a full disk never leaves a mix of old and new files.
 """
 from __future__ import annotations
 
 import os
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from .._progress import progress_bar, show_progress
 from . import sections_backdoor, sections_geometry, sections_performance  # noqa: F401  (register sections)
 from .base import SECTIONS, AuditContext, Finding, SectionResult, worst
 from .budget import Budget, get_budget
+from .output import prepare_out, write_folder
 
 ORDER = ["accuracy", "corruptions", "attacks", "noise_response", "hessian", "boundary", "spectral", "backdoor"]
 REPORT, CARD, FIGURES = "report.html", "safety_card.json", "figures"
@@ -71,22 +71,24 @@ class AuditResult:
         return next(s for s in self.sections if s.name == name)
 
     def write(self, out: Union[str, os.PathLike]) -> Path:
-        """Write ``figures/*.png``, ``safety_card.json`` and ``report.html`` into ``out`` (atomically)."""
+        """Write ``figures/*.png``, ``safety_card.json`` and ``report.html`` into ``out`` as one set
+        (``output.write_folder``: built beside it, swapped in whole)."""
         import json
 
         from .html import render_report
 
-        out = Path(out)
         html = render_report(self)  # rendered before anything is written: a template error writes nothing
-        (out / FIGURES).mkdir(parents=True, exist_ok=True)
-        for s in self.sections:
-            for f in s.output.figures:
-                write_bytes_atomic(out / FIGURES / f"{s.name}_{f.name}.png", f.png, shared=True)
-        write_bytes_atomic(out / CARD, (json.dumps(self.card, indent=2, sort_keys=True) + "\n").encode("utf-8"),
-                           shared=True)
-        write_bytes_atomic(out / REPORT, html.encode("utf-8"), shared=True)
-        self.out = out
-        return out / REPORT
+
+        def fill(folder: Path) -> None:
+            for s in self.sections:
+                for f in s.output.figures:
+                    write_bytes_atomic(folder / FIGURES / f"{s.name}_{f.name}.png", f.png, shared=True)
+            write_bytes_atomic(folder / CARD, (json.dumps(self.card, indent=2, sort_keys=True) + "\n").encode("utf-8"),
+                               shared=True)
+            write_bytes_atomic(folder / REPORT, html.encode("utf-8"), shared=True)
+
+        self.out = write_folder(out, fill)
+        return self.out / REPORT
 
     def summary(self) -> str:
         """A few lines: verdict, the three numbers that matter, the failing findings."""
@@ -142,6 +144,8 @@ def audit(
         raise ValueError(f"expected eps in (0, 1] (L∞, pixel units), got {eps!r}")
     b = get_budget(budget)
     chosen = select_sections(skip, only)
+    if out is not None:
+        prepare_out(out)  # a wrong, read-only or full --out fails now, not after the sections
     ds = _as_dataset(dataset, classes, data_root)
     x_all, y_all = ds.tensors()
     class_names = [str(c) for c in (classes or ds.classes)]
@@ -198,23 +202,37 @@ def _run_section(sname: str, ctx: AuditContext, show: bool, overall) -> SectionR
     return res
 
 
-def audit_run(
-    path: Union[str, os.PathLike], data: Optional[str] = None, *, data_root: Optional[str] = None,
-    out: Optional[Union[str, os.PathLike]] = None, name: Optional[str] = None, **kwargs: Any,
-) -> AuditResult:
-    """Load a run directory and audit it on ``data`` (default: the run's dataset, test split)."""
+@dataclass
+class PreparedRun:
+    """A run directory loaded and checked for an audit: its model, the audit data and its identity."""
+
+    model: nn.Module
+    dataset: Any
+    identity: Dict[str, Any]
+
+
+def prepare_run(path: Union[str, os.PathLike], data: Optional[str] = None, *, data_root: Optional[str] = None,
+                name: Optional[str] = None) -> PreparedRun:
+    """Load a run and its audit data (default: the run's dataset, test split), checking that the data
+    has the input shape the model was trained on; ``compare`` calls it on every run before any audit."""
+    from ..data import load_dataset
     from ..runs import WEIGHTS, load_run, sha256_file
 
     run = load_run(path)
     cfg = run.config
-    data_cfg = cfg.get("data", {})
+    data_cfg = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
     data = data or data_cfg.get("name")
-    if not data:
+    if not isinstance(data, str):
         raise ValueError(f"expected --data: {path} records no dataset")
     if data_cfg.get("name") == data and data_cfg.get("root") and data_root is None:
         data_root = data_cfg.get("root")
-    spec = cfg.get("model", {})
-    train = cfg.get("train", {})
+    dataset = load_dataset(data, root=data_root, split="test")
+    spec = cfg["model"]  # checked by load_run
+    if tuple(dataset.in_shape) != tuple(spec["in_shape"]):
+        raise ValueError(f"expected data of shape {tuple(spec['in_shape'])} for the model of {path}, "
+                         f"got {data} with {tuple(dataset.in_shape)}")
+    train = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
+    method = cfg.get("method") if isinstance(cfg.get("method"), dict) else {}
     identity = {
         "name": name or run.name,
         "architecture": spec.get("name") or spec.get("class") or type(run.model).__name__,
@@ -222,7 +240,18 @@ def audit_run(
         "source": str(Path(path)),
         "weights_sha256": sha256_file(Path(path) / WEIGHTS),
         "weights_sha256_of": WEIGHTS,
-        "training": {"method": (cfg.get("method") or {}).get("name"), "epochs": train.get("epochs"),
+        "training": {"method": method.get("name"), "epochs": train.get("epochs"),
                      "dataset": data_cfg.get("name"), "seed": cfg.get("seed")},
     }
-    return audit(run.model, data, out=out, name=identity["name"], data_root=data_root, identity=identity, **kwargs)
+    return PreparedRun(run.model, dataset, identity)
+
+
+def audit_run(
+    path: Union[str, os.PathLike, PreparedRun], data: Optional[str] = None, *, data_root: Optional[str] = None,
+    out: Optional[Union[str, os.PathLike]] = None, name: Optional[str] = None, **kwargs: Any,
+) -> AuditResult:
+    """Load a run directory and audit it on ``data`` (default: the run's dataset, test split);
+    ``path`` may also be a ``prepare_run`` result."""
+    prepared = path if isinstance(path, PreparedRun) else prepare_run(path, data, data_root=data_root, name=name)
+    return audit(prepared.model, prepared.dataset, out=out, name=prepared.identity["name"],
+                 identity=prepared.identity, **kwargs)

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from urllib.parse import quote
 
 from .base import Figure, Table, new_figure, render
 
@@ -174,32 +175,88 @@ def _section_of(card: Dict[str, Any], curve: str) -> str:
     return next((s for s, rec in card["sections"].items() if curve in (rec.get("curves") or {})), "")
 
 
-def _load(source, out: Optional[Path], audit_kw: Dict[str, Any]):
-    """(name, card, link to its report) for one source (see the module docstring)."""
-    from .audit import CARD, REPORT, AuditResult, audit_run
+def report_link(report: Path, out: Path) -> str:
+    """An href from ``out/comparison.html`` to ``report``: relative, percent-encoded and starting with
+    ``./``, so a folder named ``javascript:alert(1)`` stays a path, never a URL scheme."""
+    rel = Path(os.path.relpath(os.path.realpath(report), os.path.realpath(out))).as_posix()  # reports' paths are real
+    return "./" + quote(rel, safe="/")
+
+
+def _check_card(card: Any, where: str) -> Dict[str, Any]:
+    from .schema import validate
+
+    problems = validate(card) if isinstance(card, dict) else [f"expected a JSON object, got {type(card).__name__}"]
+    if problems:
+        raise ValueError(f"{where} is not a valid safety card: {problems[0]}")
+    return card
+
+
+def _resolve(source, out: Optional[Path], audit_kw: Dict[str, Any], taken: set):
+    """Check one source and load what it needs, before any audit runs: (name, card, link) for a
+    finished one, or (PreparedRun, target folder) for a run directory still to audit."""
+    from .audit import CARD, REPORT, AuditResult, prepare_run
+    from .output import prepare_out
 
     if isinstance(source, AuditResult):
-        link = os.path.relpath(source.out / REPORT, out) if source.out is not None and out is not None else None
+        link = report_link(source.out / REPORT, out) if source.out is not None and out is not None else None
         return source.name, source.card, link
     if isinstance(source, dict):
-        return source["model"]["name"], source, None
+        card = _check_card(source, "a card passed to compare")
+        return card["model"]["name"], card, None
     path = Path(source)
     if (path / CARD).is_file():
-        card = json.loads((path / CARD).read_text(encoding="utf-8"))
-        link = os.path.relpath(path / REPORT, out) if out is not None and (path / REPORT).is_file() else None
+        try:
+            card = json.loads((path / CARD).read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path / CARD} is not valid JSON ({e})") from None
+        _check_card(card, str(path / CARD))
+        link = report_link(path / REPORT, out) if out is not None and (path / REPORT).is_file() else None
         return card["model"]["name"], card, link
-    target = out / path.name if out is not None else None
-    res = audit_run(path, out=target, **audit_kw)
-    return res.name, res.card, (os.path.relpath(target / REPORT, out) if target is not None else None)
+    if not path.is_dir():
+        raise FileNotFoundError(f"expected a run directory or a report folder (with {CARD}), found nothing at {path}")
+    prepared = prepare_run(path, audit_kw.get("data"), data_root=audit_kw.get("data_root"))
+    target = None
+    if out is not None:  # out/<run name>, made unique when two runs share a folder name
+        base = Path(os.path.abspath(path)).name or "run"
+        name, i = base, 2
+        while name in taken:
+            name, i = f"{base}-{i}", i + 1
+        taken.add(name)
+        target = out / name
+        prepare_out(target, probe_bytes=0)  # a non-report folder there is refused now, untouched
+    return prepared, target
 
 
 def compare(sources: Sequence[Any], out: Optional[Union[str, os.PathLike]] = None, **audit_kw: Any) -> Comparison:
     """Compare 2+ models; run directories are audited (``audit_kw`` go to ``audit_run``) into
-    ``out/<run name>/``. With ``out``, writes ``comparison.html`` and ``comparison.json``."""
+    ``out/<run name>/``. With ``out``, writes ``comparison.html`` and ``comparison.json``.
+
+    Every source is checked first (runs loaded, data shapes matched, report cards validated, ``out``
+    probed), so a bad last argument fails in a second without auditing or writing anything."""
+    from .audit import FIGURES, REPORT, audit_run
+
     if len(sources) < 2:
         raise ValueError(f"expected at least 2 runs or reports to compare, got {len(sources)}")
     out_p = Path(out) if out is not None else None
-    loaded = [_load(s, out_p, audit_kw) for s in sources]
+    if out_p is not None:
+        if out_p.exists() and not out_p.is_dir():
+            raise ValueError(f"expected --out to be a folder, found a file at {out_p}")
+        if (out_p / FIGURES).is_symlink():
+            raise ValueError(f"{out_p / FIGURES} is a symbolic link; refusing to write figures through it")
+        from ..runs import probe_writable
+
+        probe_writable(out_p, 4 << 20)
+    taken: set = set()
+    resolved = [_resolve(s, out_p, audit_kw, taken) for s in sources]
+    kw = {k: v for k, v in audit_kw.items() if k not in ("data", "data_root")}
+    loaded = []
+    for item in resolved:
+        if len(item) == 3:
+            loaded.append(item)
+            continue
+        prepared, target = item
+        res = audit_run(prepared, out=target, **kw)
+        loaded.append((res.name, res.card, report_link(target / REPORT, out_p) if target is not None else None))
     comp = compare_cards([c for _, c, _ in loaded], [n for n, _, _ in loaded])
     comp.links = [link for _, _, link in loaded]
     if out_p is not None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -67,32 +68,33 @@ class TrainConfig:
             if not ok:
                 raise ValueError(f"expected {what}, got {got!r}")
 
-        need(isinstance(self.epochs, int) and self.epochs > 0, "epochs a positive integer", self.epochs)
-        need(isinstance(self.batch_size, int) and self.batch_size > 0, "batch_size a positive integer", self.batch_size)
-        need(_is_number(self.lr) and self.lr > 0, "lr > 0", self.lr)
+        for f in fields(self):  # types first, so the range checks below never compare a str to an int
+            check, what = _FIELD_TYPES[f.type]
+            need(check(getattr(self, f.name)), f"{f.name} {what}", getattr(self, f.name))
+
+        need(self.epochs > 0, "epochs a positive integer", self.epochs)
+        need(self.batch_size > 0, "batch_size a positive integer", self.batch_size)
+        need(self.lr > 0, "lr > 0", self.lr)
         need(self.optimizer in OPTIMIZERS, f"optimizer one of {', '.join(OPTIMIZERS)}", self.optimizer)
         need(self.schedule in SCHEDULES, f"schedule one of {', '.join(SCHEDULES)}", self.schedule)
-        need(_is_number(self.momentum) and 0 <= self.momentum < 1, "momentum in [0, 1)", self.momentum)
-        need(_is_number(self.weight_decay) and self.weight_decay >= 0, "weight_decay >= 0", self.weight_decay)
-        need(_is_number(self.warmup_epochs) and 0 <= self.warmup_epochs < self.epochs,
-             "warmup_epochs in [0, epochs)", self.warmup_epochs)
-        need(isinstance(self.milestones, list) and all(_is_number(m) and 0 < m < 1 for m in self.milestones),
-             "milestones a list of fractions in (0, 1)", self.milestones)
-        need(_is_number(self.gamma) and 0 < self.gamma <= 1, "gamma in (0, 1]", self.gamma)
-        need(_is_number(self.label_smoothing) and 0 <= self.label_smoothing < 1,
-             "label_smoothing in [0, 1)", self.label_smoothing)
-        need(isinstance(self.seed, int) and self.seed >= 0, "seed a non-negative integer", self.seed)
-        need(isinstance(self.checkpoint_every, int) and self.checkpoint_every >= 0,
-             "checkpoint_every a non-negative integer", self.checkpoint_every)
-        need(isinstance(self.eval_every, int) and self.eval_every > 0, "eval_every a positive integer", self.eval_every)
-        need(isinstance(self.model_kwargs, dict), "model_kwargs a table", self.model_kwargs)
-        need(isinstance(self.method_kwargs, dict), "method_kwargs a table", self.method_kwargs)
-        need(isinstance(self.poison_kwargs, dict), "poison_kwargs a table", self.poison_kwargs)
-        need(self.poison is None or isinstance(self.poison, str), "poison an attack name", self.poison)
-        need(isinstance(self.augment, list) and all(isinstance(a, str) for a in self.augment),
-             "augment a list of base augmentation names", self.augment)
-        need(isinstance(self.augment_kwargs, dict) and all(isinstance(v, dict) for v in self.augment_kwargs.values()),
-             "augment_kwargs a table of tables (one per op)", self.augment_kwargs)
+        need(0 <= self.momentum < 1, "momentum in [0, 1)", self.momentum)
+        need(self.weight_decay >= 0, "weight_decay >= 0", self.weight_decay)
+        need(0 <= self.warmup_epochs < self.epochs, "warmup_epochs in [0, epochs)", self.warmup_epochs)
+        need(all(0 < m < 1 for m in self.milestones), "milestones a list of fractions in (0, 1)", self.milestones)
+        need(0 < self.gamma <= 1, "gamma in (0, 1]", self.gamma)
+        need(0 <= self.label_smoothing < 1, "label_smoothing in [0, 1)", self.label_smoothing)
+        need(0 <= self.seed <= MAX_SEED, "seed an integer in 0..2**63-1", self.seed)
+        need(self.checkpoint_every >= 0, "checkpoint_every a non-negative integer", self.checkpoint_every)
+        need(self.eval_every > 0, "eval_every a positive integer", self.eval_every)
+        # Poisoning options without an attack would train a clean model the user thinks is backdoored.
+        need(self.poison is not None or not self.poison_kwargs,
+             "--poison NAME with poison options (--poison-rate, --target, poison_kwargs)",
+             f"poison_kwargs {self.poison_kwargs} and no --poison")
+        if self.poison is not None:
+            rate = self.poison_kwargs.get("rate")
+            # rate 1 leaves no clean sample (all-to-one: there are not even enough candidates).
+            need(_is_number(rate) and 0 < rate < 1, f"--poison-rate (poison_kwargs.rate) in (0, 1) with --poison "
+                 f"{self.poison}", rate)
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -107,7 +109,28 @@ class TrainConfig:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+# Every field's annotation (a string under ``from __future__ import annotations``) -> its check.
+# bool takes only true/false: ``--set normalize=False`` (a string) must not count as true.
+_FIELD_TYPES = {
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "Optional[str]": (lambda v: v is None or isinstance(v, str), "a string"),
+    "int": (_is_int, "an integer"),
+    "float": (_is_number, "a finite number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "Dict[str, Any]": (lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v), "a table"),
+    "List[float]": (lambda v: isinstance(v, list) and all(_is_number(m) for m in v), "a list of numbers"),
+    "List[str]": (lambda v: isinstance(v, list) and all(isinstance(m, str) for m in v), "a list of names"),
+    "Dict[str, Dict[str, Any]]": (lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(t, dict)
+                                                                     for k, t in v.items()), "a table of tables"),
+}
+MAX_SEED = 2 ** 63 - 1
 
 
 def parse_value(text: str) -> Any:

@@ -35,6 +35,11 @@ from .schedule import learning_rate
 from .state import capture_rng, pack_state, restore_rng, unpack_state
 
 
+class TrainingDiverged(ValueError, FloatingPointError):
+    """The training loss became NaN or inf: a user's setting (usually the learning rate), so the CLI
+    reports it as one line."""
+
+
 @dataclass
 class TrainResult:
     """The trained model (eval mode), where it was written, and the per-epoch history."""
@@ -49,7 +54,11 @@ class TrainResult:
 
 
 def prepare_run_dir(out: Optional[Path], resume: bool, overwrite: bool) -> None:
-    """Refuse to touch an existing run unless asked; called before anything is written."""
+    """Refuse to touch an existing run unless asked; called before anything is written.
+
+    ``overwrite`` deletes only what nnsafety made: a run directory (``config.json`` or a
+    checkpoint) or an empty folder. Any other folder may be a user's work and is never removed.
+    """
     if out is None:
         if resume:
             raise ValueError("--resume needs an output run directory")
@@ -57,14 +66,32 @@ def prepare_run_dir(out: Optional[Path], resume: bool, overwrite: bool) -> None:
     out = Path(out)
     if resume and overwrite:
         raise ValueError("expected at most one of --resume and --overwrite, got both")
-    if resume:
-        if not (out / runs.CHECKPOINT_DIR / runs.CHECKPOINT).is_file():
-            raise ValueError(f"expected a checkpoint to resume at {out / runs.CHECKPOINT_DIR}, found none")
-        return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise ValueError(f"{out} already exists; pass --resume to continue it or --overwrite to replace it")
     if out.exists() and not out.is_dir():
-        raise ValueError(f"expected {out} to be a directory, found a file")
+        raise ValueError(f"expected {out} to be a run directory, found a file; choose another --out")
+    ckpt = out / runs.CHECKPOINT_DIR / runs.CHECKPOINT
+    is_run = runs.is_run_dir(out) or ckpt.is_file()
+    if resume:
+        if ckpt.is_file():
+            return
+        if is_run:
+            raise ValueError(f"{out} stopped before its first checkpoint, so there is nothing to resume; "
+                             "pass --overwrite (with the same training options) to start it again")
+        raise ValueError(f"expected a checkpoint to resume at {out / runs.CHECKPOINT_DIR}, found none")
+    # Temp files of an atomic write cut short by a kill (".config.json.<random>.tmp") are ours.
+    if not out.exists() or all(p.name.startswith(".") and p.name.endswith(".tmp") for p in out.iterdir()):
+        return
+    if not is_run:
+        raise ValueError(f"{out} is a non-empty folder that is not a run directory (no {runs.CONFIG}); "
+                         "refusing to write into it or replace it: choose a new or empty --out")
+    if overwrite:
+        return
+    if ckpt.is_file() and not (out / runs.WEIGHTS).is_file():
+        how = "pass --resume to continue it or --overwrite to replace it"
+    elif (out / runs.WEIGHTS).is_file():
+        how = "it holds a finished run; pass --overwrite to replace it"
+    else:
+        how = "it stopped before its first checkpoint; pass --overwrite to start it again"
+    raise ValueError(f"{out} already exists; {how}")
 
 
 def _versions() -> Dict[str, str]:
@@ -95,7 +122,7 @@ def _channel_stats(ds: ArrayDataset) -> tuple[list, list]:
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, info: DistInfo) -> List[torch.Tensor]:
     """This rank's index batches for ``epoch`` (same partition on every rank, see module doc)."""
-    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    gen = torch.Generator().manual_seed(_seed64(seed * 1_000_003 + epoch))
     perm = torch.randperm(n, generator=gen)
     per_rank = n // info.world_size
     shard = perm[: per_rank * info.world_size].view(per_rank, info.world_size)[:, info.rank]
@@ -122,7 +149,11 @@ class Trainer:
         self.out = Path(out) if out is not None else None
         prepare_run_dir(self.out, resume, overwrite)
         if resume:
-            config = TrainConfig.from_dict(runs.read_config(self.out)["train"])
+            saved = runs.read_config(self.out).get("train")
+            if not isinstance(saved, dict):
+                raise ValueError(f"{self.out / runs.CONFIG} holds no \"train\" options to resume with; "
+                                 "pass --overwrite to start the run again")
+            config = TrainConfig.from_dict(saved)
         self.config = config
         self.resume = resume
         self.overwrite = overwrite
@@ -192,6 +223,40 @@ class Trainer:
         for fname, obj in getattr(self.train_set, "run_files", dict)().items():  # e.g. a text vocabulary
             runs.write_json_atomic(self.out / fname, obj)
 
+    def _restore(self, optimizer, generator) -> Dict[str, Any]:
+        """Load the checkpoint into model, optimizer and RNGs; a damaged or foreign one (wrong
+        metadata types, a missing tensor) is one ``ValueError`` that says how to start over."""
+        path = self.out / runs.CHECKPOINT_DIR / runs.CHECKPOINT
+        tensors, meta = runs.load_checkpoint(self.out)
+        counters = ("epoch", "step_in_epoch", "global_step", "world_size")
+        bad = [k for k in counters if isinstance(meta.get(k), bool) or not isinstance(meta.get(k), int)
+               or meta[k] < 0]
+        accum = meta.get("accum")
+        if not (isinstance(accum, list) and len(accum) == 4 and all(_is_number(v) for v in accum)):
+            bad.append("accum")
+        if not isinstance(meta.get("optim_param_groups"), list) or not isinstance(meta.get("optim_scalars"), dict):
+            bad.append("optim_param_groups/optim_scalars")
+        try:
+            if bad:
+                raise ValueError(f"metadata {', '.join(bad)} missing or of the wrong type")
+            if meta["world_size"] != self.info.world_size:
+                raise ValueError(f"it was written by {meta['world_size']} processes, resuming with "
+                                 f"{self.info.world_size}; use the same number")
+            restore_rng(unpack_state(tensors, meta, self.model, optimizer, self.info.rank), generator)
+        except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as e:
+            what = " ".join(line.strip() for line in str(e).splitlines() if line.strip())[:300] or type(e).__name__
+            raise ValueError(f"cannot resume from {path}: {what}; pass --overwrite to start the run again") from None
+        return meta
+
+    def _diverged_message(self, loss: float, epoch: int) -> str:
+        c = self.config
+        where = ""
+        if self.out is not None:
+            where = (f"; {self.out} keeps the checkpoint before it, but resuming repeats the divergence: rerun with "
+                     "--overwrite and a lower --lr, or delete the folder")
+        return (f"training diverged: the training loss became {loss} in epoch {epoch} (lr {c.lr:g}, optimizer "
+                f"{c.optimizer}, method {c.method}){where}")
+
     def _checkpoint(self, optimizer, generator, epoch: int, step_in_epoch: int, global_step: int,
                     accum: torch.Tensor) -> None:
         rng = all_gather_objects(capture_rng(generator), self.info)  # collective: every rank calls it
@@ -206,15 +271,11 @@ class Trainer:
         c, info = self.config, self.info
         self._start_run_dir()
         optimizer = self._optimizer()
-        generator = torch.Generator().manual_seed(c.seed * 7919 + info.rank)
+        generator = torch.Generator().manual_seed(_seed64(c.seed * 7919 + info.rank))
         start_epoch, skip, global_step = 0, 0, 0
         accum = _new_accum(self.device)
         if self.resume:
-            tensors, meta = runs.load_checkpoint(self.out)
-            if meta["world_size"] != info.world_size:
-                raise ValueError(f"checkpoint was written by {meta['world_size']} processes, "
-                                 f"resuming with {info.world_size}; use the same number")
-            restore_rng(unpack_state(tensors, meta, self.model, optimizer, info.rank), generator)
+            meta = self._restore(optimizer, generator)
             start_epoch, skip, global_step = meta["epoch"], meta["step_in_epoch"], meta["global_step"]
             accum = torch.tensor(meta["accum"], dtype=torch.float64, device=self.device)
             if info.is_main:
@@ -263,8 +324,7 @@ class Trainer:
                       "train_acc": float(totals[1] / totals[3]) if totals[3] > 0 else None,
                       "epoch_time_s": round(time.perf_counter() - t0, 4)}
             if not math.isfinite(record["train_loss"]):
-                raise FloatingPointError(f"training loss became {record['train_loss']} in epoch {epoch + 1}; "
-                                         "lower the learning rate")
+                raise TrainingDiverged(self._diverged_message(record["train_loss"], epoch + 1))
             if info.is_main and ((epoch + 1) % c.eval_every == 0 or epoch + 1 == c.epochs):
                 ev = evaluate(self.model, self.test_set, device=self.device)
                 record.update(test_acc=ev.accuracy, test_loss=ev.loss, test_ece=ev.ece)
@@ -281,6 +341,16 @@ class Trainer:
             runs.save_weights(self.model, self.out / runs.WEIGHTS)
         self.model.eval()
         return TrainResult(model=self.model, run_dir=self.out, history=history)
+
+
+def _seed64(value: int) -> int:
+    """Fold a derived seed into the 64-bit range ``manual_seed`` takes (seeds up to 2**63-1 are
+    allowed; the usual small ones are unchanged, so old runs resume bit-exactly)."""
+    return value % (2 ** 64)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _new_accum(device: torch.device) -> torch.Tensor:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..._model import model_state
+from ...domains import Domain, require_domain
 from ..._registry import Registry
 
 DETECTORS: Registry[type] = Registry("detector")
@@ -38,6 +39,7 @@ class DetectionContext:
     train: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
     poisoned_indices: Optional[torch.Tensor] = None  # ground truth, only for scoring data-level detectors
     seed: int = 0
+    domain: Optional[Domain] = None  # the inputs' domain (None: images); a detector refuses others
 
 
 @dataclass
@@ -71,6 +73,7 @@ class Detector:
     threshold = 0.5
 
     def detect(self, model: nn.Module, ctx: DetectionContext) -> DetectionResult:
+        require_domain(ctx.domain, self.domains, f"detector {self.name!r}")
         if self.needs == "a few clean samples" and ctx.clean is None and not getattr(self, "data_free", False):
             raise ValueError(f"detector {self.name!r} needs a few clean samples (ctx.clean), got none")
         if self.needs == "the training set" and ctx.train is None:

@@ -117,10 +117,15 @@ class ProfileMeta:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "ProfileMeta":
-        if d.get("kind") != "ProfileMeta":
-            raise ValueError(f"expected a ProfileMeta JSON (kind 'ProfileMeta'), got kind {d.get('kind')!r}")
-        meta = cls(d["num_classes"], d["blocks"], d["C"], d["s0"])
-        meta.params = {k: np.asarray(v, dtype=np.float64) for k, v in d["params"].items()}
+        if not isinstance(d, dict) or d.get("kind") != "ProfileMeta":
+            got = f"kind {d.get('kind')!r}" if isinstance(d, dict) else f"a JSON {type(d).__name__}"
+            raise ValueError(f"expected a ProfileMeta JSON object (kind 'ProfileMeta'), got {got}")
+        try:
+            meta = cls(d["num_classes"], d["blocks"], d["C"], d["s0"])
+            meta.params = {k: np.asarray(v, dtype=np.float64) for k, v in d["params"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ValueError(f"expected a ProfileMeta JSON with num_classes, blocks, C, s0 and params, got a "
+                             f"malformed one ({type(e).__name__}: {e})") from None
         return meta
 
     def save(self, path: str | Path) -> Path:
