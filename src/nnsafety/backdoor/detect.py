@@ -65,10 +65,10 @@ def is_zoo(path: str | Path) -> bool:
     return any(Path(path).glob("manifest*.jsonl"))
 
 
-def detector_names(methods: Sequence[str] | str = "all") -> list:
-    """``"all"`` (or ``["all"]``) → every registered detector; a name → [name]; a list as is."""
+def detector_names(methods: Sequence[str] | str = "all", domain: str = "image") -> list:
+    """``"all"`` (or ``["all"]``) → every detector registered for ``domain``; a name → [name]; a list as is."""
     if methods == "all" or list(methods) == ["all"]:
-        return DETECTORS.names()
+        return DETECTORS.names(domain)
     return [methods] if isinstance(methods, str) else list(methods)
 
 
