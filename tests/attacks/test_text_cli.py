@@ -1,0 +1,44 @@
+"""``nnsafety attack RUN --attack deepwordbug --max-change F`` on a hand-written text run."""
+from __future__ import annotations
+
+import json
+
+import torch
+
+from nnsafety import runs
+from nnsafety.cli import main
+from nnsafety.data import load_dataset
+from nnsafety.models import create_model
+
+TRAIN = ["good coffee", "great tea", "bad coffee", "awful tea", "good price", "bad price"] * 3
+
+
+def _text_run(tmp_path):
+    data = tmp_path / "texts"
+    data.mkdir()
+    for split in ("train", "test"):
+        rows = [{"text": t, "label": "pos" if i % 6 < 2 or i % 6 == 4 else "neg"} for i, t in enumerate(TRAIN)]
+        (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ds = load_dataset("text_files", root=str(data))
+    torch.manual_seed(0)
+    kw = {"vocab_size": len(ds.vocab), "pad_id": 0, "embed_dim": 8, "maps": 4}
+    model = create_model("text_cnn", num_classes=2, in_shape=ds.in_shape, **kw)
+    run = tmp_path / "run"
+    run.mkdir()
+    spec = {"name": "text_cnn", "num_classes": 2, "in_shape": list(ds.in_shape), "mean": None, "std": None, "kwargs": kw}
+    runs.write_json_atomic(run / runs.CONFIG, {"model": spec, "data": {"name": "text_files", "root": str(data),
+                                                                      "num_classes": 2, "in_shape": list(ds.in_shape)},
+                                               "method": {"name": "erm"}, "train": {"epochs": 1}, "seed": 0})
+    runs.save_weights(model, run / runs.WEIGHTS)
+    return run
+
+
+def test_text_attack_from_the_cli(tmp_path, capsys):
+    run = _text_run(tmp_path)
+    assert main(["attack", str(run), "--attack", "deepwordbug", "--max-change", "0.5", "-n", "12", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["attack"] == "deepwordbug" and out["params"]["max_change"] == 0.5 and out["n"] == 12
+    assert 0 <= out["success_rate"] <= 1 and out["mean_queries"] >= 1
+    assert main(["attack", str(run), "--attack", "deepwordbug", "--max-change", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--max-change" in err
