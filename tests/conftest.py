@@ -114,3 +114,12 @@ def _write_digits_run(folder, model, seed=0, width=32):
 def write_digits_run():
     """``write_digits_run(folder, model, seed=0, width=32) -> folder``."""
     return _write_digits_run
+
+
+@pytest.fixture(scope="session")
+def malware_data() -> Path:
+    """``data/malware`` (MalConv run + real PE files) fetched by ``make data-malware``; skip without it."""
+    root = REPO / "data" / "malware"
+    if not (root / ".done").is_file():
+        pytest.skip("needs the real executables and MalConv weights: run `make data-malware`")
+    return root

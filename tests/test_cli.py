@@ -11,7 +11,7 @@ def _run(python, env, *args):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["train", "--out", "{out}", "--model", "nope"], "expected one of: bilstm, cnn"),
+    (["train", "--out", "{out}", "--model", "nope"], "unknown model 'nope'; expected one of:"),
     (["train", "--out", "{out}", "--data", "nope"], "expected one of: cifar10"),
     (["train", "--out", "{out}", "--method", "nope"], "unknown method 'nope'; expected one of:"),
     (["train", "--out", "{out}", "--epochs", "0"], "epochs a positive integer"),

@@ -32,7 +32,7 @@ def pytest_generate_tests(metafunc):
     """Parametrize ``mix_case`` over (name, k) for every k in range(model.mix_layers)."""
     if "mix_case" in metafunc.fixturenames:
         cases = []
-        for name in list_models():
+        for name in list_models(domain="image"):
             model = create_model(name, 10, (3, 32, 32), **FAST_KWARGS.get(name, {}))
             cases += [(name, k) for k in range(model.mix_layers)]
         metafunc.parametrize("mix_case", cases, ids=[f"{n}-k{k}" for n, k in cases])

@@ -45,7 +45,7 @@ def _assert_restored(model, snap):
     assert {n: dict(m._modules) for n, m in model.named_modules()} == children
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(domain="image"))
 @pytest.mark.parametrize("in_shape", [(1, 8, 8), (3, 32, 32)])
 def test_same_function_and_model_restored(make_model, name, in_shape):
     model = _trained_stats(make_model(name, in_shape=in_shape))

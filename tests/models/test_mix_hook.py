@@ -33,7 +33,7 @@ def test_mix_layers_match_noisymix_reference():
     assert _hidden_shapes(wrn, x) == [(2, 3, 32, 32), (2, 32, 32, 32), (2, 64, 16, 16)]
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(domain="image"))
 def test_hook_called_once_per_k_in_order(make_model, name):
     model = make_model(name, in_shape=IN)
     calls = []

@@ -12,7 +12,7 @@ MEAN = [0.49, 0.48, 0.45]
 STD = [0.25, 0.24, 0.26]
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(domain="image"))
 def test_safetensors_round_trip_is_bit_exact(make_model, name, tmp_path):
     model = make_model(name, in_shape=(3, 16, 16), mean=MEAN, std=STD, seed=0)
     # One training-mode pass moves the BN running statistics off their defaults, so the round
@@ -39,8 +39,8 @@ def test_safetensors_round_trip_is_bit_exact(make_model, name, tmp_path):
 
 @pytest.mark.parametrize(
     "name,in_shape",
-    [(name, (3, 16, 16)) for name in list_models()] + [("mlp", (2,))],  # mlp also takes N×D
-    ids=[f"{name}-image" for name in list_models()] + ["mlp-flat"],
+    [(name, (3, 16, 16)) for name in list_models(domain="image")] + [("mlp", (2,))],  # mlp also takes N×D
+    ids=[f"{name}-image" for name in list_models(domain="image")] + ["mlp-flat"],
 )
 def test_normalize_layer_equals_manual_standardization(make_model, name, in_shape):
     c = in_shape[0]

@@ -12,10 +12,10 @@ FLAT_MODELS = {"mlp"}
 
 
 def test_registry_has_the_issue_models():
-    assert {"mlp", "cnn", "preact_resnet18", "wide_resnet"} <= set(list_models())
+    assert {"mlp", "cnn", "preact_resnet18", "wide_resnet"} <= set(list_models(domain="image"))
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(domain="image"))
 @pytest.mark.parametrize("in_shape", IMAGE_SHAPES, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("batch", [1, 4])
 def test_forward_shape(make_model, name, in_shape, batch):
@@ -32,7 +32,7 @@ def test_forward_shape(make_model, name, in_shape, batch):
     assert torch.equal(model.head(feats), logits)
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(domain="image"))
 @pytest.mark.parametrize("in_shape", [(1, 8, 8), (3, 32, 32)], ids=lambda s: "x".join(map(str, s)))
 def test_backward_gives_finite_grads_everywhere(make_model, name, in_shape):
     model = make_model(name, in_shape=in_shape).train()
@@ -47,7 +47,7 @@ def test_backward_gives_finite_grads_everywhere(make_model, name, in_shape):
     assert any(p.grad.abs().sum() > 0 for p in model.parameters())
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(domain="image"))
 def test_flat_inputs(make_model, name):
     if name in FLAT_MODELS:
         model = make_model(name, in_shape=(2,), num_classes=2)
@@ -60,7 +60,7 @@ def test_flat_inputs(make_model, name):
             make_model(name, in_shape=(2,), num_classes=2)
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(domain="image"))
 def test_same_seed_same_weights(make_model, name):
     a = make_model(name, seed=3).state_dict()
     b = make_model(name, seed=3).state_dict()

@@ -160,3 +160,14 @@ def test_bad_text_input_is_one_line_exit_2(tmp_path, python, cli_env):
                            env=cli_env, capture_output=True, text=True, timeout=300)
         assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
         assert expected in p.stderr and "test.csv" in p.stderr and not (tmp_path / "x").exists()
+
+
+def test_image_only_models_and_methods_on_text_fail_at_start(corpus, tmp_path):
+    with pytest.raises(ValueError, match=r"model 'mlp' does not take token ids and 'text_files' is text; "
+                                         r"expected one of: bilstm, text_cnn"):
+        train(data="text_files", data_root=str(corpus), model="mlp", epochs=1, out=tmp_path / "a", progress=False)
+    with pytest.raises(ValueError, match=r"method 'cutmix' does not apply to token ids .* expected one of: .*freelb"):
+        train(data="text_files", data_root=str(corpus), model="text_cnn", method="cutmix", epochs=1,
+              out=tmp_path / "b", progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+

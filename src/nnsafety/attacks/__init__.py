@@ -1,4 +1,5 @@
-"""Adversarial attacks and robustness evaluation: FGSM, PGD, APGD, Square, CW-L2, FAB, AutoAttack.
+"""Adversarial attacks and robustness evaluation: FGSM, PGD, APGD, Square, CW-L2, FAB, AutoAttack;
+for byte classifiers (malware), the functionality-preserving attacks of ``attacks.bytes``.
 
 All attacks act in pixel space [0, 1] with one meaning of ε (DESIGN.md), take any ``nn.Module``
 mapping x -> logits, and leave the model exactly as they found it.
@@ -14,6 +15,9 @@ from .fab import FAB, fab
 from .sanity import SanityCheck, SanityWarning, sanity_checks
 from .curves import RobustAccuracyResult, RobustCurve, robust_accuracy, robust_accuracy_curve
 from .autoattack import AutoAttack, AutoAttackResult, autoattack
+from .bytes import ByteSearch, DOSHeader, FullDOS, Kreuk, Padding, SectionSlack
+from .bytes_files import EvasionResult, evade_files
+from .feature import ConstrainedPGD, constrained_pgd
 from .text import DeepWordBug, HotFlip, TextAttackResult, TextFooler, deepwordbug, hotflip, textfooler
 
 __all__ = [
@@ -23,5 +27,7 @@ __all__ = [
     "SanityCheck", "SanityWarning", "sanity_checks",
     "RobustAccuracyResult", "RobustCurve", "robust_accuracy", "robust_accuracy_curve",
     "AutoAttack", "AutoAttackResult", "autoattack",
+    "ByteSearch", "DOSHeader", "FullDOS", "Kreuk", "Padding", "SectionSlack", "EvasionResult",
+    "evade_files", "ConstrainedPGD", "constrained_pgd",
     "textfooler", "TextFooler", "deepwordbug", "DeepWordBug", "hotflip", "HotFlip", "TextAttackResult",
 ]

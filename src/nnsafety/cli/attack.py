@@ -27,10 +27,16 @@ def run_attack(args: argparse.Namespace) -> int:
     from ..attacks import ATTACKS, get_attack, list_attacks, robust_accuracy
     from ..train.distributed import init_distributed
 
+    if args.file:
+        from .attack_bytes import attack_file
+        return attack_file(args)
     eps = eps_list(args.eps, args.norm)
     if len(eps) != 1:
         raise UsageError("nnsafety attack: error: expected one --eps; use `nnsafety eval --attack` for a curve")
     run, data, dataset = load_run_and_data(args)
+    if dataset.domain.name == "bytes":
+        from .attack_bytes import attack_folder
+        return attack_folder(args, run, dataset)
     # Under torchrun the points are sharded across ranks and the counts summed (robust_accuracy);
     # rank 0 alone prints.
     if args.attack not in list_attacks():
@@ -51,7 +57,8 @@ def run_attack(args: argparse.Namespace) -> int:
         text = result.summary()
     else:
         result = robust_accuracy(run.model, x, y, args.attack, batch_size=args.batch_size, progress=progress,
-                                 keep_adv=False, seed=args.seed, eps=eps[0], **_attack_kwargs(args))
+                                 keep_adv=False, seed=args.seed, eps=eps[0], **_attack_kwargs(args),
+                                 **({} if dataset.domain.name == "image" else {"domain": dataset.domain}))
         text = (f"{args.attack} {args.norm} eps={eps[0]:g} on {result.n} {data} test images: clean accuracy "
                 f"{result.clean_accuracy:.4f}, robust accuracy {result.robust_accuracy:.4f} ({result.seconds:.1f} s)")
     if dist_info.is_main:
@@ -120,3 +127,5 @@ def register(sub) -> None:
     p.add_argument("--seed", type=seed, default=0, help="seed of the attacks' randomness")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print JSON to stdout")
+    p.add_argument("--file", help="bytes: attack this one executable (with --out FILE)")
+    p.add_argument("--out", help="bytes: write the adversarial file(s) here (a file with --file, else a folder)")

@@ -12,6 +12,15 @@ def run_experiment(args: argparse.Namespace) -> int:
     from ..experiments import run_digits, run_mitigation, run_text, run_toy2d
 
     out = Path(args.out)
+    if args.name == "malware":
+        return _run_malware(args, out)
+    if args.name == "security":
+        from ..experiments.security import run_security
+
+        run_security(out, data_root=args.data_root, seeds=args.seeds or 3, epochs=args.epochs or 30,
+                     methods=name_list(args.methods), progress=not args.quiet)
+        print(f"tables written to {out}")
+        return 0
     if args.seeds is None:
         args.seeds = 5 if args.name == "toy2d" else 3
     if args.name != "mitigation" and (args.triggers is not None or args.rates is not None):
@@ -34,16 +43,33 @@ def run_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_malware(args: argparse.Namespace, out: Path) -> int:
+    from ..experiments.malware import run_malware
+
+    if not args.run or not args.data_root:
+        raise UsageError("nnsafety experiment: error: malware needs --run (e.g. data/malware/malconv) and "
+                         "--data-root (a folder with benign/ and malicious/ files)")
+    run_malware(out, args.run, args.data_root, attacks=name_list(args.attacks) if args.attacks else None,
+                progress=not args.quiet)
+    print(f"tables written to {out}")
+    return 0
+
+
 def register(sub) -> None:
     p = add_command(sub, "experiment", "train every robust-training method on toy2d or digits; write the "
                                        "decision-boundary figure / robustness table / backdoor-mitigation "
                                        "table", run_experiment)
-    p.add_argument("name", choices=["toy2d", "digits", "mitigation", "text"], help="which experiment")
+    p.add_argument("name", choices=["toy2d", "digits", "mitigation", "malware", "security", "text"],
+                   help="which experiment")
     p.add_argument("--out", required=True, help="folder for figures (PNG) and tables (Markdown + JSON)")
     p.add_argument("--seeds", type=positive_int, default=None, help="seeds per method (default: 5 for toy2d, 3 otherwise)")
     p.add_argument("--epochs", type=positive_int, help="epochs per run (default: the experiment's own; mitigation: 15)")
     p.add_argument("--methods", help="comma-separated subset of methods (default: all of the experiment's)")
     p.add_argument("--triggers", help="mitigation only: comma-separated triggers (default: badnets,blended,wanet)")
     p.add_argument("--rates", help="mitigation only: comma-separated poison rates in (0, 1) (default: 0.01,0.05,0.1)")
-    p.add_argument("--data-root", help="text only: folder with the text corpora (default: data/text)")
+    p.add_argument("--run", help="malware only: the byte model's run directory (e.g. data/malware/malconv)")
+    p.add_argument("--data-root", dest="data_root", help="malware: folder with benign/ and malicious/ files; "
+                                                          "security: folder with spambase/ and phishing/ "
+                                                          "(data/malware); text: the text corpora (data/text)")
+    p.add_argument("--attacks", help="malware only: comma-separated byte attacks on the flagged files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

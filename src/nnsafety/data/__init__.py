@@ -1,6 +1,6 @@
 """Dataset registry: embedded digits, generated toy2d, local CIFAR/MNIST/-C files, text corpora."""
 from .base import ArrayDataset, DATASETS, as_dataset, list_datasets, load_dataset, register_dataset
-from . import digits, toy2d, files  # noqa: F401  (registers the datasets)
+from . import digits, toy2d, files, pe_files, security  # noqa: F401  (registers the datasets)
 from . import files_cifar, files_mnist, files_corrupted  # noqa: F401  (registers the datasets)
 from . import text, files_text  # noqa: F401  (registers the text datasets)
 from .text import TokenDataset

@@ -141,8 +141,7 @@ def evaluate(
     """Accuracy, loss and ECE of ``model`` on a dataset (``.tensors()``) or an ``(x, y)`` pair."""
     data = as_dataset(dataset)
     x, y = data.tensors()
-    domain = getattr(data, "domain", None)  # token ids etc. are checked by their own domain
-    check_classifier(model, x, y, domain=domain if domain is not None and domain.name != "image" else None)
+    check_classifier(model, x, y, getattr(data, "domain", None))  # token, feature and byte data are not images
     logits = predict_logits(model, x, batch_size=batch_size, device=device)
     if logits.shape[0] == 0:
         raise ValueError("expected a non-empty dataset to evaluate, got 0 samples")

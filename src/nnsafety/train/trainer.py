@@ -120,6 +120,21 @@ def _channel_stats(ds: ArrayDataset) -> tuple[list, list]:
     return [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
 
 
+def _check_token_support(ds, config: TrainConfig, registered_model: bool, method: Method) -> None:
+    """Text data (token ids) only with models and methods registered for tokens: one line at start."""
+    from ..models import MODELS
+    from .methods import list_methods
+
+    if getattr(getattr(ds, "domain", None), "name", None) != "token":
+        return
+    if registered_model and "token" not in MODELS.domains(config.model):
+        raise ValueError(f"model {config.model!r} does not take token ids and {config.data!r} is text; "
+                         f"expected one of: {', '.join(MODELS.names(domain='token'))}")
+    if "token" not in getattr(method, "domains", ("token",)):
+        raise ValueError(f"method {config.method!r} does not apply to token ids and {config.data!r} is text; "
+                         f"expected one of: {', '.join(list_methods(domain='token'))}")
+
+
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, info: DistInfo) -> List[torch.Tensor]:
     """This rank's index batches for ``epoch`` (same partition on every rank, see module doc)."""
     gen = torch.Generator().manual_seed(_seed64(seed * 1_000_003 + epoch))
@@ -168,6 +183,7 @@ class Trainer:
         if config.poison:
             self.train_set = poison_dataset(self.train_set, config.poison, seed=config.seed, **config.poison_kwargs)
         self.method: Method = create_method(config.method, **config.method_kwargs)
+        _check_token_support(self.train_set, config, model is None, self.method)
         self.augment = BaseAugmentation(config.augment, config.augment_kwargs)
         torch.manual_seed(config.seed)  # model initialisation
         self.model_spec = self._model_spec(model)
@@ -304,7 +320,7 @@ class Trainer:
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 ctx = StepContext(self.model, generator, self.train_set.num_classes, c.label_smoothing,
-                                  epoch, global_step)
+                                  epoch, global_step, getattr(self.train_set, "domain", None))
                 out = self.method.loss(net, x, y, ctx)
                 optimizer.zero_grad(set_to_none=True)
                 out.loss.backward()

