@@ -42,3 +42,17 @@ def test_text_attack_from_the_cli(tmp_path, capsys):
     assert main(["attack", str(run), "--attack", "deepwordbug", "--max-change", "1.5"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "--max-change" in err
+
+
+def test_text_corruptions_from_the_cli(tmp_path, capsys):
+    run = _text_run(tmp_path)
+    assert main(["eval", str(run), "--corruptions", "char_drop,random_casing", "--severities", "1,5", "--json"]) == 0
+    out = capsys.readouterr().out
+    res = json.loads(out.strip().splitlines()[-1])
+    assert set(res["accuracy"]) == {"char_drop", "random_casing"} and set(res["accuracy"]["char_drop"]) == {"1", "5"}
+    assert res["accuracy"]["random_casing"]["5"] == res["clean_accuracy"]  # the tokenizer lower-cases
+    out_dir = tmp_path / "texts-C"
+    assert main(["corrupt", "--data", "text_files", "--data-root", str(tmp_path / "texts"), "--out", str(out_dir),
+                 "--corruptions", "ocr", "--severities", "2"]) == 0
+    rows = [json.loads(line) for line in (out_dir / "ocr.jsonl").read_text().splitlines()]
+    assert len(rows) == len(TRAIN) and {r["severity"] for r in rows} == {2}
