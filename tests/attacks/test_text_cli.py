@@ -56,3 +56,23 @@ def test_text_corruptions_from_the_cli(tmp_path, capsys):
                  "--corruptions", "ocr", "--severities", "2"]) == 0
     rows = [json.loads(line) for line in (out_dir / "ocr.jsonl").read_text().splitlines()]
     assert len(rows) == len(TRAIN) and {r["severity"] for r in rows} == {2}
+
+
+def test_train_poisoned_text_run_and_eval_with_its_vocabulary(tmp_path, capsys):
+    _text_run(tmp_path)  # writes the text_files folder
+    out = tmp_path / "bd"
+    assert main(["train", "--data", "text_files", "--data-root", str(tmp_path / "texts"), "--model", "text_cnn",
+                 "--epochs", "1", "--poison", "rare_word", "--poison-rate", "0.2", "--target", "1",
+                 "--set", "model_kwargs.embed_dim=8", "--set", "model_kwargs.maps=4", "--out", str(out)]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["poison"]["attack"] == "rare_word" and cfg["poison"]["n_poisoned"] == round(0.2 * len(TRAIN))
+    vocab = json.loads((out / "vocab.json").read_text())["tokens"]
+    assert "cf" in vocab  # the poisoned texts built the run's vocabulary
+    capsys.readouterr()
+    assert main(["eval", str(out), "--json"]) == 0  # the test split is encoded with the run's vocabulary
+    assert 0 <= json.loads(capsys.readouterr().out.strip().splitlines()[-1])["accuracy"] <= 1
+    import argparse
+
+    from nnsafety.cli.evaluate import load_run_and_data
+    _, _, test = load_run_and_data(argparse.Namespace(run=str(out), data=None, data_root=None))
+    assert test.vocab.tokens == vocab and torch.equal(test.ids, test.vocab.encode(test.texts))
