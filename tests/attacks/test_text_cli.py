@@ -76,3 +76,6 @@ def test_train_poisoned_text_run_and_eval_with_its_vocabulary(tmp_path, capsys):
     from nnsafety.cli.evaluate import load_run_and_data
     _, _, test = load_run_and_data(argparse.Namespace(run=str(out), data=None, data_root=None))
     assert test.vocab.tokens == vocab and torch.equal(test.ids, test.vocab.encode(test.texts))
+    assert main(["detect", str(out), "--method", "all", "--json"]) == 0  # the token-domain detectors only
+    found = json.loads(capsys.readouterr().out)
+    assert [r["detector"] for r in found] == ["trigger_token"] and 0 <= found[0]["score"] <= 1

@@ -35,6 +35,13 @@ def run_context(run: runs.Run, n_clean: int = N_CLEAN, with_train: bool = False,
     cfg = run.config
     data = cfg["data"]
     test = load_dataset(data["name"], root=data.get("root"), split="test")
+    domain = None
+    if getattr(test, "texts", None) is not None and (Path(run.path) / "vocab.json").is_file():
+        from ..data import Vocab
+        from ..data.poison_text import encode_with
+
+        test = encode_with(test, Vocab.load(Path(run.path) / "vocab.json"))  # the run's own tokenizer
+        domain = test.domain
     x, y = test.tensors()
     train = poisoned = None
     if with_train:
@@ -49,7 +56,12 @@ def run_context(run: runs.Run, n_clean: int = N_CLEAN, with_train: bool = False,
             poisoned = train_set.poisoned_indices
         train = train_set.tensors()
     return DetectionContext(tuple(data["in_shape"]), int(data["num_classes"]), (x[:n_clean], y[:n_clean]),
-                            train, poisoned, seed)
+                            train, poisoned, seed, domain)
+
+
+def run_domain(path: str | Path) -> str:
+    """The input domain of a run directory's model: "token" for a text run (it keeps vocab.json), else "image"."""
+    return "token" if (Path(path) / "vocab.json").is_file() else "image"
 
 
 def detect_run(path: str | Path, method: str = "noise_response", n_clean: int = N_CLEAN, seed: int = 0,
