@@ -4,7 +4,7 @@ from .base import (
     register_detector,
 )
 from . import activation_clustering, neural_cleanse, noise_response, spectral_signature, strip, weights  # noqa: F401,E501
-from . import trigger_token  # noqa: F401  (text)
+from . import strip_text, trigger_token  # noqa: F401  (text)
 from .meta import MetaClassifier, ProfileMeta, load_meta, reference_metas
 
 __all__ = [
