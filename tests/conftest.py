@@ -60,6 +60,41 @@ def fit_digits():
 
 
 
+def _bag_of_words(weights, pad_id=0):
+    """A text classifier with known answers: the logit of class 1 is Σ_t w[id_t] over real tokens,
+    class 0 its negative (embed dim 1: e_t = w[id_t]); it has the embed/forward_embeddings seam."""
+    import torch
+
+    class BagOfWords(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(len(weights), 1, padding_idx=pad_id)
+            with torch.no_grad():
+                self.embedding.weight.copy_(torch.as_tensor(weights, dtype=torch.float32)[:, None])
+            self.pad_id = pad_id
+
+        def embed(self, ids):
+            return self.embedding(ids)
+
+        def mask(self, ids):
+            return ids != self.pad_id
+
+        def forward_embeddings(self, e, mask):
+            s = (e[..., 0] * mask).sum(1)
+            return torch.stack([-s, s], dim=1)
+
+        def forward(self, ids):
+            return self.forward_embeddings(self.embed(ids), self.mask(ids))
+
+    return BagOfWords()
+
+
+@pytest.fixture
+def bag_of_words():
+    """``bag_of_words(weights, pad_id=0)``: the known-answer text model of ``_bag_of_words``."""
+    return _bag_of_words
+
+
 def _write_digits_run(folder, model, seed=0, width=32):
     """A run directory written by hand (config.json + model.safetensors) around a digits MLP of
     ``width`` units, as the trainer would write it; no trainer needed."""

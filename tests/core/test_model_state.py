@@ -93,7 +93,7 @@ def test_attacks_restore_the_model(mixed, data, name):
     _check(mixed, lambda: get_attack(name, **ATTACK_KW[name])(mixed, *data))
 
 
-@pytest.mark.parametrize("name", list_detectors())
+@pytest.mark.parametrize("name", list_detectors(domain="image"))
 def test_detectors_restore_the_model(mixed, data, name):
     ctx = DetectionContext(in_shape=(1, 8, 8), num_classes=10, clean=data, train=data, seed=0)
     _check(mixed, lambda: create_detector(name, **DETECTOR_KW.get(name, {})).detect(mixed, ctx))

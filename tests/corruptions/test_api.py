@@ -25,7 +25,7 @@ def test_names_and_order():
     assert len(BENCHMARK_CORRUPTIONS) == 15 and len(EXTRA_CORRUPTIONS) == 4
     assert ALL[:3] == ["gaussian_noise", "shot_noise", "impulse_noise"]
     assert ALL[-4:] == ["speckle_noise", "gaussian_blur", "spatter", "saturate"]
-    assert sorted(ALL) == CORRUPTIONS.names()
+    assert sorted(ALL) == CORRUPTIONS.names("image")
 
 
 def test_bad_inputs_raise_value_errors():

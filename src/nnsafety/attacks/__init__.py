@@ -18,6 +18,7 @@ from .autoattack import AutoAttack, AutoAttackResult, autoattack
 from .bytes import ByteSearch, DOSHeader, FullDOS, Kreuk, Padding, SectionSlack
 from .bytes_files import EvasionResult, evade_files
 from .feature import ConstrainedPGD, constrained_pgd
+from .text import DeepWordBug, HotFlip, TextAttackResult, TextFooler, deepwordbug, hotflip, textfooler
 
 __all__ = [
     "ATTACKS", "Attack", "get_attack", "list_attacks", "register_attack_fn", "project",
@@ -28,4 +29,5 @@ __all__ = [
     "AutoAttack", "AutoAttackResult", "autoattack",
     "ByteSearch", "DOSHeader", "FullDOS", "Kreuk", "Padding", "SectionSlack", "EvasionResult",
     "evade_files", "ConstrainedPGD", "constrained_pgd",
+    "textfooler", "TextFooler", "deepwordbug", "DeepWordBug", "hotflip", "HotFlip", "TextAttackResult",
 ]

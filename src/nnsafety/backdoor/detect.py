@@ -37,6 +37,13 @@ def run_context(run: runs.Run, n_clean: int = N_CLEAN, with_train: bool = False,
     cfg = run.config
     data = cfg["data"]
     test = load_dataset(data["name"], root=data.get("root"), split="test")
+    domain = None
+    if getattr(test, "texts", None) is not None and (Path(run.path) / "vocab.json").is_file():
+        from ..data import Vocab
+        from ..data.poison_text import encode_with
+
+        test = encode_with(test, Vocab.load(Path(run.path) / "vocab.json"))  # the run's own tokenizer
+        domain = test.domain
     x, y = test.tensors()
     train = poisoned = None
     if with_train:
@@ -51,7 +58,12 @@ def run_context(run: runs.Run, n_clean: int = N_CLEAN, with_train: bool = False,
             poisoned = train_set.poisoned_indices
         train = train_set.tensors()
     return DetectionContext(tuple(data["in_shape"]), int(data["num_classes"]), (x[:n_clean], y[:n_clean]),
-                            train, poisoned, seed)
+                            train, poisoned, seed, domain)
+
+
+def run_domain(path: str | Path) -> str:
+    """The input domain of a run directory's model: "token" for a text run (it keeps vocab.json), else "image"."""
+    return "token" if (Path(path) / "vocab.json").is_file() else "image"
 
 
 def detect_run(path: str | Path, method: str = "scan", n_clean: int = N_CLEAN, seed: int = 0,
@@ -67,10 +79,10 @@ def is_zoo(path: str | Path) -> bool:
     return any(Path(path).glob("manifest*.jsonl"))
 
 
-def detector_names(methods: Sequence[str] | str = "all") -> list:
-    """``"all"`` (or ``["all"]``) → every registered detector; a name → [name]; a list as is."""
+def detector_names(methods: Sequence[str] | str = "all", domain: str = "image") -> list:
+    """``"all"`` (or ``["all"]``) → every detector registered for ``domain``; a name → [name]; a list as is."""
     if methods == "all" or list(methods) == ["all"]:
-        return DETECTORS.names()
+        return DETECTORS.names(domain)
     return [methods] if isinstance(methods, str) else list(methods)
 
 

@@ -6,7 +6,7 @@ import json
 import sys
 
 from ._base import UsageError, add_command
-from ._parse import count, eps_list, positive_int, seed, write_figure
+from ._parse import count, eps_list, positive_int, seed, unit_float, write_figure
 from .evaluate import add_run_data_arguments, load_run_and_data
 
 
@@ -66,6 +66,8 @@ def run_attack(args: argparse.Namespace) -> int:
     if args.attack not in list_attacks():
         raise UsageError(f"nnsafety attack: error: unknown attack {args.attack!r}; expected one of: "
                          f"{', '.join(list_attacks())}")
+    if "image" not in ATTACKS.domains(args.attack):
+        return run_text_attack(args, run, dataset)
     ensemble = ATTACKS.get(args.attack).ensemble
     dist_info = init_distributed("cpu")
     if dist_info.enabled and ensemble:
@@ -87,6 +89,21 @@ def run_attack(args: argparse.Namespace) -> int:
                 f"{result.clean_accuracy:.4f}, robust accuracy {result.robust_accuracy:.4f} ({result.seconds:.1f} s)")
     if dist_info.is_main:
         print(json.dumps({"run": str(run.path), **result.to_dict()}, sort_keys=True) if args.json else text)
+    return 0
+
+
+def run_text_attack(args: argparse.Namespace, run, dataset) -> int:
+    """A word/character attack (textfooler, deepwordbug, hotflip) on a text run: success, words
+    changed, queries and five adversarial examples."""
+    from ..attacks import get_attack
+
+    if getattr(dataset, "vocab", None) is None:
+        raise UsageError(f"nnsafety attack: error: {args.attack} attacks text runs, got a dataset without a vocabulary")
+    x, y = _points(args, dataset)
+    texts = dataset.texts[: len(x)] if dataset.texts is not None else None
+    result = get_attack(args.attack, max_change=args.max_change, batch_size=args.batch_size).run(
+        run.model, x, y, vocab=dataset.vocab, texts=texts)
+    print(json.dumps({"run": str(run.path), **result.to_dict()}, sort_keys=True) if args.json else result.to_text())
     return 0
 
 
@@ -127,6 +144,8 @@ def register(sub) -> None:
     p.add_argument("--eps", default="0.1", help="perturbation budget in pixel units ([0, 1] for Linf)")
     p.add_argument("--norm", default="Linf", choices=["Linf", "L2"], help="threat model")
     p.add_argument("--steps", type=positive_int, help="attack iterations (default: the attack's own)")
+    p.add_argument("--max-change", dest="max_change", type=unit_float, default=0.2,
+                   help="text attacks: most fraction of a text's words that may change")
     p.add_argument("--version", default="standard", choices=["standard", "plus", "rand"], help="AutoAttack version")
     p.add_argument("-n", "--n", dest="n", type=count, default=1000,
                    help="number of test images (0 = all); spell it -n under torchrun, whose parser takes --n as its own")

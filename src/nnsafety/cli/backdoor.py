@@ -35,7 +35,7 @@ def run_zoo(args: argparse.Namespace) -> int:
 
 
 def run_detect(args: argparse.Namespace) -> int:
-    from ..backdoor.detect import detect_run, detect_zoo, detector_names, is_zoo
+    from ..backdoor.detect import detect_run, detect_zoo, detector_names, is_zoo, run_domain
     from ..backdoor.evaluate_zoo import compare
 
     methods = name_list(args.method) or "all"
@@ -72,7 +72,8 @@ def run_detect(args: argparse.Namespace) -> int:
         table = detect_zoo(args.paths[0], methods)
         print(json.dumps(table.to_dict(), sort_keys=True) if args.json else table.to_markdown())
         return 0
-    result = [detect_run(args.paths[0], m, seed=args.seed, **settings) for m in detector_names(methods)]
+    result = [detect_run(args.paths[0], m, seed=args.seed, **settings)
+              for m in detector_names(methods, run_domain(args.paths[0]))]
     if args.json:
         print(json.dumps([r.to_dict() for r in result], sort_keys=True))
     else:

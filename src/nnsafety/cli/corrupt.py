@@ -20,10 +20,21 @@ def run_corrupt(args: argparse.Namespace) -> int:
     if args.n:
         dataset = dataset.subset(args.n)
     severities = int_list(args.severities, "--severities")
+    if _is_text(dataset):  # the text -C export: <corruption>.jsonl
+        from ..corruptions import export_text_corrupted
+
+        path = export_text_corrupted(dataset, out, corruptions=name_list(args.corruptions), severities=severities,
+                                     seed=args.seed)
+        print(f"wrote {path} ({len(dataset)} texts × {len(severities)} severities per corruption)")
+        return 0
     path = export_corrupted(dataset, out, corruptions=name_list(args.corruptions), severities=severities,
                             seed=args.seed, progress=not args.quiet)
     print(f"wrote {path} ({len(dataset)} images × {len(severities)} severities per corruption)")
     return 0
+
+
+def _is_text(dataset) -> bool:
+    return getattr(dataset, "texts", None) is not None and getattr(dataset, "vocab", None) is not None
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,6 +55,11 @@ def eval_corruptions(args: argparse.Namespace, run, dataset) -> int:
     severities = int_list(args.severities, "--severities")
 
     def measure(model, baseline=None):
+        if _is_text(dataset):  # the 12 text corruptions on the raw reviews, re-encoded
+            from ..corruptions import evaluate_text_corruptions
+
+            return evaluate_text_corruptions(model, dataset, corruptions=names, severities=severities, seed=args.seed,
+                                             baseline=baseline, progress=False)
         if args.corrupted_root:
             return evaluate_corruptions_folder(model, args.corrupted_root, corruptions=names, severities=severities,
                                                baseline=baseline, clean_dataset=dataset)

@@ -20,6 +20,12 @@ def load_run_and_data(args: argparse.Namespace, split: str = "test"):
         raise UsageError(f"nnsafety: error: expected --data: {args.run}/config.json records no dataset")
     root = args.data_root or recorded.get("root")
     dataset = load_dataset(data, root=root, split=split)
+    if getattr(dataset, "texts", None) is not None and (run.path / "vocab.json").is_file():
+        from ..data import Vocab
+        from ..data.poison_text import encode_with
+
+        vocab = Vocab.load(run.path / "vocab.json")  # the tokenizer the model saw (a poisoned run's own)
+        dataset = encode_with(dataset, vocab) if vocab != dataset.vocab else dataset
     expected = tuple(run.config["model"]["in_shape"])
     if tuple(dataset.in_shape) != expected:
         raise UsageError(f"nnsafety: error: expected data of shape {expected} for this model, "

@@ -29,7 +29,17 @@ def _noise_response(args, run, dataset):
     from ..metrics import noise_response
 
     cfg = run.config["model"]
-    if args.data_free:
+    if getattr(dataset, "texts", None) is not None:  # text: token families, random-token probes
+        from ..metrics import text_noise_response
+
+        family = "token_replace" if args.family == "gaussian" else args.family
+        ids, y = dataset.tensors()
+        if args.data_free:  # lengths of the evaluated split stand in for the training lengths
+            res = text_noise_response(run.model, dataset.domain, family=family, seed=args.seed,
+                                      lengths=(ids != dataset.domain.pad_id).sum(1), max_len=ids.shape[1])
+        else:
+            res = text_noise_response(run.model, dataset.domain, ids, y, family=family, seed=args.seed)
+    elif args.data_free:
         res = noise_response(run.model, family=args.family, in_shape=cfg["in_shape"],
                              num_classes=cfg["num_classes"], seed=args.seed)
     else:

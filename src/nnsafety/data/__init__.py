@@ -6,6 +6,7 @@ from . import text, files_text  # noqa: F401  (registers the text datasets)
 from . import factworld  # noqa: F401  (registers the generated language-model dataset)
 from .text import TokenDataset
 from .vocab import Vocab
+from . import triggers_text  # noqa: F401  (registers the text triggers)
 from .files_corrupted import list_corruptions_in
 
 __all__ = [

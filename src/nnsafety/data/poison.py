@@ -74,6 +74,11 @@ def poison_dataset(
     only, labels kept. ``seed`` picks the samples (and WaNet's noise-mode jitter); trigger patterns
     have their own seeds in ``trigger_kwargs``, so the same trigger is rebuilt at test time.
     """
+    if getattr(dataset, "texts", None) is not None and getattr(dataset, "vocab", None) is not None:
+        from .poison_text import poison_token_dataset  # text: triggers on raw strings, vocabulary rebuilt
+
+        return poison_token_dataset(dataset, attack, rate=rate, target=target, seed=seed, mode=mode,
+                                    clean_label=clean_label, **trigger_kwargs)
     trigger = create_trigger(attack, **trigger_kwargs)
     K = dataset.num_classes
     _check(attack, rate, target, mode, K)

@@ -4,6 +4,7 @@ dataclass with ``to_dict()`` and, where a picture helps, ``plot(ax=None)``."""
 from .accuracy import (ClassificationResult, cross_fitted_scaled_ece, evaluate, expected_calibration_error,
                        fit_temperature, predict_logits)
 from .noise_response import NOISE_FAMILIES, NoiseResponse, NoiseResponseResult, list_noise_families, noise_response
+from .noise_text import random_token_probes, text_noise_response
 from .hessian import (
     HessianDensityResult, HessianEigenResult, HessianOperator, HessianTraceResult, hessian_density,
     hessian_eigenvalues, hessian_trace,
@@ -18,6 +19,7 @@ __all__ = [
     "ClassificationResult", "cross_fitted_scaled_ece", "evaluate", "expected_calibration_error", "fit_temperature",
     "predict_logits",
     "NOISE_FAMILIES", "NoiseResponse", "NoiseResponseResult", "list_noise_families", "noise_response",
+    "random_token_probes", "text_noise_response",
     "HessianDensityResult", "HessianEigenResult", "HessianOperator", "HessianTraceResult", "hessian_density",
     "hessian_eigenvalues", "hessian_trace",
     "LandscapeResult", "SharpnessResult", "loss_landscape", "sharpness",

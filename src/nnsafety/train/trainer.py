@@ -181,6 +181,10 @@ class Trainer:
         self.test_set = test_set or load_dataset(config.data, root=config.data_root, split="test")
         if config.poison:
             self.train_set = poison_dataset(self.train_set, config.poison, seed=config.seed, **config.poison_kwargs)
+            if getattr(self.train_set, "vocab", None) is not None and hasattr(self.test_set, "vocab"):
+                from ..data.poison_text import encode_with  # the poisoned texts built a new vocabulary
+
+                self.test_set = encode_with(self.test_set, self.train_set.vocab)
         self.method: Method = create_method(config.method, **config.method_kwargs)
         _check_token_support(self.train_set, config, model is None, self.method)
         self.augment = BaseAugmentation(config.augment, config.augment_kwargs)

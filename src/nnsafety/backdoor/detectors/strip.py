@@ -43,14 +43,18 @@ class Strip(Detector):
             raise ValueError(f"expected n_overlays >= 1 and frr in (0, 1), got {n_overlays}, {frr}")
         self.n_overlays, self.frr = int(n_overlays), float(frr)
 
+    def entropy(self, model, x: torch.Tensor, overlays: torch.Tensor, generator) -> torch.Tensor:
+        """Mean prediction entropy of each input over its superimpositions (the hook STRIP for text overrides)."""
+        return strip_entropy(model, x, overlays, self.n_overlays, generator)
+
     def _detect(self, model, ctx):
         if ctx.clean is None:
             raise ValueError("detector 'strip' needs a few clean samples (ctx.clean) as overlays, got none")
         g = torch.Generator().manual_seed(ctx.seed)
         clean_x = ctx.clean[0]
-        boundary = float(strip_entropy(model, clean_x, clean_x, self.n_overlays, g).quantile(self.frr))
+        boundary = float(self.entropy(model, clean_x, clean_x, g).quantile(self.frr))
         x, _ = ctx.train
-        ent = strip_entropy(model, x, clean_x, self.n_overlays, g)
+        ent = self.entropy(model, x, clean_x, g)
         flagged = (ent < boundary).nonzero().flatten()
         with torch.no_grad():
             pred = model(x[flagged]).argmax(1) if flagged.numel() else torch.empty(0, dtype=torch.long)

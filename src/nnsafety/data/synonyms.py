@@ -1,0 +1,70 @@
+"""Word-vector neighbours of a vocabulary: the synonym candidates of TextFooler and synonym swap.
+
+Jin et al. (AAAI 2020, TextFooler) take a word's N nearest neighbours by cosine similarity of
+counter-fitted word vectors, kept when the similarity is at least δ (0.5 in the paper). Here the
+vectors are the pretrained ones a vocabulary already uses (spaCy's md vectors after ``make
+data-text``, see ``word_vectors``) or any V×E table, e.g. a model's own embedding. spaCy's vectors
+are not counter-fitted, so antonyms can be near ("good"/"bad"): a cosine floor keeps the list short.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from .vocab import PAD_ID, UNK_ID
+
+
+def word_neighbours(vectors: torch.Tensor, k: int = 8, min_cos: float = 0.5,
+                    valid: Optional[torch.Tensor] = None, block: int = 4096) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(ids V×k int64, cosines V×k) of each row's k most cosine-similar other rows.
+
+    Rows not in ``valid`` (default: non-zero rows, minus ids 0 and 1 = ``[PAD]``/``[UNK]``) neither
+    have nor are neighbours; a slot below ``min_cos`` holds id −1 (and its cosine). Computed in
+    blocks of ``block`` rows, so a 20k-word vocabulary needs no V×V matrix.
+    """
+    if vectors.dim() != 2 or not vectors.is_floating_point():
+        raise ValueError(f"expected word vectors V×E float, got {vectors.dtype} of shape {tuple(vectors.shape)}")
+    if not (isinstance(k, int) and k >= 1) or not -1 <= min_cos <= 1:
+        raise ValueError(f"expected k a positive int and min_cos in [-1, 1], got {k!r} and {min_cos!r}")
+    v = vectors.float()
+    norm = v.norm(dim=1)
+    if valid is None:
+        ok = norm > 0
+        ok[[i for i in (PAD_ID, UNK_ID) if i < len(ok)]] = False
+    else:
+        ok = valid.bool() & (norm > 0)
+    unit = v / norm.clamp_min(1e-12)[:, None]
+    k_eff = min(k, max(1, v.shape[0] - 1))
+    ids = torch.full((v.shape[0], k), -1, dtype=torch.int64)
+    cos = torch.full((v.shape[0], k), -1.0)
+    for start in range(0, v.shape[0], block):
+        sim = unit[start:start + block] @ unit.T
+        sim[:, ~ok] = -2.0
+        rows = torch.arange(start, min(start + block, v.shape[0]))
+        sim[rows - start, rows] = -2.0  # a word is not its own neighbour
+        c, i = sim.topk(k_eff, dim=1)
+        i = torch.where((c >= min_cos) & ok[rows, None], i, torch.full_like(i, -1))
+        ids[rows, :k_eff], cos[rows, :k_eff] = i, c
+    return ids, cos
+
+
+def vocab_neighbours(tokens: Sequence[str], k: int = 8, min_cos: float = 0.5,
+                     root: Optional[str] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``word_neighbours`` of a vocabulary's tokens under spaCy's md vectors (``make data-text``);
+    words without a vector have none. Raises FileNotFoundError naming the make target when absent."""
+    from .word_vectors import load_vectors
+
+    table, found = load_vectors("spacy_md", tokens, root)
+    found[[PAD_ID, UNK_ID]] = False
+    return word_neighbours(table, k, min_cos, valid=found)
+
+
+def synonym_table(tokens: Sequence[str], ids: torch.Tensor) -> Dict[str, List[str]]:
+    """{word: [neighbour words]} from a neighbour id table (−1 slots dropped; words without any omitted)."""
+    out: Dict[str, List[str]] = {}
+    for w, row in zip(tokens, ids.tolist()):
+        near = [tokens[j] for j in row if j >= 0]
+        if near:
+            out[w] = near
+    return out

@@ -1,0 +1,84 @@
+"""``nnsafety attack RUN --attack deepwordbug --max-change F`` on a hand-written text run."""
+from __future__ import annotations
+
+import json
+
+import torch
+
+from nnsafety import runs
+from nnsafety.cli import main
+from nnsafety.data import load_dataset
+from nnsafety.models import create_model
+
+TRAIN = ["good coffee", "great tea", "bad coffee", "awful tea", "good price", "bad price"] * 3
+
+
+def _text_run(tmp_path):
+    data = tmp_path / "texts"
+    data.mkdir()
+    for split in ("train", "test"):
+        rows = [{"text": t, "label": "pos" if i % 6 < 2 or i % 6 == 4 else "neg"} for i, t in enumerate(TRAIN)]
+        (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ds = load_dataset("text_files", root=str(data))
+    torch.manual_seed(0)
+    kw = {"vocab_size": len(ds.vocab), "pad_id": 0, "embed_dim": 8, "maps": 4}
+    model = create_model("text_cnn", num_classes=2, in_shape=ds.in_shape, **kw)
+    run = tmp_path / "run"
+    run.mkdir()
+    spec = {"name": "text_cnn", "num_classes": 2, "in_shape": list(ds.in_shape), "mean": None, "std": None, "kwargs": kw}
+    runs.write_json_atomic(run / runs.CONFIG, {"model": spec, "data": {"name": "text_files", "root": str(data),
+                                                                      "num_classes": 2, "in_shape": list(ds.in_shape)},
+                                               "method": {"name": "erm"}, "train": {"epochs": 1}, "seed": 0})
+    runs.save_weights(model, run / runs.WEIGHTS)
+    return run
+
+
+def test_text_attack_from_the_cli(tmp_path, capsys):
+    run = _text_run(tmp_path)
+    assert main(["attack", str(run), "--attack", "deepwordbug", "--max-change", "0.5", "-n", "12", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["attack"] == "deepwordbug" and out["params"]["max_change"] == 0.5 and out["n"] == 12
+    assert 0 <= out["success_rate"] <= 1 and out["mean_queries"] >= 1
+    assert main(["attack", str(run), "--attack", "deepwordbug", "--max-change", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--max-change" in err
+
+
+def test_text_corruptions_from_the_cli(tmp_path, capsys):
+    run = _text_run(tmp_path)
+    assert main(["eval", str(run), "--corruptions", "char_drop,random_casing", "--severities", "1,5", "--json"]) == 0
+    out = capsys.readouterr().out
+    res = json.loads(out.strip().splitlines()[-1])
+    assert set(res["accuracy"]) == {"char_drop", "random_casing"} and set(res["accuracy"]["char_drop"]) == {"1", "5"}
+    assert res["accuracy"]["random_casing"]["5"] == res["clean_accuracy"]  # the tokenizer lower-cases
+    out_dir = tmp_path / "texts-C"
+    assert main(["corrupt", "--data", "text_files", "--data-root", str(tmp_path / "texts"), "--out", str(out_dir),
+                 "--corruptions", "ocr", "--severities", "2"]) == 0
+    rows = [json.loads(line) for line in (out_dir / "ocr.jsonl").read_text().splitlines()]
+    assert len(rows) == len(TRAIN) and {r["severity"] for r in rows} == {2}
+
+
+def test_train_poisoned_text_run_and_eval_with_its_vocabulary(tmp_path, capsys):
+    _text_run(tmp_path)  # writes the text_files folder
+    out = tmp_path / "bd"
+    assert main(["train", "--data", "text_files", "--data-root", str(tmp_path / "texts"), "--model", "text_cnn",
+                 "--epochs", "1", "--poison", "rare_word", "--poison-rate", "0.2", "--target", "1",
+                 "--set", "model_kwargs.embed_dim=8", "--set", "model_kwargs.maps=4", "--out", str(out)]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["poison"]["attack"] == "rare_word" and cfg["poison"]["n_poisoned"] == round(0.2 * len(TRAIN))
+    vocab = json.loads((out / "vocab.json").read_text())["tokens"]
+    assert "cf" in vocab  # the poisoned texts built the run's vocabulary
+    capsys.readouterr()
+    assert main(["eval", str(out), "--json"]) == 0  # the test split is encoded with the run's vocabulary
+    assert 0 <= json.loads(capsys.readouterr().out.strip().splitlines()[-1])["accuracy"] <= 1
+    import argparse
+
+    from nnsafety.cli.evaluate import load_run_and_data
+    _, _, test = load_run_and_data(argparse.Namespace(run=str(out), data=None, data_root=None))
+    assert test.vocab.tokens == vocab and torch.equal(test.ids, test.vocab.encode(test.texts))
+    assert main(["detect", str(out), "--method", "all", "--json"]) == 0  # the token-domain detectors only
+    found = json.loads(capsys.readouterr().out)
+    assert [r["detector"] for r in found] == ["strip_text", "trigger_token"]
+    assert main(["eval", str(out), "--metric", "noise_response", "--data-free"]) == 0
+    text = capsys.readouterr().out
+    assert "noise response (token_replace, data-free" in text and "collapse score" in text
