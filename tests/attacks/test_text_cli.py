@@ -81,4 +81,4 @@ def test_train_poisoned_text_run_and_eval_with_its_vocabulary(tmp_path, capsys):
     assert [r["detector"] for r in found] == ["strip_text", "trigger_token"]
     assert main(["eval", str(out), "--metric", "noise_response", "--data-free"]) == 0
     text = capsys.readouterr().out
-    assert "noise response (token_replace, data-free" in text and "collapse score" in text
+    assert "noise response to token_replace noise (data-free: random-token texts" in text and "collapse score" in text

@@ -29,7 +29,8 @@ def _noise_response(args, run, dataset):
     from ..metrics import noise_response
 
     cfg = run.config["model"]
-    if getattr(dataset, "texts", None) is not None:  # text: token families, random-token probes
+    text = getattr(dataset, "texts", None) is not None
+    if text:  # text: token families, random-token probes
         from ..metrics import text_noise_response
 
         family = "token_replace" if args.family == "gaussian" else args.family
@@ -45,8 +46,9 @@ def _noise_response(args, run, dataset):
     else:
         x, y = dataset.tensors()
         res = noise_response(run.model, x, y, family=args.family, seed=args.seed)
-    probes = ("data-free: noise around a grey image" if res.data_free
-              else f"{res.n_probes} test images of {dataset.name if hasattr(dataset, 'name') else 'the data'}")
+    what = "texts" if text else "images"
+    probes = (("data-free: random-token texts of the split's lengths" if text else "data-free: noise around a grey image")
+              if res.data_free else f"{res.n_probes} test {what} of {getattr(dataset, 'name', 'the data')}")
     lines = [f"noise response to {res.family} noise ({probes}; {res.n_probes} probes × {len(res.levels)} levels "
              f"{res.levels[0]:g}..{res.levels[-1]:g})"]
     if res.accuracy_auc is not None:
