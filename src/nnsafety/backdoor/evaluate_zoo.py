@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from .. import runs
+from ..metrics.ranking import roc_auc
 from .detect import run_context
 from .detectors import MetaClassifier, create_detector
 from .detectors.meta import ProfileMeta
@@ -33,13 +34,6 @@ VARIANTS: Dict[str, tuple] = {
     "spectral_signature": ("spectral_signature", {}, False),
     "activation_clustering": ("activation_clustering", {}, False),
 }
-
-
-def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    y = np.asarray(labels)
-    return float(roc_auc_score(y, np.asarray(scores))) if 0 < y.sum() < len(y) else float("nan")
 
 
 def tpr_at_fpr(labels: Sequence[int], scores: Sequence[float], fpr: float = 0.05) -> float:

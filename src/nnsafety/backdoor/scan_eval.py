@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..metrics.ranking import roc_auc
 from .evidence import (
     FEATURES, S0, agreement_features, features, robust_z, noise_z_features, static_features, static_suspicion, vote_target,
 )
@@ -135,15 +136,6 @@ class Scorer:
 
 
 # ------------------------------------------------------------------------------------------ metrics
-def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
-    """Mann–Whitney AUC (ties count ½)."""
-    y, s = np.asarray(y), np.asarray(s, dtype=np.float64)
-    pos, neg = s[y == 1], s[y == 0]
-    if not len(pos) or not len(neg):
-        return float("nan")
-    return float(((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum()) / (len(pos) * len(neg)))
-
-
 def bootstrap_auc(y, s, n: int = 1000, seed: int = 0) -> Tuple[float, float]:
     """95 % percentile interval of the AUC over models resampled with replacement within each class."""
     y, s = np.asarray(y), np.asarray(s, dtype=np.float64)
