@@ -5,8 +5,6 @@ trigger reaches the model as the token it was trained on.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import nn
 

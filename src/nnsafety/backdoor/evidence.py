@@ -25,7 +25,6 @@ import torch
 from torch import nn
 
 from .detectors._probes import class_prototypes
-from .detectors.base import mad_anomaly
 from .detectors.neural_cleanse import reverse_engineer_triggers
 from .detectors.noise_response import BLOCKS, class_profile
 from .detectors.universal_perturbation import universal_perturbations

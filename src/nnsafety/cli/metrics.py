@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Callable, Dict, List
+from typing import Callable, Dict
 
 from ._parse import write_figure
 

@@ -1,7 +1,6 @@
 """The in-memory dataset type every loader returns, and the dataset registry."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch

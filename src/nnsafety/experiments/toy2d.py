@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
-import torch
 
 from .._io import save_figure_atomic
 from ..data import load_dataset

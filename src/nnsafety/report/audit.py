@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -24,7 +24,7 @@ from .._io import write_bytes_atomic
 from .._model import check_classifier, model_state, predict_logits
 from .._progress import progress_bar, show_progress
 from . import sections_backdoor, sections_geometry, sections_performance  # noqa: F401  (register sections)
-from .base import SECTIONS, AuditContext, Finding, SectionResult, worst
+from .base import SECTIONS, AuditContext, Finding, SectionResult
 from .budget import Budget, get_budget
 from .output import prepare_out, write_folder
 

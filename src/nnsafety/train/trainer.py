@@ -26,7 +26,6 @@ from ..augment.base_ops import BaseAugmentation
 from .._progress import progress_bar
 from ..data import ArrayDataset, load_dataset
 from ..data.poison import poison_dataset
-from ..models import create_model
 from .config import TrainConfig
 from .distributed import DistInfo, all_gather_objects, all_reduce_sum, init_distributed
 from .methods import Method, StepContext, create_method
