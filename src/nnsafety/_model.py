@@ -10,7 +10,7 @@ from typing import Iterator, Optional
 import torch
 from torch import nn
 
-from ._validation import check_images, check_labels
+from ._validation import check_batch, check_labels
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -90,10 +90,7 @@ def check_classifier(model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"expected an nn.Module, got {type(model).__name__}")
-    if domain is None:
-        check_images(x)
-    else:
-        domain.check(x)
+    check_batch(x, domain)
     probe = x[:8]
     try:
         with model_state(model, train=False), torch.no_grad():

@@ -33,6 +33,14 @@ def check_images(x: torch.Tensor, name: str = "x", allow_2d: bool = True) -> Non
             )
 
 
+def check_batch(x, domain=None, name: str = "x") -> None:
+    """``x`` is a valid batch of ``domain`` (an ``nnsafety.domains.Domain``; default: images in [0, 1])."""
+    if domain is None:
+        check_images(x, name)
+    else:
+        domain.check(x, name)
+
+
 def check_labels(y, n: int, num_classes: Optional[int] = None, name: str = "y") -> None:
     """Raise ``ValueError`` unless ``y`` is an int64 tensor of ``n`` labels in [0, num_classes)."""
     if not isinstance(y, torch.Tensor) or y.dtype != torch.long or y.shape != (n,):

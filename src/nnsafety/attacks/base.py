@@ -20,7 +20,7 @@ from .._model import batched_logits, model_state
 from .._random import make_generator, rand_like, randint  # noqa: F401  (the attacks' draws)
 from .._registry import Registry
 from ..domains import Domain, ImageDomain
-from .._validation import check_images
+from .._validation import check_batch, check_labels
 from ..models.inference import fast_inference
 
 NORMS = ("Linf", "L2")
@@ -200,13 +200,8 @@ def check_inputs(x: torch.Tensor, y: torch.Tensor, eps=None, norm: Optional[str]
                  domain: Optional[Domain] = None) -> None:
     """The one entry check of every attack: a batch of ``domain`` (default: images in [0, 1]),
     labels int64 of length N."""
-    if domain is None:
-        check_images(x)
-    else:
-        domain.check(x)
-    if not isinstance(y, torch.Tensor) or y.dtype != torch.long or y.shape != (x.shape[0],):
-        got = f"{y.dtype} of shape {tuple(y.shape)}" if isinstance(y, torch.Tensor) else type(y).__name__
-        raise ValueError(f"expected y to be an int64 tensor of shape ({x.shape[0]},), got {got}")
+    check_batch(x, domain)
+    check_labels(y, x.shape[0])
     if y.device != x.device:
         raise ValueError(f"expected y on {x.device} like x, got {y.device}")
     if norm is not None:

@@ -23,7 +23,7 @@ from .._model import batched_logits, check_classifier, model_device, model_state
 from .._plot import pyplot
 from .._random import make_generator, rand, randn
 from .._registry import Registry
-from .._validation import check_images
+from .._validation import check_batch
 from ..data.base import as_xy
 from ..domains import Domain, ImageDomain
 from ..models.inference import fast_inference
@@ -196,7 +196,7 @@ def _probes(
 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
     """Real samples (a random subset of at most ``n_probes``) or ``n_probes`` data-free base images."""
     if x is not None:
-        check_images(x) if domain is None else domain.check(x)
+        check_batch(x, domain)
         if y is not None and y.shape[0] != x.shape[0]:
             raise ValueError(f"expected {x.shape[0]} labels, got {y.shape[0]}")
         if x.shape[0] > n_probes:
