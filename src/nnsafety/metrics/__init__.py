@@ -1,7 +1,7 @@
 """Safety metrics: accuracy/calibration, noise response, Hessian, loss landscape, decision
 boundaries, and spectral analysis of the weights. Each takes any ``nn.Module`` and returns a
 dataclass with ``to_dict()`` and, where a picture helps, ``plot(ax=None)``."""
-from .accuracy import (ClassificationResult, cross_fitted_scaled_ece, evaluate, expected_calibration_error,
+from .accuracy import (ClassificationResult, classification_result, cross_fitted_scaled_ece, evaluate, expected_calibration_error,
                        fit_temperature, predict_logits)
 from .noise_response import NOISE_FAMILIES, NoiseResponse, NoiseResponseResult, list_noise_families, noise_response
 from .noise_text import random_token_probes, text_noise_response
@@ -16,7 +16,7 @@ from .spectral import (
 )
 
 __all__ = [
-    "ClassificationResult", "cross_fitted_scaled_ece", "evaluate", "expected_calibration_error", "fit_temperature",
+    "ClassificationResult", "classification_result", "cross_fitted_scaled_ece", "evaluate", "expected_calibration_error", "fit_temperature",
     "predict_logits",
     "NOISE_FAMILIES", "NoiseResponse", "NoiseResponseResult", "list_noise_families", "noise_response",
     "random_token_probes", "text_noise_response",

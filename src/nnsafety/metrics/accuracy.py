@@ -179,8 +179,17 @@ def evaluate(
     x, y = data.tensors()
     check_classifier(model, x, y, getattr(data, "domain", None))  # token, feature and byte data are not images
     logits = predict_logits(model, x, batch_size=batch_size, device=device)
+    return classification_result(logits, y, n_bins=n_bins)
+
+
+def classification_result(logits: torch.Tensor, y: torch.Tensor, n_bins: int = 15) -> ClassificationResult:
+    """Accuracy, loss and ECE from logits already computed (N×K) and their labels: what ``evaluate``
+    reports, for callers that hold the predictions (the audit predicts once for every section)."""
+    if logits.dim() != 2 or y.shape != logits.shape[:1]:
+        raise ValueError(f"expected N×K logits and N labels, got {tuple(logits.shape)} and {tuple(y.shape)}")
     if logits.shape[0] == 0:
         raise ValueError("expected a non-empty dataset to evaluate, got 0 samples")
+    logits = logits.float()
     y = y.to(logits.device)
     loss = float(F.cross_entropy(logits, y))
     probs = logits.softmax(dim=1)

@@ -32,18 +32,27 @@ ORDER = ["accuracy", "corruptions", "attacks", "noise_response", "hessian", "bou
 REPORT, CARD, FIGURES = "report.html", "safety_card.json", "figures"
 
 
-def list_sections() -> List[str]:
-    """Section names in report order."""
-    return [n for n in ORDER if n in SECTIONS] + [n for n in SECTIONS.names() if n not in ORDER]
+def list_sections(domain: Optional[str] = None) -> List[str]:
+    """Section names in report order; with ``domain`` ("image", "token", ...), only the sections
+    that can audit a model of that input domain."""
+    names = SECTIONS.names(domain=domain)
+    return [n for n in ORDER if n in names] + [n for n in names if n not in ORDER]
 
 
-def select_sections(skip: Optional[Sequence[str]] = None, only: Optional[Sequence[str]] = None) -> List[str]:
-    """The sections to run, in report order; unknown names -> ``ValueError`` listing the known ones."""
-    known = list_sections()
+def select_sections(skip: Optional[Sequence[str]] = None, only: Optional[Sequence[str]] = None,
+                    domain: Optional[str] = None) -> List[str]:
+    """The sections to run, in report order; unknown names -> ``ValueError`` listing the known ones,
+    and a section that cannot audit ``domain`` models named in ``only`` -> ``ValueError``."""
+    every = list_sections()
     for what, names in (("--skip", skip), ("--only", only)):
-        bad = [n for n in (names or []) if n not in known]
+        bad = [n for n in (names or []) if n not in every]
         if bad:
-            raise ValueError(f"unknown section(s) {', '.join(bad)} in {what}; expected some of: {', '.join(known)}")
+            raise ValueError(f"unknown section(s) {', '.join(bad)} in {what}; expected some of: {', '.join(every)}")
+    known = list_sections(domain)
+    bad = [n for n in (only or []) if n not in known]
+    if bad:
+        raise ValueError(f"section(s) {', '.join(bad)} cannot audit {domain} models; expected some of: "
+                         f"{', '.join(known)}")
     chosen = [n for n in known if (not only or n in only) and n not in (skip or [])]
     if not chosen:
         raise ValueError("expected at least one section to run, got none after --skip/--only")
@@ -157,13 +166,14 @@ def audit(
     if not (isinstance(eps, (int, float)) and 0 < eps <= 1):
         raise ValueError(f"expected eps in (0, 1] (L∞, pixel units), got {eps!r}")
     b = get_budget(budget) if noise_meta is None else get_budget(budget, noise_meta=_checked_meta(noise_meta))
-    chosen = select_sections(skip, only)
+    ds = _as_dataset(dataset, classes, data_root)
+    domain = getattr(ds, "domain", None)
+    chosen = select_sections(skip, only, getattr(domain, "name", "image"))
     if out is not None:
         prepare_out(out)  # a wrong, read-only or full --out fails now, not after the sections
-    ds = _as_dataset(dataset, classes, data_root)
     x_all, y_all = ds.tensors()
     class_names = [str(c) for c in (classes or ds.classes)]
-    check_classifier(model, x_all, y_all)
+    check_classifier(model, x_all, y_all, domain)
     logits = predict_logits(model, x_all)  # eval mode: a train-mode forward would move BatchNorm buffers
     num_classes = int(logits.shape[1]) if len(ds) else len(class_names)
     if len(class_names) < num_classes:
@@ -175,8 +185,8 @@ def audit(
     else:
         clean = tuple(clean_samples)
     ctx = AuditContext(model=model, dataset=ds, classes=class_names, in_shape=tuple(ds.in_shape),
-                       num_classes=num_classes, budget=b, eps=float(eps), seed=int(seed), clean=clean,
-                       correct=logits.argmax(1) == y_all if len(ds) else torch.zeros(0, dtype=torch.bool))
+                       num_classes=num_classes, budget=b, eps=float(eps), seed=int(seed), clean=clean, domain=domain,
+                       logits=logits)
     show = show_progress(progress)
     results: List[SectionResult] = []
     t_start, c_start = time.perf_counter(), time.process_time()
@@ -186,7 +196,8 @@ def audit(
     result = AuditResult(name=name or (identity or {}).get("name") or type(model).__name__, sections=results, card={})
     result.card = build_card(result, model, ds, ctx, identity or {}, seconds=time.perf_counter() - t_start,
                              cpu_seconds=time.process_time() - c_start,
-                             skipped=[n for n in list_sections() if n not in chosen])
+                             skipped=[n for n in list_sections(ctx.domain.name if ctx.domain is not None else None)
+                                      if n not in chosen])
     if out is not None:
         result.write(out)
     return result

@@ -105,11 +105,13 @@ class Section:
 SECTIONS: Registry[Section] = Registry("audit section")
 
 
-def register_section(name: str, title: str, explanation: str, steps: Callable[[Budget], int] = lambda b: 1):
-    """Decorator: register ``run(ctx) -> SectionOutput`` as an audit section (in definition order)."""
+def register_section(name: str, title: str, explanation: str, steps: Callable[[Budget], int] = lambda b: 1,
+                     domains: Sequence[str] = ("image",)):
+    """Decorator: register ``run(ctx) -> SectionOutput`` as an audit section (in definition order);
+    ``domains`` names the input domains (``nnsafety.domains``) whose models the section can audit."""
 
     def decorator(fn):
-        SECTIONS.register(name)(Section(name, title, " ".join(explanation.split()), fn, steps))
+        SECTIONS.register(name, domains)(Section(name, title, " ".join(explanation.split()), fn, steps))
         return fn
 
     return decorator
@@ -136,7 +138,8 @@ class AuditContext:
     eps: float
     seed: int = 0
     clean: Optional[Tuple[torch.Tensor, torch.Tensor]] = None  # a few clean samples (Neural Cleanse)
-    correct: Optional[torch.Tensor] = None  # per audit image: clean prediction right (computed once)
+    logits: Optional[torch.Tensor] = None  # per audit input: the model's logits (predicted once per audit)
+    domain: Any = None  # the audit data's input domain (nnsafety.domains); None: images in [0, 1]
     bar: Any = field(default_factory=_NullBar)
 
     def tensors(self) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -155,6 +158,12 @@ class AuditContext:
         x, y = self.tensors()
         idx = self.subset_index(n)
         return (x, y) if idx.numel() == x.shape[0] else (x[idx], y[idx])
+
+    @property
+    def correct(self) -> torch.Tensor:
+        """Per audit input: is the clean prediction right (from the predictions made once per audit)."""
+        return self.logits.argmax(1) == self.dataset.tensors()[1] if self.logits is not None and self.logits.numel() \
+            else torch.zeros(0, dtype=torch.bool)
 
     def clean_accuracy(self, idx: torch.Tensor) -> float:
         """Clean accuracy on the audit images ``idx``, from the predictions made once per audit."""

@@ -57,6 +57,8 @@ SCHEMA: Dict[str, Any] = {
                 "n": {"type": "integer", "minimum": 1}, "num_classes": {"type": "integer", "minimum": 1},
                 "in_shape": {"type": "array", "items": {"type": "integer", "minimum": 1}},
                 "classes": {"type": "array", "items": {"type": "string"}},
+                "domain": {"type": "object", "required": ["name"],
+                           "description": "The input domain audited (nnsafety.domains config: name and parameters)."},
             },
         },
         "audit": {

@@ -30,13 +30,13 @@ def _grade(value: float, warn: float, fail: float, higher_is_better: bool = True
     the diagonal is well calibrated; bars below it mean the model is over-confident. If ECE is high,
     do not use the raw softmax as a probability: recalibrate (temperature scaling on held-out data)
     or train with label smoothing or mixing augmentations.""",
-    steps=lambda b: 2,
+    steps=lambda b: 2, domains=("image", "token", "byte", "feature"),
 )
 def accuracy_section(ctx: AuditContext) -> SectionOutput:
-    from ..metrics import evaluate
+    from ..metrics import classification_result
 
-    x, y = ctx.subset(ctx.budget.n_eval)
-    res = evaluate(ctx.model, (x, y))
+    idx = ctx.subset_index(ctx.budget.n_eval)
+    res = classification_result(ctx.logits[idx], ctx.tensors()[1][idx])  # the audit's one prediction pass
     ctx.tick("evaluate")
     fig, (ax,) = new_figure(1, (4.2, 4.0))
     res.plot(ax)
