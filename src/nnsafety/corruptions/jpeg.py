@@ -114,26 +114,8 @@ def islow_matrices() -> tuple:
     return fwd, inv
 
 
-@lru_cache(maxsize=64)
-def quantizer(quality: int, chroma: bool) -> tuple:
-    """libjpeg-turbo's ``compute_reciprocal`` for each divisor d = 8·Q (Q the 8×8 table):
-    (c, f, 2^−r) with |coef| = floor((|t| + c)·f·2^−r), and Q itself; all 8×8 float64."""
-    q = quant_table(CHROMA_TABLE if chroma else LUMA_TABLE, quality)
-    c, f, inv = torch.empty(64), torch.empty(64), torch.empty(64)
-    for i, qi in enumerate(q.flatten().long().tolist()):
-        d = qi << 3
-        b = d.bit_length() - 1
-        r = 16 + b
-        fq, fr = divmod(1 << r, d)
-        cc = d // 2
-        if fr == 0:  # d a power of two
-            fq, r = fq >> 1, r - 1
-        elif fr <= d // 2:
-            cc += 1
-        else:
-            fq += 1
-        c[i], f[i], inv[i] = cc, fq, 2.0 ** -r
-    return tuple(t.view(8, 8).to(torch.float64) for t in (c, f, inv)) + (q,)
+# Bias of the quantizer's division: |t/d|·η stays below 1/d for every |t| <= 2^13 (see _quantizer_as)
+_QUANT_ETA = 1e-6
 
 
 @lru_cache(maxsize=16)
@@ -141,8 +123,8 @@ def _pass_matrices(device: torch.device) -> tuple:
     """The butterflies with each pass's ``DESCALE`` divisor folded in: a power of two, so
     ``floor(rows @ M'ᵀ + 0.5)`` is exactly ``DESCALE(rows @ Mᵀ)``. The forward row pass is float32:
     its inputs are integers in −128..127 and each row's |coefficients| sum to at most 2^16, so
-    every partial sum is a multiple of 2^−11 below 2^12 in magnitude (24 bits: exact in any
-    summation order); the other passes reach 2^40 and run in float64."""
+    every partial sum (the ½ included) is a multiple of 2^−11 below 2^12 in magnitude (24 bits:
+    exact in any summation order); the other passes reach 2^40 and run in float64."""
     fwd, inv = islow_matrices()
     return (fwd.mul(2.0 ** -(CONST_BITS - PASS1_BITS)).to(device, torch.float32),
             fwd.mul(2.0 ** -(CONST_BITS + PASS1_BITS)).to(device),
@@ -152,10 +134,17 @@ def _pass_matrices(device: torch.device) -> tuple:
 
 @lru_cache(maxsize=64)
 def _quantizer_as(quality: int, chroma: bool, device: torch.device) -> tuple:
-    """(c·2^−r·f, f·2^−r, Q) shaped 8×1×8 (frequency v, block, u) for the image layout of
-    ``_code_plane``."""
-    c, f, step, q = quantizer(quality, chroma)
-    return tuple(t.view(8, 1, 8).to(device) for t in (c * f * step, f * step, q))
+    """((1 + η)/(8·Q), Q), float64 shaped 8×1×8 (frequency v, block, u) for ``_code_plane``.
+
+    libjpeg-turbo divides a coefficient t (×8) by d = 8·Q with ``compute_reciprocal``'s
+    multiply-and-shift, which equals floor((|t| + d/2)/d) for every |t| < 2^15 (checked for all
+    256 divisors in the tests): t/d rounded half away from zero. ``round`` (half to even) of
+    t·(1 + η)/d gives exactly that: t/d is a multiple of 1/d, so it is a tie or >= 1/d from one
+    (d is even), and the bias |t/d|·η (< 2^13·10^−6/d) pushes ties away from zero and nothing else
+    across a boundary. The forward DCT bounds |t| by 64·128 = 2^13.
+    """
+    q = quant_table(CHROMA_TABLE if chroma else LUMA_TABLE, quality)
+    return tuple(t.view(8, 1, 8).to(device) for t in ((1 + _QUANT_ETA) / (8 * q), q))
 
 
 def _code_plane(p: torch.Tensor, quality: int, chroma: bool) -> torch.Tensor:
@@ -166,21 +155,26 @@ def _code_plane(p: torch.Tensor, quality: int, chroma: bool) -> torch.Tensor:
     rows of 8 samples (``(M·H·W/8)×8 @ 8×8``), a column pass one batched 8×8 left product per
     band of 8 image rows (``8×8 @ 8×W``), and the quantization tables broadcast as 8×1×8 over
     (v, block, u). Bounds: see ``_pass_matrices``; the float64 passes stay below 2^40, exact.
-    Quantization: with k = f·2^−r, libjpeg's sign(t)·floor((|t| + c)·k) is trunc(t·k ± c·k).
+    The inverse butterflies weigh the DC input (u or v = 0) by 2^13 for every output, so the
+    inverse passes' rounding offsets (and the +128 of the output) are added to the DC inputs
+    only: one value in 8 instead of all 8 outputs.
     """
     m, h, w = p.shape
     f1, f2, i1, i2 = _pass_matrices(p.device)
-    ck, k, q = _quantizer_as(quality, chroma, p.device)
-    rows = torch.mm(p.reshape(-1, 8), f1.t())
+    step, q = _quantizer_as(quality, chroma, p.device)
+    half = torch.full((8,), 0.5, dtype=p.dtype, device=p.device)
+    rows = torch.addmm(half, p.reshape(-1, 8), f1.t())
     a = torch.empty(m * h // 8, 8, w, dtype=torch.float64, device=p.device)
-    a.view(-1, 8).copy_(rows.add_(0.5).floor_())
+    a.view(-1, 8).copy_(rows.floor_())
     t = torch.matmul(f2, a).add_(0.5).floor_()  # coefficients ×8: (v, u) at image (8·by + v, 8·bx + u)
-    tq = t.view(-1, 8, w // 8, 8)
-    coef = torch.copysign(ck, tq, out=a.view(-1, 8, w // 8, 8)).addcmul_(tq, k).trunc_().mul_(q)
-    cols = torch.matmul(i1, coef.view(-1, 8, w), out=t).add_(0.5).floor_()
-    out = torch.mm(cols.view(-1, 8), i2.t(), out=a.view(-1, 8))
-    # + 128 folded into the rounding: clamp(floor(y + ½), −128, 127) + 128 = clamp(floor(y + 128½), 0, 255)
-    return rows.copy_(out.add_(128.5).floor_().clamp_(0, 255)).view(m, h, w)
+    coef = torch.mul(t.view(-1, 8, w // 8, 8), step, out=a.view(-1, 8, w // 8, 8)).round_().mul_(q)
+    coef = coef.view(-1, 8, w)
+    coef[:, 0].add_(2.0 ** -(PASS1_BITS + 1))  # i1's DC weight 2^13·2^−11 = 4: +⅛ gives +½
+    cols = torch.matmul(i1, coef, out=t).floor_()
+    # i2's DC weight 2^13·2^−18 = 1/32: + 32·128½ gives the rounding ½ and the +128 offset
+    cols.view(-1, w // 8, 8)[..., 0].add_(32 * 128.5)
+    out = torch.mm(cols.view(-1, 8), i2.t(), out=a.view(-1, 8)).floor_()
+    return rows.copy_(out).clamp_(0, 255).view(m, h, w)
 
 
 @lru_cache(maxsize=32)
