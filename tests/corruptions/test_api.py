@@ -68,6 +68,23 @@ def test_all_severities_shape_dtype_range(name, shape):
         assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
 
 
+@pytest.mark.parametrize("name", [n for n in ALL if CORRUPTIONS.get(n).in_range])
+def test_in_range_corruptions_need_no_clamp(name):
+    """``in_range`` corruptions skip ``corrupt``'s final clamp: their own output must be in [0, 1]
+    at every severity, on saturated images (0/1 checkerboards, flat 0 and 1) and random ones."""
+    fn = CORRUPTIONS.get(name)
+    g = torch.Generator().manual_seed(0)
+    for size in (32, 72):
+        yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+        board = ((yy // 3 + xx // 2) % 2).float().expand(1, 3, size, size)
+        x = torch.cat([board, 1 - board, torch.zeros_like(board), torch.ones_like(board),
+                       torch.rand(2, 3, size, size, generator=g)])
+        for s in range(1, 6):
+            c = fn.params(s, regime_for(size, size))
+            out = fn.fn(x, c, None)
+            assert out.min() >= 0 and out.max() <= 1, (s, size)
+
+
 def test_regimes():
     assert regime_for(32, 32) == "cifar" and regime_for(64, 48) == "cifar"
     assert regime_for(224, 224) == "imagenet" and regime_for(65, 8) == "imagenet"

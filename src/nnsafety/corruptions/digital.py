@@ -64,7 +64,7 @@ def saturate(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
 
 # make_cifar_c.py: c = [0.95, 0.9, 0.85, 0.75, 0.65]; make_imagenet_c.py: [0.6, 0.5, 0.4, 0.3, 0.25]
 @register_corruption("pixelate", cifar=[0.95, 0.9, 0.85, 0.75, 0.65],
-                     imagenet=[0.6, 0.5, 0.4, 0.3, 0.25], scale_free=True)
+                     imagenet=[0.6, 0.5, 0.4, 0.3, 0.25], scale_free=True, in_range=True)
 def pixelate(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     """PIL BOX resize to int(side·c), then BOX resize back (``make_*_c.py`` use BOX both ways).
 

@@ -267,7 +267,8 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
 
 
 # make_cifar_c.py: quality = [80, 65, 58, 50, 40]; make_imagenet_c.py: [25, 18, 15, 10, 7]
-@register_corruption("jpeg_compression", cifar=[80, 65, 58, 50, 40], imagenet=[25, 18, 15, 10, 7])
+@register_corruption("jpeg_compression", cifar=[80, 65, 58, 50, 40], imagenet=[25, 18, 15, 10, 7],
+                     in_range=True)
 def jpeg_compression(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     """JPEG round trip at quality c (4:2:0 chroma, IJG tables; see the module docstring)."""
     return jpeg_roundtrip(x, int(c[0]))
