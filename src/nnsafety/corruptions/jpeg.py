@@ -10,8 +10,9 @@ What PIL's ``save(..., 'JPEG', quality=q)`` + decode does with libjpeg-turbo (``
    Loeffler–Ligtenberg–Moschytz butterfly with 13-bit constants, each pass an exact integer linear
    map followed by a rounding right shift (by 11, then 15 bits; ``DESCALE``);
 4. quantization by libjpeg-turbo's reciprocal multiply (``compute_reciprocal``): for the divisor
-   d = 8·Q, |coef| = ((|t| + c)·f) >> r with its c, f, r, the IJG Annex K tables scaled by quality
-   as ``jpeg_set_quality(force_baseline)``;
+   d = 8·Q, |coef| = ((|t| + c)·f) >> r with its c, f, r, which is t/d rounded half away from
+   zero for every |t| < 2^15 (computed that way, see ``_quantizer_as``), the IJG Annex K tables
+   scaled by quality as ``jpeg_set_quality(force_baseline)``;
 5. dequantization (coef·Q) and the "islow" inverse DCT: columns, shift by 11, rows, shift by 18,
    + 128, clamped to 0..255 (the SIMD decoder saturates; the C one wraps values beyond ±512,
    which real coefficients do not reach);
