@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from nnsafety.corruptions import CORRUPTIONS, corrupt
-from nnsafety.corruptions.digital import _box_round
+from nnsafety.corruptions.digital import _BOX_ETA, _box_round
 from nnsafety.corruptions.jpeg import jpeg_roundtrip
 
 from ._photos import photos_u8
@@ -98,13 +98,23 @@ def test_pixelate_non_square_and_tiny_targets_equal_pillow():
 
 def test_box_rounding_equals_pillows_fixed_point_for_small_windows():
     """Pillow (Resample.c, 8 bpc): weights round(2²²/m), result (s·K + 2²¹) >> 22. The float
-    shortcut floor((2s + m) / 2m) must agree for every sum s of m <= 9 uint8 values."""
+    shortcut (a float32 GEMM with weights (1 + η)/m, then round half to even) must agree for
+    every sum s of m <= 9 uint8 values, however the sum is split over the window: evenly, greedily
+    (255s first) and at random."""
+    rng = np.random.default_rng(0)
     for m in range(1, 10):
         s = np.arange(255 * m + 1)
         k = int(0.5 + (1.0 / m) * (1 << 22))
         pillow = ((1 << 21) + s * k) >> 22
-        got = _box_round(torch.from_numpy(s).float(), torch.tensor(m)).numpy()
-        assert np.array_equal(got, pillow), m
+        even = s[:, None] // m + (np.arange(m)[None, :] < s[:, None] % m)
+        greedy = np.clip(s[:, None] - 255 * np.arange(m)[None, :], 0, 255)
+        random = np.array([np.bincount(rng.choice(m, size=int(si)), minlength=m) for si in s])
+        for split in (even, greedy, random):
+            ok = split.max(1) <= 255  # random splits of large sums can exceed uint8: not windows
+            assert np.array_equal(split.sum(1), s) and ok[: 128 * m].all()
+            wts = torch.full((m, 1), (1 + _BOX_ETA) / m, dtype=torch.float64).float()
+            got = _box_round(torch.from_numpy(split[ok]).float() @ wts, None).view(-1).numpy()
+            assert np.array_equal(got, pillow[ok]), m
     s = np.arange(255 * 20 + 1)  # a larger window: the float64 fixed-point path
     k = int(0.5 + (1.0 / 20) * (1 << 22))
     got = _box_round(torch.from_numpy(s).float(), torch.tensor(20)).numpy()
