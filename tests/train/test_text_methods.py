@@ -165,7 +165,7 @@ def test_bad_text_input_is_one_line_exit_2(tmp_path, python, cli_env):
 
 def test_image_only_models_and_methods_on_text_fail_at_start(corpus, tmp_path):
     with pytest.raises(ValueError, match=r"model 'mlp' does not take token ids and 'text_files' is text; "
-                                         r"expected one of: bilstm, char_gpt, text_cnn"):
+                                         r"expected one of: bilstm, char_gpt, minilm, text_cnn"):
         train(data="text_files", data_root=str(corpus), model="mlp", epochs=1, out=tmp_path / "a", progress=False)
     with pytest.raises(ValueError, match=r"method 'cutmix' does not apply to token ids .* expected one of: .*freelb"):
         train(data="text_files", data_root=str(corpus), model="text_cnn", method="cutmix", epochs=1,
