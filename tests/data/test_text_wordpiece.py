@@ -58,3 +58,19 @@ def test_edited_or_foreign_vocab_file_is_one_line_error(vocab):
         Vocab.from_dict(d, "run/vocab.json")
     with pytest.raises(ValueError, match=r"\[PAD\] first"):
         WordPieceVocab(["a", "[PAD]", "[UNK]", "[CLS]", "[SEP]"])
+
+
+def test_minilm_word_vectors_are_its_input_embeddings_of_whole_pieces(vocab):
+    from safetensors.numpy import load_file
+
+    from nnsafety.data.word_vectors import load_vectors
+
+    table = load_file(str(minilm_package_dir() / "model.safetensors"))["embeddings.word_embeddings.weight"]
+    tokens = ["[PAD]", "[UNK]", "coffee", "great", "antidisestablishmentarianism", "!"]
+    vec, found = load_vectors("minilm", tokens)
+    assert found.tolist() == [False, False, True, True, False, True]  # specials and multi-piece words: none
+    assert vec.shape == (6, 384) and not vec[~found].any()
+    for i in (2, 3, 5):
+        assert torch.equal(vec[i], torch.from_numpy(table[vocab.index[tokens[i]]]))
+    unit = torch.nn.functional.normalize(vec[[2, 3]], dim=1)
+    assert float(unit[0] @ unit[1]) < 0.5  # coffee and great are not neighbours
