@@ -3,8 +3,8 @@ beside a TF-IDF + logistic-regression baseline measured in the same run.
 
 Recipe (every method, both datasets): ``text_cnn`` at ``MODEL_KWARGS`` (64-d random-init
 embeddings, Kim's widths 3/4/5 with 50 maps each: an eighth of the benchmark model's cost with
-``MAX_LEN`` 128 tokens, so that 9 methods × 3 seeds × 2 datasets fit on a shared CPU), AdamW lr 1e-3,
-no weight decay, cosine, batch 64. Word noise: the word-level text corruptions of the corruption
+``MAX_LEN`` 128 tokens, so that 9 methods × 3 seeds × 2 datasets fit on a shared CPU), AdamW lr
+5e-3 (``LR``), no weight decay, cosine, batch 64. Word noise: the word-level text corruptions of the corruption
 registry (``WORD_NOISE``: word_dropout, word_shuffle, synonym_swap) at severity 2 (10 % of the
 words) on the test texts, seeded (the same noisy texts for every model), mean accuracy over them.
 Synonyms: MiniLM input-embedding neighbours of the vocabulary (cosine ≥ 0.5, ``text_synonyms``;
@@ -35,12 +35,13 @@ WORD_NOISE = ("word_dropout", "word_shuffle", "synonym_swap")
 NOISE_SEVERITY = 2
 MAX_LEN = {"fine_foods": 128, "spam_assassin": 128}
 MODEL_KWARGS = {"embed_dim": 64, "maps": 50}
+LR = 5e-3  # with 1e-3 this model needs about 10 epochs (Fine Foods ERM: 69.8 % after 4, 80.0 % after 3 at 5e-3)
 
 
 def text_config(data: str, method: str, seed: int, epochs: int, data_root: Optional[str] = None) -> TrainConfig:
     return TrainConfig(data=data, data_root=data_root, model="text_cnn", model_kwargs=dict(MODEL_KWARGS),
                        method=method, epochs=epochs, seed=seed,
-                       eval_every=epochs, optimizer="adamw", lr=1e-3, weight_decay=0.0, batch_size=64,
+                       eval_every=epochs, optimizer="adamw", lr=LR, weight_decay=0.0, batch_size=64,
                        device="cpu")
 
 
