@@ -153,7 +153,9 @@ def _write_summary(out: Path, cache, names, datasets, seeds, epochs, eps, pgd_st
             rows.append([data, f"`{name}`", fmt(stats["clean_acc"]), fmt(stats["noise_acc"]), fmt(stats["pgd_acc"]),
                          fmt(stats["epoch_s"], scale=1.0, digits=1)])
     header = ["data", "method", "clean acc %", "word-noise acc %", f"embedding PGD ε={eps} acc %", "s / epoch"]
-    note = (f"`text_cnn`, {epochs} epochs, up to {seeds} seeds (mean ± std); word noise: mean over "
+    note = (f"`text_cnn` (embed_dim {MODEL_KWARGS['embed_dim']}, {MODEL_KWARGS['maps']} maps per width, "
+            f"{', '.join(f'{d} {MAX_LEN[d]}' for d in datasets if d in MAX_LEN) or 'default'} tokens), AdamW "
+            f"lr {LR:g}, {epochs} epochs, up to {seeds} seeds (mean ± std); word noise: mean over "
             f"{', '.join(WORD_NOISE)} at severity {NOISE_SEVERITY} (10 % of the words); embedding PGD: "
             f"{pgd_steps} steps, per-token L2 radius ε·‖e_t‖, 1 random start.")
     payload = {"config": {**text_config("fine_foods", "erm", 0, epochs).to_dict(), "data": list(datasets),
