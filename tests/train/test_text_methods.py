@@ -106,6 +106,24 @@ def test_embedding_pgd_stays_in_per_token_balls_and_raises_the_loss(corpus):
     assert torch.equal(delta, again)
 
 
+@pytest.mark.parametrize("w", [0.0, 0.5, 0.8])
+def test_embed_pgd_at_loss_is_the_weighted_clean_plus_adversarial_ce(corpus, w):
+    ds = _data(corpus)
+    m = _model(ds).eval()  # dropout 0: the outer passes are deterministic
+    ids, y = ds.ids[:16], ds.labels[:16]
+    out = create_method("embed_pgd_at", eps=0.2, steps=2, clean_weight=w).loss(
+        m, ids, y, StepContext(m, torch.Generator().manual_seed(3), 2))
+    delta = embedding_pgd(m, ids, y, eps=0.2, steps=2, generator=torch.Generator().manual_seed(3))
+    e, mask = m.embed(ids), token_mask(m, ids)
+    adv = F.cross_entropy(m.forward_embeddings(e + delta, mask), y)
+    clean = F.cross_entropy(m(ids), y)
+    assert adv > clean + 0.01
+    torch.testing.assert_close(out.loss, w * clean + (1 - w) * adv)
+    assert create_method("embed_pgd_at").hparams() == {"eps": 0.1, "steps": 3, "step_size": None, "clean_weight": 0.5}
+    with pytest.raises(ValueError, match="clean_weight in"):
+        create_method("embed_pgd_at", clean_weight=1.0)
+
+
 def test_mixup_on_token_ids_mixes_embeddings_with_the_drawn_weight(corpus):
     ds = _data(corpus)
     m = _model(ds).train()
@@ -165,7 +183,7 @@ def test_bad_text_input_is_one_line_exit_2(tmp_path, python, cli_env):
 
 def test_image_only_models_and_methods_on_text_fail_at_start(corpus, tmp_path):
     with pytest.raises(ValueError, match=r"model 'mlp' does not take token ids and 'text_files' is text; "
-                                         r"expected one of: bilstm, char_gpt, text_cnn"):
+                                         r"expected one of: bilstm, char_gpt, minilm, text_cnn"):
         train(data="text_files", data_root=str(corpus), model="mlp", epochs=1, out=tmp_path / "a", progress=False)
     with pytest.raises(ValueError, match=r"method 'cutmix' does not apply to token ids .* expected one of: .*freelb"):
         train(data="text_files", data_root=str(corpus), model="text_cnn", method="cutmix", epochs=1,

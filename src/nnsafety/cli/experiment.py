@@ -40,6 +40,10 @@ def run_experiment(args: argparse.Namespace) -> int:
             kwargs["rates"] = rates
     if args.name == "text" and args.data_root is not None:
         kwargs["data_root"] = args.data_root
+    if args.datasets is not None:
+        if args.name != "text":
+            raise UsageError("nnsafety experiment: error: --datasets applies to the text experiment only")
+        kwargs["datasets"] = name_list(args.datasets)
     runner = {"toy2d": run_toy2d, "digits": run_digits, "mitigation": run_mitigation, "text": run_text}[args.name]
     runner(out, **kwargs)
     print(f"tables and figures written to {out}")
@@ -86,5 +90,6 @@ def register(sub) -> None:
     p.add_argument("--data-root", dest="data_root", help="malware: folder with benign/ and malicious/ files; "
                                                           "security: folder with spambase/ and phishing/ "
                                                           "(data/malware); text: the text corpora (data/text)")
+    p.add_argument("--datasets", help="text only: comma-separated datasets (default: fine_foods,spam_assassin)")
     p.add_argument("--attacks", help="malware only: comma-separated byte attacks on the flagged files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

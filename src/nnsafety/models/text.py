@@ -101,7 +101,7 @@ def make_embedding(vocab_size: int, embed_dim: int, pad_id: int, freeze: bool = 
     return emb
 
 
-VECTOR_WIDTHS = {"spacy_md": 300}
+VECTOR_WIDTHS = {"spacy_md": 300, "minilm": 384}  # minilm: its input embeddings (extra nlp)
 
 
 def vector_width(vectors: Optional[str], embed_dim: int) -> int:

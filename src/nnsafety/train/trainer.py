@@ -184,6 +184,7 @@ class Trainer:
                 from ..data.poison_text import encode_with  # the poisoned texts built a new vocabulary
 
                 self.test_set = encode_with(self.test_set, self.train_set.vocab)
+        self._encode_for_model(config.model if model is None else None)
         self.method: Method = create_method(config.method, **config.method_kwargs)
         _check_token_support(self.train_set, config, model is None, self.method)
         self.augment = BaseAugmentation(config.augment, config.augment_kwargs)
@@ -194,6 +195,20 @@ class Trainer:
             self.train_set.init_model(self.model)
         self.method.check(self.model)
         self.progress = progress if progress is not None else sys.stderr.isatty()
+
+    def _encode_for_model(self, name: Optional[str]) -> None:
+        """Text data re-encoded with the tokenizer a registered model reads (minilm: WordPiece)."""
+        from ..models import MODELS
+
+        if name is None or name not in MODELS.names() or getattr(self.train_set, "texts", None) is None:
+            return
+        kind, max_len = getattr(MODELS.get(name), "tokenizer", (None, None))
+        if kind == "minilm":
+            from ..data.poison_text import encode_with
+            from ..data.text_wordpiece import WordPieceVocab
+
+            vocab = WordPieceVocab.minilm(max_len)
+            self.train_set, self.test_set = encode_with(self.train_set, vocab), encode_with(self.test_set, vocab)
 
     def _model_spec(self, model: Optional[nn.Module]) -> Dict[str, Any]:
         ds = self.train_set
