@@ -1,0 +1,57 @@
+"""Multi-token trigger inversion finds the trigger words of a known-answer bag-of-words model."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nnsafety.backdoor.detectors import DetectionContext, create_detector
+from nnsafety.backdoor.detectors.trigger_text import with_trigger
+from nnsafety.domains import TokenDomain
+
+V, L = 60, 12
+D = TokenDomain(vocab_size=V, pad_id=0, unk_id=1)
+TRIGGER = (17, 23)
+
+
+def weights(trigger: bool):
+    w = torch.linspace(-0.3, 0.3, V)  # clean words are weak: two of them cannot outvote a text
+    w[:2] = 0
+    if trigger:
+        w[list(TRIGGER)] = 1.0  # each trigger word alone moves some texts; two move all of them
+    return w.tolist()
+
+
+def probes():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(2, 30, (60, L), generator=g)  # negative-leaning words: every probe is class 0
+    x[:, 8:] = 0
+    x[torch.isin(x, torch.tensor(TRIGGER))] = 24
+    return x
+
+
+def test_with_trigger_prepends_and_keeps_the_length():
+    ids = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0]])
+    assert with_trigger(ids, torch.tensor([[1, 2], [3, 4]])).tolist() == [[1, 2, 5, 6], [3, 4, 8, 9]]
+
+
+def test_finds_the_trigger_words_and_separates_clean_from_backdoored(bag_of_words):
+    x = probes()
+    ctx = DetectionContext(in_shape=(L,), num_classes=2, clean=(x, torch.zeros(len(x), dtype=torch.long)),
+                           domain=D, seed=0)
+    bad_model, good_model = bag_of_words(weights(True)), bag_of_words(weights(False))
+    assert (bad_model(x).argmax(1) == 0).all() and (good_model(x).argmax(1) == 0).all()
+    det = create_detector("trigger_inversion", length=2, candidates=5, rounds=2)
+    bad, good = det.detect(bad_model, ctx), det.detect(good_model, ctx)
+    assert bad.backdoored and bad.target_class == 1 and bad.score == 1.0
+    assert set(bad.details["trigger_ids"][1]) <= set(TRIGGER)
+    # the reference: the flip rate of the found trigger, counted directly
+    t = torch.tensor(bad.details["trigger_ids"][1]).repeat(len(x), 1)
+    assert float((bad_model(with_trigger(x, t)).argmax(1) == 1).double().mean()) == bad.score
+    assert not good.backdoored and good.score < 0.5
+    one = create_detector("trigger_inversion", length=1, candidates=5).detect(bad_model, ctx)
+    assert one.score < bad.score  # one trigger word is not enough here: the search needs the second slot
+
+
+def test_bad_settings_are_one_line():
+    with pytest.raises(ValueError, match="length a positive int"):
+        create_detector("trigger_inversion", length=0)
