@@ -1,8 +1,9 @@
 """Text backdoor detectors on a text zoo (``nnsafety zoo --design text_recipes --data fine_foods``).
 
-For every usable model (clean, or backdoored with ASR ≥ 0.9) runs ``trigger_inversion`` with 1- and
-2-word triggers on 100 clean test reviews and data-free (random-word probes), ``trigger_token``
-(clean / data-free) and the data-free token-noise titration, keeping every statistic. Scores are
+For every model runs ``trigger_inversion`` with 1- and 2-word triggers on 100 clean test reviews and
+data-free (random-word probes with inverted class prefixes), and the data-free token-noise
+titration, keeping every statistic (``trigger_token`` equals the 1-word inversion with one round).
+Usable models: clean ones, and backdoored ones with ASR ≥ 0.9 (``zoo.zoo_labels``). Scores are
 then judged held out by seed: the statistic and threshold of each detector are chosen on the models
 with an even training seed (best AUC, then the threshold with the best balanced accuracy) and
 reported on the odd-seed models. Target accuracy: the share of flagged implanted models whose
@@ -36,8 +37,6 @@ DETECTORS = {  # name -> (registered detector, settings, data-free?)
     "inversion_1w": ("trigger_inversion", {"length": 1}, False),
     "inversion_2w_df": ("trigger_inversion", {"length": 2, "data_free": True}, True),
     "inversion_1w_df": ("trigger_inversion", {"length": 1, "data_free": True}, True),
-    "trigger_token": ("trigger_token", {}, False),
-    "trigger_token_df": ("trigger_token", {"data_free": True}, True),
 }
 STATS = ("flip_rate", "target_prob", "hard_flip_rate")
 
@@ -114,6 +113,8 @@ def main() -> None:
         row["label"] = int(rec["backdoored"])
         row["usable"] = rec["id"] in usable
         rows.append(row)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"table": [], "models": rows}, indent=1) + "\n")  # resumable after a kill
         print(rec["id"], rec["trigger"], rec["asr"], {k: round(max(v.get("flip_rate", v.get("collapse"))), 3)
                                                      for k, v in row["scores"].items()}, flush=True)
     table = evaluate([r for r in rows if r["usable"]])

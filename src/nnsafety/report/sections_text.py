@@ -25,7 +25,8 @@ UNCONSTRAINED = "hotflip (any word)"
 SHOW_CHARS = 400  # characters of a review shown per cell
 NOISE_FAMILIES = ("token_replace", "token_mask", "token_delete")
 NOISE_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
-TRIGGER_FLIP = 0.9  # share of probes one inverted word must flip to one class, on real and on random texts
+JUDGED_LENGTH = 1  # one-word triggers decide the verdict: two natural words already move most texts of a small model
+TEXT_ZOO = "threshold from the text zoo in docs/results.md"
 
 
 def _of(n: int, ctx: AuditContext, first: bool = False) -> str:
@@ -279,31 +280,41 @@ def text_noise_section(ctx: AuditContext) -> SectionOutput:
     Natural words move texts too ("awful" towards a negative class), so the verdict's threshold
     comes from clean and backdoored models of a text zoo. If the model is flagged, look at the
     inverted words: a word that means nothing for the task is a trigger; retrain on vetted data.""",
-    steps=lambda b: 1, domains=("token",),
+    steps=lambda b: 2, domains=("token",),
 )
 def text_backdoor_section(ctx: AuditContext) -> SectionOutput:
     from ..backdoor.detectors import DetectionContext, create_detector
 
     if ctx.clean is None:
         raise RuntimeError("the text backdoor scan needs a few clean audit texts (clean_samples=True)")
-    det = create_detector("trigger_inversion")
     dctx = DetectionContext(tuple(ctx.in_shape), ctx.num_classes, clean=ctx.clean, seed=ctx.seed, domain=ctx.domain)
-    r = det.detect(ctx.model, dctx)
-    ctx.tick("trigger inversion")
     tokens = ctx.dataset.vocab.tokens
-    words = [[tokens[i] for i in row] for row in r.details["trigger_ids"]]
     name = lambda c: ctx.classes[c] if c is not None and c < len(ctx.classes) else str(c)  # noqa: E731
+    found, rows = {}, []
+    for length in (1, 2):  # the one-word search is judged; two words is shown (natural pairs reach it too)
+        det = create_detector("trigger_inversion", length=length)
+        r = found[length] = det.detect(ctx.model, dctx)
+        words = [" ".join(tokens[i] for i in row) for row in r.details["trigger_ids"]]
+        rows += [[f"{length} word{'s' if length > 1 else ''}", name(k), w, pct(rate),
+                  "judged" if length == JUDGED_LENGTH else "shown only"]
+                 for k, (w, rate) in enumerate(zip(words, r.details["flip_rate"]))]
+        ctx.tick(f"{length}-word inversion")
+    r = found[JUDGED_LENGTH]
+    word = " ".join(tokens[i] for i in r.details["trigger_ids"][r.target_class])
     sev = "fail" if r.backdoored else "pass"
-    reason = (f"the inverted trigger \"{' '.join(words[r.target_class])}\" moves {r.score:.0%} of the audit texts of "
-              f"the other classes to class {name(r.target_class)} (flagged at ≥ {r.threshold:.0%}; "
-              f"{r.details['n_probes']} clean audit texts, {det.length}-word triggers)")
-    rows = [[name(k), " ".join(w), pct(rate)] for k, (w, rate) in enumerate(zip(words, r.details["flip_rate"]))]
+    reason = (f"the best inverted {JUDGED_LENGTH}-word trigger \"{word}\" moves {r.score:.0%} of the audit texts of "
+              f"the other classes to class {name(r.target_class)} (flagged at ≥ {r.threshold:.0%}, {TEXT_ZOO}; "
+              f"{r.details['n_probes']} clean audit texts)")
     return SectionOutput(
         metrics={"backdoored": r.backdoored, "score": r.score, "threshold": r.threshold,
-                 "suspected_target": r.target_class if r.backdoored else None, "flip_rate": r.details["flip_rate"],
-                 "trigger": words, "seconds": r.seconds},
-        tables=[Table("Inverted trigger per class", ["class", "inverted words", "texts moved to the class"], rows)],
+                 "suspected_target": r.target_class if r.backdoored else None,
+                 "flip_rate": {str(k): v.details["flip_rate"] for k, v in found.items()},
+                 "trigger_ids": {str(k): v.details["trigger_ids"] for k, v in found.items()},
+                 "seconds": round(sum(v.seconds for v in found.values()), 3)},
+        tables=[Table("Inverted trigger per class", ["trigger length", "class", "inverted words",
+                                                     "texts moved to the class", "verdict"], rows)],
         findings=[Finding("text_backdoor", "backdoor", sev, "Backdoor", reason)],
-        config={"detector": "trigger_inversion", "settings": det.hparams(), "n_clean": int(ctx.clean[0].shape[0]),
-                "seed": ctx.seed},
+        config={"detector": "trigger_inversion", "judged_length": JUDGED_LENGTH,
+                "settings": {str(k): create_detector("trigger_inversion", length=k).hparams() for k in found},
+                "n_clean": int(ctx.clean[0].shape[0]), "seed": ctx.seed},
     )

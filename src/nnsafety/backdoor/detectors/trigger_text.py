@@ -39,6 +39,7 @@ def _predict(model, ids: torch.Tensor, batch_size: int) -> torch.Tensor:
 # flip_rate: share of probes moved to t; target_prob: their mean p(t); hard_flip_rate: the flip rate
 # on the half of each class's probes the model is surest of (a natural word rarely moves those)
 SCORES = ("flip_rate", "target_prob", "hard_flip_rate")
+PREFIX = 4  # data-free: words of the inverted class prefix that turns random text into class-c probes
 
 
 @register_detector("trigger_inversion", domains=("token",))
@@ -64,27 +65,18 @@ class TriggerInversion(Detector):
         g = torch.Generator().manual_seed(ctx.seed)
         return random_token_probes(self.n_probes, torch.tensor([max(1, L // 4)]), ctx.domain, L, g)
 
-    def _detect(self, model, ctx):
-        check_embedding_seam(model, "trigger_inversion")
-        d, K = ctx.domain, ctx.num_classes
-        x = self._probes(ctx)
-        pred0 = _predict(model, x, self.batch_size).argmax(1)
-        # one block of rows per class: the probes not already predicted as that class
-        blocks = [x[pred0 != t] for t in range(K)]
-        rows = torch.cat(blocks)
-        target = torch.cat([torch.full((len(b),), t) for t, b in enumerate(blocks)])
-        if not len(rows):
-            return 0.0, None, {"flip_rate": [0.0] * K, "trigger": [[] for _ in range(K)], "n_probes": len(x)}
+    def _search(self, model, d, rows: torch.Tensor, target: torch.Tensor, K: int, length: int) -> torch.Tensor:
+        """The K×``length`` trigger that moves each class's block of ``rows`` to its class (module doc)."""
         with torch.no_grad():
             table = model.embed(torch.arange(d.vocab_size)[None])[0]
         banned = torch.zeros(d.vocab_size, dtype=torch.bool)
         banned[d.pad_id] = True
         start = d.unk_id if d.unk_id is not None else int((~banned).nonzero()[0])
-        trig = torch.full((K, self.length), start, dtype=torch.long)
+        trig = torch.full((K, length), start, dtype=torch.long)
         onehot = F.one_hot(target, K).double()
         count = onehot.sum(0).clamp_min(1)
         for _ in range(self.rounds):
-            for slot in range(self.length):
+            for slot in range(length):
                 ids = with_trigger(rows, trig[target])
                 with torch.enable_grad():
                     e = model.embed(ids).detach().requires_grad_(True)
@@ -94,6 +86,34 @@ class TriggerInversion(Detector):
                 gain = -(g_t @ table.double().T)  # K×V, the first-order loss decrease (up to a per-class constant)
                 cand = gain.masked_fill(banned, float("-inf")).topk(self.candidates, dim=1).indices  # K×C
                 trig = self._best(model, rows, target, trig, slot, cand)
+        return trig
+
+    def _probe_set(self, model, ctx) -> torch.Tensor:
+        """Clean probes; data-free: random word sequences, each also given a ``PREFIX``-word inverted
+        prefix per class, so every class has probes the model assigns to it (random text alone often
+        all falls into one class, which leaves no probe to move there)."""
+        x = self._probes(ctx)
+        if not self.data_free:
+            return x
+        K = ctx.num_classes
+        target = torch.arange(K).repeat_interleave(len(x))
+        pref = self._search(model, ctx.domain, x.repeat(K, 1), target, K, PREFIX)
+        return torch.cat([x] + [with_trigger(x, pref[c].expand(len(x), -1)) for c in range(K)])
+
+    def _detect(self, model, ctx):
+        check_embedding_seam(model, "trigger_inversion")
+        d, K = ctx.domain, ctx.num_classes
+        x = self._probe_set(model, ctx)
+        pred0 = _predict(model, x, self.batch_size).argmax(1)
+        # one block of rows per class: the probes not already predicted as that class
+        blocks = [x[pred0 != t] for t in range(K)]
+        rows = torch.cat(blocks)
+        target = torch.cat([torch.full((len(b),), t) for t, b in enumerate(blocks)])
+        if not len(rows):
+            return 0.0, None, {"flip_rate": [0.0] * K, "trigger_ids": [[] for _ in range(K)], "n_probes": len(x)}
+        onehot = F.one_hot(target, K).double()
+        count = onehot.sum(0).clamp_min(1)
+        trig = self._search(model, d, rows, target, K, self.length)
         prob = _predict(model, with_trigger(rows, trig[target]), self.batch_size).softmax(1)
         p_t = prob.gather(1, target[:, None])[:, 0].double()
         hit = (prob.argmax(1) == target).double()
