@@ -10,10 +10,14 @@ that slot) ranks the whole vocabulary; the ``candidates`` best words are tried e
 with the lowest loss is kept. All classes are searched together: one forward/backward over the
 probe rows of every class per slot, then one batched pass over each class's candidates.
 
-Score: the largest flip rate (share of probes moved to t by the final trigger); suspected target:
-its class. ``[UNK]`` is an allowed word, because a misspelt word reaches the model as ``[UNK]`` (the
-character-level trigger of BadNL). Natural words also flip texts ("awful" towards a negative
-class), so the threshold is calibrated on clean models (docs/results.md, text zoo).
+Score (``score``): per class the flip rate (share of probes moved to t by the final trigger), the
+mean p(t), or the flip rate on the half of the probes the model is surest of; the model's score is
+the largest over classes and the suspected target its class. ``[UNK]`` is an allowed word, because
+a misspelt word reaches the model as ``[UNK]`` (BadNL's character trigger). Natural words move texts
+too ("awful" towards a negative class; two of them move almost every review of a small model), so
+the threshold and the trigger length are chosen on clean and backdoored models of a text zoo
+(docs/results.md). Data-free: random word sequences plus, per class, the same sequences behind an
+inverted ``PREFIX``-word prefix that sends them to that class.
 """
 from __future__ import annotations
 
@@ -21,8 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from ...attacks.embedding import check_embedding_seam, token_mask
-from ...metrics.noise_text import random_token_probes
 from .base import Detector, register_detector
+from .trigger_token import probe_texts
 
 
 def with_trigger(ids: torch.Tensor, trigger: torch.Tensor) -> torch.Tensor:
@@ -58,13 +62,6 @@ class TriggerInversion(Detector):
         self.length, self.candidates, self.rounds, self.n_probes = length, candidates, rounds, n_probes
         self.data_free, self.batch_size = bool(data_free), int(batch_size)
 
-    def _probes(self, ctx) -> torch.Tensor:
-        if not self.data_free:
-            return ctx.clean[0][: self.n_probes]
-        L = int(ctx.in_shape[0])
-        g = torch.Generator().manual_seed(ctx.seed)
-        return random_token_probes(self.n_probes, torch.tensor([max(1, L // 4)]), ctx.domain, L, g)
-
     def _search(self, model, d, rows: torch.Tensor, target: torch.Tensor, K: int, length: int) -> torch.Tensor:
         """The K×``length`` trigger that moves each class's block of ``rows`` to its class (module doc)."""
         with torch.no_grad():
@@ -92,7 +89,7 @@ class TriggerInversion(Detector):
         """Clean probes; data-free: random word sequences, each also given a ``PREFIX``-word inverted
         prefix per class, so every class has probes the model assigns to it (random text alone often
         all falls into one class, which leaves no probe to move there)."""
-        x = self._probes(ctx)
+        x = probe_texts(ctx, self.n_probes, self.data_free)
         if not self.data_free:
             return x
         K = ctx.num_classes
