@@ -29,9 +29,11 @@ def probes():
     return x
 
 
-def test_with_trigger_prepends_and_keeps_the_length():
+def test_with_trigger_inserts_and_keeps_the_length():
     ids = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0]])
-    assert with_trigger(ids, torch.tensor([[1, 2], [3, 4]])).tolist() == [[1, 2, 5, 6], [3, 4, 8, 9]]
+    assert with_trigger(ids, torch.tensor([[1, 2], [3, 4]]), at=0).tolist() == [[1, 2, 5, 6], [3, 4, 8, 9]]
+    assert with_trigger(ids, torch.tensor([[1], [3]]), at=1).tolist() == [[5, 1, 6, 7], [8, 3, 9, 0]]
+    assert with_trigger(ids, torch.tensor([[1], [3]])).tolist() == [[5, 6, 7, 1], [8, 9, 0, 3]]  # at 4 > L − k
 
 
 def test_finds_the_trigger_words_and_separates_clean_from_backdoored(bag_of_words):

@@ -4,7 +4,7 @@ every input to one class?
 Gradient-guided discrete search as in the universal adversarial triggers of Wallace et al. (EMNLP
 2019), used for backdoor scanning as in T-Miner (Azizi et al., USENIX Security 2021) and DBS (Shen
 et al., ICML 2022): for every class t a trigger of ``length`` slots (starting as ``[UNK]``) is
-prepended to the probe texts the model does not assign to t. Each round, for each slot, HotFlip's
+inserted into the probe texts the model does not assign to t (after their 4th word, ``AT``). Each round, for each slot, HotFlip's
 first-order estimate −(E_w − e_slot)·ḡ_t (ḡ_t the mean gradient of the cross-entropy towards t at
 that slot) ranks the whole vocabulary; the ``candidates`` best words are tried exactly and the one
 with the lowest loss is kept. All classes are searched together: one forward/backward over the
@@ -29,10 +29,17 @@ from .base import Detector, register_detector
 from .trigger_token import probe_texts
 
 
-def with_trigger(ids: torch.Tensor, trigger: torch.Tensor) -> torch.Tensor:
-    """Each row's ``trigger`` (n×k ids) before its tokens; the last k positions fall off (length kept)."""
-    k = trigger.shape[1]
-    return torch.cat([trigger, ids[:, : ids.shape[1] - k]], dim=1)
+AT = 4  # the trigger goes after the 4th word: every offset of a width-≤5 convolution window then sees it
+
+
+def with_trigger(ids: torch.Tensor, trigger: torch.Tensor, at: int = AT) -> torch.Tensor:
+    """Each row's ``trigger`` (n×k ids) inserted before position ``at`` (after the first ``at`` tokens;
+    the last k positions fall off, so the length is kept). At position 0 a text CNN sees the word only
+    at the first offset of its windows, and a trigger learnt at random positions barely fires there
+    ("tq" of zoo model m0005: 10 % of reviews moved when prepended, 80 % when appended)."""
+    k, L = trigger.shape[1], ids.shape[1]
+    at = min(int(at), L - k)
+    return torch.cat([ids[:, :at], trigger, ids[:, at: L - k]], dim=1)
 
 
 def _predict(model, ids: torch.Tensor, batch_size: int) -> torch.Tensor:
