@@ -27,6 +27,7 @@ NOISE_FAMILIES = ("token_replace", "token_mask", "token_delete")
 NOISE_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 JUDGED_LENGTH = 1  # one-word triggers decide the verdict: two natural words already move most texts of a small model
 TEXT_ZOO = "threshold from the text zoo in docs/results.md"
+N_TRIGGER_PROBES = 300  # the first audit texts searched for a trigger
 
 
 def _of(n: int, ctx: AuditContext, first: bool = False) -> str:
@@ -286,13 +287,15 @@ def text_backdoor_section(ctx: AuditContext) -> SectionOutput:
     from ..backdoor.detectors import DetectionContext, create_detector
 
     if ctx.clean is None:
-        raise RuntimeError("the text backdoor scan needs a few clean audit texts (clean_samples=True)")
-    dctx = DetectionContext(tuple(ctx.in_shape), ctx.num_classes, clean=ctx.clean, seed=ctx.seed, domain=ctx.domain)
+        raise RuntimeError("the text backdoor scan needs clean audit texts (clean_samples=True)")
+    x, y = ctx.tensors()
+    probes = (x[:N_TRIGGER_PROBES], y[:N_TRIGGER_PROBES])  # the zoo's setting (docs/results.md)
+    dctx = DetectionContext(tuple(ctx.in_shape), ctx.num_classes, clean=probes, seed=ctx.seed, domain=ctx.domain)
     tokens = ctx.dataset.vocab.tokens
     name = lambda c: ctx.classes[c] if c is not None and c < len(ctx.classes) else str(c)  # noqa: E731
     found, rows = {}, []
     for length in (1, 2):  # the one-word search is judged; two words is shown (natural pairs reach it too)
-        det = create_detector("trigger_inversion", length=length)
+        det = create_detector("trigger_inversion", length=length, n_probes=N_TRIGGER_PROBES)
         r = found[length] = det.detect(ctx.model, dctx)
         words = [" ".join(tokens[i] for i in row) for row in r.details["trigger_ids"]]
         rows += [[f"{length} word{'s' if length > 1 else ''}", name(k), w, pct(rate),
@@ -315,6 +318,7 @@ def text_backdoor_section(ctx: AuditContext) -> SectionOutput:
                                                      "texts moved to the class", "verdict"], rows)],
         findings=[Finding("text_backdoor", "backdoor", sev, "Backdoor", reason)],
         config={"detector": "trigger_inversion", "judged_length": JUDGED_LENGTH,
-                "settings": {str(k): create_detector("trigger_inversion", length=k).hparams() for k in found},
-                "n_clean": int(ctx.clean[0].shape[0]), "seed": ctx.seed},
+                "settings": {str(k): create_detector("trigger_inversion", length=k, n_probes=N_TRIGGER_PROBES).hparams()
+                             for k in found},
+                "n_clean": int(probes[0].shape[0]), "seed": ctx.seed},
     )
