@@ -22,6 +22,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -37,21 +38,28 @@ DETECTORS = {  # name -> (registered detector, settings, data-free?)
     "inversion_1w": ("trigger_inversion", {"length": 1, "n_probes": N_PROBES}, False),
     "inversion_2w": ("trigger_inversion", {"length": 2, "n_probes": N_PROBES}, False),
     "inversion_1w_df": ("trigger_inversion", {"length": 1, "n_probes": N_PROBES, "data_free": True}, True),
+    "embedding_outlier": ("embedding_outlier", {}, True),
 }
 STATS = ("flip_rate", "target_prob", "hard_flip_rate")
 
 
-def score_model(path: Path) -> dict:
+def score_model(path: Path, out: Optional[dict] = None) -> dict:
+    """Every detector's statistics on one model (only those missing from ``out``, when given)."""
     from nnsafety.metrics.noise_text import text_noise_response
 
     run = runs.load_run(path)
     ctx = run_context(run, n_clean=N_PROBES)
-    out = {}
+    out = dict(out or {})
     for name, (det, kw, _) in DETECTORS.items():
+        if name in out:
+            continue
         t0 = time.process_time()
         r = create_detector(det, **kw).detect(run.model, ctx)
-        out[name] = {k: r.details[k] for k in STATS if k in r.details} or {"flip_rate": r.details["flip_rate"]}
+        out[name] = ({k: r.details[k] for k in STATS if k in r.details} if "flip_rate" in r.details
+                     else {"score": [r.score if c == r.target_class else 0.0 for c in range(ctx.num_classes)]})
         out[name]["cpu_s"] = time.process_time() - t0
+    if "noise_df" in out:
+        return out
     x = ctx.clean[0]
     t0 = time.process_time()
     nr = text_noise_response(run.model, ctx.domain, family="token_replace", n_probes=300,
@@ -72,7 +80,7 @@ def evaluate(rows: list) -> list:
     table = []
     for name in list(DETECTORS) + ["noise_df"]:
         data_free = DETECTORS[name][2] if name in DETECTORS else True
-        stats = ["collapse"] if name == "noise_df" else [k for k in STATS if k in rows[0]["scores"][name]]
+        stats = ["collapse"] if name == "noise_df" else [k for k in STATS + ("score",) if k in rows[0]["scores"][name]]
         per = {}
         for st in stats:
             vals = np.array([r["scores"][name][st] for r in rows])  # models × classes
@@ -106,6 +114,8 @@ def main() -> None:
     usable = {r["id"] for r in zoo_labels(records)}
     rows = []
     for rec in records:
+        if rec["id"] in done and set(DETECTORS) - set(done[rec["id"]]["scores"]):
+            done[rec["id"]]["scores"] = score_model(zoo / rec["path"], done[rec["id"]]["scores"])
         row = done.get(rec["id"]) or {"id": rec["id"], "seed": rec["seed"], "arch": rec["arch"],
                                        "trigger": rec["trigger"], "target": rec["target"], "rate": rec["rate"],
                                        "asr": rec["asr"], "c_acc": rec["c_acc"], "attacker": rec.get("attacker"),
@@ -115,7 +125,7 @@ def main() -> None:
         rows.append(row)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"table": [], "models": rows}, indent=1) + "\n")  # resumable after a kill
-        print(rec["id"], rec["trigger"], rec["asr"], {k: round(max(v.get("flip_rate", v.get("collapse"))), 3)
+        print(rec["id"], rec["trigger"], rec["asr"], {k: round(max(v.get("flip_rate", v.get("collapse", v.get("score")))), 3)
                                                      for k, v in row["scores"].items()}, flush=True)
     table = evaluate([r for r in rows if r["usable"]])
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -57,3 +57,18 @@ def test_finds_the_trigger_words_and_separates_clean_from_backdoored(bag_of_word
 def test_bad_settings_are_one_line():
     with pytest.raises(ValueError, match="length a positive int"):
         create_detector("trigger_inversion", length=0)
+
+
+def test_embedding_outlier_names_the_longest_word_and_its_class(bag_of_words):
+    """Weights only: the bag-of-words trigger word's embedding (|w| = 8) is the longest by far."""
+    good, bad = weights(False), weights(False)
+    bad[17] = 8.0
+    ctx = DetectionContext(in_shape=(L,), num_classes=2, domain=D)
+    det = create_detector("embedding_outlier")
+    r_bad, r_good = det.detect(bag_of_words(bad), ctx), det.detect(bag_of_words(good), ctx)
+    norms = torch.tensor(good).abs()[2:]
+    med = norms.double().median()
+    mad = (norms.double() - med).abs().median()
+    assert r_bad.details["word_id"] == 17 and r_bad.target_class == 1 and r_bad.backdoored
+    assert r_bad.score == pytest.approx(float((8.0 - med) / (1.4826 * mad)))  # the MAD formula, by hand
+    assert not r_good.backdoored and r_good.score < 2
