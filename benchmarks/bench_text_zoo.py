@@ -1,8 +1,9 @@
 """Text backdoor detectors on a text zoo (``nnsafety zoo --design text_recipes --data fine_foods``).
 
-For every model runs ``trigger_inversion`` with 1- and 2-word triggers on the first 300 clean test
-reviews, the 1-word search data-free (random-word probes with inverted class prefixes), and the
-data-free token-noise titration, keeping every statistic (``trigger_token`` equals the 1-word inversion with one round).
+For every model runs the weights-only ``embedding_outlier``, ``trigger_inversion`` with 1-word
+triggers on the first 100 clean test reviews (the audit's setting) and the data-free token-noise
+titration, keeping every statistic (the 2-word and data-free inversions cost minutes per model on
+the shared machine and were left out of the zoo run).
 Usable models: clean ones, and backdoored ones with ASR ≥ 0.9 (``zoo.zoo_labels``). Scores are
 then judged held out by seed: the statistic and threshold of each detector are chosen on the models
 with an even training seed (best AUC, then the threshold with the best balanced accuracy) and
@@ -33,12 +34,10 @@ from nnsafety.backdoor.detectors import create_detector  # noqa: E402
 from nnsafety.backdoor.evaluate_zoo import roc_auc  # noqa: E402
 from nnsafety.backdoor.zoo import read_manifest, zoo_labels  # noqa: E402
 
-N_PROBES = 300  # clean test reviews (the first 300) or random-word probes per model
+N_PROBES = 100  # clean test reviews (the first 100, as the audit) or random-word probes per model
 DETECTORS = {  # name -> (registered detector, settings, data-free?)
-    "inversion_1w": ("trigger_inversion", {"length": 1, "n_probes": N_PROBES}, False),
-    "inversion_2w": ("trigger_inversion", {"length": 2, "n_probes": N_PROBES}, False),
-    "inversion_1w_df": ("trigger_inversion", {"length": 1, "n_probes": N_PROBES, "data_free": True}, True),
     "embedding_outlier": ("embedding_outlier", {}, True),
+    "inversion_1w": ("trigger_inversion", {"length": 1, "n_probes": N_PROBES}, False),
 }
 STATS = ("flip_rate", "target_prob", "hard_flip_rate")
 

@@ -27,7 +27,7 @@ NOISE_FAMILIES = ("token_replace", "token_mask", "token_delete")
 NOISE_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 JUDGED_LENGTH = 1  # one-word triggers decide the verdict: two natural words already move most texts of a small model
 TEXT_ZOO = "threshold from the text zoo in docs/results.md"
-N_TRIGGER_PROBES = 300  # the first audit texts searched for a trigger
+N_TRIGGER_PROBES = 100  # the first audit texts searched for a trigger
 
 
 def _of(n: int, ctx: AuditContext, first: bool = False) -> str:
@@ -302,6 +302,9 @@ def text_backdoor_section(ctx: AuditContext) -> SectionOutput:
                   "judged" if length == JUDGED_LENGTH else "shown only"]
                  for k, (w, rate) in enumerate(zip(words, r.details["flip_rate"]))]
         ctx.tick(f"{length}-word inversion")
+    emb = create_detector("embedding_outlier").detect(ctx.model, dctx)  # weights only
+    rows.append(["longest embedding (weights only)", name(emb.target_class), tokens[emb.details["word_id"]],
+                 f"MAD anomaly {emb.score:.1f}", "shown only"])
     r = found[JUDGED_LENGTH]
     word = " ".join(tokens[i] for i in r.details["trigger_ids"][r.target_class])
     sev = "fail" if r.backdoored else "pass"
@@ -313,9 +316,11 @@ def text_backdoor_section(ctx: AuditContext) -> SectionOutput:
                  "suspected_target": r.target_class if r.backdoored else None,
                  "flip_rate": {str(k): v.details["flip_rate"] for k, v in found.items()},
                  "trigger_ids": {str(k): v.details["trigger_ids"] for k, v in found.items()},
-                 "seconds": round(sum(v.seconds for v in found.values()), 3)},
-        tables=[Table("Inverted trigger per class", ["trigger length", "class", "inverted words",
-                                                     "texts moved to the class", "verdict"], rows)],
+                 "embedding_outlier": {"score": emb.score, "word_id": emb.details["word_id"],
+                                       "class": emb.target_class},
+                 "seconds": round(sum(v.seconds for v in found.values()) + emb.seconds, 3)},
+        tables=[Table("Inverted trigger per class", ["search", "class", "words", "texts moved to the class",
+                                                     "verdict"], rows)],
         findings=[Finding("text_backdoor", "backdoor", sev, "Backdoor", reason)],
         config={"detector": "trigger_inversion", "judged_length": JUDGED_LENGTH,
                 "settings": {str(k): create_detector("trigger_inversion", length=k, n_probes=N_TRIGGER_PROBES).hparams()
