@@ -43,3 +43,11 @@ def test_harness_detects_what_it_must(tmp_path):
     assert page.external_requests == ["http://198.51.100.7/x.png"]
     assert "boom" in page.console_errors
     assert len(page.broken_images) == 2
+
+
+def test_text_report_loads_clean_in_chromium(text_audit):
+    page = check_page(text_audit / "report.html")
+    assert page.title == "nnsafety audit: run"
+    assert page.console_errors == [] and page.external_requests == []
+    assert page.images and page.broken_images == []
+    assert all(i["src"].startswith("data:image/png") for i in page.images)

@@ -23,12 +23,13 @@ from torch import nn
 from .._io import write_bytes_atomic
 from .._model import check_classifier, model_state, predict_logits
 from .._progress import progress_bar, show_progress
-from . import sections_backdoor, sections_geometry, sections_performance  # noqa: F401  (register sections)
+from . import sections_backdoor, sections_geometry, sections_performance, sections_text  # noqa: F401  (register sections)
 from .base import SECTIONS, AuditContext, Finding, SectionResult
 from .budget import Budget, get_budget
 from .output import prepare_out, write_folder
 
-ORDER = ["accuracy", "corruptions", "attacks", "noise_response", "hessian", "boundary", "spectral", "backdoor"]
+ORDER = ["accuracy", "corruptions", "text_corruptions", "attacks", "text_attacks", "noise_response",
+         "text_noise_response", "hessian", "boundary", "spectral", "backdoor", "text_backdoor"]
 REPORT, CARD, FIGURES = "report.html", "safety_card.json", "figures"
 
 
@@ -252,6 +253,12 @@ def prepare_run(path: Union[str, os.PathLike], data: Optional[str] = None, *, da
     if data_cfg.get("name") == data and data_cfg.get("root") and data_root is None:
         data_root = data_cfg.get("root")
     dataset = load_dataset(data, root=data_root, split="test")
+    if getattr(dataset, "texts", None) is not None and (Path(path) / "vocab.json").is_file():
+        from ..data import Vocab
+        from ..data.poison_text import encode_with
+
+        vocab = Vocab.load(Path(path) / "vocab.json")  # the tokenizer the model saw (a poisoned run's own)
+        dataset = encode_with(dataset, vocab) if vocab != dataset.vocab else dataset
     spec = cfg["model"]  # checked by load_run
     if tuple(dataset.in_shape) != tuple(spec["in_shape"]):
         raise ValueError(f"expected data of shape {tuple(spec['in_shape'])} for the model of {path}, "
