@@ -17,7 +17,6 @@ from .curves import RobustAccuracyResult, RobustCurve, robust_accuracy, robust_a
 from .autoattack import AutoAttack, AutoAttackResult, autoattack
 from .bytes import ByteSearch, DOSHeader, FullDOS, Kreuk, Padding, SectionSlack
 from .bytes_files import EvasionResult, evade_files
-from .feature import ConstrainedPGD, constrained_pgd
 from .text import DeepWordBug, HotFlip, TextAttackResult, TextFooler, deepwordbug, hotflip, textfooler
 
 __all__ = [
@@ -28,6 +27,6 @@ __all__ = [
     "RobustAccuracyResult", "RobustCurve", "robust_accuracy", "robust_accuracy_curve",
     "AutoAttack", "AutoAttackResult", "autoattack",
     "ByteSearch", "DOSHeader", "FullDOS", "Kreuk", "Padding", "SectionSlack", "EvasionResult",
-    "evade_files", "ConstrainedPGD", "constrained_pgd",
+    "evade_files",
     "textfooler", "TextFooler", "deepwordbug", "DeepWordBug", "hotflip", "HotFlip", "TextAttackResult",
 ]
