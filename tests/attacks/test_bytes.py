@@ -15,7 +15,7 @@ BYTE_ATTACKS = ["byte_search", "dos_header", "full_dos", "kreuk", "padding", "se
 
 
 def test_registered_for_bytes():
-    assert set(list_attacks(domain="bytes")) == set(BYTE_ATTACKS)
+    assert set(list_attacks(domain="bytes")) == set(BYTE_ATTACKS) | {"gamma"}  # gamma: test_bytes_gamma.py
     assert not set(BYTE_ATTACKS) & set(list_attacks(domain="image"))
 
 

@@ -71,10 +71,13 @@ def evade_file(model: nn.Module, data: bytes, attack, label: int = 1, name: str 
     append = min(int(attack.params.get("append", 0)), max_len - len(data))
     mask = editable_mask(info, attack.regions, append=append, name=name)
     extra = torch.randint(0, 256, (append,), generator=generator)
+    if getattr(attack, "append_pad", False):  # the attack decides how many of the appended bytes to use
+        extra = torch.full((append,), 256, dtype=torch.int64)
     x = torch.cat([torch.frombuffer(bytearray(data), dtype=torch.uint8).to(torch.int64), extra])[None]
     score = _score(model, data, label)
     x_adv = attack(model, x, torch.tensor([label]), mutable=torch.from_numpy(mask)[None])
-    adv = bytes(x_adv[0].to(torch.uint8).tolist())
+    row = x_adv[0]
+    adv = bytes(row[: int((row != 256).sum())].to(torch.uint8).tolist())  # appended padding is not part of the file
     valid, note = True, ""
     try:
         check_edit(data, adv, attack.regions, append=append, name=name)
