@@ -23,7 +23,9 @@ from torch import nn
 from .._io import write_bytes_atomic
 from .._model import check_classifier, model_state, predict_logits
 from .._progress import progress_bar, show_progress
-from . import sections_backdoor, sections_geometry, sections_performance, sections_text  # noqa: F401  (register sections)
+from . import (  # noqa: F401  (register sections)
+    sections_backdoor, sections_geometry, sections_malware, sections_performance, sections_text,
+)
 from .base import SECTIONS, AuditContext, Finding, SectionResult
 from .budget import Budget, get_budget
 from .output import prepare_out, write_folder

@@ -30,7 +30,7 @@ def _grade(value: float, warn: float, fail: float, higher_is_better: bool = True
     the diagonal is well calibrated; bars below it mean the model is over-confident. If ECE is high,
     do not use the raw softmax as a probability: recalibrate (temperature scaling on held-out data)
     or train with label smoothing or mixing augmentations.""",
-    steps=lambda b: 2, domains=("image", "token", "byte", "feature"),
+    steps=lambda b: 2, domains=("image", "token", "bytes", "feature"),
 )
 def accuracy_section(ctx: AuditContext) -> SectionOutput:
     from ..metrics import classification_result
