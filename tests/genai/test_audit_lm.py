@@ -19,7 +19,7 @@ from nnsafety.train import train
 
 from ._tiny import MODEL
 
-LM_SECTIONS = ["perplexity", "hallucination", "answer_calibration", "prompt_noise", "machine_text"]
+LM_SECTIONS = ["perplexity", "hallucination", "answer_calibration", "prompt_noise", "machine_text", "polarization"]
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +103,16 @@ def test_python_audit_with_budget_overrides(tmp_path):
     assert res.card["metrics"]["prompt_noise"]["levels"] == [0.0, 0.3]
     assert res.card["metrics"]["prompt_noise"]["n_samples"] == 2
     assert validate(res.card) == []
+
+
+def test_polarization_section_equals_the_library_probe(lm_report):
+    from nnsafety.genai.polarization import polarization_probe
+    from nnsafety.report.sections_genai import LM_BUDGETS
+
+    card = json.loads((lm_report / "report" / "safety_card.json").read_text())
+    b = LM_BUDGETS["quick"]
+    r = polarization_probe(load_lm(lm_report / "run", max_new_tokens=24, seed=0), b["lm_polar_templates"],
+                           b["lm_polar_terms"], n=b["lm_polar_samples"], n_boot=b["lm_n_boot"], n_perm=b["lm_n_boot"])
+    m = card["metrics"]["polarization"]
+    assert m["disparity"] == pytest.approx(r.disparity) and m["p_value"] == pytest.approx(r.p_value)
+    assert m["means"] == pytest.approx(dict(zip(r.terms, r.means)))
