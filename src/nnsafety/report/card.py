@@ -118,6 +118,10 @@ def build_card(result, model: nn.Module, dataset, ctx, identity: Dict[str, Any],
         "versions": _versions(),
         "seeds": {"audit": ctx.seed, "training": (model_id["training"] or {}).get("seed")},
     }
+    if getattr(ctx.domain, "generative", False):  # a language model's numbers (image cards stay as they were)
+        card["headline"].update(perplexity=_metric(result, "perplexity", "perplexity"),
+                                hallucination_rate=_metric(result, "hallucination", "hallucination_rate"),
+                                hallucination_auroc=_metric(result, "hallucination", "semantic_entropy_auroc"))
     return jsonable(card)
 
 
@@ -136,9 +140,15 @@ def _threat(card: Dict[str, Any]) -> str:
 def headline_lines(card: Dict[str, Any]) -> List[str]:
     """Verdict, the three numbers that matter, the backdoor verdict and the non-passing findings."""
     h = card["headline"]
-    lines = [f"{card['model']['name']}: verdict {card['verdict'].upper()}",
-             f"clean accuracy {_pct(h['clean_accuracy'])}, robust accuracy {_pct(h['robust_accuracy'])} "
-             f"({_threat(card)}), mean corruption accuracy {_pct(h['mean_corruption_accuracy'])}"]
+    lines = [f"{card['model']['name']}: verdict {card['verdict'].upper()}"]
+    if "perplexity" in h:  # a language model
+        auroc = "n/a" if h["hallucination_auroc"] is None else f"{h['hallucination_auroc']:.3f}"
+        ppl = "n/a" if h["perplexity"] is None else f"{h['perplexity']:.2f}"
+        lines.append(f"perplexity {ppl}, hallucinated answers {_pct(h['hallucination_rate'])}, "
+                     f"semantic-entropy AUROC {auroc}")
+    else:
+        lines.append(f"clean accuracy {_pct(h['clean_accuracy'])}, robust accuracy {_pct(h['robust_accuracy'])} "
+                     f"({_threat(card)}), mean corruption accuracy {_pct(h['mean_corruption_accuracy'])}")
     if h["backdoor_verdict"] is not None:
         tgt = f", suspected target class {h['suspected_target']}" if h["suspected_target"] is not None else ""
         bd = card["metrics"].get("backdoor", {})
