@@ -119,3 +119,30 @@ def test_box_rounding_equals_pillows_fixed_point_for_small_windows():
     k = int(0.5 + (1.0 / 20) * (1 << 22))
     got = _box_round(torch.from_numpy(s).float(), torch.tensor(20)).numpy()
     assert np.array_equal(got, ((1 << 21) + s * k) >> 22)
+
+
+def test_jpeg_and_pixelate_equal_pillow_on_synthetic_extremes():
+    """Images no camera makes push the integer paths to their bounds (largest DCT coefficients,
+    the decoder's clamp, ties in the quantizer and the BOX rounding): uniform noise, a 0/255
+    checkerboard with its inverse, and random 4×4 black/white blocks, at sizes that are and are
+    not multiples of the MCU, qualities 1..100, RGB and grey."""
+    rng = np.random.default_rng(1)
+    for h, w in ((16, 16), (33, 47), (64, 64)):
+        yy, xx = np.indices((h, w))
+        board = (((yy + xx) % 2) * 255).astype(np.uint8)
+        blocks = (rng.integers(0, 2, (h // 4 + 1, w // 4 + 1, 3)) * 255).astype(np.uint8)
+        u8 = np.stack([rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
+                       np.stack([board, 255 - board, board], -1),
+                       blocks.repeat(4, 0).repeat(4, 1)[:h, :w]])
+        for q in (1, 15, 50, 100):
+            assert np.array_equal(levels(jpeg_roundtrip(as_tensor(u8), q)),
+                                  np.stack([pil_jpeg(a, q) for a in u8])), (h, w, q)
+            g = u8[..., 0]
+            assert np.array_equal(levels(jpeg_roundtrip(as_tensor(g), q)),
+                                  np.stack([pil_jpeg(a, q) for a in g])), (h, w, q, "grey")
+        for c in (0.95, 0.6, 0.25, 0.1):
+            small = (max(1, int(w * c)), max(1, int(h * c)))
+            want = np.stack([np.array(Image.fromarray(a).resize(small, Image.BOX).resize((w, h), Image.BOX))
+                             for a in u8])
+            got = levels(CORRUPTIONS.get("pixelate").fn(as_tensor(u8), (c,), None))
+            assert np.array_equal(got, want), (h, w, c)
