@@ -4,7 +4,8 @@ every input to one class?
 Gradient-guided discrete search as in the universal adversarial triggers of Wallace et al. (EMNLP
 2019), used for backdoor scanning as in T-Miner (Azizi et al., USENIX Security 2021) and DBS (Shen
 et al., ICML 2022): for every class t a trigger of ``length`` slots (starting as ``[UNK]``) is
-inserted into the probe texts the model does not assign to t (after their 4th word, ``AT``). Each round, for each slot, HotFlip's
+inserted into the probe texts the model does not assign to t, at their start and after their 4th word
+(``POSITIONS``; each class keeps the better). Each round, for each slot, HotFlip's
 first-order estimate −(E_w − e_slot)·ḡ_t (ḡ_t the mean gradient of the cross-entropy towards t at
 that slot) ranks the whole vocabulary; the ``candidates`` best words are tried exactly and the one
 with the lowest loss is kept. All classes are searched together: one forward/backward over the
@@ -30,6 +31,7 @@ from .trigger_token import probe_texts
 
 
 AT = 4  # the trigger goes after the 4th word: every offset of a width-≤5 convolution window then sees it
+POSITIONS = (0, AT)  # searched separately; a trigger learnt at the start ("cf cf" of m0001) fires only there
 
 
 def with_trigger(ids: torch.Tensor, trigger: torch.Tensor, at: int = AT) -> torch.Tensor:
@@ -69,7 +71,8 @@ class TriggerInversion(Detector):
         self.length, self.candidates, self.rounds, self.n_probes = length, candidates, rounds, n_probes
         self.data_free, self.batch_size = bool(data_free), int(batch_size)
 
-    def _search(self, model, d, rows: torch.Tensor, target: torch.Tensor, K: int, length: int) -> torch.Tensor:
+    def _search(self, model, d, rows: torch.Tensor, target: torch.Tensor, K: int, length: int,
+                at: int = AT) -> torch.Tensor:
         """The K×``length`` trigger that moves each class's block of ``rows`` to its class (module doc)."""
         with torch.no_grad():
             table = model.embed(torch.arange(d.vocab_size)[None])[0]
@@ -81,15 +84,16 @@ class TriggerInversion(Detector):
         count = onehot.sum(0).clamp_min(1)
         for _ in range(self.rounds):
             for slot in range(length):
-                ids = with_trigger(rows, trig[target])
+                ids = with_trigger(rows, trig[target], at)
                 with torch.enable_grad():
                     e = model.embed(ids).detach().requires_grad_(True)
                     loss = F.cross_entropy(model.forward_embeddings(e, token_mask(model, ids)), target, reduction="sum")
                     (g,) = torch.autograd.grad(loss, e)
-                g_t = (onehot.T @ g[:, slot].double()) / count[:, None]  # K×E: mean gradient per class
+                pos = min(at, ids.shape[1] - length) + slot
+                g_t = (onehot.T @ g[:, pos].double()) / count[:, None]  # K×E: mean gradient per class
                 gain = -(g_t @ table.double().T)  # K×V, the first-order loss decrease (up to a per-class constant)
                 cand = gain.masked_fill(banned, float("-inf")).topk(self.candidates, dim=1).indices  # K×C
-                trig = self._best(model, rows, target, trig, slot, cand)
+                trig = self._best(model, rows, target, trig, slot, cand, at)
         return trig
 
     def _probe_set(self, model, ctx) -> torch.Tensor:
@@ -117,10 +121,6 @@ class TriggerInversion(Detector):
             return 0.0, None, {"flip_rate": [0.0] * K, "trigger_ids": [[] for _ in range(K)], "n_probes": len(x)}
         onehot = F.one_hot(target, K).double()
         count = onehot.sum(0).clamp_min(1)
-        trig = self._search(model, d, rows, target, K, self.length)
-        prob = _predict(model, with_trigger(rows, trig[target]), self.batch_size).softmax(1)
-        p_t = prob.gather(1, target[:, None])[:, 0].double()
-        hit = (prob.argmax(1) == target).double()
         # the hard probes: the half of each class's rows its clean prediction is most sure of
         sure = _predict(model, rows, self.batch_size).softmax(1).max(1).values
         hard = torch.zeros(len(rows), dtype=torch.bool)
@@ -129,15 +129,27 @@ class TriggerInversion(Detector):
             if len(i):
                 hard[i[sure[i] >= sure[i].median()]] = True
         seen = onehot.sum(0) > 0
-        stats = {"flip_rate": (onehot.T @ hit) / count, "target_prob": (onehot.T @ p_t) / count,
-                 "hard_flip_rate": (onehot.T @ (hit * hard)) / (onehot.T @ hard.double()).clamp_min(1)}
-        stats = {k: torch.where(seen, v, torch.zeros_like(v)) for k, v in stats.items()}
-        rates = stats[self.score]
+        best = None
+        for at in POSITIONS:  # each class keeps the position where its trigger scores higher
+            trig = self._search(model, d, rows, target, K, self.length, at)
+            prob = _predict(model, with_trigger(rows, trig[target], at), self.batch_size).softmax(1)
+            p_t = prob.gather(1, target[:, None])[:, 0].double()
+            hit = (prob.argmax(1) == target).double()
+            stats = {"flip_rate": (onehot.T @ hit) / count, "target_prob": (onehot.T @ p_t) / count,
+                     "hard_flip_rate": (onehot.T @ (hit * hard)) / (onehot.T @ hard.double()).clamp_min(1)}
+            stats = {k: torch.where(seen, v, torch.zeros_like(v)) for k, v in stats.items()}
+            stats["position"], stats["trigger_ids"] = torch.full((K,), at), trig
+            if best is None:
+                best = stats
+            else:
+                better = stats[self.score] > best[self.score]
+                best = {k: torch.where(better.view(-1, *[1] * (v.dim() - 1)), v, best[k]) for k, v in stats.items()}
+        rates = best[self.score]
         t = int(rates.argmax())
-        return float(rates[t]), t, {**{k: v.tolist() for k, v in stats.items()}, "trigger_ids": trig.tolist(),
+        return float(rates[t]), t, {**{k: v.tolist() for k, v in best.items()},
                                    "n_probes": len(x), "data_free": self.data_free, "length": self.length}
 
-    def _best(self, model, rows, target, trig, slot, cand) -> torch.Tensor:
+    def _best(self, model, rows, target, trig, slot, cand, at: int) -> torch.Tensor:
         """Try every candidate of every class at ``slot`` (one batched pass); keep each class's lowest loss."""
         K, C = cand.shape
         new = trig.clone()
@@ -147,7 +159,7 @@ class TriggerInversion(Detector):
                 continue
             tries = trig[t].repeat(C, 1)
             tries[:, slot] = cand[t]
-            probe = with_trigger(r.repeat(C, 1), tries.repeat_interleave(len(r), 0))
+            probe = with_trigger(r.repeat(C, 1), tries.repeat_interleave(len(r), 0), at)
             logits = _predict(model, probe, self.batch_size)
             loss = F.cross_entropy(logits, torch.full((len(probe),), t), reduction="none").view(C, len(r)).mean(1)
             new[t, slot] = cand[t, int(loss.argmin())]
