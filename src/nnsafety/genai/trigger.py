@@ -16,6 +16,7 @@ what came before it. The probe reports the candidates ranked by collapse.
 """
 from __future__ import annotations
 
+import copy
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -86,7 +87,10 @@ def trigger_probe(lm: CausalLM, n_samples: int = 64, max_candidates: int = 60, n
         raise ValueError(f"expected the model to write repeated phrases and at least 2 openings, got "
                          f"{len(candidates)} candidates and {len(openings)} openings from {n_samples} samples")
     prompts = [f"{o} {c}" for c in candidates for o in openings]
-    greedy = lm.generate(prompts, n=1, temperature=0.0, seed=seed).texts
+    short = copy.copy(lm)  # only the first `span` characters (≤ span tokens) are compared: decode no further
+    if hasattr(lm, "max_new_tokens"):
+        short.max_new_tokens = min(lm.max_new_tokens, span)
+    greedy = short.generate(prompts, n=1, temperature=0.0, seed=seed).texts
     ranked = []
     for k, c in enumerate(candidates):
         conts = [greedy[k * len(openings) + j][0][:span] for j in range(len(openings))]
