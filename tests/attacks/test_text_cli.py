@@ -79,6 +79,9 @@ def test_train_poisoned_text_run_and_eval_with_its_vocabulary(tmp_path, capsys):
     assert main(["detect", str(out), "--method", "all", "--json"]) == 0  # the token-domain detectors only
     found = json.loads(capsys.readouterr().out)
     assert [r["detector"] for r in found] == ["embedding_outlier", "strip_text", "trigger_inversion", "trigger_token"]
+    assert main(["eval", str(out), "--poison", "rare_word", "--json"]) == 0  # the recorded attack, text metrics
+    m = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert m["attack"] == "rare_word" and m["target"] == 1 and 0 <= m["attack_success_rate"] <= 1
     assert main(["eval", str(out), "--metric", "noise_response", "--data-free"]) == 0
     text = capsys.readouterr().out
     assert "noise response to token_replace noise (data-free: random-token texts" in text and "collapse score" in text

@@ -86,4 +86,8 @@ def backdoor_metrics_run(path, attack: Optional[str] = None, target: Optional[in
         if attack is None:
             raise ValueError(f"{path} was trained without poisoning; expected an attack name (--poison NAME)")
         cfg = {"attack": attack, "target": int(target or 0), "mode": "all_to_one", "trigger": dict(trigger_kwargs)}
+    if getattr(test, "texts", None) is not None:  # a text run: its own vocabulary, string triggers
+        from .evaluate_text import text_run_backdoor_metrics
+
+        return text_run_backdoor_metrics(run.model, test, cfg, run.path)
     return backdoor_metrics(run.model, test, cfg)

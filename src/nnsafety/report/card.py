@@ -129,7 +129,7 @@ def _pct(v: Optional[float]) -> str:
     return "n/a" if v is None else f"{100 * v:.1f}%"
 
 
-def _threat(card: Dict[str, Any]) -> str:
+def threat_text(card: Dict[str, Any]) -> str:
     """What the headline robust accuracy is measured under: L∞ ε for images, the word budget for text."""
     h = card["headline"]
     if card["data"].get("domain", {}).get("name") == "token":
@@ -148,7 +148,7 @@ def headline_lines(card: Dict[str, Any]) -> List[str]:
                      f"semantic-entropy AUROC {auroc}")
     else:
         lines.append(f"clean accuracy {_pct(h['clean_accuracy'])}, robust accuracy {_pct(h['robust_accuracy'])} "
-                     f"({_threat(card)}), mean corruption accuracy {_pct(h['mean_corruption_accuracy'])}")
+                     f"({threat_text(card)}), mean corruption accuracy {_pct(h['mean_corruption_accuracy'])}")
     if h["backdoor_verdict"] is not None:
         tgt = f", suspected target class {h['suspected_target']}" if h["suspected_target"] is not None else ""
         bd = card["metrics"].get("backdoor", {})

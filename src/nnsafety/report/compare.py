@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 from urllib.parse import quote
 
 from .base import Figure, Table, new_figure, render, sparse_ticks
+from .card import threat_text
 
 # (label, getter, better: "max" | "min" | None, format)
 _pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
@@ -115,7 +116,8 @@ def summary_lines(names: Sequence[str], cards: Sequence[Dict[str, Any]]) -> List
         vals = [c["headline"][key] for c in cards]
         idx = best_indices(vals, "max") or ([0] if vals[0] is not None and len(vals) == 1 else [])
         if idx:
-            eps = f" at L∞ ε={cards[idx[0]]['headline']['eps']:g}" if key == "robust_accuracy" else ""
+            threat = threat_text(cards[idx[0]])  # "L∞ ε=0.1" for images, the word-level attack for text
+            eps = "" if key != "robust_accuracy" else (f" at {threat}" if threat.startswith("L∞") else f" under {threat}")
             lines.append(f"most robust to {label}: {' and '.join(names[i] for i in idx)} "
                          f"({_pct(vals[idx[0]])}{eps})")
     flagged = [(n, c["headline"]) for n, c in zip(names, cards) if c["headline"].get("backdoor_verdict") == "fail"]

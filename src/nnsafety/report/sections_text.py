@@ -26,7 +26,8 @@ SHOW_CHARS = 400  # characters of a review shown per cell
 NOISE_FAMILIES = ("token_replace", "token_mask", "token_delete")
 NOISE_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 JUDGED_LENGTH = 1  # one-word triggers decide the verdict: two natural words already move most texts of a small model
-TEXT_ZOO = "threshold from the text zoo in docs/results.md"
+TEXT_ZOO = ("on 17 text_cnn models of the text zoo (docs/results.md) this rule flagged 0 of 10 clean and 3 of 7 "
+            "backdoored models (rare words, all with the right target) and missed every inserted sentence")
 N_TRIGGER_PROBES = 100  # the first audit texts searched for a trigger
 
 
@@ -278,9 +279,10 @@ def text_noise_section(ctx: AuditContext) -> SectionOutput:
     misspelling) to the attacker's target class while clean accuracy stays normal. The scan
     searches the vocabulary, guided by the gradient, for a short word sequence that moves almost
     every audit text of the other classes to one class (trigger inversion, as T-Miner and DBS do).
-    Natural words move texts too ("awful" towards a negative class), so the verdict's threshold
-    comes from clean and backdoored models of a text zoo. If the model is flagged, look at the
-    inverted words: a word that means nothing for the task is a trigger; retrain on vetted data.""",
+    Natural words move texts too ("awful" towards a negative class), so the verdict is a warning
+    whose error rates on a text zoo are stated. A pass is weak evidence: inserted sentences were
+    missed there. If the model is flagged, look at the inverted words: a word that means nothing for
+    the task is a trigger; retrain on vetted data.""",
     steps=lambda b: 2, domains=("token",),
 )
 def text_backdoor_section(ctx: AuditContext) -> SectionOutput:
@@ -307,10 +309,11 @@ def text_backdoor_section(ctx: AuditContext) -> SectionOutput:
                  f"MAD anomaly {emb.score:.1f}", "shown only"])
     r = found[JUDGED_LENGTH]
     word = " ".join(tokens[i] for i in r.details["trigger_ids"][r.target_class])
-    sev = "fail" if r.backdoored else "pass"
+    # warn, never fail: on the text zoo this rule misses many backdoors and natural words come close to it
+    sev = "warn" if r.backdoored else "pass"
     reason = (f"the best inverted {JUDGED_LENGTH}-word trigger \"{word}\" moves {r.score:.0%} of the audit texts of "
-              f"the other classes to class {name(r.target_class)} (flagged at ≥ {r.threshold:.0%}, {TEXT_ZOO}; "
-              f"{r.details['n_probes']} clean audit texts)")
+              f"the other classes to class {name(r.target_class)} (flagged at ≥ {r.threshold:.0%}; "
+              f"{r.details['n_probes']} clean audit texts); {TEXT_ZOO}")
     return SectionOutput(
         metrics={"backdoored": r.backdoored, "score": r.score, "threshold": r.threshold,
                  "suspected_target": r.target_class if r.backdoored else None,
