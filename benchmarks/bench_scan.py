@@ -109,8 +109,11 @@ def baselines(rows, steps, key="evidence"):
 def curve(rows, key="evidence"):
     """Leave-one-recipe-out AUC (no nested thresholds) per (NC steps, UAP steps)."""
     out = []
+    cap = _steps_for(rows, (max(NC_STEPS), max(UAP_STEPS)), key)  # settings every row recorded
     for n in NC_STEPS:
         for u in UAP_STEPS:
+            if n > cap[0] or u > cap[1]:
+                continue
             scorer = se.Scorer(rows, (n, u), key, groups=GROUPS)
             res = se.heldout_scores(scorer, "leave-one-recipe-out", nested=False)
             y = scorer.y

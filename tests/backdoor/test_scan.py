@@ -147,20 +147,19 @@ def test_inversion_snapshots_equal_shorter_runs(tiny_model):
 
 def test_packaged_reference_on_a_pair_no_zoo_recipe_trained(backdoor_pair):
     """The conftest pair is trained by a plain torch loop (not the trainer, so no recipe of the zoo):
-    at the default (standard) budget the clean MLP passes and the BadNets MLP (target 0) is flagged
-    with target 0; at every budget the backdoored one scores well above the clean one. (The clean
-    MLP sits near the threshold: quick and thorough flag it, docs/results.md "Backdoor scan".)"""
+    at every budget, data-free and with the audit's 100 clean test samples, the clean MLP passes and
+    the BadNets MLP (target 0) is flagged with target 0, at the FPR the reference states."""
     assert "digits_recipes" in list_references()
     ref = load_reference("digits_recipes")
-    assert set(ref["budgets"]) >= {"quick", "standard", "thorough"}
-    clean = scan(backdoor_pair["clean"], (1, 8, 8), 10)
-    bad = scan(backdoor_pair["backdoored"], (1, 8, 8), 10)
-    assert clean.budget == "standard" and clean.verdict == "clean", clean.message
-    assert bad.verdict == "backdoored" and bad.suspected_target == 0, bad.message
-    assert bad.fpr == ref["budgets"]["standard"]["heldout"]["fpr"] <= 0.05
-    for budget in ("quick", "thorough"):
-        c, b = (scan(backdoor_pair[k], (1, 8, 8), 10, budget=budget) for k in ("clean", "backdoored"))
-        assert b.backdoored and b.score > c.score + 0.1, (budget, c.score, b.score)
+    assert set(ref["budgets"]) >= {"quick", "standard", "thorough", "quick+data", "standard+data", "thorough+data"}
+    x, y = backdoor_pair["test"].tensors()
+    for budget in ("quick", "standard", "thorough"):
+        for data in (None, (x[:100], y[:100])):
+            clean, bad = (scan(backdoor_pair[k], (1, 8, 8), 10, data=data, budget=budget) for k in ("clean", "backdoored"))
+            key = budget + ("+data" if data is not None else "")
+            assert clean.budget == key and clean.verdict == "clean", clean.message
+            assert bad.verdict == "backdoored" and bad.suspected_target == 0, bad.message
+            assert bad.fpr == ref["budgets"][key]["heldout"]["fpr"] <= 0.05 and bad.with_data == (data is not None)
 
 
 def test_the_evaluation_scores_with_the_same_features_as_scan(tiny_model):

@@ -121,6 +121,14 @@ def _trigger_one(family: str, attacker: str, mode: str, r: random.Random) -> Tup
     raise ValueError(f"unknown trigger family {family!r}; expected one of: {', '.join(FAMILIES)}")
 
 
+def _base_spec(i: int, train: Dict[str, Any], optimizer: str, backdoored: bool, attacker: Any) -> Dict[str, Any]:
+    """The spec fields of model ``i`` before its backdoor (if any) is drawn."""
+    return {"id": f"m{i:04d}", "index": i, "arch": train["model"], "model_kwargs": train["model_kwargs"],
+            "method": train["method"], "seed": train["seed"], "epochs": train["epochs"], "train": train,
+            "recipe": f"{optimizer}/{train['method']}", "backdoored": backdoored, "attacker": attacker,
+            "family": None, "trigger": None, "trigger_kwargs": None, "target": None, "rate": None, "mode": None}
+
+
 def recipe_spec(i: int, seed: int = 0, num_classes: int = 10) -> Dict[str, Any]:
     """The recipe of model ``i`` of the recipe-spanning zoo (module doc); JSON-ready.
 
@@ -142,11 +150,7 @@ def recipe_spec(i: int, seed: int = 0, num_classes: int = 10) -> Dict[str, Any]:
         "label_smoothing": 0.0 if r.random() < 0.6 else round(r.uniform(0.05, 0.2), 3), **opt,
         "seed": r.randrange(10_000),
     }
-    spec: Dict[str, Any] = {"id": f"m{i:04d}", "index": i, "arch": arch, "model_kwargs": model_kwargs,
-                            "method": method, "seed": train["seed"], "epochs": epochs, "train": train,
-                            "recipe": f"{opt['optimizer']}/{method}", "backdoored": backdoored, "attacker": attacker,
-                            "family": None, "trigger": None, "trigger_kwargs": None, "target": None, "rate": None,
-                            "mode": None}
+    spec = _base_spec(i, train, opt["optimizer"], backdoored, attacker)
     if backdoored:
         family = FAMILIES[(i // 2) % len(FAMILIES)] if attacker != "small_norm" else "small_norm"
         mode = "all_to_all" if r.random() < 0.15 else "all_to_one"
@@ -183,11 +187,7 @@ def recipe_spec32(i: int, seed: int = 0, num_classes: int = 10) -> Dict[str, Any
     train: Dict[str, Any] = {"model": arch, "model_kwargs": model_kwargs, "method": method,
                              "method_kwargs": method_kwargs, "epochs": epochs, "batch_size": 64,
                              "schedule": "cosine", **opt, "seed": r.randrange(10_000)}
-    spec: Dict[str, Any] = {"id": f"m{i:04d}", "index": i, "arch": arch, "model_kwargs": model_kwargs,
-                            "method": method, "seed": train["seed"], "epochs": epochs, "train": train,
-                            "recipe": f"{opt['optimizer']}/{method}", "backdoored": backdoored, "attacker": attacker,
-                            "family": None, "trigger": None, "trigger_kwargs": None, "target": None, "rate": None,
-                            "mode": None}
+    spec = _base_spec(i, train, opt["optimizer"], backdoored, attacker)
     if backdoored:
         family = ("patch_bright", "blended", "sig")[(i // 2) % 3]
         if family == "patch_bright":
