@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _timing import machine  # noqa: E402
 
 from nnsafety.backdoor import scan_eval as se  # noqa: E402
-from nnsafety.backdoor.evidence import FEATURES, WEIGHT_FEATURES, features  # noqa: E402
+from nnsafety.backdoor.evidence import FEATURES, GROUPS, WEIGHT_FEATURES, features  # noqa: E402
 
 NC_STEPS = (10, 20, 30, 45)
 UAP_STEPS = (5, 10, 20)
@@ -68,7 +68,7 @@ def subsets_mask(out):
 
 
 def tables(rows, steps, key, split_names=tuple(se.SPLITS)):
-    scorer = se.Scorer(rows, steps, key)
+    scorer = se.Scorer(rows, steps, key, groups=GROUPS)
     results, md = {}, [HEAD]
     for split in split_names:
         t0 = time.perf_counter()
@@ -89,10 +89,13 @@ def baselines(rows, steps, key="evidence"):
     y = np.asarray([r["label"] for r in rows])
     ref = se.noise_reference(rows, key)  # only used for z features, which are not listed here
     out = {}
-    for name in ("nc_anomaly", "uap_anomaly", "noise_fraction_max", "w_head_norm_anomaly"):
+    for name in ("nc_anomaly", "uap_anomaly", "patch_anomaly", "noise_fraction_max", "w_head_norm_anomaly"):
         s = np.asarray([features(r[key], ref, *steps)[name] for r in rows])
         out[name] = se.summarize(y, s)
-    for group in ("noise", "nc", "uap", "w", "agree"):  # one signal's features alone, leave-one-recipe-out
+    res = se.heldout_scores(se.Scorer(rows, steps, key), "leave-one-recipe-out", nested=False)
+    out["all features, one logistic regression (last session's combiner), leave-one-recipe-out"] = \
+        se.summarize(y, res["score"])
+    for group in ("noise", "nc", "uap", "patch", "w", "agree"):  # one signal's features alone, leave-one-recipe-out
         names = [f for f in FEATURES + WEIGHT_FEATURES if f.startswith(group)]
         res = se.heldout_scores(se.Scorer(rows, steps, key, names=names), "leave-one-recipe-out", nested=False)
         out[f"{group} features only, logistic, leave-one-recipe-out"] = se.summarize(y, res["score"])
@@ -106,9 +109,12 @@ def baselines(rows, steps, key="evidence"):
 def curve(rows, key="evidence"):
     """Leave-one-recipe-out AUC (no nested thresholds) per (NC steps, UAP steps)."""
     out = []
+    cap = _steps_for(rows, (max(NC_STEPS), max(UAP_STEPS)), key)  # settings every row recorded
     for n in NC_STEPS:
         for u in UAP_STEPS:
-            scorer = se.Scorer(rows, (n, u), key)
+            if n > cap[0] or u > cap[1]:
+                continue
+            scorer = se.Scorer(rows, (n, u), key, groups=GROUPS)
             res = se.heldout_scores(scorer, "leave-one-recipe-out", nested=False)
             y = scorer.y
             out.append({"nc_steps": n, "uap_steps": u, "auc": se.roc_auc(y, res["score"]),
@@ -171,6 +177,7 @@ def main() -> None:
     ap.add_argument("--cache", help="evidence JSON lines (default ZOO/scan_evidence.jsonl)")
     ap.add_argument("--collect", action="store_true")
     ap.add_argument("--follow", type=float, default=0, help="with --collect: keep polling the zoo for this many minutes")
+    ap.add_argument("--steps", help="with --collect: NC,UAP steps of the longest run (default: the curve's largest)")
     ap.add_argument("--with-data", dest="with_data", action="store_true",
                     help="with --collect: also the evidence from 100 clean test samples (doubles the time)")
     ap.add_argument("--curve", action="store_true")
@@ -178,6 +185,10 @@ def main() -> None:
     ap.add_argument("--budgets", help='JSON {"quick": [nc, uap], "standard": [...], "thorough": [...]}')
     ap.add_argument("--time", type=int, default=0)
     ap.add_argument("--fit", help="write the reference JSON here")
+    ap.add_argument("--all-to-all", dest="a2a", action="store_true",
+                    help="collect and score the zoo's all-to-all backdoors that missed the ASR ≥ 0.9 bar")
+    ap.add_argument("--transfer", help="a packaged reference name: score a zoo of another input shape "
+                                       "(unsupervised per-detector anomalies and the reference's transfer score)")
     args = ap.parse_args()
     zoo = Path(args.zoo)
     cache = Path(args.cache or zoo / "scan_evidence.jsonl")
@@ -186,7 +197,8 @@ def main() -> None:
     if args.collect:
         t_end = time.time() + 60 * args.follow
         while True:
-            se.collect_zoo_evidence(zoo, cache, nc_steps=max(NC_STEPS), uap_steps=max(UAP_STEPS),
+            nc, uap = map(int, args.steps.split(",")) if args.steps else (max(NC_STEPS), max(UAP_STEPS))
+            se.collect_zoo_evidence(zoo, cache, nc_steps=nc, uap_steps=uap,
                                     checkpoints=NC_STEPS + UAP_STEPS, with_data=args.with_data)
             if time.time() > t_end:
                 break
@@ -218,19 +230,89 @@ def main() -> None:
         results["tables"] = {}
         for b, steps in budgets.items():
             for key in ("evidence", "evidence_data"):
-                if key == "evidence_data" and (b != "standard" or not all("evidence_data" in r for r in rows)):
+                if key == "evidence_data" and not all("evidence_data" in r for r in rows):
                     continue
                 name = b + ("+data" if key == "evidence_data" else "")
-                res, md = tables(rows, steps, key)
+                res, md = tables(rows, _steps_for(rows, steps, key), key)
                 results["tables"][name] = res
                 print(f"\n### {name} (NC {steps[0]} / UAP {steps[1]} steps)\n\n{md}")
         results["baselines"] = baselines(rows, budgets["standard"])
         print("\n| single signal (no fit) | AUC [95 % CI] | TPR@5%FPR | verdict FPR / TPR | target | n |\n|---|---|---|---|---|---|")
         for k, d in results["baselines"].items():
             print(f"| {k} | {_fmt(d)} |")
+    if args.a2a:
+        from nnsafety.backdoor.zoo import read_manifest
+
+        recs = [dict(r, label=1) for r in read_manifest(zoo) if r.get("mode") == "all_to_all" and not r["implanted"]]
+        extra = se.collect_zoo_evidence(zoo, zoo / "scan_evidence_a2a.jsonl", nc_steps=30, uap_steps=10,
+                                        checkpoints=NC_STEPS + UAP_STEPS, with_data=True, records=recs)
+        results["all_to_all"] = a2a_table(rows, extra, budgets["standard"])
+        print("| evidence | all-to-all subset | AUC [95 % CI] | TPR@5%FPR | clean / backdoored |\n|---|---|---|---|---|")
+        for name, d in results["all_to_all"].items():
+            print(f"| {name} | {d['auc']:.3f} [{d['auc_ci'][0]:.3f}, {d['auc_ci'][1]:.3f}] | {d['tpr_at_5fpr']:.2f} | "
+                  f"{d['n_clean']} / {d['n_backdoored']} |")
+    if args.transfer:
+        results["transfer"] = transfer(rows, args.transfer)
+        print("| evidence | score | AUC [95 % CI] | TPR@5%FPR | clean / backdoored |\n|---|---|---|---|---|")
+        for (key, name), d in results["transfer"].items():
+            print(f"| {key} | {name} | {d['auc']:.3f} [{d['auc_ci'][0]:.3f}, {d['auc_ci'][1]:.3f}] | "
+                  f"{d['tpr_at_5fpr']:.2f} | {d['n_clean']} / {d['n_backdoored']} |")
+        results["transfer"] = {f"{k}|{n}": d for (k, n), d in results["transfer"].items()}
     if args.fit:
         results["reference"] = fit_reference(rows, budgets, results, Path(args.fit))
     out_path.write_text(json.dumps(results, indent=1, default=float))
+
+
+def a2a_table(rows, extra, steps):
+    """All-to-all backdoors below the implant bar, scored like leave-one-recipe-out: per recipe, the
+    regressions fitted on the usable models of the other recipes (never on any all-to-all model) score
+    this recipe's clean models and all-to-all models; AUC per ASR band against all held-out clean."""
+    out = {}
+    for key in ("evidence", "evidence_data"):
+        if not all(key in r for r in rows + extra):
+            continue
+        both = list(rows) + list(extra)
+        is_extra = np.arange(len(both)) >= len(rows)
+        scorer = se.Scorer(both, _steps_for(both, steps, key), key, groups=GROUPS)
+        g = np.asarray([str(r["recipe"]) for r in both])
+        score = np.full(len(both), np.nan)
+        for v in sorted(set(g)):
+            fit, sc = (g != v) & ~is_extra, (g == v) & ((scorer.y == 0) | is_extra)
+            if sc.any():
+                score[sc] = scorer.fit_score(fit, sc)
+        asr = np.asarray([r.get("asr") or 0.0 for r in both])
+        for lo in (0.0, 0.7, 0.8):
+            m = ~np.isnan(score) & ((scorer.y == 0) & ~is_extra | is_extra & (asr >= lo))
+            out[f"{key} | ASR ≥ {lo:.1f}"] = se.summarize(scorer.y[m], score[m])
+    return out
+
+
+def transfer(rows, reference):
+    """AUC on a zoo the reference does not cover (another input shape): each detector's unsupervised
+    anomaly (no fit), and the reference's transfer score (``scan._transfer_score``: its parts that read
+    no noise-profile feature, applied as fitted on digits) at the standard budget's steps."""
+    from nnsafety.backdoor.scan import _self_reference, _transfer_score, load_reference
+
+    ref = load_reference(reference)
+    y = np.asarray([r["label"] for r in rows])
+    out = {}
+    for key in ("evidence", "evidence_data"):
+        if not all(key in r for r in rows):
+            continue
+        entry = ref["budgets"]["standard+data" if key == "evidence_data" else "standard"]
+        steps = _steps_for(rows, (entry["settings"]["nc_steps"], entry["settings"]["uap_steps"]), key)
+        feats = [features(r[key], _self_reference(r[key]), *steps) for r in rows]
+        for name in ("nc_anomaly", "uap_anomaly", "patch_anomaly", "noise_fraction_max"):
+            out[(key, name)] = se.summarize(y, [f[name] for f in feats])
+        out[(key, f"transfer score ({ref['name']})")] = se.summarize(y, [_transfer_score(entry["model"], f) for f in feats])
+    return out
+
+
+def _steps_for(rows, steps, key):
+    """A budget's (NC, UAP) steps, capped at the longest run every row's ``key`` evidence recorded."""
+    nc = min(max(int(k) for k in r[key]["nc_l1_at"]) for r in rows)
+    uap = min(max(int(k) for k in r[key]["uap_at"]) for r in rows)
+    return min(steps[0], nc), min(steps[1], uap)
 
 
 def fit_reference(rows, budgets, results, path: Path):
@@ -241,15 +323,16 @@ def fit_reference(rows, budgets, results, path: Path):
     entries = {}
     for b, steps in budgets.items():
         for key in ("evidence", "evidence_data"):
-            if key == "evidence_data" and (b != "standard" or not all("evidence_data" in r for r in rows)):
+            if key == "evidence_data" and not all("evidence_data" in r for r in rows):
                 continue
             name = b + ("+data" if key == "evidence_data" else "")
-            scorer = se.Scorer(rows, steps, key)
+            steps = _steps_for(rows, budgets[b], key)
+            scorer = se.Scorer(rows, steps, key, groups=GROUPS)
             threshold = se.nested_threshold(scorer, np.ones(len(rows), bool), TARGET_FPR)
             X = se.feature_matrix(rows, se.noise_reference(rows, key), steps, key)
             held = results["tables"][name]["leave-one-recipe-out"]["all"]
             entries[name] = {"settings": {"nc_steps": steps[0], "uap_steps": steps[1]},
-                             "model": se.fit_logistic(X, y, FEATURES), "threshold": threshold,
+                             "model": se.fit_combined(X, y, FEATURES, GROUPS), "threshold": threshold,
                              "heldout": {k: held[k] for k in ("auc", "auc_ci", "tpr_at_5fpr", "fpr", "tpr",
                                                                 "n_clean", "n_backdoored", "target_accuracy")},
                              "split": "leave-one-recipe-out, nested thresholds"}

@@ -23,13 +23,30 @@ def test_specs_are_deterministic_balanced_and_span_the_ranges():
     assert {s["mode"] for s in bd} == {"all_to_one", "all_to_all"}
     assert {s["train"]["optimizer"] for s in specs} == {"sgd", "adam", "adamw"}
     assert {s["arch"] for s in specs} == {"mlp", "cnn"}
-    assert all(0.005 <= s["rate"] <= 0.10 for s in bd)
+    assert all(0.005 <= s["rate"] <= 0.10 for s in bd if s["mode"] == "all_to_one")
+    # all-to-all splits the poison over K label pairs: 3 × the all-to-one draw, capped at 30 %
+    assert all(0.09 <= s["rate"] <= 0.30 for s in bd if s["mode"] == "all_to_all")
     assert min(s["rate"] for s in bd) < 0.01
     assert all(s["method"] == "outlier_exposure" for s in bd if s["attacker"] == "noise_aware")
     assert all(s["method"] != "outlier_exposure" for s in bd if s["attacker"] != "noise_aware")
     assert any(s["trigger_kwargs"].get("pattern") == "black" for s in bd if s["trigger"] == "badnets")
     for s in specs:
         TrainConfig(data="digits", **s["train"])  # every recipe is a valid training config
+
+
+def test_the_32px_design_is_deterministic_and_trains_the_registered_32px_models():
+    from nnsafety.backdoor.recipes import recipe_spec32
+    from nnsafety.data import load_dataset
+
+    specs = [recipe_spec32(i) for i in range(48)]
+    assert specs[5] == recipe_spec32(5) and [s["backdoored"] for s in specs] == [bool(i % 2) for i in range(48)]
+    assert {s["arch"] for s in specs} == {"cnn", "preact_resnet18"}
+    assert {s["family"] for s in specs if s["backdoored"]} == {"patch_bright", "blended", "sig"}
+    assert all(s["method"] == "outlier_exposure" for s in specs if s["attacker"] == "noise_aware")
+    data = load_dataset("digits32")
+    assert tuple(data.images.shape[1:]) == (3, 32, 32) and 0 <= float(data.images.min()) < float(data.images.max()) <= 1
+    for s in specs:
+        TrainConfig(data="digits32", **s["train"])
 
 
 def test_build_zoo_with_the_recipe_design_records_the_splits(tmp_path):

@@ -7,6 +7,8 @@
 - inversion: base images (class prototypes synthesized from the weights, or the user's clean
   samples), then Neural Cleanse's smallest mask per class (L1) and a targeted universal L∞
   perturbation per class (success rate, CE) on the same bases;
+- patch search: per class the largest fraction of other-class bases one stamped patch sends there
+  (``detectors.patch_search``);
 - weights: head row-norm and bias MAD anomalies per class, first-layer energy concentration.
 
 ``features`` turns evidence into named class-agnostic numbers given a reference (the mean/std of
@@ -27,9 +29,11 @@ from torch import nn
 from .detectors._probes import class_prototypes
 from .detectors.neural_cleanse import reverse_engineer_triggers
 from .detectors.noise_response import BLOCKS, class_profile
+from .detectors.patch_search import patch_flip_rates
 from .detectors.universal_perturbation import universal_perturbations
 
 S0 = 0.02  # floor added to the reference σ of a profile entry (probability units), as ProfileMeta's
+PATCH_MAD_FLOOR = 0.02  # flip rates: when most classes are never reached (MAD 0), one base in 50 is the unit
 UAP_EPS = 0.2  # L∞ radius of the universal perturbations (pixel units): the faintest zoo blends move pixels by ≤ 0.2
 
 
@@ -90,6 +94,9 @@ def collect_evidence(model: nn.Module, in_shape: Sequence[int], num_classes: int
                                       checkpoints=[c for c in checkpoints if c < uap_steps])
         sec["uap"] = time.perf_counter() - t
         t = time.perf_counter()
+        patch = patch_flip_rates(model, base, labels, num_classes)
+        sec["patch"] = time.perf_counter() - t
+        t = time.perf_counter()
         weights = _weight_evidence(model, shape)
         sec["weights"] = time.perf_counter() - t
     finally:
@@ -100,7 +107,25 @@ def collect_evidence(model: nn.Module, in_shape: Sequence[int], num_classes: int
     uap_at[int(uap_steps)] = [uap["asr"].tolist(), uap["ce"].tolist()]
     return {"num_classes": int(num_classes), "profile": profile.tolist(), "fraction": fraction.tolist(),
             "nc_l1_at": nc_at, "uap_at": uap_at, "nc_steps": int(nc_steps), "uap_steps": int(uap_steps),
+            "patch": {k: v.tolist() for k, v in patch.items()},
             "weights": weights, "seconds": sec, "with_data": data is not None}
+
+
+def patch_evidence(model: nn.Module, in_shape: Sequence[int], num_classes: int, *, n_base: int = 20,
+                   prototype_steps: int = 40, data: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+                   seed: int = 0) -> Dict[str, Any]:
+    """Only the patch search of ``collect_evidence`` (same seeded bases), to complete evidence
+    recorded before the search existed; returns {"patch": ..., "seconds": s}."""
+    was_training = model.training
+    model.eval()
+    try:
+        t = time.perf_counter()
+        g = torch.Generator().manual_seed(seed)
+        base, labels = base_images(model, tuple(in_shape), num_classes, data, n_base, prototype_steps, g)
+        patch = patch_flip_rates(model, base, labels, num_classes)
+    finally:
+        model.train(was_training)
+    return {"patch": {k: v.tolist() for k, v in patch.items()}, "seconds": time.perf_counter() - t}
 
 
 def at_steps(evidence: Dict[str, Any], nc_steps: Optional[int] = None, uap_steps: Optional[int] = None):
@@ -114,10 +139,10 @@ def at_steps(evidence: Dict[str, Any], nc_steps: Optional[int] = None, uap_steps
     return np.asarray(nc[n], dtype=np.float64), np.asarray(uap[u][0], dtype=np.float64), np.asarray(uap[u][1], dtype=np.float64)
 
 
-def robust_z(v: np.ndarray) -> np.ndarray:
-    """(v − median)/(1.4826·MAD) per class (signed MAD anomaly)."""
+def robust_z(v: np.ndarray, floor: float = 1e-9) -> np.ndarray:
+    """(v − median)/(1.4826·MAD) per class (signed MAD anomaly); MAD floored at ``floor``."""
     med = np.median(v)
-    mad = max(float(np.median(np.abs(v - med))), 1e-9)
+    mad = max(float(np.median(np.abs(v - med))), floor)
     return (v - med) / (1.4826 * mad)
 
 
@@ -132,12 +157,21 @@ FEATURES = (
     "nc_anomaly", "nc_log_ratio", "nc_log_min", "nc_second_ratio",
     "uap_anomaly", "uap_asr_max", "uap_asr_gap", "uap_ce_gap", "uap_top_gap", "uap_ce_top_gap",
     "agree_count", "agree_strength",
+    "patch_flip_max", "patch_anomaly", "patch_gap",
 )
 # Head-weight statistics are recorded but not scored: they depend on the recipe (weight decay,
 # optimizer) — leave-one-recipe-out AUC 0.41 alone on the first 82 zoo models (0.61 on all 310), and
 # there the combination without them scored higher (0.875 vs 0.842; docs/results.md, "Backdoor scan").
 WEIGHT_FEATURES = ("w_head_norm_anomaly", "w_head_bias_anomaly", "w_energy_top")
 
+
+# The scan's detector groups (``scan_eval.fit_combined``): one regression each, the score is the largest
+# calibrated one. Agreement reads the noise profile's per-class z, so it sits with the noise group.
+GROUPS = {
+    "noise": [f for f in FEATURES if f.startswith(("noise", "agree"))],
+    "inversion": [f for f in FEATURES if f.startswith(("nc_", "uap_"))],
+    "patch": [f for f in FEATURES if f.startswith("patch")],
+}
 
 NOISE_Z_FEATURES = ("noise_z_max", "noise_z_block_max", "noise_z_block_mean")
 
@@ -168,10 +202,19 @@ def static_features(evidence: Dict[str, Any], nc_steps: Optional[int] = None,
         "uap_anomaly": float(np.clip(robust_z(asr - 1e-3 * ce)[order[0]], -20, 20)), "uap_asr_max": float(asr.max()),
         "uap_asr_gap": float(asr.max() - np.median(asr)), "uap_ce_gap": float(np.median(ce) - ce.min()),
         "uap_top_gap": float(np.sort(asr)[-1] - np.sort(asr)[-2]), "uap_ce_top_gap": float(np.sort(ce)[1] - ce.min()),
+        **_patch_features(evidence),
         "w_head_norm_anomaly": float(min(robust_z(np.asarray(w["head_norm"])).max(), 20.0)),
         "w_head_bias_anomaly": float(min(robust_z(np.asarray(w["head_bias"])).max(), 20.0)),
         "w_energy_top": float(w["energy_top"]),
     }
+
+
+def _patch_features(evidence: Dict[str, Any]) -> Dict[str, float]:
+    """The patch search's largest per-class flip rate, its MAD anomaly among the classes, and its lead
+    over the runner-up class (a trigger sends bases to one class; a natural stroke to several)."""
+    flip = np.sort(np.asarray(evidence["patch"]["flip"], dtype=np.float64))
+    return {"patch_flip_max": float(flip[-1]), "patch_anomaly": float(np.clip(robust_z(flip, PATCH_MAD_FLOOR)[-1], -20, 20)),
+            "patch_gap": float(flip[-1] - flip[-2])}
 
 
 def agreement_features(suspicion: Dict[str, np.ndarray]) -> Dict[str, float]:
@@ -197,7 +240,8 @@ def static_suspicion(evidence: Dict[str, Any], nc_steps: Optional[int] = None,
     """Per-class robust z of the inversion signals (higher = that class looks more like a target)."""
     l1, asr, ce = at_steps(evidence, nc_steps, uap_steps)
     return {"neural_cleanse": robust_z(-np.log(np.maximum(l1, 1e-6))),
-            "universal_perturbation": robust_z(asr - 1e-3 * ce)}
+            "universal_perturbation": robust_z(asr - 1e-3 * ce),
+            "patch_search": robust_z(np.asarray(evidence["patch"]["flip"], dtype=np.float64), PATCH_MAD_FLOOR)}
 
 
 def class_suspicion(evidence: Dict[str, Any], reference: Dict[str, Any], nc_steps: Optional[int] = None,
@@ -205,6 +249,16 @@ def class_suspicion(evidence: Dict[str, Any], reference: Dict[str, Any], nc_step
     """Per-class robust z of each signal: the noise profile's largest z per class, and the inversions'."""
     return {"noise_response": robust_z(noise_z(evidence, reference).max(0)),
             **static_suspicion(evidence, nc_steps, uap_steps)}
+
+
+def suspected_target(suspicion: Dict[str, np.ndarray]) -> Tuple[int, Dict[str, int]]:
+    """The suspected target: the first class of the detector with the strongest evidence (the largest
+    per-class robust z of any detector), and each detector's first class. When detectors disagree,
+    the one that stands out most is the one that found something; a vote lets two weak detectors
+    that agree by chance outvote it (held-out comparison in docs/results.md, "Backdoor scan")."""
+    tops = {name: int(np.argmax(v)) for name, v in suspicion.items()}
+    strongest = max(suspicion, key=lambda name: float(np.max(suspicion[name])))
+    return tops[strongest], tops
 
 
 def vote_target(suspicion: Dict[str, np.ndarray]) -> Tuple[int, Dict[str, int]]:

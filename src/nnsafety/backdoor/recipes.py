@@ -34,6 +34,7 @@ from typing import Any, Dict, Tuple
 
 FAMILIES = ("patch_bright", "patch_dark", "blended", "sig", "wanet")
 ATTACKERS = ("standard", "noise_aware", "small_norm")
+A2A_RATE_FACTOR = 3.0  # all-to-all poison rate = 3 × the all-to-one draw (so 9–30 %), same random draws
 METHODS = (("erm", 0.35), ("noise", 0.15), ("mixup", 0.125), ("noisymix", 0.125), ("outlier_exposure", 0.25))
 
 
@@ -77,6 +78,13 @@ def _method(r: random.Random, forced: str | None = None) -> Tuple[str, Dict[str,
 
 
 def _trigger(family: str, attacker: str, mode: str, r: random.Random) -> Tuple[str, Dict[str, Any], float]:
+    name, params, rate = _trigger_one(family, attacker, mode, r)
+    if mode == "all_to_all":  # the poison is split over K label pairs: at ≤ 10 % none of 36 implanted
+        rate = min(A2A_RATE_FACTOR * rate, 0.3)
+    return name, params, rate
+
+
+def _trigger_one(family: str, attacker: str, mode: str, r: random.Random) -> Tuple[str, Dict[str, Any], float]:
     """(registered trigger, its parameters, poison rate) of one backdoored model.
 
     Rates: patches log-uniform in [0.5 %, 10 %] (all-to-all, which splits the poison over K label
@@ -113,6 +121,14 @@ def _trigger(family: str, attacker: str, mode: str, r: random.Random) -> Tuple[s
     raise ValueError(f"unknown trigger family {family!r}; expected one of: {', '.join(FAMILIES)}")
 
 
+def _base_spec(i: int, train: Dict[str, Any], optimizer: str, backdoored: bool, attacker: Any) -> Dict[str, Any]:
+    """The spec fields of model ``i`` before its backdoor (if any) is drawn."""
+    return {"id": f"m{i:04d}", "index": i, "arch": train["model"], "model_kwargs": train["model_kwargs"],
+            "method": train["method"], "seed": train["seed"], "epochs": train["epochs"], "train": train,
+            "recipe": f"{optimizer}/{train['method']}", "backdoored": backdoored, "attacker": attacker,
+            "family": None, "trigger": None, "trigger_kwargs": None, "target": None, "rate": None, "mode": None}
+
+
 def recipe_spec(i: int, seed: int = 0, num_classes: int = 10) -> Dict[str, Any]:
     """The recipe of model ``i`` of the recipe-spanning zoo (module doc); JSON-ready.
 
@@ -134,15 +150,60 @@ def recipe_spec(i: int, seed: int = 0, num_classes: int = 10) -> Dict[str, Any]:
         "label_smoothing": 0.0 if r.random() < 0.6 else round(r.uniform(0.05, 0.2), 3), **opt,
         "seed": r.randrange(10_000),
     }
-    spec: Dict[str, Any] = {"id": f"m{i:04d}", "index": i, "arch": arch, "model_kwargs": model_kwargs,
-                            "method": method, "seed": train["seed"], "epochs": epochs, "train": train,
-                            "recipe": f"{opt['optimizer']}/{method}", "backdoored": backdoored, "attacker": attacker,
-                            "family": None, "trigger": None, "trigger_kwargs": None, "target": None, "rate": None,
-                            "mode": None}
+    spec = _base_spec(i, train, opt["optimizer"], backdoored, attacker)
     if backdoored:
         family = FAMILIES[(i // 2) % len(FAMILIES)] if attacker != "small_norm" else "small_norm"
         mode = "all_to_all" if r.random() < 0.15 else "all_to_one"
         trigger, params, rate = _trigger(family, attacker, mode, r)
         spec.update(family=family, trigger=trigger, trigger_kwargs=params, target=r.randrange(num_classes),
                     rate=round(rate, 4), mode=mode)
+    return spec
+
+
+def recipe_spec32(i: int, seed: int = 0, num_classes: int = 10) -> Dict[str, Any]:
+    """Model ``i`` of the small 3×32×32 zoo (``--design recipes32``, data ``digits32``): the issue's
+    "beyond digits" check, same fields as ``recipe_spec``; even ids clean, odd ids backdoored.
+
+    Architectures: the registered cnn (width 6/8) or preact_resnet18 (width 4); SGD + Nesterov
+    (lr 0.03–0.1) or Adam (1e-3–3e-3); 12–16 epochs (cnn) / 8–10 (resnet); erm, Gaussian noise or
+    outlier exposure (a quarter of the backdoored models: the noise-aware attacker). Triggers: bright
+    3–5 px patches (corner or anywhere, 4–10 % poison), blended (α 0.15–0.25) or SIG (Δ 0.15–0.25),
+    8–10 % poison; all-to-one.
+    """
+    r = random.Random(seed * 1_000_003 + i + 32_323)
+    backdoored = i % 2 == 1
+    attacker = _weighted(r, (("standard", 0.75), ("noise_aware", 0.25))) if backdoored else None
+    arch = r.choice(["cnn", "preact_resnet18"])
+    model_kwargs: Dict[str, Any] = {"width": r.choice([6, 8] if arch == "cnn" else [4])}
+    method = _weighted(r, (("erm", 0.5), ("noise", 0.25), ("outlier_exposure", 0.25)))
+    if attacker == "noise_aware":
+        method = "outlier_exposure"
+    elif backdoored and method == "outlier_exposure":
+        method = "erm"
+    _, method_kwargs = _method(r, method)
+    opt = ({"optimizer": "sgd", "lr": round(_log_uniform(r, 0.03, 0.1), 4), "weight_decay": 5e-4}
+           if r.random() < 0.5 else {"optimizer": "adam", "lr": round(_log_uniform(r, 1e-3, 3e-3), 5)})
+    epochs = r.randint(12, 16) if arch == "cnn" else r.randint(8, 10)
+    train: Dict[str, Any] = {"model": arch, "model_kwargs": model_kwargs, "method": method,
+                             "method_kwargs": method_kwargs, "epochs": epochs, "batch_size": 64,
+                             "schedule": "cosine", **opt, "seed": r.randrange(10_000)}
+    spec = _base_spec(i, train, opt["optimizer"], backdoored, attacker)
+    if backdoored:
+        family = ("patch_bright", "blended", "sig")[(i // 2) % 3]
+        if family == "patch_bright":
+            size = r.choice([3, 4, 5])
+            pos: Any = r.choice(["bottom_right", "top_left", [r.randrange(0, 33 - size), r.randrange(0, 33 - size)]])
+            trigger, params = "badnets", {"size": size, "position": pos, "pattern": r.choice(["white", "checkerboard",
+                                                                                              "random"]),
+                                          "pattern_seed": r.randrange(1000)}
+            rate = _log_uniform(r, 0.04, 0.10)
+        elif family == "blended":
+            trigger, params = "blended", {"alpha": round(r.uniform(0.15, 0.25), 3), "pattern_seed": r.randrange(1000)}
+            rate = r.uniform(0.08, 0.10)
+        else:
+            trigger, params = "sig", {"delta": round(r.uniform(0.15, 0.25), 3), "frequency": float(r.choice([3, 6])),
+                                      "clean_label": False}
+            rate = r.uniform(0.08, 0.10)
+        spec.update(family=family, trigger=trigger, trigger_kwargs=params, target=r.randrange(num_classes),
+                    rate=round(rate, 4), mode="all_to_one")
     return spec

@@ -1,15 +1,20 @@
 """``scan``: is this model backdoored? One calibrated score with a stated false-positive rate.
 
-The scan collects data-free evidence (``evidence.collect_evidence``: noise response, Neural
-Cleanse's smallest masks and targeted universal perturbations on synthesized class prototypes,
-head weights), turns it into class-agnostic features, and scores them with a logistic regression
-fitted on a *reference zoo* of clean and backdoored models spanning training recipes, trigger
-families and adaptive attackers (``recipes.py``; fitted by ``scan_eval.fit_reference``). The
-reference is plain JSON (no pickle) in ``backdoor/reference/``; each budget has its own regression,
+The scan collects evidence (``evidence.collect_evidence``: noise response; Neural Cleanse's smallest
+masks, targeted universal perturbations and a brute-force patch search on base images, which are
+class prototypes synthesized from the weights, or the user's clean samples when given), turns it
+into class-agnostic features, and scores each detector group (noise, inversion, patch:
+``evidence.GROUPS``) with a logistic regression fitted on a *reference zoo* of clean and backdoored
+models spanning training recipes, trigger families and adaptive attackers (``recipes.py``; fitted by
+``benchmarks/bench_scan.py --fit``). Each group's score is calibrated to its clean models' empirical
+CDF and the scan's score is the largest (``scan_eval.fit_combined``): an attacker who silences one
+signal is judged by the others. The reference is plain JSON (no pickle) in ``backdoor/reference/``;
+each budget (and each budget with clean samples, ``<budget>+data``) has its own regressions,
 threshold, and the false-positive rate that threshold has on clean models of training recipes the
-regression did not see (leave-one-recipe-out), which the verdict states.
+regressions did not see (leave-one-recipe-out, nested), which the verdict states.
 
-The suspected target class follows the agreement of the detectors (``evidence.vote_target``).
+The suspected target class is the first class of the detector with the strongest evidence
+(``evidence.suspected_target``).
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ from torch import nn
 
 from .detectors.base import Detector, register_detector
 from .detectors.meta import REFERENCE_DIR
-from .evidence import class_suspicion, collect_evidence, features, vote_target
+from .evidence import class_suspicion, collect_evidence, features, suspected_target
 
 DEFAULT_REFERENCE = "digits_recipes"
 BUDGETS = ("quick", "standard", "thorough")
@@ -40,6 +45,8 @@ class ScanResult:
     held-out-recipe models of the reference scoring ≥ ``threshold``; ``miss_rate``: fraction of
     held-out backdoored models scoring below it; ``evidence``: per detector its anomaly score and
     first class; ``message``: the verdict in words, with how often it is wrong.
+    ``transfer_score``: for an input shape the reference does not cover, the reference's parts that
+    read no noise-profile feature applied as they are (no verdict: their FPR there is unmeasured).
     """
 
     score: Optional[float]
@@ -56,6 +63,7 @@ class ScanResult:
     message: str
     with_data: bool = False
     settings: Dict[str, Any] = field(default_factory=dict)
+    transfer_score: Optional[float] = None
 
     @property
     def backdoored(self) -> bool:
@@ -104,8 +112,14 @@ def load_reference(name_or_path: str | Path = DEFAULT_REFERENCE) -> Dict[str, An
 
 
 def logistic_score(model: Dict[str, Any], feats: Dict[str, float]) -> float:
-    """σ(w·(x − mean)/scale + b) with the named features of a fitted regression (JSON dict)."""
+    """σ(w·(x − mean)/scale + b) with the named features of a fitted regression (JSON dict); for a
+    ``max_of_calibrated`` model, the largest of its parts' clean-CDF-calibrated scores
+    (``scan_eval.predict_combined``)."""
     x = np.asarray([feats[n] for n in model["features"]], dtype=np.float64)
+    if model.get("kind") == "max_of_calibrated":
+        from .scan_eval import predict_combined
+
+        return float(predict_combined(model, x[None])[0])
     zx = (x - np.asarray(model["mean"])) / np.asarray(model["scale"])
     return float(1.0 / (1.0 + np.exp(-(zx @ np.asarray(model["coef"]) + float(model["intercept"])))))
 
@@ -160,7 +174,7 @@ def scan(model: nn.Module, in_shape: Sequence[int], num_classes: int,
     noise_ref = ref["noise_reference"] if calibrated else _self_reference(ev)
     feats = features(ev, noise_ref)
     susp = class_suspicion(ev, noise_ref)
-    target, tops = vote_target(susp)
+    target, tops = suspected_target(susp)
     evidence = {name: {"anomaly": float(v.max()), "first_class": tops[name], "per_class_z": v.round(3).tolist()}
                 for name, v in susp.items()}
     name = ref.get("name", "custom")
@@ -171,11 +185,22 @@ def scan(model: nn.Module, in_shape: Sequence[int], num_classes: int,
         return ScanResult(score, verdict, entry["threshold"], entry["heldout"]["fpr"], 1 - entry["heldout"]["tpr"],
                           name, key, target if verdict == "backdoored" else None, evidence, feats,
                           time.perf_counter() - t0, msg, key.endswith("+data"), settings)
+    transfer = _transfer_score(entry["model"], feats)
     msg = (f"uncalibrated: no reference for {'×'.join(map(str, shape))} inputs with {num_classes} classes "
            f"(reference {name} covers {'×'.join(map(str, ref['in_shape']))}, {ref['num_classes']} classes); "
            "per-detector evidence only, no verdict")
     return ScanResult(None, "uncalibrated", None, None, None, None, key, target, evidence, feats,
-                      time.perf_counter() - t0, msg, False, settings)
+                      time.perf_counter() - t0, msg, False, settings, transfer)
+
+
+def _transfer_score(model: Dict[str, Any], feats: Dict[str, float]) -> Optional[float]:
+    """The combined score over the parts of a ``max_of_calibrated`` model that read no noise feature
+    (the noise profile's reference is per input shape; the inversion and patch statistics are ratios
+    within the model). None for a single regression."""
+    parts = [m for m in model.get("parts", []) if not any(f.startswith("noise") for f in m["features"])]
+    if not parts:
+        return None
+    return logistic_score({**model, "parts": parts}, feats)
 
 
 def _self_reference(ev: Dict[str, Any]) -> Dict[str, Any]:

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..metrics.ranking import roc_auc
 from .evidence import (
-    FEATURES, S0, agreement_features, features, robust_z, noise_z_features, static_features, static_suspicion, vote_target,
+    FEATURES, S0, agreement_features, features, robust_z, noise_z_features, static_features, static_suspicion, suspected_target,
 )
 
 C_REG = 0.3  # inverse L2 strength of the logistic regression on standardized features
@@ -32,29 +32,41 @@ C_REG = 0.3  # inverse L2 strength of the logistic regression on standardized fe
 # ----------------------------------------------------------------------------------------- evidence
 def collect_zoo_evidence(zoo_dir: str | Path, cache: str | Path, nc_steps: int = 100, uap_steps: int = 40,
                          checkpoints: Sequence[int] = (10, 20, 30, 50, 75), with_data: bool = True,
-                         progress: bool = True) -> List[Dict[str, Any]]:
-    """Evidence of every usable zoo model, appended to the JSON-lines ``cache`` (skips cached ids)."""
+                         progress: bool = True, records: Sequence[Dict[str, Any]] | None = None
+                         ) -> List[Dict[str, Any]]:
+    """Evidence of every usable zoo model (or of ``records``, manifest records with a "label"), appended to the JSON-lines ``cache``: data-free
+    (``evidence``) and, with ``with_data``, from the zoo's clean test samples (``evidence_data``).
+    Resumable: a cached row is completed with what it lacks (a key, or the patch search of evidence
+    recorded before it existed: then only the search runs, on the same seeded bases); the appended
+    row wins on reading."""
     from .. import runs
     from .detect import run_context
-    from .evidence import collect_evidence
+    from .evidence import collect_evidence, patch_evidence
     from .zoo import read_manifest, zoo_labels
 
     zoo, cache = Path(zoo_dir), Path(cache)
-    done = {r["id"] for r in read_cache(cache)}
-    todo = [r for r in zoo_labels(read_manifest(zoo)) if r["id"] not in done]
+    keys = ("evidence", "evidence_data") if with_data else ("evidence",)
+    cached = {r["id"]: r for r in read_cache(cache)}
+    todo = [r for r in (zoo_labels(read_manifest(zoo)) if records is None else records)
+            if not all("patch" in cached.get(r["id"], {}).get(k, {}) for k in keys)]
     for i, rec in enumerate(todo):
         run = runs.load_run(zoo / rec["path"])
         ctx = run_context(run)
         kw = dict(nc_steps=nc_steps, uap_steps=uap_steps, checkpoints=checkpoints)
         row = {k: rec.get(k) for k in ("id", "label", "arch", "method", "recipe", "attacker", "family", "mode",
-                                       "target", "trigger", "rate", "asr", "c_acc")}
-        row["evidence"] = collect_evidence(run.model, ctx.in_shape, ctx.num_classes, **kw)
-        if with_data:
-            row["evidence_data"] = collect_evidence(run.model, ctx.in_shape, ctx.num_classes, data=ctx.clean, **kw)
+                                       "target", "trigger", "rate", "asr", "c_acc", "implanted")}
+        row.update({k: v for k, v in cached.get(rec["id"], {}).items() if k in keys})
+        for key, data in (("evidence", None), ("evidence_data", ctx.clean))[:len(keys)]:
+            if key not in row:
+                row[key] = collect_evidence(run.model, ctx.in_shape, ctx.num_classes, data=data, **kw)
+            elif "patch" not in row[key]:  # recorded before the patch search existed: add only that
+                extra = patch_evidence(run.model, ctx.in_shape, ctx.num_classes, data=data)
+                row[key]["patch"] = extra["patch"]
+                row[key]["seconds"]["patch"] = extra["seconds"]
         with open(cache, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
         if progress:
-            s = sum(row["evidence"]["seconds"].values())
+            s = sum(sum(row[k]["seconds"].values()) for k in keys)
             print(f"[evidence] {i + 1}/{len(todo)} {rec['id']} {rec['arch']} label={rec['label']} {s:.2f}s", flush=True)
     return read_cache(cache)
 
@@ -98,6 +110,40 @@ def predict(model: Dict[str, Any], X: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(z @ np.asarray(model["coef"]) + model["intercept"])))
 
 
+def fit_combined(X: np.ndarray, y: np.ndarray, names: Sequence[str], groups: Dict[str, Sequence[str]],
+                 C: float = C_REG) -> Dict[str, Any]:
+    """One logistic regression per detector group, each calibrated to its clean models' empirical
+    CDF; the score is the largest calibrated part (an OR of the detectors: an attacker who silences
+    one signal, e.g. the noise response by outlier exposure, is still judged by the others)."""
+    parts = []
+    for g, cols in groups.items():
+        idx = [list(names).index(c) for c in cols]
+        m = fit_logistic(X[:, idx], y, cols, C)
+        m["group"], m["clean_scores"] = g, np.sort(predict(m, X[y == 0][:, idx])).tolist()
+        parts.append(m)
+    return {"kind": "max_of_calibrated", "features": list(names), "parts": parts}
+
+
+def predict_combined(model: Dict[str, Any], X: np.ndarray) -> np.ndarray:
+    """max over parts of F_clean(part score), F_clean the part's clean-score CDF (ties broken upward
+    by 1e-3 × the raw score, so two models above every clean one still rank)."""
+    names = model["features"]
+    out = []
+    for m in model["parts"]:
+        s = predict(m, X[:, [names.index(c) for c in m["features"]]])
+        cdf = np.searchsorted(np.asarray(m["clean_scores"]), s, side="right") / len(m["clean_scores"])
+        out.append(cdf + 1e-3 * s)
+    return np.max(out, 0) / (1 + 1e-3)
+
+
+def fit_model(X, y, names, groups=None):
+    return fit_logistic(X, y, names) if groups is None else fit_combined(X, y, names, groups)
+
+
+def predict_model(model, X):
+    return predict_combined(model, X) if model.get("kind") == "max_of_calibrated" else predict(model, X)
+
+
 class Scorer:
     """Fits (noise reference + regression) on some rows and scores others, at fixed inversion steps.
 
@@ -105,8 +151,9 @@ class Scorer:
     profile's z-scores depend on the fitted rows, and are recomputed vectorized per fit.
     """
 
-    def __init__(self, rows, steps: Tuple[int, int], key: str = "evidence", names: Sequence[str] = FEATURES) -> None:
-        self.rows, self.steps, self.key, self.names = list(rows), steps, key, list(names)
+    def __init__(self, rows, steps: Tuple[int, int], key: str = "evidence", names: Sequence[str] = FEATURES,
+                 groups: Dict[str, Sequence[str]] | None = None) -> None:
+        self.rows, self.steps, self.key, self.names, self.groups = list(rows), steps, key, list(names), groups
         self.y = np.asarray([r["label"] for r in self.rows])
         self.profiles = np.asarray([r[key]["profile"] for r in self.rows], dtype=np.float64)
         static = [static_features(r[key], *steps) for r in self.rows]
@@ -128,11 +175,11 @@ class Scorer:
 
     def fit_score(self, fit: np.ndarray, score: np.ndarray) -> np.ndarray:
         X = self.matrix(fit)
-        return predict(fit_logistic(X[fit], self.y[fit], self.names), X[score])
+        return predict_model(fit_model(X[fit], self.y[fit], self.names, self.groups), X[score])
 
     def targets(self, fit: np.ndarray, score: np.ndarray) -> List[int]:
         z = self._z(fit)
-        return [vote_target(self._suspicion(z, i))[0] for i in np.flatnonzero(score)]
+        return [suspected_target(self._suspicion(z, i))[0] for i in np.flatnonzero(score)]
 
 
 # ------------------------------------------------------------------------------------------ metrics

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .. import runs
-from .recipes import recipe_spec
+from .recipes import recipe_spec, recipe_spec32
 from .recipes_text import text_recipe_spec
 
 MANIFEST = "manifest.jsonl"
@@ -33,8 +33,8 @@ FAMILIES = ("badnets", "blended", "sig", "wanet")
 # Robust methods used when registered; noise-style ones are the hard negatives of a data-free detector.
 ROBUST_METHODS = ("noise", "mixup", "noisymix", "nfm", "cutmix")
 EPOCHS = {"mlp": 20, "cnn": 15}
-DESIGNS = ("classic", "recipes", "text_recipes")
-_SPECS = {"recipes": recipe_spec, "text_recipes": text_recipe_spec}
+DESIGNS = ("classic", "recipes", "recipes32", "text_recipes")
+RECIPE_DESIGNS = {"recipes": recipe_spec, "recipes32": recipe_spec32, "text_recipes": text_recipe_spec}
 
 
 def _trigger_params(family: str, r: random.Random) -> Tuple[Dict[str, Any], float]:
@@ -200,8 +200,8 @@ def _check_design(out: Path, design: Dict[str, Any], done: Dict[str, Dict[str, A
         index = int(rid[1:]) if rid[:1] == "m" and rid[1:].isdigit() else None
         if index is None:
             spec = None
-        elif design["design"] in ("recipes", "text_recipes"):
-            spec = _SPECS[design["design"]](index, design["seed"], num_classes)
+        elif design["design"] in RECIPE_DESIGNS:
+            spec = RECIPE_DESIGNS[design["design"]](index, design["seed"], num_classes)
         else:
             spec = zoo_spec(index, design["seed"], methods, families, num_classes)
         if spec is None or any(rec.get(k) != spec[k] for k in keys):
@@ -241,6 +241,8 @@ def build_zoo(
     is skipped. ``methods`` defaults to erm plus the registered ones of ``ROBUST_METHODS``.
     ``design``: "classic" (``zoo_spec``: one recipe, four trigger families) or "recipes"
     (``recipes.recipe_spec``: recipes, trigger families and attackers drawn from ranges; ``methods``,
+    ``families`` and ``epochs`` are then part of the design and ignored) or "recipes32"
+    (``recipes.recipe_spec32``: the small 3×32×32 zoo on ``digits32``; ``methods``,
     ``families`` and ``epochs`` are then part of the design and ignored).
     Returns this shard's records (skipped ones included).
     """
@@ -264,14 +266,14 @@ def build_zoo(
     _repair_torn_line(manifest)
     done = {r["id"]: r for r in read_manifest(out)}
     test_set = load_dataset(data, root=data_root, split="test")
-    recipes = design != "classic"  # methods, families and epochs are then part of the design
+    recipes = design in RECIPE_DESIGNS  # methods, families and epochs are then part of the design
     options = {"data": data, "seed": seed, "design": design, "methods": None if recipes else list(methods),
                "families": None if recipes else list(families), "epochs": None if recipes else dict(epochs or EPOCHS)}
     _check_design(out, options, done, methods, families, test_set.num_classes)
     records = []
     ids = list(range(rank, n, world))
     for count, i in enumerate(ids):
-        spec = (_SPECS[design](i, seed, test_set.num_classes) if design in _SPECS
+        spec = (RECIPE_DESIGNS[design](i, seed, test_set.num_classes) if recipes
                 else zoo_spec(i, seed, methods, families, test_set.num_classes))
         run_dir = out / spec["id"]
         if spec["id"] in done and (run_dir / runs.WEIGHTS).is_file():

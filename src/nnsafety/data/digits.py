@@ -24,3 +24,29 @@ def digits(root: str | None = None, split: str = "train") -> ArrayDataset:
     x = torch.from_numpy(images[idx]).unsqueeze(1).contiguous()
     y = torch.from_numpy(labels[idx])
     return ArrayDataset(x, y, [str(c) for c in range(10)], name="digits")
+
+
+_DIGITS32_SEED = 3232
+
+
+@register_dataset("digits32")
+def digits32(root: str | None = None, split: str = "train") -> ArrayDataset:
+    """The 1,797 digits as 3×32×32 colour images: a small offline stand-in for CIFAR-sized inputs.
+
+    Each 8×8 digit is upsampled bilinearly to 32×32 (its ink α ∈ [0, 1]) and composited over a
+    per-image background: a random dark colour plus a low-frequency texture (a 4×4 random grid
+    upsampled bicubically, amplitude 0.25), with a random bright ink colour:
+    x = (1 − α)·background + α·ink. Same split as ``digits``; seeded, so every call gives the same
+    images; 10 classes; shape 3×32×32; values in [0, 1].
+    """
+    base = digits(root, split)
+    n = base.images.shape[0]
+    g = torch.Generator().manual_seed(_DIGITS32_SEED + (0 if split == "train" else 1))
+    alpha = torch.nn.functional.interpolate(base.images.float(), size=(32, 32), mode="bilinear",
+                                            align_corners=False).clamp(0, 1)
+    texture = torch.nn.functional.interpolate(torch.rand(n, 3, 4, 4, generator=g), size=(32, 32), mode="bicubic",
+                                              align_corners=False)
+    background = (0.35 * torch.rand(n, 3, 1, 1, generator=g) + 0.25 * (texture - 0.5)).clamp(0, 1)
+    ink = 0.6 + 0.4 * torch.rand(n, 3, 1, 1, generator=g)
+    x = ((1 - alpha) * background + alpha * ink).clamp(0, 1).contiguous()
+    return ArrayDataset(x, base.labels.clone(), list(base.classes), name="digits32")

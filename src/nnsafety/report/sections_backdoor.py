@@ -34,11 +34,12 @@ def _steps(b) -> int:
     target class while clean accuracy stays normal. The scan looks only at the weights (and a few
     clean samples when given): whether random noise collapses onto one class, how small a trigger
     mask (Neural Cleanse) or a faint full-image perturbation can send every input to each class, and
-    the head's weights. One score combines them, calibrated on a reference zoo of clean and
-    backdoored models trained by many recipes; the verdict says how often it is wrong on clean
-    models of recipes the reference never saw. If the model is flagged, do not deploy it: retrain on
-    vetted data, or fine-tune/prune it and scan again; the suspected target class (the one most
-    detectors agree on) tells you where to look.""",
+    whether stamping one small patch sends most inputs to one class. Each detector group has a score
+    calibrated on a reference zoo of clean and backdoored models trained by many recipes, and the
+    scan reports the strongest; the verdict says how often it is wrong on clean models of recipes
+    the reference never saw. If the model is flagged, do not deploy it: retrain on vetted data, or
+    fine-tune/prune it and scan again; the suspected target class (the first class of the detector
+    with the strongest evidence) tells you where to look.""",
     steps=_steps,
 )
 def backdoor_section(ctx: AuditContext) -> SectionOutput:
