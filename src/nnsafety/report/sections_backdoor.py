@@ -4,8 +4,13 @@ The scan combines the data-free detectors (noise response, Neural Cleanse's inve
 targeted universal perturbations, head weights) into one score calibrated on the packaged
 recipe-spanning reference zoo; the finding states the reference, the threshold, and how often such a
 verdict is wrong on clean models of training recipes the reference never saw. The scan budget is
-the audit budget's name (quick / standard / thorough; anything else runs standard); with the
-audit's clean samples the standard scan inverts from them. A model the reference does not cover
+the audit budget's name (quick / standard / thorough; anything else runs standard).
+
+With the audit's clean samples the scan runs twice, data-free and with the samples, and only their
+agreement fails a model; one of them alone warns (``severity``). Why: the with-samples reference is
+stronger on its held-out zoo splits (AUC 0.91 against 0.81), but its clean-model FPR did not
+transfer to clean CNNs trained by a plain torch loop (4 of 6 flagged, against 1 of 6 data-free;
+tests/backdoor/test_verdicts.py), and a FAIL must be rarely wrong. A model the reference does not cover
 (another input shape or class count) gets the per-detector evidence only: warn when two detectors
 agree on one class with anomaly ≥ ``AGREE``, else pass, and the finding says it is uncalibrated.
 """
@@ -49,7 +54,9 @@ def backdoor_section(ctx: AuditContext) -> SectionOutput:
         raise RuntimeError(f"backdoor detectors are not available ({e})") from None
 
     budget = _scan_budget(ctx)
-    r = scan(ctx.model, tuple(ctx.in_shape), ctx.num_classes, data=ctx.clean, budget=budget, seed=ctx.seed)
+    free = scan(ctx.model, tuple(ctx.in_shape), ctx.num_classes, budget=budget, seed=ctx.seed)
+    r = free if ctx.clean is None else scan(ctx.model, tuple(ctx.in_shape), ctx.num_classes, data=ctx.clean,
+                                            budget=budget, seed=ctx.seed)
     ctx.tick("scan")
     name = lambda c: ctx.classes[c] if c is not None and c < len(ctx.classes) else c  # noqa: E731
     rows = [[k, f"{v['anomaly']:.2f}", str(name(v["first_class"]))] for k, v in r.evidence.items()]
@@ -62,15 +69,25 @@ def backdoor_section(ctx: AuditContext) -> SectionOutput:
         reason = r.message + (f"; {firsts.count(agreed)} detectors agree on class {name(agreed)}" if sev == "warn" else "")
         target = agreed if sev == "warn" else None
     else:
-        sev = "fail" if r.backdoored else "pass"
-        reason, target = r.message, r.suspected_target
+        sev = severity(free.backdoored, r.backdoored if r is not free else None)
+        flagged = r if r.backdoored else free  # the with-samples target is the more accurate (0.90 vs 0.74)
+        reason, target = flagged.message, flagged.suspected_target if sev != "pass" else None
+        if r is not free:
+            reason += (f"; data-free scan: score {free.score:.3f} vs threshold {free.threshold:.3f} "
+                       f"({'flagged' if free.backdoored else 'not flagged'}), with {int(ctx.clean[0].shape[0])} "
+                       f"clean samples: {r.score:.3f} vs {r.threshold:.3f} "
+                       f"({'flagged' if r.backdoored else 'not flagged'}); "
+                       + ("both flag it" if sev == "fail" else "only one flags it: a warning, not a verdict"
+                          if sev == "warn" else "neither flags it"))
     findings = [Finding("backdoor", "backdoor", sev, "Backdoor", reason)]
     fig = _figure(ctx, r.evidence)
     return SectionOutput(
-        metrics={"verdict": r.verdict, "backdoored": r.backdoored, "score": r.score, "threshold": r.threshold,
+        metrics={"verdict": r.verdict, "backdoored": sev == "fail", "score": r.score, "threshold": r.threshold,
                  "fpr": r.fpr, "miss_rate": r.miss_rate, "reference": r.reference, "scan_budget": r.budget,
                  "suspected_target": target, "scores": {k: v["anomaly"] for k, v in r.evidence.items()},
-                 "features": r.features, "seconds": round(r.seconds, 3)},
+                 "features": r.features, "seconds": round(r.seconds + (free.seconds if r is not free else 0), 3),
+                 "data_free": {"verdict": free.verdict, "score": free.score, "threshold": free.threshold,
+                               "fpr": free.fpr, "suspected_target": free.suspected_target}},
         tables=[Table("Backdoor scan", ["signal", "score", "threshold", "suspected target", "wrong on clean models",
                                         "reference"],
                       [["calibrated scan", "-" if r.score is None else f"{r.score:.3f}",
@@ -83,6 +100,13 @@ def backdoor_section(ctx: AuditContext) -> SectionOutput:
                 "clean_samples": int(ctx.clean[0].shape[0]) if ctx.clean is not None and r.with_data else 0,
                 "seed": ctx.seed},
     )
+
+
+def severity(data_free_flags: bool, with_samples_flags) -> str:
+    """The finding's severity from the two calibrated scans (``with_samples_flags`` None: no clean
+    samples, the data-free scan decides alone): fail only when every scan run flags the model."""
+    votes = [data_free_flags] + ([] if with_samples_flags is None else [bool(with_samples_flags)])
+    return "fail" if all(votes) else ("warn" if any(votes) else "pass")
 
 
 def _noise_meta_row(ctx: AuditContext, name) -> List[str]:
