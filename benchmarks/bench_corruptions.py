@@ -5,24 +5,31 @@ Images at side S: (S/4)² uniform random pixels, each replicated 4×4, at uint8 
 rule on both sides). nnsafety corrupts a batch in-process (``--n``: 256 images at 32 px with the
 CIFAR-10-C table, 16 at 224 px with the ImageNet-C table); the peer (imagecorruptions 1.1.2,
 ImageNet-C parameters at every size, one image at a time as its API works) runs in
-``.venv-bench`` as a subprocess. Rounds alternate nnsafety / peer per size; the median of the
-rounds is reported (per round, nnsafety's figure is the median of ``--inner`` calls on the
+``.venv-bench`` as a subprocess. Rounds alternate which side runs first, per size; the median of
+the rounds is reported (per round, nnsafety's figure is the median of ``--inner`` calls on the
 batch, the peer's the mean over ``--peer-n`` images). ``--clock cpu`` times both sides by
 process CPU time (on a loaded shared machine wall time mostly measures the other jobs).
-Run: ``OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_corruptions.py [--threads 1] [--clock cpu]``.
+Run: ``OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_corruptions.py
+--threads 1 --clock cpu`` (both variables are also set by the script before torch is imported).
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import statistics
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import torch
+# Before torch/numpy are imported (here and in the peer's subprocess, which inherits them): idle
+# OpenMP threads must not spin and OpenBLAS must not start threads on the shared cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
 
 from nnsafety.corruptions import corrupt, list_corruptions
 
@@ -70,25 +77,33 @@ def time_peer(python: str, names, severity: int, n: int, seed: int, clock: str =
 
 
 def measure(args, names, size: int, n: int, peer_n: int) -> tuple:
-    """{name: [ours per round]}, {name: [peer per round]} at one image size."""
+    """{name: [ours per round]}, {name: [peer per round]} at one image size; the side that runs
+    first alternates from round to round."""
     x = smooth_batch(n, 0, size)
     ours, peer = {k: [] for k in names}, {k: [] for k in names}
     for r in range(args.rounds):
-        for k, v in time_nnsafety(x, names, args.severity, args.clock, args.inner).items():
-            ours[k].append(v)
-        for k, v in time_peer(args.peer_python, names, args.severity, peer_n, r, args.clock, size).items():
-            peer[k].append(v)
+        for side in ("ours", "peer") if r % 2 == 0 else ("peer", "ours"):
+            if side == "ours":
+                for k, v in time_nnsafety(x, names, args.severity, args.clock, args.inner).items():
+                    ours[k].append(v)
+            else:
+                for k, v in time_peer(args.peer_python, names, args.severity, peer_n, r, args.clock,
+                                      size).items():
+                    peer[k].append(v)
     return ours, peer
 
 
 def cells(ours: list, peer: list) -> tuple:
-    """(ours ms, peer ms or failure, ratio) as table cells, and the two ms (None if the peer failed)."""
+    """(ours ms, peer ms or failure, ratio of the medians with the range of the per-round ratios)
+    as table cells, and the two ms (None if the peer failed)."""
     o = statistics.median(ours) * 1e3
     ok = [v for v in peer if isinstance(v, float)]
     if not ok:
         return (f"{o:.4f}", f"fails ({peer[0][7:50]})", "–"), (o, None)
     p = statistics.median(ok) * 1e3
-    return (f"{o:.4f}", f"{p:.4f}", f"{p / o:.1f}×"), (o, p)
+    per_round = [b / a for a, b in zip(ours, peer) if isinstance(b, float)]
+    spread = f" ({min(per_round):.1f}–{max(per_round):.1f})"
+    return (f"{o:.4f}", f"{p:.4f}", f"{p / o:.1f}×{spread}"), (o, p)
 
 
 def main() -> None:
@@ -112,7 +127,12 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     names = args.names or list_corruptions()
+    load0, t0 = os.getloadavg(), time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     runs = [measure(args, names, s, n, pn) for s, n, pn in zip(args.sizes, args.n, args.peer_n)]
+    load1, t1 = os.getloadavg(), time.strftime("%H:%M UTC", time.gmtime())
+    print(f"{t0}–{t1}; load average (1, 5, 15 min) {', '.join(f'{v:.1f}' for v in load0)} at the "
+          f"start, {', '.join(f'{v:.1f}' for v in load1)} at the end; × = median peer / median "
+          f"nnsafety (range of the per-round ratios)")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; severity {args.severity}; "
           f"sizes {args.sizes} with batches {args.n} (nnsafety) and {args.peer_n} images (peer); "
           f"median of {args.rounds} alternating rounds (nnsafety: median of {args.inner} calls per "

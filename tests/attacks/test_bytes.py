@@ -15,7 +15,7 @@ BYTE_ATTACKS = ["byte_search", "dos_header", "full_dos", "kreuk", "padding", "se
 
 
 def test_registered_for_bytes():
-    assert set(list_attacks(domain="bytes")) == set(BYTE_ATTACKS)
+    assert set(list_attacks(domain="bytes")) == set(BYTE_ATTACKS) | {"gamma"}  # gamma: test_bytes_gamma.py
     assert not set(BYTE_ATTACKS) & set(list_attacks(domain="image"))
 
 
@@ -123,3 +123,12 @@ def test_file_without_the_region_is_reported_not_hidden(real):
     model, files, names = real
     result, adv = evade_files(model, [files[2]], "section_slack", names=["clam-mew.exe"])
     assert not result.files[0].evaded and "section_slack region" in result.files[0].note and adv[0] == files[2]
+
+
+def test_padding_appends_its_default_bytes(real):
+    """The driver reads an attack's default ``append`` (Attack.params holds only passed values: it
+    once read 0, and padding and kreuk then refused every file without an overlay)."""
+    model, files, names = real
+    for attack in ("padding", "kreuk"):
+        result, adv = evade_files(model, files[:1], attack, steps=2)
+        assert result.files[0].valid and len(adv[0]) == len(files[0]) + 1000, result.files[0].note

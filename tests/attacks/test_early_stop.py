@@ -1,6 +1,7 @@
 """Early stop and robust-accuracy evaluation spend steps only on points that are still robust."""
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -77,8 +78,28 @@ def test_curve_uses_early_stop_unless_told_otherwise(trained_cnn, digits_test):
         kw = {} if es is None else {"early_stop": es}
         curve = robust_accuracy_curve(rec, x, y, "pgd", [0.15], steps=8, warn=False,
                                       generator=torch.Generator().manual_seed(0), **kw)
-        sizes[es] = [len(i) for i in rec.inputs[1:-1]]  # the attack's forwards (not the clean/final predict)
+        # the attack's forwards: not the curve's entry probe and clean predictions (made once for every ε),
+        # robust_accuracy's entry probe, nor the final predict
+        sizes[es] = [len(i) for i in rec.inputs[3:-1]]
         atk = PGD(0.15, steps=8, early_stop=es is None, generator=torch.Generator().manual_seed(0))
         assert curve.robust_accuracy[0] == robust_accuracy(trained_cnn, x, y, atk, progress=False).robust_accuracy
     assert len(set(sizes[False])) == 1 and sizes[False][0] == sizes[None][0]
     assert sizes[None][-1] < 0.5 * sizes[None][0]  # fooled points left the batch
+
+
+def test_curve_predicts_clean_once_and_keeps_each_eps_number(trained_cnn, digits_test):
+    """The clean predictions do not depend on ε: the curve makes them once, and every point of the
+    curve is still the number robust_accuracy gives at that ε with the same seed."""
+    from nnsafety.attacks import robust_accuracy_curve
+
+    x, y = digits_test[0][:80], digits_test[1][:80]
+    rec = Recorder(trained_cnn)
+    eps = [0.05, 0.1, 0.2]
+    curve = robust_accuracy_curve(rec, x, y, "pgd", eps, steps=5, warn=False, seed=3)
+    clean_passes = sum(i.shape == x.shape and torch.equal(i, x) for i in rec.inputs)
+    assert clean_passes == 1  # attacks start from a random point and end away from x
+    for e, acc in zip(eps, curve.robust_accuracy):
+        assert acc == robust_accuracy(trained_cnn, x, y, "pgd", eps=e, steps=5, early_stop=True, seed=3,
+                                      progress=False).robust_accuracy
+    with pytest.raises(ValueError, match="clean_correct of shape"):
+        robust_accuracy(trained_cnn, x, y, "pgd", eps=0.1, clean_correct=torch.ones(3, dtype=torch.bool))

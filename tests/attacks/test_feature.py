@@ -1,5 +1,7 @@
-"""Constrained PGD: every adversarial vector satisfies every constraint of its FeatureDomain and the
-ball (hypothesis), and on a linear model it reaches the analytic optimum of the constrained problem."""
+"""Constrained PGD (``pgd`` with a FeatureDomain): every adversarial vector satisfies every
+constraint of its domain and the ball in units of the domain's scale (hypothesis), integer features
+move by whole levels inside the ball, and on a linear model it reaches the analytic optimum of the
+constrained problem."""
 from __future__ import annotations
 
 import torch
@@ -7,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from nnsafety.attacks import constrained_pgd, list_attacks
+from nnsafety.attacks import fgsm, list_attacks, pgd
 from nnsafety.domains import FeatureDomain
 
 
@@ -19,8 +21,9 @@ def domain_and_points(draw):
     width = draw(st.lists(st.integers(1, 6), min_size=d, max_size=d))
     mutable = draw(st.lists(st.booleans(), min_size=d, max_size=d))
     direction = draw(st.lists(st.sampled_from([-1, 0, 1]), min_size=d, max_size=d))
+    scale = draw(st.lists(st.sampled_from([0.3, 1.0, 2.0]), min_size=d, max_size=d))
     domain = FeatureDomain([float(a) for a in lower], [float(a + w) for a, w in zip(lower, width)], kinds,
-                           mutable=mutable, direction=direction)
+                           mutable=mutable, direction=direction, scale=scale)
     seed = draw(st.integers(0, 2 ** 16))
     gen = torch.Generator().manual_seed(seed)
     lo, hi = torch.tensor(domain.lower), torch.tensor(domain.upper)
@@ -32,26 +35,34 @@ def domain_and_points(draw):
 
 
 @settings(max_examples=60, deadline=None)
-@given(domain_and_points())
-def test_every_adversarial_vector_satisfies_every_constraint(case):
+@given(domain_and_points(), st.sampled_from(["Linf", "L2"]), st.booleans())
+def test_every_adversarial_vector_satisfies_every_constraint(case, norm, early_stop):
     domain, x, seed, eps = case
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(x.shape[1], 8), nn.Tanh(), nn.Linear(8, 3))
     y = torch.randint(0, 3, (x.shape[0],))
-    adv = constrained_pgd(model, x, y, domain, eps=eps, steps=5, scale=torch.ones(x.shape[1]))
-    assert domain.is_valid(adv, x).all()
-    assert ((adv - x).abs() <= eps + 1e-6).all()
-    lo, hi = torch.tensor(domain.lower), torch.tensor(domain.upper)
-    assert ((adv >= lo) & (adv <= hi)).all()
-    for j, kind in enumerate(domain.kinds):  # checked directly, not through the domain
-        if not domain.mutable[j]:
-            assert torch.equal(adv[:, j], x[:, j])
-        if domain.direction[j] > 0:
-            assert (adv[:, j] >= x[:, j]).all()
-        if domain.direction[j] < 0:
-            assert (adv[:, j] <= x[:, j]).all()
-        if kind != "real":
-            assert torch.equal(adv[:, j], adv[:, j].round())
+    gen = torch.Generator().manual_seed(seed)
+    s = torch.tensor(domain.scale)
+    for adv in (pgd(model, x, y, eps, norm, steps=5, domain=domain, early_stop=early_stop, generator=gen),
+                pgd(model, x, y, eps, norm, steps=3, restarts=2, domain=domain, generator=gen),
+                fgsm(model, x, y, eps, norm, domain=domain)):
+        assert domain.is_valid(adv, x).all()
+        d = (adv - x) / s  # the ball in units of the scale, discrete features included
+        if norm == "Linf":
+            assert (d.abs() <= eps + 1e-5).all()
+        else:
+            assert (d.norm(dim=1) <= eps * (1 + 1e-5)).all()
+        lo, hi = torch.tensor(domain.lower), torch.tensor(domain.upper)
+        assert ((adv >= lo) & (adv <= hi)).all()
+        for j, kind in enumerate(domain.kinds):  # checked directly, not through the domain
+            if not domain.mutable[j]:
+                assert torch.equal(adv[:, j], x[:, j])
+            if domain.direction[j] > 0:
+                assert (adv[:, j] >= x[:, j]).all()
+            if domain.direction[j] < 0:
+                assert (adv[:, j] <= x[:, j]).all()
+            if kind != "real":
+                assert torch.equal(adv[:, j], adv[:, j].round())
 
 
 def test_reaches_the_linear_optimum():
@@ -65,7 +76,7 @@ def test_reaches_the_linear_optimum():
                            mutable=[True, True, True, True, False], direction=[-1, 0, 1, 0, 0])
     x = torch.tensor([[5.0, 4.0, 9.8, 1.0, 3.0]])
     y = torch.tensor([1])  # push z down
-    adv = constrained_pgd(two_class, x, y, domain, eps=1.5, steps=50, scale=torch.ones(5))
+    adv = pgd(two_class, x, y, 1.5, steps=50, domain=domain, generator=torch.Generator().manual_seed(0))
     # 5 − 1.5 (remove-only may fall); 4 + 1 (integer: the last level within 1.5); add-only and w > 0:
     # keep; binary 1 → 0 (|Δ| = 1 ≤ 1.5); immutable: keep
     expect = torch.tensor([[3.5, 5.0, 9.8, 0.0, 3.0]])
@@ -77,5 +88,19 @@ class _Cat(nn.Module):
         return torch.cat([torch.zeros_like(z), z], dim=1)
 
 
+def test_small_steps_move_integer_features_and_eps_is_in_units_of_the_scale():
+    """Steps of 0.15 levels accumulate (the iterate is continuous, the model sees its rounding), and
+    the same ε allows twice the change on a feature of twice the scale."""
+    model = nn.Sequential(nn.Linear(2, 1, bias=False), _Cat())
+    model[0].weight.data = torch.tensor([[0.1, 0.1]])  # z = 2: the loss gradient does not underflow
+    domain = FeatureDomain([0, 0], [20, 20], ["integer", "real"], scale=[2.0, 1.0])
+    x, y = torch.tensor([[10.0, 10.0]]), torch.tensor([1])
+    adv = pgd(model, x, y, 1.5, steps=50, step_size=0.15, random_start=False, domain=domain)
+    torch.testing.assert_close(adv, torch.tensor([[7.0, 8.5]]))  # 10 − ⌊1.5·2⌋ and 10 − 1.5·1
+    unscaled = pgd(model, x, y, 1.5, steps=50, step_size=0.15, random_start=False,
+                   domain=FeatureDomain([0, 0], [20, 20], ["integer", "real"]))
+    torch.testing.assert_close(unscaled, torch.tensor([[9.0, 8.5]]))
+
+
 def test_registered_for_features():
-    assert "constrained_pgd" in list_attacks(domain="feature") and "constrained_pgd" not in list_attacks(domain="image")
+    assert "pgd" in list_attacks(domain="feature") and "constrained_pgd" not in list_attacks()

@@ -78,7 +78,7 @@ def test_train_poisoned_text_run_and_eval_with_its_vocabulary(tmp_path, capsys):
     assert test.vocab.tokens == vocab and torch.equal(test.ids, test.vocab.encode(test.texts))
     assert main(["detect", str(out), "--method", "all", "--json"]) == 0  # the token-domain detectors only
     found = json.loads(capsys.readouterr().out)
-    assert [r["detector"] for r in found] == ["strip_text", "trigger_token"]
+    assert [r["detector"] for r in found] == ["embedding_outlier", "strip_text", "trigger_inversion", "trigger_token"]
     assert main(["eval", str(out), "--metric", "noise_response", "--data-free"]) == 0
     text = capsys.readouterr().out
     assert "noise response to token_replace noise (data-free: random-token texts" in text and "collapse score" in text

@@ -9,7 +9,7 @@ from nnsafety.corruptions import (
     BENCHMARK_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, Corruption, corrupt, list_corruptions,
     regime_for,
 )
-from nnsafety.corruptions.jpeg import CHROMA_TABLE, LUMA_TABLE, quant_table
+from nnsafety.corruptions.jpeg import _QUANT_ETA, CHROMA_TABLE, LUMA_TABLE, quant_table
 from nnsafety.corruptions.textures import FROST_MEAN_RGB, FROST_STD
 
 ALL = list_corruptions()
@@ -68,6 +68,23 @@ def test_all_severities_shape_dtype_range(name, shape):
         assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
 
 
+@pytest.mark.parametrize("name", [n for n in ALL if CORRUPTIONS.get(n).in_range])
+def test_in_range_corruptions_need_no_clamp(name):
+    """``in_range`` corruptions skip ``corrupt``'s final clamp: their own output must be in [0, 1]
+    at every severity, on saturated images (0/1 checkerboards, flat 0 and 1) and random ones."""
+    fn = CORRUPTIONS.get(name)
+    g = torch.Generator().manual_seed(0)
+    for size in (32, 72):
+        yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+        board = ((yy // 3 + xx // 2) % 2).float().expand(1, 3, size, size)
+        x = torch.cat([board, 1 - board, torch.zeros_like(board), torch.ones_like(board),
+                       torch.rand(2, 3, size, size, generator=g)])
+        for s in range(1, 6):
+            c = fn.params(s, regime_for(size, size))
+            out = fn.fn(x, c, None)
+            assert out.min() >= 0 and out.max() <= 1, (s, size)
+
+
 def test_regimes():
     assert regime_for(32, 32) == "cifar" and regime_for(64, 48) == "cifar"
     assert regime_for(224, 224) == "imagenet" and regime_for(65, 8) == "imagenet"
@@ -116,6 +133,33 @@ def test_quant_tables_match_pil(quality):
                           (i % 8 if (i // 8 + i % 8) % 2 == 0 else i // 8))))
         assert np.array_equal(np.sort(pil), np.sort(ours))  # same multiset of steps
         assert np.array_equal(pil, ours) or np.array_equal(pil, ours[zigzag])
+
+
+def _libjpeg_turbo_quantize(t: np.ndarray, q: int) -> np.ndarray:
+    """jcdctmgr.c: ``compute_reciprocal`` for the divisor d = 8·q, then ``quantize``'s
+    sign(t)·(((|t| + c)·f) >> r), in integers, written from the C source."""
+    d = q << 3
+    r = 16 + d.bit_length() - 1
+    f, rem = divmod(1 << r, d)
+    c = d // 2
+    if rem == 0:  # d a power of two
+        f, r = f >> 1, r - 1
+    elif rem <= d // 2:
+        c += 1
+    else:
+        f += 1
+    return np.sign(t) * (((np.abs(t) + c) * f) >> r)
+
+
+def test_quantizer_equals_libjpeg_turbos_reciprocal_for_every_step():
+    """The float quantizer of ``_code_plane`` (round half to even of t·(1 + η)/d, then ·Q) gives
+    libjpeg-turbo's integer result for every coefficient |t| < 2^15 and every step 1..255."""
+    t = np.arange(-(1 << 15) + 1, 1 << 15, dtype=np.int64)
+    tt = torch.from_numpy(t).double().view(-1, 1)
+    for q in range(1, 256):
+        step = (1 + _QUANT_ETA) / (8 * torch.tensor([float(q)], dtype=torch.float64))
+        got = torch.round(tt * step).view(-1).numpy()
+        assert np.array_equal(got, _libjpeg_turbo_quantize(t, q)), q
 
 
 # ---- frost: the procedural texture has the photos' measured statistics ----

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from nnsafety.corruptions import CORRUPTIONS, corrupt
-from nnsafety.corruptions.digital import _box_round
+from nnsafety.corruptions.digital import _BOX_ETA, _box_round
 from nnsafety.corruptions.jpeg import jpeg_roundtrip
 
 from ._photos import photos_u8
@@ -98,14 +98,51 @@ def test_pixelate_non_square_and_tiny_targets_equal_pillow():
 
 def test_box_rounding_equals_pillows_fixed_point_for_small_windows():
     """Pillow (Resample.c, 8 bpc): weights round(2²²/m), result (s·K + 2²¹) >> 22. The float
-    shortcut floor((2s + m) / 2m) must agree for every sum s of m <= 9 uint8 values."""
+    shortcut (a float32 GEMM with weights (1 + η)/m, then round half to even) must agree for
+    every sum s of m <= 9 uint8 values, however the sum is split over the window: evenly, greedily
+    (255s first) and at random."""
+    rng = np.random.default_rng(0)
     for m in range(1, 10):
         s = np.arange(255 * m + 1)
         k = int(0.5 + (1.0 / m) * (1 << 22))
         pillow = ((1 << 21) + s * k) >> 22
-        got = _box_round(torch.from_numpy(s).float(), torch.tensor(m)).numpy()
-        assert np.array_equal(got, pillow), m
+        even = s[:, None] // m + (np.arange(m)[None, :] < s[:, None] % m)
+        greedy = np.clip(s[:, None] - 255 * np.arange(m)[None, :], 0, 255)
+        random = np.array([np.bincount(rng.choice(m, size=int(si)), minlength=m) for si in s])
+        for split in (even, greedy, random):
+            ok = split.max(1) <= 255  # random splits of large sums can exceed uint8: not windows
+            assert np.array_equal(split.sum(1), s) and ok[: 128 * m].all()
+            wts = torch.full((m, 1), (1 + _BOX_ETA) / m, dtype=torch.float64).float()
+            got = _box_round(torch.from_numpy(split[ok]).float() @ wts, None).view(-1).numpy()
+            assert np.array_equal(got, pillow[ok]), m
     s = np.arange(255 * 20 + 1)  # a larger window: the float64 fixed-point path
     k = int(0.5 + (1.0 / 20) * (1 << 22))
     got = _box_round(torch.from_numpy(s).float(), torch.tensor(20)).numpy()
     assert np.array_equal(got, ((1 << 21) + s * k) >> 22)
+
+
+def test_jpeg_and_pixelate_equal_pillow_on_synthetic_extremes():
+    """Images no camera makes push the integer paths to their bounds (largest DCT coefficients,
+    the decoder's clamp, ties in the quantizer and the BOX rounding): uniform noise, a 0/255
+    checkerboard with its inverse, and random 4×4 black/white blocks, at sizes that are and are
+    not multiples of the MCU, qualities 1..100, RGB and grey."""
+    rng = np.random.default_rng(1)
+    for h, w in ((16, 16), (33, 47), (64, 64)):
+        yy, xx = np.indices((h, w))
+        board = (((yy + xx) % 2) * 255).astype(np.uint8)
+        blocks = (rng.integers(0, 2, (h // 4 + 1, w // 4 + 1, 3)) * 255).astype(np.uint8)
+        u8 = np.stack([rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
+                       np.stack([board, 255 - board, board], -1),
+                       blocks.repeat(4, 0).repeat(4, 1)[:h, :w]])
+        for q in (1, 15, 50, 100):
+            assert np.array_equal(levels(jpeg_roundtrip(as_tensor(u8), q)),
+                                  np.stack([pil_jpeg(a, q) for a in u8])), (h, w, q)
+            g = u8[..., 0]
+            assert np.array_equal(levels(jpeg_roundtrip(as_tensor(g), q)),
+                                  np.stack([pil_jpeg(a, q) for a in g])), (h, w, q, "grey")
+        for c in (0.95, 0.6, 0.25, 0.1):
+            small = (max(1, int(w * c)), max(1, int(h * c)))
+            want = np.stack([np.array(Image.fromarray(a).resize(small, Image.BOX).resize((w, h), Image.BOX))
+                             for a in u8])
+            got = levels(CORRUPTIONS.get("pixelate").fn(as_tensor(u8), (c,), None))
+            assert np.array_equal(got, want), (h, w, c)

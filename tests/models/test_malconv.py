@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from nnsafety.data.pe_files import bytes_to_batch
 from nnsafety.models import create_model, list_models
-from nnsafety.models.malconv import MalConv, secml_state_dict
+from nnsafety.models.malconv import MalConv, scoring_precision, secml_state_dict
 
 
 def reference_scores(state, ids: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -73,3 +73,18 @@ def test_pretrained_scores_match_reference_forward(malware_data):
     torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-6)
     # launchers benign, MEW- and Petite-packed test files flagged, the UPX one not (EMBER MalConv)
     assert (ours[:2] < 0.01).all() and ours[2] > 0.99 and ours[3] < 0.5 and ours[4] > 0.9
+
+
+def test_bf16_scoring_stays_close_and_is_restored():
+    """``scoring_precision``: the window GEMM in bfloat16 moves P(malicious) by little against the
+    float32 forward (a random MalConv, 3 files of 3,000 bytes), and float32 comes back on exit."""
+    torch.manual_seed(0)
+    model = MalConv(max_len=5000, channels=16).eval()
+    x = torch.randint(0, 256, (3, 3000))
+    with torch.no_grad():
+        p32 = model(x).softmax(1)
+        with scoring_precision(model) as m:
+            assert m.matmul_dtype == torch.bfloat16
+            p16 = model(x).softmax(1)
+        assert model.matmul_dtype == torch.float32 and torch.equal(model(x).softmax(1), p32)
+    assert (p16 - p32).abs().max() < 2e-2 and not torch.equal(p16, p32)

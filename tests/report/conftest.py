@@ -35,3 +35,42 @@ def full_audit(mlp, test_set, tiny_budget, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("audit")
     return audit(mlp, test_set, out=out, budget=tiny_budget, name="tiny-mlp", progress=False)
+
+
+# Reviews of a dozen words (so a 20 % word budget allows two edits) that carry hostile markup: every
+# string the text audit shows (originals, adversarial texts, inverted words) must reach the page escaped.
+HOSTILE = '<script>alert("pwn")</script> it\'s "quoted" & <b>bold</b>'
+_GOOD = ["good tasty fresh coffee", "great tea and a lovely smell", "wonderful price good value"]
+_BAD = ["bad stale coffee", "awful tea and a sour smell", "terrible price poor value"]
+
+
+def write_text_reviews(folder):
+    """A ``text_files`` folder (train/test JSONL) of short hostile reviews: pos = good words, neg = bad."""
+    import json
+
+    folder.mkdir(parents=True)
+    for split, reps in (("train", 6), ("test", 2)):
+        rows = []
+        for r in range(reps):
+            for i, (g, b) in enumerate(zip(_GOOD, _BAD)):
+                filler = f"i bought this {r} {i} last week for my family and"
+                rows += [{"text": f"{HOSTILE} {filler} {g}", "label": "pos"},
+                         {"text": f"{HOSTILE} {filler} {b}", "label": "neg"}]
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def text_audit(tmp_path_factory):
+    """A text_cnn trained by ``nnsafety train`` on the hostile reviews, audited by ``nnsafety audit``."""
+    from nnsafety.cli import main
+
+    base = tmp_path_factory.mktemp("text_audit")
+    data = write_text_reviews(base / "texts")
+    run = base / "run"
+    assert main(["train", "--data", "text_files", "--data-root", str(data), "--model", "text_cnn", "--epochs", "8",
+                 "--batch-size", "8", "--set", "optimizer=adam", "--set", "lr=0.01", "--set", "model_kwargs.embed_dim=8",
+                 "--set", "model_kwargs.maps=4", "--out", str(run)]) == 0
+    out = base / "report"
+    assert main(["audit", str(run), "--out", str(out), "--quiet"]) == 0
+    return out

@@ -29,7 +29,7 @@ def _reference_accuracy_ece(model, x, y, n_bins=15):
 
 
 def test_every_section_runs_and_card_validates(full_audit):
-    assert [s.name for s in full_audit.sections] == list_sections()
+    assert [s.name for s in full_audit.sections] == list_sections("image")  # an image audit: the image sections
     assert all(s.status == "ok" for s in full_audit.sections), [(s.name, s.error) for s in full_audit.sections]
     assert validate(full_audit.card) == []
     # every section records its configuration and at least one finding
@@ -105,7 +105,7 @@ def test_skip_only_and_unknown_names(full_audit, mlp, test_set, tiny_budget):
         audit(mlp, test_set, only=["acuracy"], progress=False)
     with pytest.raises(ValueError, match="at least one section"):
         audit(mlp, test_set, only=["accuracy"], skip=["accuracy"], progress=False)
-    res = audit(mlp, test_set, budget=tiny_budget, skip=[n for n in list_sections() if n not in ("accuracy", "attacks")],
+    res = audit(mlp, test_set, budget=tiny_budget, skip=[n for n in list_sections("image") if n not in ("accuracy", "attacks")],
                 progress=False)
     assert res.card["audit"]["sections_run"] == ["accuracy", "attacks"]
     assert res.card["headline"]["mean_corruption_accuracy"] is None

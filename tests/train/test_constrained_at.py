@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nnsafety.attacks import constrained_pgd
+from nnsafety.attacks import pgd
 from nnsafety.data.security import FeatureDataset
 from nnsafety.domains import FeatureDomain
 from nnsafety.train import TrainConfig, train
@@ -30,7 +30,7 @@ def test_constrained_at_is_more_robust_than_erm():
                           model_kwargs={"width": 32}, method_kwargs={"eps": 2.5} if method != "erm" else {})
         model = train(cfg, train_set=train_set, test_set=test_set, progress=False).model.eval()
         x, y = test_set.tensors()
-        adv = constrained_pgd(model, x, y, test_set.domain, eps=2.5, steps=20)
+        adv = pgd(model, x, y, 2.5, steps=20, domain=test_set.domain, generator=torch.Generator().manual_seed(0))
         assert test_set.domain.is_valid(adv, x).all()
         with torch.no_grad():
             robust[method] = float((model(adv).argmax(1) == y).float().mean())

@@ -17,7 +17,7 @@ from .curves import RobustAccuracyResult, RobustCurve, robust_accuracy, robust_a
 from .autoattack import AutoAttack, AutoAttackResult, autoattack
 from .bytes import ByteSearch, DOSHeader, FullDOS, Kreuk, Padding, SectionSlack
 from .bytes_files import EvasionResult, evade_files
-from .feature import ConstrainedPGD, constrained_pgd
+from .bytes_gamma import Gamma, benign_sections, gamma
 from .text import DeepWordBug, HotFlip, TextAttackResult, TextFooler, deepwordbug, hotflip, textfooler
 
 __all__ = [
@@ -27,7 +27,8 @@ __all__ = [
     "SanityCheck", "SanityWarning", "sanity_checks",
     "RobustAccuracyResult", "RobustCurve", "robust_accuracy", "robust_accuracy_curve",
     "AutoAttack", "AutoAttackResult", "autoattack",
-    "ByteSearch", "DOSHeader", "FullDOS", "Kreuk", "Padding", "SectionSlack", "EvasionResult",
-    "evade_files", "ConstrainedPGD", "constrained_pgd",
+    "ByteSearch", "DOSHeader", "FullDOS", "Gamma", "Kreuk", "Padding", "SectionSlack", "EvasionResult",
+    "benign_sections", "gamma",
+    "evade_files",
     "textfooler", "TextFooler", "deepwordbug", "DeepWordBug", "hotflip", "HotFlip", "TextAttackResult",
 ]

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..domains import Domain
-from .base import (_model_guard, bcast, check_inputs, flat_norm, is_success, make_loss,
+from .base import (_model_guard, bcast, check_inputs, eps_unit, flat_norm, is_success, make_loss,
                    normalize_direction, project, rand_like, register_attack_fn, top_targets)
 
 
@@ -39,7 +39,8 @@ def _apgd_run(model, x, y, yt, eps, norm, steps, loss_fn, eot_iter, rho, gen, do
     else:
         t = rand_like(x, gen, "normal")
         x_cur = x + eps * t / bcast(flat_norm(t, "L2") + 1e-12, t)
-    x_cur = project(x_cur, x, eps, norm, domain)
+    unit = eps_unit(domain, x)  # a FeatureDomain's ε is in units of its scale
+    x_cur = project(x_cur if unit is None else x + (x_cur - x) * unit, x, eps, norm, domain)
     logits, loss, g = _grad_eot(model, x_cur, y, yt, loss_fn, eot_iter)
     fooled = is_success(logits, y, None, False)
     x_adv = torch.where(bcast(fooled, x), x_cur, x)
@@ -57,7 +58,7 @@ def _apgd_run(model, x, y, yt, eps, norm, steps, loss_fn, eot_iter, rho, gen, do
     for i in range(steps):
         with torch.no_grad():
             a = 1.0 if i == 0 else 0.75  # momentum α = 0.75 after the first step
-            z = project(x_cur + bcast(step, x) * normalize_direction(g, norm), x, eps, norm, domain)
+            z = project(x_cur + bcast(step, x) * normalize_direction(g, norm, unit), x, eps, norm, domain)
             x_new = project(x_cur + a * (z - x_cur) + (1 - a) * (x_cur - x_prev), x, eps, norm, domain)
             x_prev, x_cur = x_cur, x_new
         logits, loss, g = _grad_eot(model, x_cur, y, yt, loss_fn, eot_iter)

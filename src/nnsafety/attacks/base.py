@@ -19,7 +19,7 @@ from torch import nn
 from .._model import batched_logits, model_state
 from .._random import make_generator, rand_like, randint  # noqa: F401  (the attacks' draws)
 from .._registry import Registry
-from ..domains import Domain, ImageDomain
+from ..domains import Domain, FeatureDomain, ImageDomain
 from .._validation import check_batch, check_labels
 from ..models.inference import fast_inference
 
@@ -137,11 +137,21 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, eps, norm: str, domain: Option
     """
     if domain is None or isinstance(domain, ImageDomain):
         return _ball(x_adv, x, eps, norm).clamp_(0.0, 1.0)
+    if isinstance(domain, FeatureDomain):  # ε in units of its scale, discrete features on whole levels
+        return domain.project_ball(x_adv, x, eps, norm)
     return domain.project(_ball(x_adv, x, eps, norm), x)
 
 
-def normalize_direction(g: torch.Tensor, norm: str) -> torch.Tensor:
-    """The steepest-ascent direction of unit norm: sign(g) for L∞, g/‖g‖₂ for L2."""
+def eps_unit(domain: Optional[Domain], x: torch.Tensor) -> Optional[torch.Tensor]:
+    """The per-coordinate unit of ε (a ``FeatureDomain``'s ``scale``, 1×D), or None (one unit)."""
+    return domain.unit(x) if isinstance(domain, FeatureDomain) else None
+
+
+def normalize_direction(g: torch.Tensor, norm: str, unit: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The steepest-ascent direction of unit norm: sign(g) for L∞, g/‖g‖₂ for L2. With a ``unit``
+    the norm is measured in those units (‖Δ/unit‖ = 1): the step is unit ⊙ direction(unit ⊙ g)."""
+    if unit is not None:
+        return normalize_direction(g * unit, norm) * unit
     if norm == "Linf":
         return g.sign()
     return g / (bcast(flat_norm(g, "L2"), g) + 1e-12)
@@ -153,13 +163,15 @@ def normalize_direction(g: torch.Tensor, norm: str) -> torch.Tensor:
 def random_start(x: torch.Tensor, eps, norm: str, generator: Optional[torch.Generator],
                  domain: Optional[Domain] = None) -> torch.Tensor:
     """A uniform point of the L∞ ball, or a point of the L2 ball at a uniform radius (Madry et al.),
-    projected onto ``domain``."""
+    projected onto ``domain`` (the ball in the domain's units of ε, :func:`eps_unit`)."""
+    unit = eps_unit(domain, x)
     if norm == "Linf":
-        return project(x + (2 * rand_like(x, generator) - 1) * eps, x, eps, norm, domain)
-    d = rand_like(x, generator, "normal")
-    r = rand_like(x.new_empty(x.shape[0]), generator)
-    d = d / (bcast(flat_norm(d, "L2"), d) + 1e-12) * bcast(r, d) * eps
-    return project(x + d, x, eps, norm, domain)
+        d = (2 * rand_like(x, generator) - 1) * eps
+    else:
+        d = rand_like(x, generator, "normal")
+        r = rand_like(x.new_empty(x.shape[0]), generator)
+        d = d / (bcast(flat_norm(d, "L2"), d) + 1e-12) * bcast(r, d) * eps
+    return project(x + (d if unit is None else d * unit), x, eps, norm, domain)
 
 
 # --------------------------------------------------------------------------------------------

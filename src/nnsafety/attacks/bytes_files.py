@@ -8,6 +8,7 @@ inside the regions (``check_edit``); a file that fails that check is counted as 
 """
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -61,6 +62,15 @@ def _score(model: nn.Module, data: bytes, label: int) -> float:
         return float(model(x).double().softmax(dim=1)[0, label])
 
 
+def _param(attack, name: str, default):
+    """The attack's ``name`` as it runs: the value passed, else its class's default (``params`` holds
+    only the values passed, so padding's default 1,000 appended bytes were read as 0)."""
+    if name in attack.params:
+        return attack.params[name]
+    p = inspect.signature(type(attack).__init__).parameters.get(name)
+    return default if p is None or p.default is inspect.Parameter.empty else p.default
+
+
 def evade_file(model: nn.Module, data: bytes, attack, label: int = 1, name: str = "file",
                generator: Optional[torch.Generator] = None, max_len: int = MAX_LEN) -> Tuple[bytes, FileEvasion]:
     """One file through ``attack`` (an instance of a registered byte attack: ``regions``, ``append``).
@@ -68,13 +78,16 @@ def evade_file(model: nn.Module, data: bytes, attack, label: int = 1, name: str 
     one-line ``ValueError``; the bytes passed in are never modified."""
     start = time.process_time()
     info = read_pe(data, max_len=max_len, name=name)
-    append = min(int(attack.params.get("append", 0)), max_len - len(data))
+    append = min(int(_param(attack, "append", 0)), max_len - len(data))
     mask = editable_mask(info, attack.regions, append=append, name=name)
     extra = torch.randint(0, 256, (append,), generator=generator)
+    if getattr(attack, "append_pad", False):  # the attack decides how many of the appended bytes to use
+        extra = torch.full((append,), 256, dtype=torch.int64)
     x = torch.cat([torch.frombuffer(bytearray(data), dtype=torch.uint8).to(torch.int64), extra])[None]
     score = _score(model, data, label)
     x_adv = attack(model, x, torch.tensor([label]), mutable=torch.from_numpy(mask)[None])
-    adv = bytes(x_adv[0].to(torch.uint8).tolist())
+    row = x_adv[0]
+    adv = bytes(row[: int((row != 256).sum())].to(torch.uint8).tolist())  # appended padding is not part of the file
     valid, note = True, ""
     try:
         check_edit(data, adv, attack.regions, append=append, name=name)
@@ -98,7 +111,9 @@ def evade_files(model: nn.Module, files: Sequence[bytes], attack: str, names: Op
     instance = ATTACKS.get(attack)(**params)
     gen = make_generator(seed=seed)
     names = list(names) if names is not None else [f"file{i}" for i in range(len(files))]
-    result, adv_files = EvasionResult(attack, dict(instance.params)), []
+    shown = {k: f"{len(v)} chunks, {sum(map(len, v))} bytes" if k == "benign" else v  # JSON, not raw bytes
+             for k, v in instance.params.items()}
+    result, adv_files = EvasionResult(attack, shown), []
     for data, name in zip(files, names):
         try:
             adv, row = evade_file(model, data, instance, label, name, gen, max_len)

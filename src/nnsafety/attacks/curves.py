@@ -79,7 +79,8 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor]
                     attack: Optional[AttackLike] = None,
                     batch_size: int = 500, progress: Progress = None,
                     keep_adv: bool = True, generator: Optional[torch.Generator] = None,
-                    seed: Optional[int] = None, **attack_kw) -> RobustAccuracyResult:
+                    seed: Optional[int] = None, clean_correct: Optional[torch.Tensor] = None,
+                    **attack_kw) -> RobustAccuracyResult:
     """Fraction of points classified correctly on x and on attack(model, x, y), in batches.
 
     ``attack``: a registered name (with ``attack_kw``, e.g. ``"pgd", eps=0.1, steps=20``), an
@@ -95,6 +96,8 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor]
     ``generator`` (or ``seed``, a fresh generator) drives every random choice of the attack (its
     random starts), continued across batches: the same seed gives the same robust accuracy.
     Attacks without randomness ignore it.
+    ``clean_correct``: per point of ``x``, whether its clean prediction is right, when the caller
+    already has it (``robust_accuracy_curve`` predicts once for every ε).
     ``progress``: None (a bar on a terminal), a bool, or a callback receiving points done.
     ``x`` may also be a dataset or an (x, y) pair with ``y`` left out:
     ``robust_accuracy(model, test_set, "pgd", eps=0.1)``.
@@ -109,7 +112,11 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor]
     base = fn.func if isinstance(fn, functools.partial) else fn
     name = getattr(base, "name", getattr(base, "__name__", type(base).__name__))
     eps, norm = getattr(base, "eps", None), getattr(base, "norm", "Linf")
+    if clean_correct is not None and tuple(clean_correct.shape) != (x.shape[0],):
+        raise ValueError(f"expected clean_correct of shape ({x.shape[0]},), got {tuple(clean_correct.shape)}")
     x, y, shard = _rank_shard(x, y)
+    if clean_correct is not None and shard is not None:
+        clean_correct = clean_correct[shard[0]::shard[1]]
     n = x.shape[0]
     clean_ok = torch.zeros(n, dtype=torch.bool, device=x.device)
     robust_ok = torch.zeros(n, dtype=torch.bool, device=x.device)
@@ -118,8 +125,11 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor]
     with progress_bar(n, f"{name}", progress) as bar:
         for i in range(0, n, batch_size):
             xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-            with _model_guard(model):
-                clean = predict(model, xb) == yb
+            if clean_correct is not None:
+                clean = clean_correct[i:i + batch_size].to(device=yb.device, dtype=torch.bool)
+            else:
+                with _model_guard(model):
+                    clean = predict(model, xb) == yb
             # a point misclassified at x is not robust whatever the attack does: attack only the
             # others (x itself is its adversarial example), so they cost no attack steps
             xa = xb.clone()
@@ -206,9 +216,12 @@ def robust_accuracy_curve(model: nn.Module, x: torch.Tensor, y: Optional[torch.T
         attack_kw = {"early_stop": True, **attack_kw}
     accs, secs, clean = [], [], 1.0
     norm = attack_kw.get("norm", "Linf")
+    check_classifier(model, x, y, attack_kw.get("domain"))
+    with _model_guard(model):  # the clean predictions do not depend on ε: made once, not per ε
+        correct = predict(model, x, batch_size) == y
     for e in eps_list:
         r = robust_accuracy(model, x, y, attack_name, batch_size=batch_size, progress=progress,
-                            keep_adv=False, eps=float(e), seed=seed, **attack_kw)
+                            keep_adv=False, eps=float(e), seed=seed, clean_correct=correct, **attack_kw)
         accs.append(r.robust_accuracy)
         secs.append(r.seconds)
         clean = r.clean_accuracy

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..domains import Domain
-from .base import (_model_guard, check_inputs, input_grad, make_loss, normalize_direction,
+from .base import (_model_guard, check_inputs, eps_unit, input_grad, make_loss, normalize_direction,
                    project, register_attack_fn)
 
 
@@ -30,7 +30,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: s
     with _model_guard(model):
         _, _, g = input_grad(model, x, loss_fn, y, y_target)
         with torch.no_grad():
-            return project(x + eps * normalize_direction(g, norm), x, eps, norm, domain)
+            return project(x + eps * normalize_direction(g, norm, eps_unit(domain, x)), x, eps, norm, domain)
 
 
 FGSM = register_attack_fn("fgsm", fgsm, "FGSM", "Class form of :func:`fgsm`.", domains=("image", "feature"))

@@ -6,28 +6,39 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..domains import Domain, ImageDomain
-from .base import (_model_guard, check_inputs, is_success, make_loss, normalize_direction,
+from ..domains import Domain, FeatureDomain, ImageDomain
+from .base import (_model_guard, check_inputs, eps_unit, is_success, make_loss, normalize_direction,
                    project, random_start, register_attack_fn)
 
 
 def _pgd_run(model, x, y, yt, eps, norm, steps, alpha, start, loss_fn, targeted, early_stop, gen, domain):
-    """One PGD run from one start; returns x_adv (the last iterate, or the first adversarial one)."""
-    xa = random_start(x, eps, norm, gen, domain) if start else x.clone()
+    """One PGD run from one start; returns x_adv (the last iterate, or the first adversarial one).
+
+    A domain with integer/binary features (``FeatureDomain.relaxed`` differs) keeps a continuous
+    iterate in its relaxation, so steps below one level accumulate; the model sees, and the gradient
+    is taken at, the iterate's valid rounding (a straight-through estimator, Bengio et al. 2013),
+    which is also what is returned."""
+    relaxed = domain.relaxed() if isinstance(domain, FeatureDomain) else domain
+    unit = eps_unit(domain, x)
+
+    def valid(z, x0):
+        return z if relaxed is domain else project(z, x0, eps, norm, domain)
+
+    xa = random_start(x, eps, norm, gen, relaxed) if start else x.clone()
     linf = norm == "Linf" and (domain is None or isinstance(domain, ImageDomain))
     if linf:  # the L∞ ball ∩ [0, 1] is a box: two precomputed bounds, one in-place clamp per step
         lo, hi = (x - eps).clamp_(min=0.0), (x + eps).clamp_(max=1.0)
     if not early_stop:
         for _ in range(steps):
-            xa.requires_grad_(True)
-            (g,) = torch.autograd.grad(loss_fn(model(xa), y, yt).sum(), xa)
+            xv = valid(xa, x).requires_grad_(True)
+            (g,) = torch.autograd.grad(loss_fn(model(xv), y, yt).sum(), xv)
             xa = xa.detach()
             if linf:
                 xa.add_(g.sign_(), alpha=alpha)
                 torch.clamp(xa, lo, hi, out=xa)
             else:
-                xa = project(xa.add_(normalize_direction(g, norm), alpha=alpha), x, eps, norm, domain)
-        return xa
+                xa = project(xa.add_(normalize_direction(g, norm, unit), alpha=alpha), x, eps, norm, relaxed)
+        return valid(xa, x)
     # early stop: a point leaves the working batch as soon as its current iterate is adversarial,
     # so later steps cost only the points still robust (robust-accuracy evaluation). One host sync
     # per step (the nonzero), a second only when points leave; survivors move by index_select.
@@ -35,15 +46,15 @@ def _pgd_run(model, x, y, yt, eps, norm, steps, alpha, start, loss_fn, targeted,
     active = torch.arange(x.shape[0], device=x.device)
     xw, yw, ytw = x, y, yt
     for _ in range(steps):
-        xa.requires_grad_(True)
-        logits = model(xa)
-        (g,) = torch.autograd.grad(loss_fn(logits, yw, ytw).sum(), xa)
-        xa = xa.detach()
+        xv = valid(xa, xw).requires_grad_(True)
+        logits = model(xv)
+        (g,) = torch.autograd.grad(loss_fn(logits, yw, ytw).sum(), xv)
+        xa, xv = xa.detach(), xv.detach()
         done = is_success(logits.detach(), yw, ytw, targeted)
         fin = done.nonzero().squeeze(1)
         if fin.numel():
             keep = (~done).nonzero().squeeze(1)
-            out.index_copy_(0, active.index_select(0, fin), xa.index_select(0, fin))
+            out.index_copy_(0, active.index_select(0, fin), xv.index_select(0, fin))
             if keep.numel() == 0:
                 return out
             active, xa, g, yw = (t.index_select(0, keep) for t in (active, xa, g, yw))
@@ -56,8 +67,8 @@ def _pgd_run(model, x, y, yt, eps, norm, steps, alpha, start, loss_fn, targeted,
             xa.add_(g.sign_(), alpha=alpha)
             torch.clamp(xa, lo, hi, out=xa)
         else:
-            xa = project(xa.add_(normalize_direction(g, norm), alpha=alpha), xw, eps, norm, domain)
-    return out.index_copy_(0, active, xa)
+            xa = project(xa.add_(normalize_direction(g, norm, unit), alpha=alpha), xw, eps, norm, relaxed)
+    return out.index_copy_(0, active, valid(xa, xw))
 
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str = "Linf",
@@ -75,7 +86,9 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: st
     adversarial (else highest-loss) iterate is kept. ``eps``, ``step_size`` in pixel units.
     ``domain``: project every iterate onto its valid inputs too (default: images in [0, 1]); with a
     ``FeatureDomain`` this is constrained PGD: bounds, immutable and add-only features, integer and
-    binary kinds hold for every iterate (feature units instead of pixels).
+    binary kinds hold for every input the model sees, ε and α are in units of the domain's
+    ``scale`` (e.g. per-feature standard deviations), and integer features move by whole levels
+    inside the ball (see ``_pgd_run``).
     """
     check_inputs(x, y, eps, norm, domain)
     if targeted and y_target is None:

@@ -35,3 +35,19 @@ def text_backdoor_metrics(model: nn.Module, dataset: TokenDataset, trigger: Text
     racc = float((pred == y_t).double().mean()) if idx else float("nan")
     return BackdoorMetrics(float((clean == y).double().mean()), asr, racc, len(y), len(idx), trigger.name,
                            int(target), mode)
+
+
+def text_run_backdoor_metrics(model: nn.Module, dataset: TokenDataset, poison_config, run_dir) -> BackdoorMetrics:
+    """``text_backdoor_metrics`` under a run's recorded poisoning (``config.json["poison"]``), with the
+    run's own tokenizer (``<run_dir>/vocab.json``)."""
+    from pathlib import Path
+
+    from ..data.triggers import create_trigger
+
+    cfg = dict(poison_config)
+    trigger = create_trigger(cfg["attack"], **dict(cfg.get("trigger") or {}))
+    if not isinstance(trigger, TextTrigger):
+        raise ValueError(f"expected a text trigger (rare_word, insert_sent, char), got {cfg['attack']!r}")
+    vocab = Vocab.load(Path(run_dir) / "vocab.json")
+    return text_backdoor_metrics(model, dataset, trigger, int(cfg.get("target", 0)), vocab,
+                                 cfg.get("mode", "all_to_one"), seed=int(cfg.get("seed", 0)))

@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 from .. import runs
 from .recipes import recipe_spec
+from .recipes_text import text_recipe_spec
 
 MANIFEST = "manifest.jsonl"
 DESIGN = "zoo.json"  # the options that define which model each id is (seed, methods, ...)
@@ -32,7 +33,8 @@ FAMILIES = ("badnets", "blended", "sig", "wanet")
 # Robust methods used when registered; noise-style ones are the hard negatives of a data-free detector.
 ROBUST_METHODS = ("noise", "mixup", "noisymix", "nfm", "cutmix")
 EPOCHS = {"mlp": 20, "cnn": 15}
-DESIGNS = ("classic", "recipes")
+DESIGNS = ("classic", "recipes", "text_recipes")
+_SPECS = {"recipes": recipe_spec, "text_recipes": text_recipe_spec}
 
 
 def _trigger_params(family: str, r: random.Random) -> Tuple[Dict[str, Any], float]:
@@ -198,8 +200,8 @@ def _check_design(out: Path, design: Dict[str, Any], done: Dict[str, Dict[str, A
         index = int(rid[1:]) if rid[:1] == "m" and rid[1:].isdigit() else None
         if index is None:
             spec = None
-        elif design["design"] == "recipes":
-            spec = recipe_spec(index, design["seed"], num_classes)
+        elif design["design"] in ("recipes", "text_recipes"):
+            spec = _SPECS[design["design"]](index, design["seed"], num_classes)
         else:
             spec = zoo_spec(index, design["seed"], methods, families, num_classes)
         if spec is None or any(rec.get(k) != spec[k] for k in keys):
@@ -245,6 +247,7 @@ def build_zoo(
     from ..data import load_dataset
     from ..train import TrainConfig, list_methods, train
     from .evaluate import backdoor_metrics
+    from .evaluate_text import text_run_backdoor_metrics
 
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"expected n a positive number of models, got {n!r}")
@@ -261,14 +264,14 @@ def build_zoo(
     _repair_torn_line(manifest)
     done = {r["id"]: r for r in read_manifest(out)}
     test_set = load_dataset(data, root=data_root, split="test")
-    recipes = design == "recipes"  # methods, families and epochs are then part of the design
+    recipes = design != "classic"  # methods, families and epochs are then part of the design
     options = {"data": data, "seed": seed, "design": design, "methods": None if recipes else list(methods),
                "families": None if recipes else list(families), "epochs": None if recipes else dict(epochs or EPOCHS)}
     _check_design(out, options, done, methods, families, test_set.num_classes)
     records = []
     ids = list(range(rank, n, world))
     for count, i in enumerate(ids):
-        spec = (recipe_spec(i, seed, test_set.num_classes) if design == "recipes"
+        spec = (_SPECS[design](i, seed, test_set.num_classes) if design in _SPECS
                 else zoo_spec(i, seed, methods, families, test_set.num_classes))
         run_dir = out / spec["id"]
         if spec["id"] in done and (run_dir / runs.WEIGHTS).is_file():
@@ -296,7 +299,9 @@ def build_zoo(
                    implanted=False, train_seconds=round(time.perf_counter() - t0, 3))
         if spec["backdoored"]:
             poison_cfg = runs.read_config(run_dir)["poison"]
-            m = backdoor_metrics(result.model, test_set, poison_cfg)
+            text = getattr(test_set, "texts", None) is not None  # text: the run's own vocabulary
+            m = (text_run_backdoor_metrics(result.model, test_set, poison_cfg, run_dir) if text
+                 else backdoor_metrics(result.model, test_set, poison_cfg))
             rec.update(asr=m.attack_success_rate, r_acc=m.robust_accuracy, implanted=m.implanted,
                        c_acc=m.clean_accuracy, n_poisoned=poison_cfg["n_poisoned"])
         with open(manifest, "a", encoding="utf-8") as f:

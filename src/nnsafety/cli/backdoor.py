@@ -170,9 +170,10 @@ def register(sub) -> None:
     p.add_argument("--shard", help="train only shard i of n (i/n), e.g. one per machine")
     p.add_argument("--methods", help="comma-separated training methods to vary over (default: erm + robust ones)")
     p.add_argument("--seed", type=seed, default=0, help="seed of the zoo's design")
-    p.add_argument("--design", default="classic", choices=("classic", "recipes"),
+    p.add_argument("--design", default="classic", choices=("classic", "recipes", "text_recipes"),
                    help="classic: one training recipe; recipes: optimizers, methods, triggers and attackers drawn "
-                        "from ranges (the reference zoo of the scan)")
+                        "from ranges (the reference zoo of the scan); text_recipes: small text_cnn/bilstm models "
+                        "with text triggers (--data fine_foods)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
     p = add_command(sub, "detect", "is this model backdoored? (a run, a zoo's AUC table, or two runs compared)",

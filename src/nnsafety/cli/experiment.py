@@ -1,4 +1,4 @@
-"""``nnsafety experiment toy2d|digits|mitigation|text|malware|security|hallucination``: train every robust method and write tables and figures."""
+"""``nnsafety experiment toy2d|digits|mitigation|text|malware|security|feature_backdoor|hallucination``: train every robust method and write tables and figures."""
 from __future__ import annotations
 
 import argparse
@@ -21,6 +21,16 @@ def run_experiment(args: argparse.Namespace) -> int:
 
         run_security(out, data_root=args.data_root, seeds=args.seeds or 3, epochs=args.epochs or 30,
                      methods=name_list(args.methods), progress=not args.quiet)
+        print(f"tables written to {out}")
+        return 0
+    if args.name == "feature_backdoor":
+        from ..experiments.feature_backdoor import run_feature_backdoor
+
+        rates = float_list(args.rates, "--rates") if args.rates is not None else None
+        if rates is not None and any(not 0 < r < 1 for r in rates):
+            raise UsageError(f"nnsafety experiment: error: expected --rates in (0, 1), got {args.rates!r}")
+        run_feature_backdoor(out, data_root=args.data_root, seeds=args.seeds or 8, epochs=args.epochs or 20,
+                             **({"rates": rates} if rates else {}), progress=not args.quiet)
         print(f"tables written to {out}")
         return 0
     if args.seeds is None:
@@ -78,17 +88,20 @@ def register(sub) -> None:
     p = add_command(sub, "experiment", "train every robust-training method on toy2d or digits; write the "
                                        "decision-boundary figure / robustness table / backdoor-mitigation "
                                        "table", run_experiment)
-    p.add_argument("name", choices=["toy2d", "digits", "mitigation", "malware", "security", "text", "hallucination"],
+    p.add_argument("name", choices=["toy2d", "digits", "mitigation", "malware", "security", "feature_backdoor", "text",
+                                    "hallucination"],
                    help="which experiment")
     p.add_argument("--out", required=True, help="folder for figures (PNG) and tables (Markdown + JSON)")
     p.add_argument("--seeds", type=positive_int, default=None, help="seeds per method (default: 5 for toy2d, 3 otherwise)")
     p.add_argument("--epochs", type=positive_int, help="epochs per run (default: the experiment's own; mitigation: 15)")
     p.add_argument("--methods", help="comma-separated subset of methods (default: all of the experiment's)")
     p.add_argument("--triggers", help="mitigation only: comma-separated triggers (default: badnets,blended,wanet)")
-    p.add_argument("--rates", help="mitigation only: comma-separated poison rates in (0, 1) (default: 0.01,0.05,0.1)")
+    p.add_argument("--rates", help="mitigation, feature_backdoor: comma-separated poison rates in (0, 1) "
+                                   "(default: 0.01,0.05,0.1; feature_backdoor 0.01,0.02,0.05)")
     p.add_argument("--run", help="malware only: the byte model's run directory (e.g. data/malware/malconv)")
     p.add_argument("--data-root", dest="data_root", help="malware: folder with benign/ and malicious/ files; "
-                                                          "security: folder with spambase/ and phishing/ "
+                                                          "security, feature_backdoor: folder with spambase/ "
+                                                          "and phishing/ "
                                                           "(data/malware); text: the text corpora (data/text)")
     p.add_argument("--datasets", help="text only: comma-separated datasets (default: fine_foods,spam_assassin)")
     p.add_argument("--attacks", help="malware only: comma-separated byte attacks on the flagged files")

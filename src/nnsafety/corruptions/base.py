@@ -40,13 +40,18 @@ CorruptionFn = Callable[[torch.Tensor, tuple, Optional[torch.Generator]], torch.
 
 @dataclass(frozen=True)
 class CorruptionSpec:
-    """One registered corruption: its function, both parameter tables, and its kind."""
+    """One registered corruption: its function, both parameter tables, and its kind.
+
+    ``in_range``: the function's output is in [0, 1] by construction (8-bit levels / 255), so
+    ``corrupt`` skips its final clamp (a whole pass over the batch).
+    """
 
     name: str
     fn: CorruptionFn
     cifar: Sequence
     imagenet: Sequence
     scale_free: bool = False
+    in_range: bool = False
 
     def params(self, severity: int, regime: str) -> tuple:
         table = self.cifar if regime == "cifar" else self.imagenet
@@ -67,13 +72,14 @@ SMALL_SIDE = 32  # below this, spatial corruptions take the replicate / area-ave
 CIFAR_MAX_SIDE = 64  # up to this, the CIFAR-10-C parameters apply
 
 
-def register_corruption(name: str, cifar: Sequence, imagenet: Sequence, scale_free: bool = False):
+def register_corruption(name: str, cifar: Sequence, imagenet: Sequence, scale_free: bool = False,
+                        in_range: bool = False):
     """Decorator: register ``fn(x, c, g)`` under ``name`` with its two 5-entry parameter tables."""
     if len(cifar) != 5 or len(imagenet) != 5:
         raise ValueError(f"expected 5 severities per table for {name!r}")
 
     def decorator(fn: CorruptionFn) -> CorruptionFn:
-        CORRUPTIONS.register(name)(CorruptionSpec(name, fn, cifar, imagenet, scale_free))
+        CORRUPTIONS.register(name)(CorruptionSpec(name, fn, cifar, imagenet, scale_free, in_range))
         return fn
 
     return decorator
@@ -121,6 +127,8 @@ def corrupt(
         out = F.avg_pool2d(spec.fn(up, c, generator).clamp(0, 1), k)
     else:
         out = spec.fn(work, c, generator)
+        if spec.in_range:
+            return out.to(x.dtype)
     return out.clamp_(0, 1).to(x.dtype)
 
 

@@ -64,13 +64,13 @@ def saturate(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
 
 # make_cifar_c.py: c = [0.95, 0.9, 0.85, 0.75, 0.65]; make_imagenet_c.py: [0.6, 0.5, 0.4, 0.3, 0.25]
 @register_corruption("pixelate", cifar=[0.95, 0.9, 0.85, 0.75, 0.65],
-                     imagenet=[0.6, 0.5, 0.4, 0.3, 0.25], scale_free=True)
+                     imagenet=[0.6, 0.5, 0.4, 0.3, 0.25], scale_free=True, in_range=True)
 def pixelate(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     """PIL BOX resize to int(side·c), then BOX resize back (``make_*_c.py`` use BOX both ways).
 
     As PIL on a uint8 image: the input is taken at its 8-bit levels, the reduction runs
-    horizontally then vertically and each pass rounds to 8 bits with Pillow's fixed-point
-    weights (``_box_round``); BOX upscaling is nearest-neighbour, an exact copy.
+    horizontally then vertically and each pass rounds to 8 bits as Pillow's fixed-point
+    weights do (``_box_weights``); BOX upscaling is nearest-neighbour, an exact copy.
     c is a relative size, so small images are pixelated at their own size (8 px digits: 7, 7, 6,
     6, 5 px, severities 1/2 and 3/4 coincide); through the 32-px detour the CIFAR blocks (≤ 1.5
     px at 32) are finer than a digit pixel and only alias with its 4×4 replication (severity 4
@@ -80,35 +80,51 @@ def pixelate(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     sh, sw = max(1, int(h * c[0])), max(1, int(w * c[0]))
     small = max(h, w) <= 64
     v = torch.mul(x, 255).round_()
-    # window sums as GEMMs with 0/1 window matrices (integer sums < 2^24: exact), each pass rounded
-    # to 8 bits; PIL returns a copy when a side does not change
+    # each pass: window means as a GEMM with the windows' weights, rounded to 8 bits
+    # (``_box_weights``); PIL returns a copy when a side does not change
     if sw != w:
-        ones, m = _box_windows(w, sw, False, x.dtype, x.device)
-        v = _box_round(torch.matmul(v, ones.t()), m)
+        wts, m = _box_weights(w, sw, False, x.dtype, x.device)
+        v = _box_round(torch.matmul(v, wts.t()), m)
     if sh != h:
         # picking rows commutes with rounding: small images fold the row upscale in here
-        ones, m = _box_windows(h, sh, small, x.dtype, x.device)
-        v = _box_round(torch.matmul(ones, v), m.view(-1, 1))
+        wts, m = _box_weights(h, sh, small, x.dtype, x.device)
+        v = _box_round(torch.matmul(wts, v), None if m is None else m.view(-1, 1))
     if small:  # the column upscale as one 0/1 product, ÷255 folded in
         if sw != w:
-            v = torch.matmul(v, _box_pick(sw, w, x.dtype, x.device).t().div(255))
-        else:
-            v = v.div_(255)
-        return v
-    return _box_upscale(v, h, w).div_(255)
+            return torch.matmul(v, _box_pick(sw, w, x.dtype, x.device).t().div(255))
+        return v.div_(255)
+    return _box_upscale(v.div_(255), h, w)  # ÷255 before the copy: on the small image
+
+
+# Windows of up to this many pixels take the float shortcut of ``_box_weights``
+_BOX_FLOAT_MAX = 9
+# The shortcut's relative bias on the window means: u·(1 + η) with η·255 < 1/(2·9), see _box_weights
+_BOX_ETA = 1e-4
 
 
 @lru_cache(maxsize=64)
-def _box_windows(n: int, small: int, upscaled: bool, dtype: torch.dtype, device: torch.device) -> tuple:
-    """PIL BOX n -> small along one axis: the small×n 0/1 matrix of each output's input window
-    (windows are contiguous) and the window sizes m; ``upscaled``: rows repeated as the BOX
-    upscale back to n picks them (n×n)."""
+def _box_weights(n: int, small: int, upscaled: bool, dtype: torch.dtype, device: torch.device) -> tuple:
+    """PIL BOX n -> small along one axis: the small×n matrix of each output's (contiguous) input
+    window and, for windows wider than ``_BOX_FLOAT_MAX``, the window sizes m (else None);
+    ``upscaled``: rows repeated as the BOX upscale back to n picks them (n×n).
+
+    Pillow (Resample.c, 8 bpc) rounds a window of m equal weights summing to s as
+    (s·round(2²²/m) + 2²¹) >> 22, which for m <= 9 is floor(s/m + ½) (checked exhaustively in the
+    tests). The weights here are (1 + η)/m, so the GEMM gives u·(1 + η), u = s/m, and
+    ``round`` (half to even) of it is floor(u + ½): u is a multiple of 1/2m, so its distance to
+    a half-integer is 0 or >= 1/2m = 1/18; the bias u·η is positive for u > 0 and below
+    255·η = 0.0255, and it dwarfs the float error (< 9 ulps of the terms, each <= u): a tie
+    rounds up, nothing else crosses a boundary. Wider windows (tiny targets) get 0/1 weights,
+    the integer sums and Pillow's fixed-point formula (``_box_round``).
+    """
     a = (flt.box_resize_matrix(n, small) > 0).to(torch.float64)
-    m = a.sum(1)
+    m = a.sum(1, keepdim=True)
     if upscaled:
         pick = _box_nearest(small, n)
         a, m = a[pick], m[pick]
-    return a.to(device, dtype), m.to(device, dtype)
+    if int(m.max()) <= _BOX_FLOAT_MAX:
+        return (a * (1 + _BOX_ETA) / m).to(device, dtype), None
+    return a.to(device, dtype), m.view(-1).to(device, dtype)
 
 
 @lru_cache(maxsize=64)
@@ -147,15 +163,12 @@ def _box_pick(small: int, n: int, dtype: torch.dtype, device: torch.device) -> t
     return F.one_hot(_box_nearest(small, n), small).to(device, dtype)
 
 
-def _box_round(s: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Pillow's 8-bit result of a window of m equal weights summing to s (s is overwritten):
-    weights K = round(2²²/m) each, output (s·K + 2²¹) >> 22. For m <= 9 this is exactly
-    floor((2s + m) / 2m) for every s <= 255·m (checked exhaustively in the tests), evaluated as
-    floor(s/m + ½): s/m − ½ is a multiple of 1/2m, so unless it is an integer (then both float
-    steps are exact) it lies ≥ 1/2m from one, far beyond the two roundings. Larger windows (tiny
-    targets) take the fixed-point formula itself in float64."""
-    if int(m.max()) <= 9:
-        return s.div_(m).add_(0.5).floor_()
+def _box_round(s: torch.Tensor, m) -> torch.Tensor:
+    """Pillow's 8-bit result of windows from ``_box_weights`` (s is overwritten): with m None,
+    s holds the biased means and is rounded; else s holds integer sums of m equal weights,
+    K = round(2²²/m) each, and the result is (s·K + 2²¹) >> 22 in float64."""
+    if m is None:
+        return s.round_()
     k = torch.floor(0.5 + (1.0 / m.double()) * 2.0 ** 22)
     return torch.floor((s.double() * k + 2.0 ** 21) / 2.0 ** 22).to(s.dtype)
 

@@ -10,8 +10,9 @@ What PIL's ``save(..., 'JPEG', quality=q)`` + decode does with libjpeg-turbo (``
    Loeffler–Ligtenberg–Moschytz butterfly with 13-bit constants, each pass an exact integer linear
    map followed by a rounding right shift (by 11, then 15 bits; ``DESCALE``);
 4. quantization by libjpeg-turbo's reciprocal multiply (``compute_reciprocal``): for the divisor
-   d = 8·Q, |coef| = ((|t| + c)·f) >> r with its c, f, r, the IJG Annex K tables scaled by quality
-   as ``jpeg_set_quality(force_baseline)``;
+   d = 8·Q, |coef| = ((|t| + c)·f) >> r with its c, f, r, which is t/d rounded half away from
+   zero for every |t| < 2^15 (computed that way, see ``_quantizer_as``), the IJG Annex K tables
+   scaled by quality as ``jpeg_set_quality(force_baseline)``;
 5. dequantization (coef·Q) and the "islow" inverse DCT: columns, shift by 11, rows, shift by 18,
    + 128, clamped to 0..255 (the SIMD decoder saturates; the C one wraps values beyond ±512,
    which real coefficients do not reach);
@@ -114,120 +115,119 @@ def islow_matrices() -> tuple:
     return fwd, inv
 
 
-@lru_cache(maxsize=64)
-def quantizer(quality: int, chroma: bool) -> tuple:
-    """libjpeg-turbo's ``compute_reciprocal`` for each divisor d = 8·Q (Q the 8×8 table):
-    (c, f, 2^−r) with |coef| = floor((|t| + c)·f·2^−r), and Q itself; all 8×8 float64."""
-    q = quant_table(CHROMA_TABLE if chroma else LUMA_TABLE, quality)
-    c, f, inv = torch.empty(64), torch.empty(64), torch.empty(64)
-    for i, qi in enumerate(q.flatten().long().tolist()):
-        d = qi << 3
-        b = d.bit_length() - 1
-        r = 16 + b
-        fq, fr = divmod(1 << r, d)
-        cc = d // 2
-        if fr == 0:  # d a power of two
-            fq, r = fq >> 1, r - 1
-        elif fr <= d // 2:
-            cc += 1
-        else:
-            fq += 1
-        c[i], f[i], inv[i] = cc, fq, 2.0 ** -r
-    return tuple(t.view(8, 8).to(torch.float64) for t in (c, f, inv)) + (q,)
+# Bias of the quantizer's division: |t/d|·η stays below 1/d for every |t| <= 2^13 (see _quantizer_as)
+_QUANT_ETA = 1e-6
 
 
 @lru_cache(maxsize=16)
 def _pass_matrices(device: torch.device) -> tuple:
     """The butterflies with each pass's ``DESCALE`` divisor folded in: a power of two, so
-    ``floor(rows @ M'ᵀ + 0.5)`` is exactly ``DESCALE(rows @ Mᵀ)``. Kept row-major and used as the
-    transposed view: BLAS runs this 8-wide product several times faster that way round."""
+    ``floor(rows @ M'ᵀ + 0.5)`` is exactly ``DESCALE(rows @ Mᵀ)``. The forward row pass is float32:
+    its inputs are integers in −128..127 and each row's |coefficients| sum to at most 2^16, so
+    every partial sum (the ½ included) is a multiple of 2^−11 below 2^12 in magnitude (24 bits:
+    exact in any summation order); the other passes reach 2^40 and run in float64."""
     fwd, inv = islow_matrices()
-    return tuple(m.mul(2.0 ** -bits).to(device) for m, bits in (
-        (fwd, CONST_BITS - PASS1_BITS), (fwd, CONST_BITS + PASS1_BITS),
-        (inv, CONST_BITS - PASS1_BITS), (inv, CONST_BITS + PASS1_BITS + 3)))
+    return (fwd.mul(2.0 ** -(CONST_BITS - PASS1_BITS)).to(device, torch.float32),
+            fwd.mul(2.0 ** -(CONST_BITS + PASS1_BITS)).to(device),
+            inv.mul(2.0 ** -(CONST_BITS - PASS1_BITS)).to(device),
+            inv.mul(2.0 ** -(CONST_BITS + PASS1_BITS + 3)).to(device))
 
 
 @lru_cache(maxsize=64)
 def _quantizer_as(quality: int, chroma: bool, device: torch.device) -> tuple:
-    """(c·2^−r·f, f·2^−r, Q) transposed to the coefficient layout of ``_code_blocks``."""
-    c, f, step, q = quantizer(quality, chroma)
-    return tuple(t.t().contiguous().to(device) for t in (c * f * step, f * step, q))
+    """((1 + η)/(8·Q), Q), float64 shaped 8×1×8 (frequency v, block, u) for ``_code_plane``.
 
-
-def _pass(src: torch.Tensor, m: torch.Tensor, out: torch.Tensor, transposed: torch.Tensor = None) -> torch.Tensor:
-    """One 1-D islow pass over the rows of B×8×8 ``src`` into ``out``, ``DESCALE`` included; with
-    ``transposed`` the rounded blocks are written there transposed instead (the next pass's
-    layout, in the same sweep)."""
-    torch.mm(src.view(-1, 8), m.t(), out=out.view(-1, 8))
-    if transposed is None:
-        return out.add_(0.5).floor_()
-    return torch.floor(out.add_(0.5), out=transposed.transpose(1, 2))
-
-
-def _code_blocks(x: torch.Tensor, quality: int, chroma: bool) -> torch.Tensor:
-    """islow FDCT, quantize, dequantize, islow IDCT of B×8×8 level-shifted samples (float64,
-    contiguous; overwritten: the passes ping-pong between x and one buffer).
-
-    Row pass: x @ Mᵀ; column pass on the transpose. Bounds: |x| <= 128 and each butterfly row's
-    |coefficients| sum below 2^16, so every intermediate stays below 2^40: exact in float64
-    (the folded 2^−bits scales are exact too). The coefficients are kept transposed (frequency
-    v, u): the inverse's first pass, over columns of the coefficient block, is then a row pass.
-    Quantization: with k = f·2^−r, libjpeg's sign(t)·floor((|t| + c)·k) is trunc(t·k ± c·k).
+    libjpeg-turbo divides a coefficient t (×8) by d = 8·Q with ``compute_reciprocal``'s
+    multiply-and-shift, which equals floor((|t| + d/2)/d) for every |t| < 2^15 (checked for all
+    256 divisors in the tests): t/d rounded half away from zero. ``round`` (half to even) of
+    t·(1 + η)/d gives exactly that: t/d is a multiple of 1/d, so it is a tie or >= 1/d from one
+    (d is even), and the bias |t/d|·η (< 2^13·10^−6/d) pushes ties away from zero and nothing else
+    across a boundary. The forward DCT bounds |t| by 64·128 = 2^13.
     """
-    f1, f2, i1, i2 = _pass_matrices(x.device)
-    ck, k, q = _quantizer_as(quality, chroma, x.device)
-    buf = torch.empty_like(x)
-    _pass(x, f1, buf, transposed=x)
-    t = _pass(x, f2, buf)  # (v, u)
-    coef = torch.copysign(ck, t, out=x).addcmul_(t, k).trunc_().mul_(q)
-    _pass(coef, i1, buf, transposed=x)
-    return _pass(x, i2, buf)
+    q = quant_table(CHROMA_TABLE if chroma else LUMA_TABLE, quality)
+    return tuple(t.view(8, 1, 8).to(device) for t in ((1 + _QUANT_ETA) / (8 * q), q))
 
 
 def _code_plane(p: torch.Tensor, quality: int, chroma: bool) -> torch.Tensor:
-    """Code M×H×W planes of level-shifted samples (−128..127, H, W % 8 = 0); returns the decoded
-    planes, 0..255, in p's dtype. The blocking copy also converts to float64."""
+    """islow FDCT, quantize, dequantize, islow IDCT of M×H×W planes of level-shifted samples
+    (float32, −128..127, H, W % 8 = 0); returns the decoded planes, 0..255, float32.
+
+    Everything stays in the image layout, no blocking copies: a row pass is one GEMM over the
+    rows of 8 samples (``(M·H·W/8)×8 @ 8×8``), a column pass one batched 8×8 left product per
+    band of 8 image rows (``8×8 @ 8×W``), and the quantization tables broadcast as 8×1×8 over
+    (v, block, u). Bounds: see ``_pass_matrices``; the float64 passes stay below 2^40, exact.
+    The inverse butterflies weigh the DC input (u or v = 0) by 2^13 for every output, so the
+    inverse passes' rounding offsets (and the +128 of the output) are added to the DC inputs
+    only: one value in 8 instead of all 8 outputs.
+    """
     m, h, w = p.shape
-    blocks = torch.empty(m, h // 8, w // 8, 8, 8, dtype=torch.float64, device=p.device)
-    blocks.copy_(p.view(m, h // 8, 8, w // 8, 8).permute(0, 1, 3, 2, 4))
-    out = _code_blocks(blocks.view(-1, 8, 8), quality, chroma).clamp_(-128, 127)
-    planes = torch.empty(m, h // 8, 8, w // 8, 8, dtype=p.dtype, device=p.device)
-    torch.add(out.view(m, h // 8, w // 8, 8, 8).permute(0, 1, 3, 2, 4), 128, out=planes)
-    return planes.view(m, h, w)
+    f1, f2, i1, i2 = _pass_matrices(p.device)
+    step, q = _quantizer_as(quality, chroma, p.device)
+    half = torch.full((8,), 0.5, dtype=p.dtype, device=p.device)
+    rows = torch.addmm(half, p.reshape(-1, 8), f1.t())
+    a = torch.empty(m * h // 8, 8, w, dtype=torch.float64, device=p.device)
+    a.view(-1, 8).copy_(rows.floor_())
+    t = torch.matmul(f2, a).add_(0.5).floor_()  # coefficients ×8: (v, u) at image (8·by + v, 8·bx + u)
+    coef = torch.mul(t.view(-1, 8, w // 8, 8), step, out=a.view(-1, 8, w // 8, 8)).round_().mul_(q)
+    coef = coef.view(-1, 8, w)
+    coef[:, 0].add_(2.0 ** -(PASS1_BITS + 1))  # i1's DC weight 2^13·2^−11 = 4: +⅛ gives +½
+    cols = torch.matmul(i1, coef, out=t).floor_()
+    # i2's DC weight 2^13·2^−18 = 1/32: + 32·128½ gives the rounding ½ and the +128 offset
+    cols.view(-1, w // 8, 8)[..., 0].add_(32 * 128.5)
+    out = torch.mm(cols.view(-1, 8), i2.t(), out=a.view(-1, 8)).floor_()
+    return rows.copy_(out).clamp_(0, 255).view(m, h, w)
+
+
+@lru_cache(maxsize=32)
+def _resample_matrices(n: int, device: torch.device) -> tuple:
+    """Along one axis of n samples: the n/2×n pair-mean matrix of ``h2v2_downsample`` (½, ½) and
+    the 2n×n triangle filter of ``h2v2_fancy_upsample`` (¾ near, ¼ far, edges replicated).
+    Both are powers of two times small integers: products with samples are exact in float32."""
+    down = torch.zeros(n // 2, n)
+    idx = torch.arange(n // 2)
+    down[idx, 2 * idx] = down[idx, 2 * idx + 1] = 0.5
+    up = torch.zeros(2 * n, n)
+    i = torch.arange(n)
+    up[2 * i, i] = up[2 * i + 1, i] = 0.75
+    up[2 * i, (i - 1).clamp(min=0)] += 0.25
+    up[2 * i + 1, (i + 1).clamp(max=n - 1)] += 0.25
+    return down.to(device), up.to(device)
+
+
+_SMALL = 64  # planes up to this side resample by two small GEMMs; larger ones by strided adds / bilinear
 
 
 def _downsample(c: torch.Tensor) -> torch.Tensor:
     """libjpeg ``h2v2_downsample``: (sum of 2×2 + bias) >> 2, the bias alternating 1, 2 by column
     (samples stored −128 give the result −128: 4·128 is a multiple of 4)."""
+    h, w = c.shape[-2:]
+    bias = (torch.arange(w // 2, device=c.device) % 2).to(c.dtype).add_(1).mul_(0.25)
+    if max(h, w) <= _SMALL:  # the mean of the 2×2 (exact: quarters of integers below 2^10)
+        s = torch.matmul(_resample_matrices(h, c.device)[0], torch.matmul(c, _resample_matrices(w, c.device)[0].t()))
+        return s.add_(bias).floor_()
     s = c[..., 0::2, 0::2] + c[..., 0::2, 1::2]
     s += c[..., 1::2, 0::2]
     s += c[..., 1::2, 1::2]
-    bias = (torch.arange(s.shape[-1], device=c.device) % 2).to(c.dtype) + 1
-    return s.add_(bias).mul_(0.25).floor_()
+    return s.mul_(0.25).add_(bias).floor_()
 
 
 def _fancy_upsample(c: torch.Tensor) -> torch.Tensor:
     """libjpeg ``h2v2_fancy_upsample`` (M×h×w -> M×2h×2w): column sums 3·c + the row above (even
     output rows) or below (odd), then (3·sum + left neighbour + 8) >> 4 for even and
-    (3·sum + right neighbour + 7) >> 4 for odd output columns; edges replicated. Written into
-    strided views of the outputs (no shifted copies)."""
+    (3·sum + right neighbour + 7) >> 4 for odd output columns; edges replicated.
+
+    The linear part ÷16 is the separable ¾/¼ triangle filter, which is also exactly torch's
+    bilinear ×2 upsampling (half-pixel centres, edge clamp): sixteenths of integers below 2^12,
+    exact in float32 whatever the summation order. Then + 8/16 or 7/16 and floor.
+    """
     m, h, w = c.shape
-    c3 = c * 3
-    s = torch.empty(m, h, 2, w, dtype=c.dtype, device=c.device)
-    torch.add(c3[:, 1:], c[:, :-1], out=s[:, 1:, 0])
-    torch.add(c3[:, :1], c[:, :1], out=s[:, :1, 0])
-    torch.add(c3[:, :-1], c[:, 1:], out=s[:, :-1, 1])
-    torch.add(c3[:, -1:], c[:, -1:], out=s[:, -1:, 1])
-    s = s.view(m, 2 * h, w)
-    s3 = s * 3
-    out = torch.empty(m, 2 * h, w, 2, dtype=c.dtype, device=c.device)
-    torch.add(s3[..., 1:], s[..., :-1], out=out[..., 1:, 0])
-    torch.add(s3[..., :1], s[..., :1], out=out[..., :1, 0])
-    torch.add(s3[..., :-1], s[..., 1:], out=out[..., :-1, 1])
-    torch.add(s3[..., -1:], s[..., -1:], out=out[..., -1:, 1])
-    out[..., 0].add_(8)
-    out[..., 1].add_(7)
-    return out.view(m, 2 * h, 2 * w).mul_(1 / 16).floor_()
+    bias = torch.tensor([0.5, 7 / 16], dtype=c.dtype, device=c.device).repeat(w)
+    if max(h, w) <= _SMALL:
+        up_h, up_w = _resample_matrices(h, c.device)[1], _resample_matrices(w, c.device)[1]
+        s = torch.matmul(up_h, torch.matmul(c, up_w.t()))
+    else:
+        s = F.interpolate(c.unsqueeze(1), size=(2 * h, 2 * w), mode="bilinear", align_corners=False).squeeze(1)
+    return s.add_(bias).floor_()
 
 
 # jccolor.c / jdcolor.c: FIX(x) = round(x·2^16); the 0.5 and the 128 offsets folded in
@@ -240,7 +240,7 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     """Encode and decode a batch (N×C×H×W in [0, 1], C = 1 or 3) as JPEG at ``quality``.
 
     Colour conversion and resampling run in float32 on integers whose sums stay below 2^24, the
-    DCT in float64 (``_code_blocks``): every step is exact.
+    DCT partly in float64 (``_code_plane``): every step is exact.
     """
     n, ch, h, w = x.shape
     dt, dev = torch.float32, x.device
@@ -268,7 +268,8 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
 
 
 # make_cifar_c.py: quality = [80, 65, 58, 50, 40]; make_imagenet_c.py: [25, 18, 15, 10, 7]
-@register_corruption("jpeg_compression", cifar=[80, 65, 58, 50, 40], imagenet=[25, 18, 15, 10, 7])
+@register_corruption("jpeg_compression", cifar=[80, 65, 58, 50, 40], imagenet=[25, 18, 15, 10, 7],
+                     in_range=True)
 def jpeg_compression(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     """JPEG round trip at quality c (4:2:0 chroma, IJG tables; see the module docstring)."""
     return jpeg_roundtrip(x, int(c[0]))

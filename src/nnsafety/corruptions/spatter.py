@@ -220,7 +220,7 @@ def spatter(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     liquid = _zero_below(liquid, c[3])
     if c[5] == 0:
         m = water_mask(torch.floor(liquid.mul_(255)).clamp_(0, 255)).mul_(c[4])
-        return x + m * colour((175 / 255, 238 / 255, 238 / 255), ch, x)
+        return torch.addcmul(x, m, colour((175 / 255, 238 / 255, 238 / 255), ch, x))
     m = flt.gaussian_filter((liquid > c[3]).to(x.dtype), c[4])
     m = torch.where(m < 0.8, torch.zeros_like(m), m)
     return x * (1 - m) + m * colour((63 / 255, 42 / 255, 20 / 255), ch, x)

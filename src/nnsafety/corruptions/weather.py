@@ -52,7 +52,7 @@ def snow(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
 def frost(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     """c0·x + c1·frost, with the procedural ``textures.frost_texture`` instead of the photos."""
     n, ch, h, w = x.shape
-    return c[0] * x + c[1] * frost_texture(n, ch, h, w, g, x)
+    return frost_texture(n, ch, h, w, g, x).mul_(c[1]).add_(x, alpha=c[0])
 
 
 # make_cifar_c.py: (fog weight, wibble decay) = [(.2,3), (.5,3), (0.75,2.5), (1,2), (1.5,1.75)]

@@ -7,6 +7,7 @@ from . import factworld  # noqa: F401  (registers the generated language-model d
 from .text import TokenDataset
 from .vocab import Vocab
 from . import triggers_text  # noqa: F401  (registers the text triggers)
+from . import triggers_feature  # noqa: F401  (registers the feature-space triggers)
 from .files_corrupted import list_corruptions_in
 
 __all__ = [

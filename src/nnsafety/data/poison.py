@@ -9,6 +9,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from ..domains import Domain
 from .base import ArrayDataset
 from .triggers import Trigger, create_trigger
 
@@ -26,13 +27,19 @@ class PoisonedDataset(ArrayDataset):
     """
 
     def __init__(self, images, labels, classes, name, poisoned_indices, noise_indices, clean_labels,
-                 trigger: Trigger, poison_config: Dict[str, Any]) -> None:
+                 trigger: Trigger, poison_config: Dict[str, Any], domain: Optional[Domain] = None) -> None:
         super().__init__(images, labels, classes, name)
+        self._domain = domain
         self.poisoned_indices = poisoned_indices
         self.noise_indices = noise_indices
         self.clean_labels = clean_labels
         self.trigger = trigger
         self.poison_config = poison_config
+
+    @property
+    def domain(self) -> Domain:
+        """The source's domain (poisoning changes values, not what a valid input is)."""
+        return self._domain if self._domain is not None else super().domain
 
     def __repr__(self) -> str:
         c = self.poison_config
@@ -86,6 +93,8 @@ def poison_dataset(
     if clean_label and mode != "all_to_one":
         raise ValueError(f"expected mode all_to_one with clean_label, got {mode!r}")
     x_all, y = dataset.tensors()
+    if hasattr(trigger, "fit"):  # a trigger chosen from the data (explanation-guided) chooses it now
+        trigger.fit(x_all, y, dataset.domain, target)
     N = len(dataset)
     n = int(round(rate * N))
     if clean_label:
@@ -126,7 +135,7 @@ def poison_dataset(
         "n_noise": int(noise_idx.numel()), "noise_indices": noise_idx.tolist(),
     }
     return PoisonedDataset(images, labels, dataset.classes, dataset.name, chosen, noise_idx, y.clone(),
-                           trigger, config)
+                           trigger, config, getattr(dataset, "domain", None))
 
 
 def _store(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -13,6 +13,10 @@
   ``age_of_domain`` and ``ip_in_url`` are binary. The page's author controls everything on the page
   but not the domain's popularity (``is_popular``) or age (``age_of_domain``): those are immutable.
 
+Each domain's ``scale`` (the unit of an attack budget ε) is the training split's per-feature
+standard deviation, the same for both splits, so ε = 0.5 means half a standard deviation of every
+feature whichever split is attacked.
+
 ``make data-malware`` writes both files to ``data/malware/spambase/spambase.data`` (converted from
 the R data of the Debian package r-cran-kernlab with the PyPI package rdata) and
 ``data/malware/phishing/phishing.csv.gz``. Splits are fixed: a seed-0 permutation, the first 80 %
@@ -55,10 +59,14 @@ class FeatureDataset(ArrayDataset):
 
 
 def _split(x: np.ndarray, y: np.ndarray, split: str, train_share: float = 0.8):
+    """(x, y) of ``split`` and the training split's per-feature std (the domain's ``scale``)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"expected split 'train' or 'test', got {split!r}")
     perm = np.random.default_rng(0).permutation(len(y))
     cut = int(round(train_share * len(y)))
     idx = perm[:cut] if split == "train" else perm[cut:]
-    return torch.from_numpy(x[idx]), torch.from_numpy(y[idx])
+    scale = np.maximum(x[perm[:cut]].astype(np.float64).std(axis=0, ddof=1), 1e-3)
+    return torch.from_numpy(x[idx]), torch.from_numpy(y[idx]), [float(v) for v in scale]
 
 
 def _file(root: Optional[str], default: str, name: str) -> Path:
@@ -68,12 +76,13 @@ def _file(root: Optional[str], default: str, name: str) -> Path:
     return path
 
 
-def spambase_domain(names: Optional[List[str]] = None) -> FeatureDomain:
+def spambase_domain(names: Optional[List[str]] = None, scale: Optional[List[float]] = None) -> FeatureDomain:
     d = SPAM_WORDS + SPAM_CHARS
     lower = [0.0] * d + [1.0, 1.0, 1.0]
     upper = [100.0] * d + [1e4, 1e5, 1e6]
     kinds = ["real"] * (d + 1) + ["integer", "integer"]
-    return FeatureDomain(lower, upper, kinds, direction=[1] * (d + 3), names=names, norm="Linf")
+    return FeatureDomain(lower, upper, kinds, direction=[1] * (d + 3), names=names, norm="Linf",
+                         scale=scale)
 
 
 @register_dataset("spambase", domains=("feature",))
@@ -83,19 +92,19 @@ def spambase(root: Optional[str] = None, split: str = "train") -> FeatureDataset
     data = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
     if data.shape[1] != 58:
         raise ValueError(f"expected 58 comma-separated columns (57 features, label) in {path}, got {data.shape[1]}")
-    x, y = _split(data[:, :57].astype(np.float32), data[:, 57].astype(np.int64), split)
-    return FeatureDataset(x, y, ["nonspam", "spam"], "spambase", spambase_domain())
+    x, y, scale = _split(data[:, :57].astype(np.float32), data[:, 57].astype(np.int64), split)
+    return FeatureDataset(x, y, ["nonspam", "spam"], "spambase", spambase_domain(scale=scale))
 
 
 PHISHING_COLUMNS = ["empty_server_form_handler", "popup_window", "https", "request_from_other_domain",
                     "anchor_from_other_domain", "is_popular", "long_url", "age_of_domain", "ip_in_url"]
 
 
-def phishing_domain() -> FeatureDomain:
+def phishing_domain(scale: Optional[List[float]] = None) -> FeatureDomain:
     kinds = ["integer"] * 7 + ["binary", "binary"]
     mutable = [name not in ("is_popular", "age_of_domain") for name in PHISHING_COLUMNS]
     return FeatureDomain([0.0] * 9, [2.0] * 7 + [1.0, 1.0], kinds, mutable=mutable, names=PHISHING_COLUMNS,
-                         norm="Linf")
+                         norm="Linf", scale=scale)
 
 
 @register_dataset("phishing", domains=("feature",))
@@ -110,8 +119,8 @@ def phishing(root: Optional[str] = None, split: str = "train") -> FeatureDataset
     data = np.asarray(rows, dtype=np.float64)
     x = data[:, :9].copy()
     x[:, :7] *= 2  # 0 / 0.5 / 1 → the integer levels 0 / 1 / 2
-    x, y = _split(x.astype(np.float32), data[:, 9].astype(np.int64), split)
-    return FeatureDataset(x, y, ["legitimate", "phishing"], "phishing", phishing_domain())
+    x, y, scale = _split(x.astype(np.float32), data[:, 9].astype(np.int64), split)
+    return FeatureDataset(x, y, ["legitimate", "phishing"], "phishing", phishing_domain(scale))
 
 
 def convert_spam_rda(src: str | Path, dst: str | Path) -> Path:

@@ -79,3 +79,16 @@ def answer_calibration(p_answer: Sequence[float], correct: Sequence[int], n_bins
     bins = np.clip(np.ceil(p * n_bins).astype(int) - 1, 0, n_bins - 1)
     ece = sum(abs(c[bins == b].mean() - p[bins == b].mean()) * (bins == b).sum() for b in np.unique(bins)) / p.size
     return AnswerCalibration(float(ece), float(((p - c) ** 2).mean()), float(p.mean()), float(c.mean()), int(p.size))
+
+
+def unigram_perplexity(dataset, ignore_index: int = -100) -> float:
+    """exp(H) of the token frequencies of ``dataset``'s own next-token targets: the perplexity of the
+    best context-free model of that very text (a floor no unigram model fitted elsewhere beats),
+    the baseline a language model must be below to have learned anything about order."""
+    y = dataset.tensors()[1].flatten()
+    y = y[y != ignore_index]
+    if y.numel() == 0:
+        raise ValueError("expected at least one target token, got none")
+    p = np.bincount(y.numpy()).astype(np.float64)
+    p = p[p > 0] / y.numel()
+    return float(np.exp(-(p * np.log(p)).sum()))

@@ -180,12 +180,22 @@ def load_hf_lm(path: str | Path, device: str = "cpu", **kwargs) -> CausalLM:
     return CausalLM(model, tokenizer, **kwargs)
 
 
-def load_lm(run_dir: str | Path, device: str = "cpu", **kwargs) -> CausalLM:
+def load_lm(run_dir: str | Path, device: str = "cpu", bpe_folder: Optional[str | Path] = None,
+            **kwargs) -> CausalLM:
     """A trained language-model run as a ``CausalLM``. The tokenizer is recovered from the run's
-    recorded classes (the vocabulary); a run whose vocabulary nnsafety does not know fails."""
+    recorded classes (the vocabulary): the character vocabulary, or a compact GPT-2 BPE vocabulary
+    (pad, unknown, GPT-2 token strings; ``bpe_folder`` holds encoder.json/vocab.bpe, default
+    data/genai/gpt2_bpe); a run whose vocabulary nnsafety does not know fails."""
     run = load_run(run_dir, device=device)
     classes = run.config.get("data", {}).get("classes")
-    if classes != CHARS.tokens:
-        raise ValueError(f"{run_dir} has no tokenizer nnsafety knows (expected the character vocabulary of a "
-                         f"language-model run, got classes {str(classes)[:60]})")
-    return CausalLM(run.model, CHARS, **kwargs)
+    if classes == CHARS.tokens:
+        return CausalLM(run.model, CHARS, **kwargs)
+    if isinstance(classes, list) and classes[:2] == ["<pad>", "<unk>"]:
+        from .austen import CompactBPE
+        from .bpe import DEFAULT_DIR, ByteBPE
+
+        bpe = ByteBPE.from_files(bpe_folder or DEFAULT_DIR)
+        if all(t in bpe.encoder for t in classes[2:]):
+            return CausalLM(run.model, CompactBPE(bpe, classes[2:]), **kwargs)
+    raise ValueError(f"{run_dir} has no tokenizer nnsafety knows (expected the character or a GPT-2 BPE vocabulary "
+                     f"of a language-model run, got classes {str(classes)[:60]})")

@@ -23,12 +23,15 @@ from torch import nn
 from .._io import write_bytes_atomic
 from .._model import check_classifier, model_state, predict_logits
 from .._progress import progress_bar, show_progress
-from . import sections_backdoor, sections_geometry, sections_performance  # noqa: F401  (register sections)
+from . import (  # noqa: F401  (register sections)
+    sections_backdoor, sections_genai, sections_geometry, sections_malware, sections_performance, sections_text,
+)
 from .base import SECTIONS, AuditContext, Finding, SectionResult
 from .budget import Budget, get_budget
 from .output import prepare_out, write_folder
 
-ORDER = ["accuracy", "corruptions", "attacks", "noise_response", "hessian", "boundary", "spectral", "backdoor"]
+ORDER = ["accuracy", "corruptions", "text_corruptions", "attacks", "text_attacks", "noise_response",
+         "text_noise_response", "hessian", "boundary", "spectral", "backdoor", "text_backdoor"]
 REPORT, CARD, FIGURES = "report.html", "safety_card.json", "figures"
 
 
@@ -36,7 +39,8 @@ def list_sections(domain: Optional[str] = None) -> List[str]:
     """Section names in report order; with ``domain`` ("image", "token", ...), only the sections
     that can audit a model of that input domain."""
     names = SECTIONS.names(domain=domain)
-    return [n for n in ORDER if n in names] + [n for n in names if n not in ORDER]
+    order = ORDER + sections_genai.ORDER
+    return [n for n in order if n in names] + [n for n in names if n not in order]
 
 
 def select_sections(skip: Optional[Sequence[str]] = None, only: Optional[Sequence[str]] = None,
@@ -171,22 +175,11 @@ def audit(
     chosen = select_sections(skip, only, getattr(domain, "name", "image"))
     if out is not None:
         prepare_out(out)  # a wrong, read-only or full --out fails now, not after the sections
-    x_all, y_all = ds.tensors()
-    class_names = [str(c) for c in (classes or ds.classes)]
-    check_classifier(model, x_all, y_all, domain)
-    logits = predict_logits(model, x_all)  # eval mode: a train-mode forward would move BatchNorm buffers
-    num_classes = int(logits.shape[1]) if len(ds) else len(class_names)
-    if len(class_names) < num_classes:
-        class_names += [str(i) for i in range(len(class_names), num_classes)]
-    if clean_samples is True:
-        clean = (x_all[:b.n_clean], y_all[:b.n_clean])
-    elif clean_samples is False or clean_samples is None:
-        clean = None
+    if getattr(domain, "generative", False):  # a language model: no class logits, no classifier check
+        ctx = AuditContext(model=model, dataset=ds, classes=list(ds.classes), in_shape=tuple(ds.in_shape),
+                           num_classes=len(ds.classes), budget=b, eps=float(eps), seed=int(seed), domain=domain)
     else:
-        clean = tuple(clean_samples)
-    ctx = AuditContext(model=model, dataset=ds, classes=class_names, in_shape=tuple(ds.in_shape),
-                       num_classes=num_classes, budget=b, eps=float(eps), seed=int(seed), clean=clean, domain=domain,
-                       logits=logits)
+        ctx = _classifier_context(model, ds, classes, b, eps, seed, clean_samples, domain)
     show = show_progress(progress)
     results: List[SectionResult] = []
     t_start, c_start = time.perf_counter(), time.process_time()
@@ -201,6 +194,27 @@ def audit(
     if out is not None:
         result.write(out)
     return result
+
+
+def _classifier_context(model: nn.Module, ds, classes, b: Budget, eps: float, seed: int, clean_samples,
+                        domain) -> AuditContext:
+    """The context of a classifier's audit: the entry check, then one prediction pass over the data."""
+    x_all, y_all = ds.tensors()
+    class_names = [str(c) for c in (classes or ds.classes)]
+    check_classifier(model, x_all, y_all, domain)
+    logits = predict_logits(model, x_all)  # eval mode: a train-mode forward would move BatchNorm buffers
+    num_classes = int(logits.shape[1]) if len(ds) else len(class_names)
+    if len(class_names) < num_classes:
+        class_names += [str(i) for i in range(len(class_names), num_classes)]
+    if clean_samples is True:
+        clean = (x_all[:b.n_clean], y_all[:b.n_clean])
+    elif clean_samples is False or clean_samples is None:
+        clean = None
+    else:
+        clean = tuple(clean_samples)
+    return AuditContext(model=model, dataset=ds, classes=class_names, in_shape=tuple(ds.in_shape),
+                        num_classes=num_classes, budget=b, eps=float(eps), seed=int(seed), clean=clean, domain=domain,
+                        logits=logits)
 
 
 def _run_section(sname: str, ctx: AuditContext, show: bool, overall) -> SectionResult:
@@ -251,8 +265,19 @@ def prepare_run(path: Union[str, os.PathLike], data: Optional[str] = None, *, da
         raise ValueError(f"expected --data: {path} records no dataset")
     if data_cfg.get("name") == data and data_cfg.get("root") and data_root is None:
         data_root = data_cfg.get("root")
-    dataset = load_dataset(data, root=data_root, split="test")
     spec = cfg["model"]  # checked by load_run
+    if isinstance(cfg.get("method"), dict) and cfg["method"].get("name") == "lm":  # a language model's audit data
+        from ..genai.audit_data import generation_data
+
+        dataset = generation_data(data, block_size=int(spec["in_shape"][0]), classes=data_cfg.get("classes"))
+    else:
+        dataset = load_dataset(data, root=data_root, split="test")
+    if getattr(dataset, "texts", None) is not None and (Path(path) / "vocab.json").is_file():
+        from ..data import Vocab
+        from ..data.poison_text import encode_with
+
+        vocab = Vocab.load(Path(path) / "vocab.json")  # the tokenizer the model saw (a poisoned run's own)
+        dataset = encode_with(dataset, vocab) if vocab != dataset.vocab else dataset
     if tuple(dataset.in_shape) != tuple(spec["in_shape"]):
         raise ValueError(f"expected data of shape {tuple(spec['in_shape'])} for the model of {path}, "
                          f"got {data} with {tuple(dataset.in_shape)}")

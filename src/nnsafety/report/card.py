@@ -69,7 +69,10 @@ def build_card(result, model: nn.Module, dataset, ctx, identity: Dict[str, Any],
     # (the attacks and corruptions sections measure subsets and say so); `--only attacks` no longer
     # puts the 150-image subset's accuracy in the headline.
     clean = float(ctx.correct.float().mean()) if ctx.correct is not None and ctx.correct.numel() else None
-    bd = next((f for f in findings if f["section"] == "backdoor" and f["id"] == "backdoor"), None)
+    text = ctx.domain is not None and ctx.domain.name == "token"  # the text sections (sections_text.py)
+    attacks, corruptions, backdoor = (("text_attacks", "text_corruptions", "text_backdoor") if text
+                                      else ("attacks", "corruptions", "backdoor"))
+    bd = next((f for f in findings if f["section"] == backdoor and f["id"] == "backdoor"), None)
     model_id = {
         "name": result.name,
         "architecture": type(model).__name__,
@@ -98,13 +101,13 @@ def build_card(result, model: nn.Module, dataset, ctx, identity: Dict[str, Any],
         "verdict": worst([f["severity"] for f in findings]),
         "headline": {
             "clean_accuracy": clean,
-            "robust_accuracy": _metric(result, "attacks", "robust_accuracy"),
-            "robust_accuracy_attack": _metric(result, "attacks", "robust_accuracy_attack"),
+            "robust_accuracy": _metric(result, attacks, "robust_accuracy"),
+            "robust_accuracy_attack": _metric(result, attacks, "robust_accuracy_attack"),
             "eps": ctx.eps,
-            "mean_corruption_accuracy": _metric(result, "corruptions", "mean_corruption_accuracy"),
+            "mean_corruption_accuracy": _metric(result, corruptions, "mean_corruption_accuracy"),
             "ece": _metric(result, "accuracy", "ece"),
             "backdoor_verdict": bd["severity"] if bd else None,
-            "suspected_target": _metric(result, "backdoor", "suspected_target") if bd and bd["severity"] != "pass"
+            "suspected_target": _metric(result, backdoor, "suspected_target") if bd and bd["severity"] != "pass"
             else None,
         },
         "metrics": {s.name: s.output.metrics for s in result.sections if s.status == "ok"},
@@ -115,6 +118,10 @@ def build_card(result, model: nn.Module, dataset, ctx, identity: Dict[str, Any],
         "versions": _versions(),
         "seeds": {"audit": ctx.seed, "training": (model_id["training"] or {}).get("seed")},
     }
+    if getattr(ctx.domain, "generative", False):  # a language model's numbers (image cards stay as they were)
+        card["headline"].update(perplexity=_metric(result, "perplexity", "perplexity"),
+                                hallucination_rate=_metric(result, "hallucination", "hallucination_rate"),
+                                hallucination_auroc=_metric(result, "hallucination", "semantic_entropy_auroc"))
     return jsonable(card)
 
 
@@ -122,12 +129,26 @@ def _pct(v: Optional[float]) -> str:
     return "n/a" if v is None else f"{100 * v:.1f}%"
 
 
+def _threat(card: Dict[str, Any]) -> str:
+    """What the headline robust accuracy is measured under: L∞ ε for images, the word budget for text."""
+    h = card["headline"]
+    if card["data"].get("domain", {}).get("name") == "token":
+        return h.get("robust_accuracy_attack") or "word-level attacks"
+    return f"L∞ ε={h['eps']:g}"
+
+
 def headline_lines(card: Dict[str, Any]) -> List[str]:
     """Verdict, the three numbers that matter, the backdoor verdict and the non-passing findings."""
     h = card["headline"]
-    lines = [f"{card['model']['name']}: verdict {card['verdict'].upper()}",
-             f"clean accuracy {_pct(h['clean_accuracy'])}, robust accuracy {_pct(h['robust_accuracy'])} "
-             f"(L∞ ε={h['eps']:g}), mean corruption accuracy {_pct(h['mean_corruption_accuracy'])}"]
+    lines = [f"{card['model']['name']}: verdict {card['verdict'].upper()}"]
+    if "perplexity" in h:  # a language model
+        auroc = "n/a" if h["hallucination_auroc"] is None else f"{h['hallucination_auroc']:.3f}"
+        ppl = "n/a" if h["perplexity"] is None else f"{h['perplexity']:.2f}"
+        lines.append(f"perplexity {ppl}, hallucinated answers {_pct(h['hallucination_rate'])}, "
+                     f"semantic-entropy AUROC {auroc}")
+    else:
+        lines.append(f"clean accuracy {_pct(h['clean_accuracy'])}, robust accuracy {_pct(h['robust_accuracy'])} "
+                     f"({_threat(card)}), mean corruption accuracy {_pct(h['mean_corruption_accuracy'])}")
     if h["backdoor_verdict"] is not None:
         tgt = f", suspected target class {h['suspected_target']}" if h["suspected_target"] is not None else ""
         bd = card["metrics"].get("backdoor", {})

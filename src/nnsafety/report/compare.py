@@ -48,6 +48,10 @@ ROWS = [
     ("median margin, random directions (L2)", _m("boundary", "median_margin_random"), "max", _num, "margin"),
     ("mean layer α", _m("spectral", "mean_alpha"), None, _num, None),
     ("backdoor detectors flagging", _m("backdoor", "flagged"), "min", _num, "backdoor"),
+    # text models (sections_text.py); a row whose values are all missing is left out
+    ("text corruption / clean accuracy", _m("text_corruptions", "relative_corruption_accuracy"), "max", _pct,
+     "corruption_robustness"),
+    ("texts moved by the inverted trigger", _m("text_backdoor", "score"), "min", _pct, "backdoor"),
     ("audit time (s)", lambda c: c["audit"]["seconds"], None, lambda v: f"{v:.1f}", None),
 ]
 

@@ -86,6 +86,12 @@ SCHEMA: Dict[str, Any] = {
                 "eps": {"type": "number"}, "mean_corruption_accuracy": _FRACTION, "ece": _FRACTION,
                 "backdoor_verdict": {"enum": ["pass", "warn", "fail", None]},
                 "suspected_target": {"type": ["integer", "null"], "minimum": 0},
+                "perplexity": {"type": ["number", "null"], "minimum": 1,
+                               "description": "Language models: held-out perplexity (tokens)."},
+                "hallucination_rate": {**_FRACTION, "description": "Language models: share of factworld answers "
+                                                                   "made up."},
+                "hallucination_auroc": {**_FRACTION, "description": "Language models: semantic entropy's AUROC "
+                                                                    "for flagging them."},
             },
         },
         "metrics": {"type": "object", "description": "Per section (ok ones only): its headline numbers.",

@@ -74,7 +74,7 @@ def noise_section(ctx: AuditContext) -> SectionOutput:
     λ_max and trace, wide basins) tend to generalize and quantize better; these numbers are
     relative — compare models trained on the same data. A large negative eigenvalue means the
     weights are not at a minimum: train longer or lower the final learning rate.""",
-    steps=lambda b: 4, domains=("image", "token", "byte", "feature"),
+    steps=lambda b: 4, domains=("image", "token", "bytes", "feature"),
 )
 def hessian_section(ctx: AuditContext) -> SectionOutput:
     from ..metrics import hessian_density, hessian_eigenvalues, hessian_trace, loss_landscape
@@ -205,7 +205,7 @@ def boundary_section(ctx: AuditContext) -> SectionOutput:
     backdoor can leave such traces). The first-layer grid shows what the first layer looks at;
     compact bright spots in a corner can betray a patch trigger. Warnings here are hints to look
     further, not verdicts: retrain or fine-tune the flagged layers if other sections agree.""",
-    steps=lambda b: 2, domains=("image", "token", "byte", "feature"),
+    steps=lambda b: 2, domains=("image", "token", "bytes", "feature"),
 )
 def spectral_section(ctx: AuditContext) -> SectionOutput:
     from ..metrics import first_layer_grid, spectral_analysis

@@ -30,7 +30,7 @@ def _grade(value: float, warn: float, fail: float, higher_is_better: bool = True
     the diagonal is well calibrated; bars below it mean the model is over-confident. If ECE is high,
     do not use the raw softmax as a probability: recalibrate (temperature scaling on held-out data)
     or train with label smoothing or mixing augmentations.""",
-    steps=lambda b: 2, domains=("image", "token", "byte", "feature"),
+    steps=lambda b: 2, domains=("image", "token", "bytes", "feature"),
 )
 def accuracy_section(ctx: AuditContext) -> SectionOutput:
     from ..metrics import classification_result
@@ -44,7 +44,9 @@ def accuracy_section(ctx: AuditContext) -> SectionOutput:
                       "(15 bins; the number on a bar is its image count, bins of fewer than 5 images are hatched); "
                       "the diagonal is perfect calibration.", render(fig))]
     ctx.tick("plot")
-    chance = max(2.0 / ctx.num_classes, 0.2)
+    # twice chance (at least 20 %) for many classes; with ≤ 4 classes twice chance is ≥ 50 % (100 % for
+    # two classes, which failed every binary model), so there: chance + 10 points
+    chance = max(2.0 / ctx.num_classes, 0.2) if ctx.num_classes > 4 else 1.0 / ctx.num_classes + 0.1
     findings = []
     if res.accuracy < chance:
         findings.append(Finding("accuracy", "accuracy_near_chance", "fail", "Accuracy near chance",
@@ -124,7 +126,8 @@ def _of(n: int, ctx: AuditContext, first: bool = False) -> str:
     """What a number is measured on: "all 450 audit images" or "150 of 450 audit images"."""
     total = len(ctx.dataset)
     which = "the first" if first else "a seeded subset"
-    return f"all {total} audit images" if int(n) >= total else f"{int(n)} of {total} audit images ({which})"
+    unit = "texts" if getattr(ctx.domain, "name", None) == "token" else "images"
+    return f"all {total} audit {unit}" if int(n) >= total else f"{int(n)} of {total} audit {unit} ({which})"
 
 
 def _attack_steps(b) -> int:

@@ -14,7 +14,7 @@ from ._features import penultimate, precision_recall
 from .base import Detector, register_detector
 
 
-@register_detector("activation_clustering")
+@register_detector("activation_clustering", domains=("image", "feature"))
 class ActivationClustering(Detector):
     needs = "the training set"
     threshold = 0.3

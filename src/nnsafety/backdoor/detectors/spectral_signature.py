@@ -32,7 +32,7 @@ def otsu_separation(p: torch.Tensor, min_frac: float = 0.05) -> tuple[float, int
     return float(between[i] / p.var(unbiased=False).clamp_min(1e-12)), int(k[i])
 
 
-@register_detector("spectral_signature")
+@register_detector("spectral_signature", domains=("image", "feature"))
 class SpectralSignature(Detector):
     needs = "the training set"
     threshold = 0.88

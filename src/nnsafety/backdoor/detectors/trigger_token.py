@@ -25,6 +25,15 @@ def prepend(ids: torch.Tensor, word: torch.Tensor) -> torch.Tensor:
     return torch.cat([word[:, None], ids[:, :-1]], dim=1)
 
 
+def probe_texts(ctx, n_probes: int, data_free: bool) -> torch.Tensor:
+    """The first ``n_probes`` clean texts, or (data-free) as many random-word sequences of L/4 words."""
+    if not data_free:
+        return ctx.clean[0][:n_probes]
+    L = int(ctx.in_shape[0])
+    g = torch.Generator().manual_seed(ctx.seed)
+    return random_token_probes(n_probes, torch.tensor([max(1, L // 4)]), ctx.domain, L, g)
+
+
 @register_detector("trigger_token", domains=("token",))
 class TriggerToken(Detector):
     needs = "a few clean samples"
@@ -37,11 +46,7 @@ class TriggerToken(Detector):
         self.candidates, self.n_probes, self.data_free, self.batch_size = candidates, n_probes, bool(data_free), batch_size
 
     def _probes(self, ctx) -> torch.Tensor:
-        if not self.data_free:
-            return ctx.clean[0][: self.n_probes]
-        L = int(ctx.in_shape[0])
-        g = torch.Generator().manual_seed(ctx.seed)
-        return random_token_probes(self.n_probes, torch.tensor([max(1, L // 4)]), ctx.domain, L, g)
+        return probe_texts(ctx, self.n_probes, self.data_free)
 
     def _detect(self, model, ctx):
         check_embedding_seam(model, "trigger_token")

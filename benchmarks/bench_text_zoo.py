@@ -1,0 +1,137 @@
+"""Text backdoor detectors on a text zoo (``nnsafety zoo --design text_recipes --data fine_foods``).
+
+For every model runs the weights-only ``embedding_outlier``, ``trigger_inversion`` with 1-word
+triggers on the first 100 clean test reviews (the audit's setting) and the data-free token-noise
+titration, keeping every statistic (the 2-word and data-free inversions cost minutes per model on
+the shared machine and were left out of the zoo run).
+Usable models: clean ones, and backdoored ones with ASR ≥ 0.9 (``zoo.zoo_labels``). Scores are
+then judged held out by seed: the statistic and threshold of each detector are chosen on the models
+with an even training seed (best AUC, then the threshold with the best balanced accuracy) and
+reported on the odd-seed models. Target accuracy: the share of flagged implanted models whose
+suspected class is the attacker's target.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_text_zoo.py runs/zoo_text --out docs/results/text_zoo.json
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Optional  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from nnsafety import runs  # noqa: E402
+from nnsafety.backdoor.detect import run_context  # noqa: E402
+from nnsafety.backdoor.detectors import create_detector  # noqa: E402
+from nnsafety.backdoor.evaluate_zoo import roc_auc  # noqa: E402
+from nnsafety.backdoor.zoo import read_manifest, zoo_labels  # noqa: E402
+
+N_PROBES = 100  # clean test reviews (the first 100, as the audit) or random-word probes per model
+DETECTORS = {  # name -> (registered detector, settings, data-free?)
+    "embedding_outlier": ("embedding_outlier", {}, True),
+    "inversion_1w": ("trigger_inversion", {"length": 1, "n_probes": N_PROBES}, False),
+}
+STATS = ("flip_rate", "target_prob", "hard_flip_rate")
+
+
+def score_model(path: Path, out: Optional[dict] = None) -> dict:
+    """Every detector's statistics on one model (only those missing from ``out``, when given)."""
+    from nnsafety.metrics.noise_text import text_noise_response
+
+    run = runs.load_run(path)
+    ctx = run_context(run, n_clean=N_PROBES)
+    out = dict(out or {})
+    for name, (det, kw, _) in DETECTORS.items():
+        if name in out:
+            continue
+        t0 = time.process_time()
+        r = create_detector(det, **kw).detect(run.model, ctx)
+        out[name] = ({k: r.details[k] for k in STATS if k in r.details} if "flip_rate" in r.details
+                     else {"score": [r.score if c == r.target_class else 0.0 for c in range(ctx.num_classes)]})
+        out[name]["cpu_s"] = time.process_time() - t0
+    if "noise_df" in out:
+        return out
+    x = ctx.clean[0]
+    t0 = time.process_time()
+    nr = text_noise_response(run.model, ctx.domain, family="token_replace", n_probes=300,
+                             lengths=(x != 0).sum(1), max_len=x.shape[1], seed=0, num_classes=ctx.num_classes)
+    out["noise_df"] = {"collapse": [float(v) for v in nr.class_collapse], "cpu_s": time.process_time() - t0}
+    return out
+
+
+def _best_threshold(y: np.ndarray, s: np.ndarray) -> float:
+    cands = np.unique(s)
+    bal = [((s[y == 1] >= c).mean() + (s[y == 0] < c).mean()) / 2 for c in cands]
+    return float(cands[int(np.argmax(bal))])
+
+
+def evaluate(rows: list) -> list:
+    y = np.array([r["label"] for r in rows])
+    odd = np.array([r["seed"] % 2 == 1 for r in rows])
+    table = []
+    for name in list(DETECTORS) + ["noise_df"]:
+        data_free = DETECTORS[name][2] if name in DETECTORS else True
+        stats = ["collapse"] if name == "noise_df" else [k for k in STATS + ("score",) if k in rows[0]["scores"][name]]
+        per = {}
+        for st in stats:
+            vals = np.array([r["scores"][name][st] for r in rows])  # models × classes
+            per[st] = (vals.max(1), vals.argmax(1))
+        pick = max(stats, key=lambda st: roc_auc(y[~odd], per[st][0][~odd]))
+        s, cls = per[pick]
+        thr = _best_threshold(y[~odd], s[~odd])
+        yo, so, co = y[odd], s[odd], cls[odd]
+        flagged = so >= thr
+        tgt = np.array([r["target"] if r["target"] is not None else -1 for r in rows])[odd]
+        hit = [c == t for c, t, f, lab in zip(co, tgt, flagged, yo) if lab == 1]
+        table.append({"detector": name, "data_free": data_free, "statistic": pick, "threshold": thr,
+                      "auc_held_out": roc_auc(yo, so), "auc_all": roc_auc(y, s),
+                      "tpr": float(flagged[yo == 1].mean()), "fpr": float(flagged[yo == 0].mean()),
+                      "target_accuracy": float(np.mean(hit)) if hit else float("nan"),
+                      "n_held_out": int(odd.sum()), "n_backdoored_held_out": int(yo.sum()),
+                      "cpu_s_per_model": float(np.mean([r["scores"][name]["cpu_s"] for r in rows]))})
+    return table
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("zoo")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    zoo = Path(args.zoo)
+    out = Path(args.out)
+    done = {r["id"]: r for r in json.loads(out.read_text())["models"]} if out.is_file() else {}
+    records = read_manifest(zoo)
+    usable = {r["id"] for r in zoo_labels(records)}
+    rows = []
+    for rec in records:
+        if rec["id"] in done and set(DETECTORS) - set(done[rec["id"]]["scores"]):
+            done[rec["id"]]["scores"] = score_model(zoo / rec["path"], done[rec["id"]]["scores"])
+        row = done.get(rec["id"]) or {"id": rec["id"], "seed": rec["seed"], "arch": rec["arch"],
+                                       "trigger": rec["trigger"], "target": rec["target"], "rate": rec["rate"],
+                                       "asr": rec["asr"], "c_acc": rec["c_acc"], "attacker": rec.get("attacker"),
+                                       "scores": score_model(zoo / rec["path"])}
+        row["label"] = int(rec["backdoored"])
+        row["usable"] = rec["id"] in usable
+        rows.append(row)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"table": [], "models": rows}, indent=1) + "\n")  # resumable after a kill
+        print(rec["id"], rec["trigger"], rec["asr"], {k: round(max(v.get("flip_rate", v.get("collapse", v.get("score")))), 3)
+                                                     for k, v in row["scores"].items()}, flush=True)
+    table = evaluate([r for r in rows if r["usable"]])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"table": table, "models": rows}, indent=1) + "\n")
+    for t in table:
+        print(json.dumps(t))
+
+
+if __name__ == "__main__":
+    main()
