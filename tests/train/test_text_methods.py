@@ -119,7 +119,7 @@ def test_embed_pgd_at_loss_is_the_weighted_clean_plus_adversarial_ce(corpus, w):
     clean = F.cross_entropy(m(ids), y)
     assert adv > clean + 0.01
     torch.testing.assert_close(out.loss, w * clean + (1 - w) * adv)
-    assert create_method("embed_pgd_at").hparams() == {"eps": 0.1, "steps": 3, "step_size": None, "clean_weight": 0.5}
+    assert create_method("embed_pgd_at").hparams() == {"eps": 0.05, "steps": 3, "step_size": None, "clean_weight": 0.5}
     with pytest.raises(ValueError, match="clean_weight in"):
         create_method("embed_pgd_at", clean_weight=1.0)
 
