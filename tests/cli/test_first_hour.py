@@ -18,7 +18,9 @@ FAST = ["--model", "mlp", "--set", "model_kwargs.width=16", "--quiet"]
 
 def test_ctrl_c_says_how_resume_continues_the_run(tmp_path, python, cli_env):
     out = tmp_path / "run"
-    proc = subprocess.Popen([python, "-m", "nnsafety.cli", "train", "--out", str(out), "--epochs", "200",
+    # epochs enough that the run cannot end before the signal: under load the poller below may not be
+    # scheduled for seconds while training goes on (200 epochs once finished first on a loaded box)
+    proc = subprocess.Popen([python, "-m", "nnsafety.cli", "train", "--out", str(out), "--epochs", "100000",
                              "--checkpoint-every", "2", *FAST], env=cli_env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
