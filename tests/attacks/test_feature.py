@@ -1,7 +1,7 @@
-"""Constrained PGD (``pgd`` with a FeatureDomain): every adversarial vector satisfies every
-constraint of its domain and the ball in units of the domain's scale (hypothesis), integer features
-move by whole levels inside the ball, and on a linear model it reaches the analytic optimum of the
-constrained problem."""
+"""Constrained attacks (``pgd``/``fgsm`` with a FeatureDomain, and ``greedy``): every adversarial
+vector satisfies every constraint of its domain and the ball in units of the domain's scale
+(hypothesis), integer features move by whole levels inside the ball, on a linear model both reach
+the analytic optimum of the constrained problem, and greedy's step is the exhaustive search's."""
 from __future__ import annotations
 
 import torch
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from nnsafety.attacks import fgsm, list_attacks, pgd
+from nnsafety.attacks import fgsm, greedy, list_attacks, pgd
 from nnsafety.domains import FeatureDomain
 
 
@@ -43,9 +43,13 @@ def test_every_adversarial_vector_satisfies_every_constraint(case, norm, early_s
     y = torch.randint(0, 3, (x.shape[0],))
     gen = torch.Generator().manual_seed(seed)
     s = torch.tensor(domain.scale)
-    for adv in (pgd(model, x, y, eps, norm, steps=5, domain=domain, early_stop=early_stop, generator=gen),
-                pgd(model, x, y, eps, norm, steps=3, restarts=2, domain=domain, generator=gen),
-                fgsm(model, x, y, eps, norm, domain=domain)):
+    advs = [pgd(model, x, y, eps, norm, steps=5, domain=domain, early_stop=early_stop, generator=gen),
+            pgd(model, x, y, eps, norm, steps=3, restarts=2, domain=domain, generator=gen),
+            fgsm(model, x, y, eps, norm, domain=domain)]
+    if norm == "Linf":  # greedy is an L∞ (+ L0) attack
+        advs.append(greedy(model, x, y, eps, domain=domain, max_changes=2 if early_stop else None))
+        assert ((advs[-1] != x).sum(1) <= (2 if early_stop else x.shape[1])).all()
+    for adv in advs:
         assert domain.is_valid(adv, x).all()
         d = (adv - x) / s  # the ball in units of the scale, discrete features included
         if norm == "Linf":
@@ -81,6 +85,8 @@ def test_reaches_the_linear_optimum():
     # keep; binary 1 → 0 (|Δ| = 1 ≤ 1.5); immutable: keep
     expect = torch.tensor([[3.5, 5.0, 9.8, 0.0, 3.0]])
     torch.testing.assert_close(adv, expect)
+    # w·x = 7.9 and the constrained optimum lowers it by 7: never fooled, greedy moves every helpful feature
+    torch.testing.assert_close(greedy(two_class, x, y, 1.5, domain=domain), expect)
 
 
 class _Cat(nn.Module):
@@ -104,3 +110,44 @@ def test_small_steps_move_integer_features_and_eps_is_in_units_of_the_scale():
 
 def test_registered_for_features():
     assert "pgd" in list_attacks(domain="feature") and "constrained_pgd" not in list_attacks()
+    assert "greedy" in list_attacks(domain="feature") and "greedy" not in list_attacks(domain="image")
+
+
+def _margins(model, x, y):
+    z = model(x)
+    return z.gather(1, y[:, None]).squeeze(1) - z.scatter(1, y[:, None], float("-inf")).amax(1)
+
+
+def test_greedy_step_is_the_exhaustive_single_feature_search():
+    """With every move evaluated exactly (candidates = 2·D) and one change allowed, greedy's result
+    has the lowest margin of all single-feature moves to the edge of their allowed range (brute
+    force, written out per feature and direction), or is x itself when no move lowers it."""
+    torch.manual_seed(0)
+    d = 6
+    domain = FeatureDomain([0.0] * d, [10.0] * d, ["real", "integer", "binary", "real", "integer", "real"],
+                           mutable=[True, True, True, True, True, False], direction=[0, 1, 0, -1, 0, 0],
+                           scale=[1.0, 2.0, 1.0, 0.5, 1.0, 1.0])
+    x = torch.rand(64, d) * 10
+    x[:, [1, 4]] = x[:, [1, 4]].round()
+    x[:, 2] = x[:, 2].round().clamp(0, 1)
+    model = nn.Sequential(nn.Linear(d, 16), nn.Tanh(), nn.Linear(16, 3))
+    with torch.no_grad():
+        y = model(x).argmax(1)  # every point starts correctly classified
+        adv = greedy(model, x, y, 1.5, domain=domain, max_changes=1, candidates=2 * d)
+        best = _margins(model, x, y)
+        for j in range(d):
+            for sign in (1.0, -1.0):
+                moved = x.clone()
+                moved[:, j] += sign * 1.5 * domain.scale[j]
+                moved = domain.project_ball(moved, x, 1.5, "Linf")
+                moved = torch.where(torch.arange(d) == j, moved, x)  # that one feature only
+                best = torch.minimum(best, _margins(model, moved, y))
+        torch.testing.assert_close(_margins(model, adv, y), best)
+    assert ((adv != x).sum(1) <= 1).all()
+
+
+def test_greedy_refuses_a_non_feature_domain():
+    import pytest
+
+    with pytest.raises(ValueError, match="expected domain a FeatureDomain"):
+        greedy(nn.Linear(2, 2), torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), 0.1)

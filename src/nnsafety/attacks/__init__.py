@@ -12,6 +12,7 @@ from .apgd import APGD, APGDT, apgd
 from .square import Square, square
 from .cw import CWL2, cw_l2
 from .fab import FAB, fab
+from .greedy import Greedy, greedy
 from .sanity import SanityCheck, SanityWarning, sanity_checks
 from .curves import RobustAccuracyResult, RobustCurve, robust_accuracy, robust_accuracy_curve
 from .autoattack import AutoAttack, AutoAttackResult, autoattack
@@ -24,6 +25,7 @@ __all__ = [
     "ATTACKS", "Attack", "get_attack", "list_attacks", "register_attack_fn", "project",
     "ce_loss", "margin_loss", "dlr_loss", "dlr_targeted_loss",
     "fgsm", "FGSM", "pgd", "PGD", "apgd", "APGD", "APGDT", "square", "Square", "cw_l2", "CWL2", "fab", "FAB",
+    "greedy", "Greedy",
     "SanityCheck", "SanityWarning", "sanity_checks",
     "RobustAccuracyResult", "RobustCurve", "robust_accuracy", "robust_accuracy_curve",
     "AutoAttack", "AutoAttackResult", "autoattack",
