@@ -30,8 +30,9 @@ def test_every_family_lists_by_domain():
 
     for lister in (list_triggers, list_detectors, list_noise_families):
         assert set(lister(domain="image")) <= set(lister())
-    # the malware attacks (bytes) and the text attacks have no images
-    only_other = set(list_attacks(domain="bytes")) | set(list_attacks(domain="token"))
+    # the malware attacks (bytes), the text attacks and the greedy feature attack have no images
+    only_other = set(list_attacks(domain="bytes")) | set(list_attacks(domain="token")) | {"greedy"}
+    assert list_attacks(domain="feature") == ["apgd", "fgsm", "greedy", "pgd"]
     assert list_attacks(domain="image") == [a for a in list_attacks() if a not in only_other]
     assert {"textfooler", "deepwordbug", "hotflip"} <= set(list_attacks(domain="token")) - set(list_attacks("image"))
     assert list_corruptions(domain="image") == list_corruptions()
