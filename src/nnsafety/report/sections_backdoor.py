@@ -57,6 +57,8 @@ def backdoor_section(ctx: AuditContext) -> SectionOutput:
     free = scan(ctx.model, tuple(ctx.in_shape), ctx.num_classes, budget=budget, seed=ctx.seed)
     r = free if ctx.clean is None else scan(ctx.model, tuple(ctx.in_shape), ctx.num_classes, data=ctx.clean,
                                             budget=budget, seed=ctx.seed)
+    if not r.with_data:  # a reference without a with-samples fit scans data-free: the same scan twice
+        r = free
     ctx.tick("scan")
     name = lambda c: ctx.classes[c] if c is not None and c < len(ctx.classes) else c  # noqa: E731
     rows = [[k, f"{v['anomaly']:.2f}", str(name(v["first_class"]))] for k, v in r.evidence.items()]
