@@ -98,3 +98,21 @@ def test_data_level_detectors_run_on_feature_data():
     for name in ("spectral_signature", "activation_clustering"):
         r = create_detector(name).detect(model, ctx)
         assert 0.0 <= r.score <= 1.0
+
+
+def test_detect_all_on_a_feature_run_runs_the_feature_detectors(malware_data, tmp_path, capsys):
+    """``nnsafety detect RUN --method all`` on a phishing run: the detectors registered for the
+    feature domain, each given the run's FeatureDomain (they refuse a context without it)."""
+    import json
+    import math
+
+    from nnsafety.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", "phishing", "--data-root", str(malware_data / "phishing"), "--model", "mlp",
+                 "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["detect", str(out), "--method", "all", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [r["detector"] for r in found] == list_detectors(domain="feature")
+    assert all(math.isfinite(r["score"]) for r in found)

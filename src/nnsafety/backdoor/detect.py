@@ -37,7 +37,8 @@ def run_context(run: runs.Run, n_clean: int = N_CLEAN, with_train: bool = False,
     cfg = run.config
     data = cfg["data"]
     test = load_dataset(data["name"], root=data.get("root"), split="test")
-    domain = None
+    domain = getattr(test, "domain", None)  # feature and byte runs: their detectors need the domain
+    domain = None if domain is None or domain.name == "image" else domain
     if getattr(test, "texts", None) is not None and (Path(run.path) / "vocab.json").is_file():
         from ..data import Vocab
         from ..data.poison_text import encode_with
@@ -62,8 +63,17 @@ def run_context(run: runs.Run, n_clean: int = N_CLEAN, with_train: bool = False,
 
 
 def run_domain(path: str | Path) -> str:
-    """The input domain of a run directory's model: "token" for a text run (it keeps vocab.json), else "image"."""
-    return "token" if (Path(path) / "vocab.json").is_file() else "image"
+    """The input domain of a run directory's model: "token" for a text run (it keeps vocab.json),
+    else the domain its dataset is registered for ("feature" for spambase, ...), else "image"."""
+    if (Path(path) / "vocab.json").is_file():
+        return "token"
+    from ..data.base import DATASETS
+
+    if not (Path(path) / runs.CONFIG).is_file():
+        return "image"  # not a run: loading it gives the one-line error
+    data = runs.read_config(Path(path)).get("data")
+    name = data.get("name") if isinstance(data, dict) else None
+    return next((d for d in ("feature", "bytes") if name in DATASETS.names(domain=d)), "image")
 
 
 def detect_run(path: str | Path, method: str = "scan", n_clean: int = N_CLEAN, seed: int = 0,
