@@ -21,14 +21,7 @@ import torch
 from torch import nn
 
 from ..domains import Domain, FeatureDomain
-from .base import _model_guard, check_inputs, register_attack_fn
-
-
-def _margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """z_y − max_{i≠y} z_i per row: negative once the point is misclassified."""
-    true = logits.gather(1, y[:, None]).squeeze(1)
-    other = logits.scatter(1, y[:, None], float("-inf")).amax(1)
-    return true - other
+from .base import _model_guard, check_inputs, margin_loss, register_attack_fn
 
 
 def greedy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, domain: Optional[Domain] = None,
@@ -61,7 +54,7 @@ def greedy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, domai
     with _model_guard(model) as net:
         for t in range(max_changes + 1):
             xv = xa[active].requires_grad_(True)
-            margin = _margin(net(xv), y[active])
+            margin = -margin_loss(net(xv), y[active])  # z_y − max_{i≠y} z_i: negative once misclassified
             (g,) = torch.autograd.grad(margin.sum(), xv)
             margin, rows = margin.detach(), active
             fooled = margin < 0
@@ -79,7 +72,7 @@ def greedy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, domai
             delta = moves[rows].flatten(1).gather(1, best.indices)
             cand.scatter_add_(2, feat[..., None], delta[..., None])
             with torch.no_grad():
-                m = _margin(net(cand.flatten(0, 1)), y[rows].repeat_interleave(k)).view(-1, k)
+                m = -margin_loss(net(cand.flatten(0, 1)), y[rows].repeat_interleave(k)).view(-1, k)
             m = m.masked_fill(~torch.isfinite(best.values), float("inf"))
             pick = m.argmin(1)
             improves = m.gather(1, pick[:, None]).squeeze(1) < margin
