@@ -68,7 +68,8 @@ def build_card(result, model: nn.Module, dataset, ctx, identity: Dict[str, Any],
     # One clean accuracy per report: on every audit image, from the predictions made once per audit
     # (the attacks and corruptions sections measure subsets and say so); `--only attacks` no longer
     # puts the 150-image subset's accuracy in the headline.
-    clean = float(ctx.correct.float().mean()) if ctx.correct is not None and ctx.correct.numel() else None
+    correct = ctx.correct  # derived from the audit's logits (empty for a language model)
+    clean = float(correct.float().mean()) if correct.numel() else None
     text = ctx.domain is not None and ctx.domain.name == "token"  # the text sections (sections_text.py)
     attacks, corruptions, backdoor = (("text_attacks", "text_corruptions", "text_backdoor") if text
                                       else ("attacks", "corruptions", "backdoor"))
