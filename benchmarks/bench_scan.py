@@ -329,9 +329,10 @@ def fit_reference(rows, budgets, results, path: Path):
             steps = _steps_for(rows, budgets[b], key)
             scorer = se.Scorer(rows, steps, key, groups=GROUPS)
             threshold = se.nested_threshold(scorer, np.ones(len(rows), bool), TARGET_FPR)
-            X = se.feature_matrix(rows, se.noise_reference(rows, key), steps, key)
+            X = se.feature_matrix(rows, se.noise_reference(rows, key, steps), steps, key)
             held = results["tables"][name]["leave-one-recipe-out"]["all"]
             entries[name] = {"settings": {"nc_steps": steps[0], "uap_steps": steps[1]},
+                             "class_reference": se.class_reference([r[key] for r in rows if r["label"] == 0], steps),
                              "model": se.fit_combined(X, y, FEATURES, GROUPS), "threshold": threshold,
                              "heldout": {k: held[k] for k in ("auc", "auc_ci", "tpr_at_5fpr", "fpr", "tpr",
                                                                 "n_clean", "n_backdoored", "target_accuracy")},

@@ -46,7 +46,7 @@ def test_detector_separates_backdoored_from_clean(backdoor_pair, method, setting
 def test_registry_and_errors():
     assert set(list_detectors(domain="image")) == {"noise_response", "weights", "neural_cleanse", "strip",
                                                    "spectral_signature", "activation_clustering",
-                                                   "universal_perturbation", "scan"}
+                                                   "universal_perturbation", "warp_inversion", "scan"}
     with pytest.raises(ValueError, match="unknown detector 'x'; expected one of"):
         create_detector("x")
     with pytest.raises(ValueError, match="unknown setting"):

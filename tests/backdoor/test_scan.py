@@ -170,7 +170,8 @@ def test_the_evaluation_scores_with_the_same_features_as_scan(tiny_model):
         rows.append({"id": f"m{i}", "label": i % 2, "evidence": ev})
     scorer = se.Scorer(rows, (4, 3))
     fit = np.array([True, True, False, True])
-    ref = se.noise_reference([r for r, f in zip(rows, fit) if f])
+    ref = se.noise_reference([r for r, f in zip(rows, fit) if f], steps=(4, 3))
+    assert len(ref["patch_mu"]) == len(ref["uap_sigma"]) == 10
     expect = se.feature_matrix(rows, ref, (4, 3))
     np.testing.assert_allclose(scorer.matrix(fit), expect, rtol=1e-9, atol=1e-12)
 
@@ -203,3 +204,24 @@ def test_max_of_calibrated_parts_against_a_direct_computation():
     np.testing.assert_allclose(se.predict_combined(model, X), want, rtol=1e-9)
     assert logistic_score(model, dict(zip("abc", X[7]))) == pytest.approx(want[7], rel=1e-9)
     assert 0.0 <= want.min() and want.max() <= 1.0
+
+
+def test_patch_and_warp_features_of_hand_made_evidence():
+    """A trigger class reached by one patch and its near copies has a large spread; a natural sink
+    reached by many patches a small one; warp features read the per-class mean response."""
+    from nnsafety.backdoor.evidence import _patch_features, _warp_features
+
+    flip = [0.1] * 10
+    flip[4] = 0.9
+    top = [[0.1] * 16 for _ in range(10)]
+    top[4] = [0.9, 0.8, 0.7] + [0.05] * 13  # three near copies of one patch, then nothing
+    ev = {"patch": {"flip": flip, "top": top, "untargeted": 0.95, "dest_share": 0.5},
+          "warp": {"mean": [0.0] * 9 + [0.3], "max": [0.0] * 9 + [0.6], "flip": 0.7}}
+    f = _patch_features(ev)
+    assert f["patch_spread"] == pytest.approx(0.85) and f["patch_flip_max"] == 0.9
+    assert f["patch_untargeted"] == 0.95 and f["patch_dest_share"] == 0.5
+    ev["patch"]["top"][4] = [0.9, 0.9, 0.85, 0.85, 0.8, 0.8, 0.8, 0.8] + [0.5] * 8  # many patches: a sink
+    assert _patch_features(ev)["patch_spread"] == pytest.approx(0.1)
+    w = _warp_features(ev)
+    assert w["warp_mean_max"] == 0.3 and w["warp_max_max"] == 0.6 and w["warp_flip"] == 0.7
+    assert w["warp_mean_z"] == pytest.approx(0.3 / (1.4826 * 0.02))  # median 0, MAD floored at 0.02

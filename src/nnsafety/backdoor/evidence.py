@@ -31,6 +31,7 @@ from .detectors.neural_cleanse import reverse_engineer_triggers
 from .detectors.noise_response import BLOCKS, class_profile
 from .detectors.patch_search import patch_flip_rates
 from .detectors.universal_perturbation import universal_perturbations
+from .detectors.warp_inversion import warp_response
 
 S0 = 0.02  # floor added to the reference σ of a profile entry (probability units), as ProfileMeta's
 PATCH_MAD_FLOOR = 0.02  # flip rates: when most classes are never reached (MAD 0), one base in 50 is the unit
@@ -97,6 +98,9 @@ def collect_evidence(model: nn.Module, in_shape: Sequence[int], num_classes: int
         patch = patch_flip_rates(model, base, labels, num_classes)
         sec["patch"] = time.perf_counter() - t
         t = time.perf_counter()
+        warp = {k: v.tolist() for k, v in warp_response(model, base, labels, num_classes).items()}
+        sec["warp"] = time.perf_counter() - t
+        t = time.perf_counter()
         weights = _weight_evidence(model, shape)
         sec["weights"] = time.perf_counter() - t
     finally:
@@ -107,15 +111,15 @@ def collect_evidence(model: nn.Module, in_shape: Sequence[int], num_classes: int
     uap_at[int(uap_steps)] = [uap["asr"].tolist(), uap["ce"].tolist()]
     return {"num_classes": int(num_classes), "profile": profile.tolist(), "fraction": fraction.tolist(),
             "nc_l1_at": nc_at, "uap_at": uap_at, "nc_steps": int(nc_steps), "uap_steps": int(uap_steps),
-            "patch": {k: v.tolist() for k, v in patch.items()},
+            "patch": {k: v.tolist() for k, v in patch.items()}, "warp": warp,
             "weights": weights, "seconds": sec, "with_data": data is not None}
 
 
 def patch_evidence(model: nn.Module, in_shape: Sequence[int], num_classes: int, *, n_base: int = 20,
                    prototype_steps: int = 40, data: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
                    seed: int = 0) -> Dict[str, Any]:
-    """Only the patch search of ``collect_evidence`` (same seeded bases), to complete evidence
-    recorded before the search existed; returns {"patch": ..., "seconds": s}."""
+    """Only the patch search and the random-warp response of ``collect_evidence`` (same seeded bases),
+    to complete evidence recorded before they existed; returns {"patch", "warp", "seconds": {...}}."""
     was_training = model.training
     model.eval()
     try:
@@ -123,9 +127,13 @@ def patch_evidence(model: nn.Module, in_shape: Sequence[int], num_classes: int, 
         g = torch.Generator().manual_seed(seed)
         base, labels = base_images(model, tuple(in_shape), num_classes, data, n_base, prototype_steps, g)
         patch = patch_flip_rates(model, base, labels, num_classes)
+        t_patch = time.perf_counter() - t
+        t = time.perf_counter()
+        warp = {k: v.tolist() for k, v in warp_response(model, base, labels, num_classes).items()}
     finally:
         model.train(was_training)
-    return {"patch": {k: v.tolist() for k, v in patch.items()}, "seconds": time.perf_counter() - t}
+    return {"patch": {k: v.tolist() for k, v in patch.items()}, "warp": warp,
+            "seconds": {"patch": t_patch, "warp": time.perf_counter() - t}}
 
 
 def at_steps(evidence: Dict[str, Any], nc_steps: Optional[int] = None, uap_steps: Optional[int] = None):
@@ -157,7 +165,9 @@ FEATURES = (
     "nc_anomaly", "nc_log_ratio", "nc_log_min", "nc_second_ratio",
     "uap_anomaly", "uap_asr_max", "uap_asr_gap", "uap_ce_gap", "uap_top_gap", "uap_ce_top_gap",
     "agree_count", "agree_strength",
-    "patch_flip_max", "patch_anomaly", "patch_gap",
+    "patch_flip_max", "patch_anomaly", "patch_gap", "patch_spread", "patch_untargeted", "patch_dest_share",
+    "warp_mean_max", "warp_mean_z", "warp_max_max", "warp_flip",
+    "patch_cz_max", "uap_cz_max",
 )
 # Head-weight statistics are recorded but not scored: they depend on the recipe (weight decay,
 # optimizer) — leave-one-recipe-out AUC 0.41 alone on the first 82 zoo models (0.61 on all 310), and
@@ -171,9 +181,33 @@ GROUPS = {
     "noise": [f for f in FEATURES if f.startswith(("noise", "agree"))],
     "inversion": [f for f in FEATURES if f.startswith(("nc_", "uap_"))],
     "patch": [f for f in FEATURES if f.startswith("patch")],
+    "warp": [f for f in FEATURES if f.startswith("warp")],
 }
 
 NOISE_Z_FEATURES = ("noise_z_max", "noise_z_block_max", "noise_z_block_mean")
+CLASS_Z_FEATURES = ("patch_cz_max", "uap_cz_max")
+CZ_FLOOR = 0.05  # added to a class's σ over clean models (rate units): 1 base in 20
+
+
+def class_rates(evidence: Dict[str, Any], nc_steps: Optional[int] = None, uap_steps: Optional[int] = None):
+    """(patch flip rate, UAP success rate) per class: the per-class rates a reference calibrates."""
+    return np.asarray(evidence["patch"]["flip"], dtype=np.float64), at_steps(evidence, nc_steps, uap_steps)[1]
+
+
+def class_z_features(patch: np.ndarray, uap: np.ndarray, reference: Dict[str, Any]) -> Dict[str, np.ndarray]:
+    """Per-class rates (M × K) z-scored against the reference's clean models *per class*, largest z.
+
+    Some classes are natural sinks of a data set (an 8×8 checkerboard reads as an 8: with real
+    digits the patch search's top class is 8 for 72 of 200 clean zoo models), so a class reached
+    often is only suspicious if it is reached more often than that class is on clean models. Without
+    per-class statistics in ``reference`` (an uncalibrated shape), μ = 0 and σ = 1 − CZ_FLOOR.
+    """
+    out = {}
+    for name, v in (("patch", patch), ("uap", uap)):
+        mu = np.asarray(reference.get(f"{name}_mu", np.zeros(v.shape[1])))
+        sd = np.asarray(reference.get(f"{name}_sigma", np.full(v.shape[1], 1 - CZ_FLOOR)))
+        out[f"{name}_cz_max"] = ((v - mu) / (sd + CZ_FLOOR)).max(1)
+    return out
 
 
 def noise_z_features(z: np.ndarray) -> Dict[str, np.ndarray]:
@@ -185,7 +219,8 @@ def noise_z_features(z: np.ndarray) -> Dict[str, np.ndarray]:
 
 def static_features(evidence: Dict[str, Any], nc_steps: Optional[int] = None,
                     uap_steps: Optional[int] = None) -> Dict[str, float]:
-    """The features that need no reference (all of ``FEATURES`` but ``NOISE_Z_FEATURES``)."""
+    """The features that need no reference (all of ``FEATURES`` but ``NOISE_Z_FEATURES`` and
+    ``CLASS_Z_FEATURES``)."""
     frac = np.asarray(evidence["fraction"], dtype=np.float64)
     nz = frac[frac > 0]
     l1, asr, ce = at_steps(evidence, nc_steps, uap_steps)
@@ -202,7 +237,7 @@ def static_features(evidence: Dict[str, Any], nc_steps: Optional[int] = None,
         "uap_anomaly": float(np.clip(robust_z(asr - 1e-3 * ce)[order[0]], -20, 20)), "uap_asr_max": float(asr.max()),
         "uap_asr_gap": float(asr.max() - np.median(asr)), "uap_ce_gap": float(np.median(ce) - ce.min()),
         "uap_top_gap": float(np.sort(asr)[-1] - np.sort(asr)[-2]), "uap_ce_top_gap": float(np.sort(ce)[1] - ce.min()),
-        **_patch_features(evidence),
+        **_patch_features(evidence), **_warp_features(evidence),
         "w_head_norm_anomaly": float(min(robust_z(np.asarray(w["head_norm"])).max(), 20.0)),
         "w_head_bias_anomaly": float(min(robust_z(np.asarray(w["head_bias"])).max(), 20.0)),
         "w_energy_top": float(w["energy_top"]),
@@ -212,9 +247,24 @@ def static_features(evidence: Dict[str, Any], nc_steps: Optional[int] = None,
 def _patch_features(evidence: Dict[str, Any]) -> Dict[str, float]:
     """The patch search's largest per-class flip rate, its MAD anomaly among the classes, and its lead
     over the runner-up class (a trigger sends bases to one class; a natural stroke to several)."""
-    flip = np.sort(np.asarray(evidence["patch"]["flip"], dtype=np.float64))
+    p = evidence["patch"]
+    raw = np.asarray(p["flip"], dtype=np.float64)
+    flip = np.sort(raw)
+    top = np.asarray(p["top"], dtype=np.float64)[int(np.argmax(raw))]
     return {"patch_flip_max": float(flip[-1]), "patch_anomaly": float(np.clip(robust_z(flip, PATCH_MAD_FLOOR)[-1], -20, 20)),
-            "patch_gap": float(flip[-1] - flip[-2])}
+            "patch_gap": float(flip[-1] - flip[-2]),
+            # a trigger is one patch and its near copies; a class many patches reach is a natural sink
+            "patch_spread": float(top[0] - top[min(7, len(top) - 1)]),
+            "patch_untargeted": float(p["untargeted"]), "patch_dest_share": float(p["dest_share"])}
+
+
+def _warp_features(evidence: Dict[str, Any]) -> Dict[str, float]:
+    """The random-warp response: the class that WaNet-scale warps send most bases to (mean over
+    fields), its MAD anomaly, the largest single-field rate, and how many bases change class at all."""
+    w = evidence["warp"]
+    mean = np.asarray(w["mean"], dtype=np.float64)
+    return {"warp_mean_max": float(mean.max()), "warp_mean_z": float(np.clip(robust_z(mean, PATCH_MAD_FLOOR).max(), -20, 20)),
+            "warp_max_max": float(np.max(w["max"])), "warp_flip": float(w["flip"])}
 
 
 def agreement_features(suspicion: Dict[str, np.ndarray]) -> Dict[str, float]:
@@ -228,9 +278,12 @@ def agreement_features(suspicion: Dict[str, np.ndarray]) -> Dict[str, float]:
 def features(evidence: Dict[str, Any], reference: Dict[str, Any], nc_steps: Optional[int] = None,
              uap_steps: Optional[int] = None) -> Dict[str, float]:
     """Named class-agnostic features (``FEATURES``) of one model's evidence; higher = more suspicious
-    for the anomaly-type ones. ``reference``: {"mu", "sigma"} of clean models' noise profiles."""
+    for the anomaly-type ones. ``reference``: {"mu", "sigma"} of clean models' noise profiles, and
+    optionally {"patch_mu", "patch_sigma", "uap_mu", "uap_sigma"} per class (``class_z_features``)."""
     out = static_features(evidence, nc_steps, uap_steps)
     out.update({k: float(v[0]) for k, v in noise_z_features(noise_z(evidence, reference)[None]).items()})
+    patch, uap = class_rates(evidence, nc_steps, uap_steps)
+    out.update({k: float(v[0]) for k, v in class_z_features(patch[None], uap[None], reference).items()})
     out.update(agreement_features(class_suspicion(evidence, reference, nc_steps, uap_steps)))
     return {k: out[k] for k in FEATURES + WEIGHT_FEATURES}
 

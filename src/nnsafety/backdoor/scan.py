@@ -171,7 +171,8 @@ def scan(model: nn.Module, in_shape: Sequence[int], num_classes: int,
     t0 = time.perf_counter()
     ev = collect_evidence(model, shape, num_classes, data=data if key.endswith("+data") else None, seed=seed,
                           **settings)
-    noise_ref = ref["noise_reference"] if calibrated else _self_reference(ev)
+    # per-class rates of the reference's clean models at this budget (natural sink classes), if fitted
+    noise_ref = {**ref["noise_reference"], **entry.get("class_reference", {})} if calibrated else _self_reference(ev)
     feats = features(ev, noise_ref)
     susp = class_suspicion(ev, noise_ref)
     target, tops = suspected_target(susp)

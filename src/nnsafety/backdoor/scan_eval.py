@@ -23,7 +23,8 @@ import numpy as np
 
 from ..metrics.ranking import roc_auc
 from .evidence import (
-    FEATURES, S0, agreement_features, features, robust_z, noise_z_features, static_features, static_suspicion, suspected_target,
+    FEATURES, S0, agreement_features, class_rates, class_z_features, features, robust_z, noise_z_features, static_features,
+    static_suspicion, suspected_target,
 )
 
 C_REG = 0.3  # inverse L2 strength of the logistic regression on standardized features
@@ -48,7 +49,7 @@ def collect_zoo_evidence(zoo_dir: str | Path, cache: str | Path, nc_steps: int =
     keys = ("evidence", "evidence_data") if with_data else ("evidence",)
     cached = {r["id"]: r for r in read_cache(cache)}
     todo = [r for r in (zoo_labels(read_manifest(zoo)) if records is None else records)
-            if not all("patch" in cached.get(r["id"], {}).get(k, {}) for k in keys)]
+            if not all("warp" in cached.get(r["id"], {}).get(k, {}) for k in keys)]
     for i, rec in enumerate(todo):
         run = runs.load_run(zoo / rec["path"])
         ctx = run_context(run)
@@ -59,10 +60,10 @@ def collect_zoo_evidence(zoo_dir: str | Path, cache: str | Path, nc_steps: int =
         for key, data in (("evidence", None), ("evidence_data", ctx.clean))[:len(keys)]:
             if key not in row:
                 row[key] = collect_evidence(run.model, ctx.in_shape, ctx.num_classes, data=data, **kw)
-            elif "patch" not in row[key]:  # recorded before the patch search existed: add only that
+            elif "warp" not in row[key]:  # recorded before the warp inversion: redo only it and the patch search
                 extra = patch_evidence(run.model, ctx.in_shape, ctx.num_classes, data=data)
-                row[key]["patch"] = extra["patch"]
-                row[key]["seconds"]["patch"] = extra["seconds"]
+                row[key].update(patch=extra["patch"], warp=extra["warp"])
+                row[key]["seconds"].update(extra["seconds"])
         with open(cache, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
         if progress:
@@ -85,10 +86,26 @@ def read_cache(cache: str | Path) -> List[Dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------ the regression
-def noise_reference(rows: Sequence[Dict[str, Any]], key: str = "evidence") -> Dict[str, Any]:
-    """μ, σ over the clean models of ``rows`` of the noise profile (settings × K)."""
-    p = np.asarray([r[key]["profile"] for r in rows if r["label"] == 0], dtype=np.float64)
-    return {"mu": p.mean(0).tolist(), "sigma": p.std(0).tolist()}
+def noise_reference(rows: Sequence[Dict[str, Any]], key: str = "evidence",
+                    steps: Tuple[int, int] | None = None) -> Dict[str, Any]:
+    """μ, σ over the clean models of ``rows`` of the noise profile (settings × K); with ``steps``
+    also of the per-class patch and UAP rates (``class_reference``)."""
+    clean = [r for r in rows if r["label"] == 0]
+    p = np.asarray([r[key]["profile"] for r in clean], dtype=np.float64)
+    out = {"mu": p.mean(0).tolist(), "sigma": p.std(0).tolist()}
+    if steps is not None:
+        out.update(class_reference([r[key] for r in clean], steps))
+    return out
+
+
+def class_reference(clean_evidence: Sequence[Dict[str, Any]], steps: Tuple[int, int]) -> Dict[str, Any]:
+    """Per-class μ, σ of the patch flip and UAP success rates over clean models' evidence."""
+    rates = [class_rates(e, *steps) for e in clean_evidence]
+    out = {}
+    for i, name in enumerate(("patch", "uap")):
+        v = np.asarray([r[i] for r in rates])
+        out.update({f"{name}_mu": v.mean(0).tolist(), f"{name}_sigma": v.std(0).tolist()})
+    return out
 
 
 def feature_matrix(rows, ref, steps: Tuple[int, int], key: str = "evidence", names: Sequence[str] = FEATURES):
@@ -159,6 +176,8 @@ class Scorer:
         static = [static_features(r[key], *steps) for r in self.rows]
         self.static = {k: np.asarray([f[k] for f in static]) for k in static[0]}
         self.suspicion = [static_suspicion(r[key], *steps) for r in self.rows]
+        rates = [class_rates(r[key], *steps) for r in self.rows]
+        self.patch, self.uap = (np.asarray([r[i] for r in rates]) for i in (0, 1))
 
     def _z(self, fit: np.ndarray) -> np.ndarray:
         clean = self.profiles[fit & (self.y == 0)]
@@ -170,7 +189,11 @@ class Scorer:
     def matrix(self, fit: np.ndarray) -> np.ndarray:
         z = self._z(fit)
         agree = [agreement_features(self._suspicion(z, i)) for i in range(len(self.rows))]
-        cols = {**self.static, **noise_z_features(z), **{k: np.asarray([a[k] for a in agree]) for k in agree[0]}}
+        clean = fit & (self.y == 0)
+        cref = {f"{n}_{s}": f(v[clean], 0) for n, v in (("patch", self.patch), ("uap", self.uap))
+                for s, f in (("mu", np.mean), ("sigma", np.std))}
+        cols = {**self.static, **noise_z_features(z), **{k: np.asarray([a[k] for a in agree]) for k in agree[0]},
+                **class_z_features(self.patch, self.uap, cref)}
         return np.stack([cols[n] for n in self.names], 1)
 
     def fit_score(self, fit: np.ndarray, score: np.ndarray) -> np.ndarray:

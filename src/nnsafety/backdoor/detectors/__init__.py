@@ -4,7 +4,8 @@ from .base import (
     register_detector,
 )
 from . import (  # noqa: F401  (registers the detectors)
-    activation_clustering, neural_cleanse, noise_response, spectral_signature, strip, universal_perturbation, weights,
+    activation_clustering, neural_cleanse, noise_response, spectral_signature, strip, universal_perturbation, warp_inversion,
+    weights,
 )
 from . import embedding_outlier, strip_text, trigger_text, trigger_token  # noqa: F401  (text)
 from . import feature  # noqa: F401  (feature space)

@@ -7,6 +7,13 @@ every position on a stride, in a few fills (white, black, checkerboard), on the 
 as the inversions (class prototypes, or the user's clean samples), and records per class the
 largest fraction of other-class bases one patch sends there. Cost: one batched forward pass over
 (number of patches × bases) images, no gradients.
+
+Two more views of the same forward pass: per class the ``TOP`` largest hit rates over patches (a
+trigger is one patch and its near copies; a class a model reaches "naturally", e.g. a checkerboard
+in the middle of an 8×8 digit that reads as an 8, is reached by many patches), and the *untargeted*
+flip share (the largest fraction of bases whose label one patch changes, to any class) with the share
+of those flips that land in one class: an all-to-all backdoor (y → y + 1) changes every label but
+sends each class elsewhere, which no per-class rate sees.
 """
 from __future__ import annotations
 
@@ -31,6 +38,7 @@ def patch_grid(in_shape: Sequence[int]) -> list[tuple[int, int, int]]:
 
 
 FILLS = ("white", "black", "checkerboard")
+TOP = 16  # hit rates kept per class (descending): enough to see whether one patch or many reach a class
 
 
 def _fill(kind: str, c: int, s: int) -> torch.Tensor:
@@ -45,7 +53,11 @@ def _fill(kind: str, c: int, s: int) -> torch.Tensor:
 def patch_flip_rates(model: nn.Module, base: torch.Tensor, labels: torch.Tensor, num_classes: int,
                      max_images: int = 8192) -> Dict[str, torch.Tensor]:
     """Per class k: the largest fraction of bases not of class k that one stamped patch sends to k
-    (``flip``), and over all patches the mean such fraction (``mean``: how easily k is reached at all).
+    (``flip``), over all patches the mean such fraction (``mean``: how easily k is reached at all),
+    and the ``TOP`` largest such fractions (``top``, K×TOP, descending). Untargeted: the largest
+    fraction of bases whose predicted class one patch changes (``untargeted``; any new class, the
+    base's label as reference) and, for that patch, the largest share of its flips that go to one
+    class (``dest_share``: 1 for an all-to-one rule, ≈ 1/K for a permutation; 0 if nothing flips).
     ``base``: N×C×H×W in [0, 1], ``labels``: their classes (prototype class or true label). Patches
     are stamped and classified in chunks of ≤ ``max_images`` images."""
     n, c = base.shape[0], base.shape[1]
@@ -53,6 +65,8 @@ def patch_flip_rates(model: nn.Module, base: torch.Tensor, labels: torch.Tensor,
     others = torch.stack([(labels != k).sum() for k in range(num_classes)]).double().clamp_min(1)
     best = torch.zeros(num_classes, dtype=torch.float64)
     total = torch.zeros(num_classes, dtype=torch.float64)
+    top = torch.zeros(num_classes, 0, dtype=torch.float64)
+    untargeted, dest_share = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
     step = max(1, max_images // max(n, 1))
     for start in range(0, len(grid), step):
         chunk = grid[start:start + step]
@@ -64,4 +78,10 @@ def patch_flip_rates(model: nn.Module, base: torch.Tensor, labels: torch.Tensor,
         hits = moved.sum(1) / others  # patches × K
         best = torch.maximum(best, hits.max(0).values)
         total += hits.sum(0)
-    return {"flip": best, "mean": total / len(grid)}
+        top = torch.cat([top, hits.T], 1).topk(min(TOP, top.shape[1] + hits.shape[0]), 1).values
+        changed = moved.sum(1)  # patches × K: bases sent to each new class
+        share = changed.sum(1) / n
+        p = int(share.argmax())
+        if share[p] > untargeted:
+            untargeted, dest_share = share[p], changed[p].max() / changed[p].sum()
+    return {"flip": best, "mean": total / len(grid), "top": top, "untargeted": untargeted, "dest_share": dest_share}
