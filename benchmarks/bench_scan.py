@@ -95,7 +95,7 @@ def baselines(rows, steps, key="evidence"):
     res = se.heldout_scores(se.Scorer(rows, steps, key), "leave-one-recipe-out", nested=False)
     out["all features, one logistic regression (last session's combiner), leave-one-recipe-out"] = \
         se.summarize(y, res["score"])
-    for group in ("noise", "nc", "uap", "patch", "w", "agree"):  # one signal's features alone, leave-one-recipe-out
+    for group in ("noise", "nc", "uap", "patch", "warp", "w_", "agree"):  # one signal's features alone, leave-one-recipe-out
         names = [f for f in FEATURES + WEIGHT_FEATURES if f.startswith(group)]
         res = se.heldout_scores(se.Scorer(rows, steps, key, names=names), "leave-one-recipe-out", nested=False)
         out[f"{group} features only, logistic, leave-one-recipe-out"] = se.summarize(y, res["score"])

@@ -225,3 +225,19 @@ def test_patch_and_warp_features_of_hand_made_evidence():
     w = _warp_features(ev)
     assert w["warp_mean_max"] == 0.3 and w["warp_max_max"] == 0.6 and w["warp_flip"] == 0.7
     assert w["warp_mean_z"] == pytest.approx(0.3 / (1.4826 * 0.02))  # median 0, MAD floored at 0.02
+
+
+def test_scan_calibrates_per_class_rates_with_the_budgets_class_reference(tiny_model):
+    """The entry's per-class μ, σ (natural sink classes of the data) shift the class-z features:
+    with μ = 0.5, σ + floor = 0.5 for every class the largest z is (rate − 0.5) / 0.5, where the
+    default (μ = 0, σ + floor = 1) gives the rate itself."""
+    plain = _reference()
+    shifted = _reference()
+    shifted["budgets"] = {b: {**e, "class_reference": {"patch_mu": [0.5] * 10, "patch_sigma": [0.45] * 10,
+                                                       "uap_mu": [0.5] * 10, "uap_sigma": [0.45] * 10}}
+                          for b, e in plain["budgets"].items()}
+    a = scan(tiny_model, (1, 8, 8), 10, budget="quick", reference=plain).features
+    b = scan(tiny_model, (1, 8, 8), 10, budget="quick", reference=shifted).features
+    assert a["patch_cz_max"] == pytest.approx(a["patch_flip_max"])
+    assert b["patch_cz_max"] == pytest.approx((a["patch_flip_max"] - 0.5) / 0.5)
+    assert b["uap_cz_max"] == pytest.approx((a["uap_asr_max"] - 0.5) / 0.5)

@@ -54,11 +54,12 @@ def audit_samples():
     return x[:100], y[:100]
 
 
-# Measured 2026-12-02 with the packaged digits_recipes reference: these hand-trained clean CNNs ARE
-# flagged (false positives) — data-free recipe 1 (Adam, label smoothing 0.1); with clean samples
-# recipes 0, 1, 4 at both budgets and 3 at standard (score 0.9898 vs threshold 0.9886). Strict
-# xfail: the day the scan passes one of them, the marker must go (docs/results.md, "Backdoor scan").
-KNOWN_FALSE_POSITIVES = {(1, False), (0, True), (1, True), (3, True), (4, True)}
+# Measured 2026-12-02 (second session) with the refitted digits_recipes reference (per-class
+# calibration of the patch/UAP rates, warp response): none of these six is flagged, data-free or
+# with samples, at quick and standard (the first reference flagged recipe 1 data-free and recipes
+# 0, 1, 3, 4 with samples). A case that becomes a false positive again goes here as a strict xfail,
+# with its measured score (docs/results.md, "Backdoor scan").
+KNOWN_FALSE_POSITIVES: set = set()
 
 
 def _case(i, with_data):
@@ -76,6 +77,67 @@ def test_hand_trained_clean_cnns_get_no_backdoor_fail(i, with_data, audit_sample
     for budget in ("quick", "standard"):
         r = scan(net, (1, 8, 8), 10, data=audit_samples if with_data else None, budget=budget)
         assert r.verdict == "clean", (HAND_RECIPES[i], budget, with_data, r.message)
+
+
+# A fresh set written after the refit (new seeds and recipes, cnns and mlps, mixup by hand), never
+# used in any fit: arch, kwargs, optimizer, lr, weight decay, label smoothing, steps, batch, mixup α, seed.
+FRESH_RECIPES = [
+    ("cnn", {"width": 10}, "sgd", 0.03, 1e-4, 0.0, 400, 64, 0.0, 201),
+    ("cnn", {"width": 6}, "adam", 2e-3, 0.0, 0.1, 350, 64, 0.0, 202),
+    ("cnn", {"width": 8, "dropout": 0.2}, "adamw", 3e-3, 2e-2, 0.0, 350, 128, 0.0, 203),
+    ("cnn", {"width": 12}, "sgd", 0.05, 5e-4, 0.0, 400, 128, 0.4, 204),
+    ("cnn", {"width": 8}, "adam", 1e-3, 0.0, 0.05, 500, 32, 0.0, 205),
+    ("mlp", {"width": 64, "depth": 1}, "sgd", 0.05, 0.0, 0.0, 500, 64, 0.0, 206),
+    ("mlp", {"width": 128, "depth": 2}, "adam", 2e-3, 0.0, 0.1, 400, 128, 0.0, 207),
+    ("mlp", {"width": 96, "depth": 1, "dropout": 0.2}, "adamw", 3e-3, 1e-2, 0.0, 400, 64, 0.0, 208),
+    ("mlp", {"width": 64, "depth": 2}, "sgd", 0.1, 1e-4, 0.0, 500, 64, 0.3, 209),
+    ("cnn", {"width": 16, "activation": "gelu"}, "adamw", 2e-3, 5e-2, 0.1, 300, 64, 0.0, 210),
+]
+
+
+def _fresh_hand_trained(i: int):
+    """A clean digits model from ``FRESH_RECIPES[i]`` by a plain torch loop (mixup: λ ~ Beta(α, α))."""
+    arch, kw, opt_name, lr, wd, smooth, steps, batch, alpha, seed = FRESH_RECIPES[i]
+    x, y = load_dataset("digits", split="train").tensors()
+    torch.manual_seed(seed)
+    net = create_model(arch, 10, (1, 8, 8), **kw)
+    opt = {"sgd": lambda p: torch.optim.SGD(p, lr=lr, momentum=0.9, weight_decay=wd),
+           "adam": lambda p: torch.optim.Adam(p, lr=lr, weight_decay=wd),
+           "adamw": lambda p: torch.optim.AdamW(p, lr=lr, weight_decay=wd)}[opt_name](net.parameters())
+    g = torch.Generator().manual_seed(seed)
+    beta = torch.distributions.Beta(alpha, alpha) if alpha else None
+    net.train()
+    for _ in range(steps):
+        idx = torch.randint(0, x.shape[0], (batch,), generator=g)
+        xb, yb = x[idx], y[idx]
+        if beta is None:
+            loss = F.cross_entropy(net(xb), yb, label_smoothing=smooth)
+        else:
+            lam, perm = float(beta.sample()), torch.randperm(batch, generator=g)
+            out = net(lam * xb + (1 - lam) * xb[perm])
+            loss = lam * F.cross_entropy(out, yb) + (1 - lam) * F.cross_entropy(out, yb[perm])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net.eval()
+
+
+# Measured 2026-12-02 on the refitted reference: the mlp of recipe 5 (SGD lr 0.05, no weight decay)
+# is flagged data-free (score 0.9949 vs threshold 0.9943) and passes with samples: a WARN in the audit.
+FRESH_FALSE_POSITIVES = {(5, False)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("i,with_data", [
+    pytest.param(i, d, id=f"fresh{i}-{'data' if d else 'datafree'}",
+                 marks=[pytest.mark.xfail(strict=True, reason="measured false positive")] if (i, d) in FRESH_FALSE_POSITIVES else [])
+    for i in range(len(FRESH_RECIPES)) for d in (False, True)])
+def test_fresh_hand_trained_clean_models_are_not_flagged(i, with_data, audit_samples):
+    net = _fresh_hand_trained(i)
+    xt, yt = load_dataset("digits", split="test").tensors()
+    assert (net(xt).argmax(1) == yt).float().mean() > 0.9
+    r = scan(net, (1, 8, 8), 10, data=audit_samples if with_data else None, budget="standard")
+    assert r.verdict == "clean", (FRESH_RECIPES[i], with_data, r.message)
 
 
 @pytest.fixture(scope="module")

@@ -77,24 +77,28 @@ class UniversalPerturbation(Detector):
 
     needs = "a few clean samples"
     threshold = 2.0
+    eps_max = 1.0  # pixel units
 
     def __init__(self, data_free: bool = True, eps: float = 0.1, steps: int = 30, n_base: int = 20,
                  prototype_steps: int = 40) -> None:
-        if not 0 < eps <= 1 or steps < 1 or n_base < 1 or prototype_steps < 1:
-            raise ValueError(f"expected eps in (0, 1], steps >= 1, n_base >= 1, prototype_steps >= 1, got "
-                             f"{eps}, {steps}, {n_base}, {prototype_steps}")
+        if not 0 < eps <= self.eps_max or steps < 1 or n_base < 1 or prototype_steps < 1:
+            raise ValueError(f"expected eps in (0, {self.eps_max:g}], steps >= 1, n_base >= 1, prototype_steps >= 1, "
+                             f"got {eps}, {steps}, {n_base}, {prototype_steps}")
         self.data_free, self.eps, self.steps = bool(data_free), float(eps), int(steps)
         self.n_base, self.prototype_steps = int(n_base), int(prototype_steps)
 
-    def _detect(self, model, ctx: DetectionContext):
+    def _bases(self, model, ctx: DetectionContext):
+        """(images, labels): class prototypes (data-free) or a seeded draw of the clean samples."""
         g = torch.Generator().manual_seed(ctx.seed)
         if self.data_free:
-            base, labels = class_prototypes(model, ctx.in_shape, ctx.num_classes, max(1, self.n_base // ctx.num_classes),
-                                            steps=self.prototype_steps, generator=g)
-        else:
-            x, y = ctx.clean
-            idx = torch.randperm(x.shape[0], generator=g)[: self.n_base]
-            base, labels = x[idx], y[idx]
+            return class_prototypes(model, ctx.in_shape, ctx.num_classes, max(1, self.n_base // ctx.num_classes),
+                                    steps=self.prototype_steps, generator=g)
+        x, y = ctx.clean
+        idx = torch.randperm(x.shape[0], generator=g)[: self.n_base]
+        return x[idx], y[idx]
+
+    def _detect(self, model, ctx: DetectionContext):
+        base, labels = self._bases(model, ctx)
         out = universal_perturbations(model, base, ctx.num_classes, self.eps, self.steps, base_labels=labels)
         score, target = uap_score(out["asr"], out["ce"])
         return score, target, {"success_rate": out["asr"].tolist(), "ce": out["ce"].tolist(),

@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._probes import class_prototypes
-from .base import DetectionContext, Detector, register_detector
+from .base import DetectionContext, register_detector
+from .universal_perturbation import UniversalPerturbation
 
 WARP_EPS = 0.35  # control-field L∞ bound (normalized units): 1.2 px on 8×8; the zoo's WaNet mean is 0.38–0.5
 WARP_GRID = 4  # the paper's k
@@ -127,33 +127,21 @@ def warp_response(model: nn.Module, base: torch.Tensor, labels: torch.Tensor, nu
 
 
 @register_detector("warp_inversion")
-class WarpInversion(Detector):
+class WarpInversion(UniversalPerturbation):
     """Warp-space trigger inversion per class, MAD anomaly of the success rates (threshold 2)."""
 
-    needs = "a few clean samples"
-    threshold = 2.0
+    eps_max = 2.0  # normalized grid units (the whole image is 2 wide)
 
     def __init__(self, data_free: bool = True, eps: float = WARP_EPS, steps: int = 20, n_base: int = 20,
                  prototype_steps: int = 40) -> None:
-        if not 0 < eps <= 2 or steps < 1 or n_base < 1 or prototype_steps < 1:
-            raise ValueError(f"expected eps in (0, 2], steps >= 1, n_base >= 1, prototype_steps >= 1, got "
-                             f"{eps}, {steps}, {n_base}, {prototype_steps}")
-        self.data_free, self.eps, self.steps = bool(data_free), float(eps), int(steps)
-        self.n_base, self.prototype_steps = int(n_base), int(prototype_steps)
+        super().__init__(data_free, eps, steps, n_base, prototype_steps)
 
     def _detect(self, model, ctx: DetectionContext):
-        g = torch.Generator().manual_seed(ctx.seed)
-        if self.data_free:
-            base, labels = class_prototypes(model, ctx.in_shape, ctx.num_classes, max(1, self.n_base // ctx.num_classes),
-                                            steps=self.prototype_steps, generator=g)
-        else:
-            x, y = ctx.clean
-            idx = torch.randperm(x.shape[0], generator=g)[: self.n_base]
-            base, labels = x[idx], y[idx]
+        base, labels = self._bases(model, ctx)
         out = warp_inversions(model, base, ctx.num_classes, self.eps, self.steps, base_labels=labels)
         asr = out["asr"].double()
         mad = max(float((asr - asr.median()).abs().median()), 0.02)  # one base in 50: most classes are never reached
         target = int(torch.argsort(out["ce"].double() - 1e6 * asr)[0])
-        return float((asr[target] - asr.median()) / (1.4826 * mad)), target, {"success_rate": out["asr"].tolist(), "ce": out["ce"].tolist(),
-                                              "untargeted": float(out["untargeted"]),
-                                              "mode": "data-free" if self.data_free else "clean samples"}
+        return float((asr[target] - asr.median()) / (1.4826 * mad)), target, {
+            "success_rate": out["asr"].tolist(), "ce": out["ce"].tolist(), "untargeted": float(out["untargeted"]),
+            "mode": "data-free" if self.data_free else "clean samples"}
