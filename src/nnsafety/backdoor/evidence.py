@@ -7,12 +7,13 @@
 - inversion: base images (class prototypes synthesized from the weights, or the user's clean
   samples), then Neural Cleanse's smallest mask per class (L1) and a targeted universal L∞
   perturbation per class (success rate, CE) on the same bases;
-- patch search: per class the largest fraction of other-class bases one stamped patch sends there
-  (``detectors.patch_search``);
+- patch search: per class the largest fraction of other-class bases one stamped patch sends there,
+  its 16 largest such rates, and the untargeted flip share (``detectors.patch_search``);
+- warp response: where random WaNet-scale smooth warps send the bases (``detectors.warp_inversion``);
 - weights: head row-norm and bias MAD anomalies per class, first-layer energy concentration.
 
 ``features`` turns evidence into named class-agnostic numbers given a reference (the mean/std of
-clean models' noise profiles), and ``class_suspicion`` gives each signal's per-class vector for the
+clean models' noise profiles, and per class of their patch and UAP rates), and ``class_suspicion`` gives each signal's per-class vector for the
 target vote. ``checkpoints`` record the inversion at several step counts in one run, so a zoo
 evaluation gets the whole quality/steps curve at the price of the longest setting.
 """

@@ -1,9 +1,11 @@
 """``scan``: is this model backdoored? One calibrated score with a stated false-positive rate.
 
 The scan collects evidence (``evidence.collect_evidence``: noise response; Neural Cleanse's smallest
-masks, targeted universal perturbations and a brute-force patch search on base images, which are
-class prototypes synthesized from the weights, or the user's clean samples when given), turns it
-into class-agnostic features, and scores each detector group (noise, inversion, patch:
+masks, targeted universal perturbations, a brute-force patch search and a random-warp response on
+base images, which are class prototypes synthesized from the weights, or the user's clean samples
+when given), turns it into class-agnostic features (the per-class patch and UAP rates z-scored
+against the reference's clean models per class: some classes are natural sinks of a data set), and
+scores each detector group (noise, inversion, patch, warp:
 ``evidence.GROUPS``) with a logistic regression fitted on a *reference zoo* of clean and backdoored
 models spanning training recipes, trigger families and adaptive attackers (``recipes.py``; fitted by
 ``benchmarks/bench_scan.py --fit``). Each group's score is calibrated to its clean models' empirical

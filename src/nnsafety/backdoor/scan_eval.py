@@ -37,9 +37,9 @@ def collect_zoo_evidence(zoo_dir: str | Path, cache: str | Path, nc_steps: int =
                          ) -> List[Dict[str, Any]]:
     """Evidence of every usable zoo model (or of ``records``, manifest records with a "label"), appended to the JSON-lines ``cache``: data-free
     (``evidence``) and, with ``with_data``, from the zoo's clean test samples (``evidence_data``).
-    Resumable: a cached row is completed with what it lacks (a key, or the patch search of evidence
-    recorded before it existed: then only the search runs, on the same seeded bases); the appended
-    row wins on reading."""
+    Resumable: a cached row is completed with what it lacks (a key, or the patch search and warp
+    response of evidence recorded before they existed: then only those run, on the same seeded
+    bases); the appended row wins on reading."""
     from .. import runs
     from .detect import run_context
     from .evidence import collect_evidence, patch_evidence
