@@ -302,7 +302,7 @@ def transfer(rows, reference):
         entry = ref["budgets"]["standard+data" if key == "evidence_data" else "standard"]
         steps = _steps_for(rows, (entry["settings"]["nc_steps"], entry["settings"]["uap_steps"]), key)
         feats = [features(r[key], _self_reference(r[key]), *steps) for r in rows]
-        for name in ("nc_anomaly", "uap_anomaly", "patch_anomaly", "noise_fraction_max"):
+        for name in ("nc_anomaly", "uap_anomaly", "patch_anomaly", "patch_untargeted", "warp_mean_z", "noise_fraction_max"):
             out[(key, name)] = se.summarize(y, [f[name] for f in feats])
         out[(key, f"transfer score ({ref['name']})")] = se.summarize(y, [_transfer_score(entry["model"], f) for f in feats])
     return out
