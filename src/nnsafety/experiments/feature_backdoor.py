@@ -32,7 +32,8 @@ from ._tables import fmt, mean_std, write_table
 
 FB_DATA = ("spambase", "phishing")
 FB_RATES = (0.01, 0.02, 0.05)
-FB_DETECTORS = ("spectral_signature", "activation_clustering", "feature_noise_response", "feature_trigger_inversion")
+FB_DETECTORS = ("spectral_signature", "activation_clustering", "feature_noise_response", "feature_trigger_inversion",
+                "feature_cooccurrence")
 N_CLEAN = 200  # "a few clean samples" for trigger inversion: the first test inputs
 
 
