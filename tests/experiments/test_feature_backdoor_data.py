@@ -34,3 +34,11 @@ def test_data_only_table_on_phishing(malware_data, tmp_path, monkeypatch):
             assert (trigger.apply(x[p]) == x[p]).all()  # the rows carry the trigger
     summary = json.loads((tmp_path / "feature_backdoor_data.json").read_text())["summary"][0]
     assert summary["n_test_clean"] == 1 and summary["n_test_poisoned"] == 1
+
+
+def test_data_only_is_refused_for_other_experiments(tmp_path, capsys):
+    from nnsafety.cli import main
+
+    assert main(["experiment", "toy2d", "--out", str(tmp_path), "--data-only"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["nnsafety experiment: error: --data-only applies to the feature_backdoor experiment only"]

@@ -12,6 +12,8 @@ def run_experiment(args: argparse.Namespace) -> int:
     from ..experiments import run_digits, run_hallucination, run_mitigation, run_text, run_toy2d
 
     out = Path(args.out)
+    if getattr(args, "data_only", False) and args.name != "feature_backdoor":
+        raise UsageError("nnsafety experiment: error: --data-only applies to the feature_backdoor experiment only")
     if args.name == "hallucination":
         return _run_hallucination(args, out, run_hallucination)
     if args.name == "malware":
