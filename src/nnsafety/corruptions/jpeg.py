@@ -32,6 +32,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from . import _jit
 from .base import register_corruption
 
 # ITU T.81 Annex K.1 / K.2 (the IJG defaults), natural (row-major) order.
@@ -238,6 +239,18 @@ _CC2RGB = ((0, 91881), (-22554, -46802), (116130, 0))
 
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     """Encode and decode a batch (N×C×H×W in [0, 1], C = 1 or 3) as JPEG at ``quality``.
+
+    CPU batches run the compiled kernel of ``_jit`` where numba is installed (the same pixels,
+    tested), everything else ``jpeg_roundtrip_torch``.
+    """
+    if _jit.usable(x):
+        q = int(quality)
+        return _jit.jpeg_roundtrip(x, q, quant_table(LUMA_TABLE, q), quant_table(CHROMA_TABLE, q))
+    return jpeg_roundtrip_torch(x, quality)
+
+
+def jpeg_roundtrip_torch(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """``jpeg_roundtrip`` in torch ops, batched, any device: the reference of the compiled kernel.
 
     Colour conversion and resampling run in float32 on integers whose sums stay below 2^24, the
     DCT partly in float64 (``_code_plane``): every step is exact.
