@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from nnsafety.corruptions import CORRUPTIONS, _jit
+from nnsafety.corruptions.digital import _pixelate_torch
 from nnsafety.corruptions.jpeg import jpeg_roundtrip, jpeg_roundtrip_torch
 
 from ._photos import photos_u8
@@ -47,6 +48,24 @@ def test_compiled_jpeg_equals_torch_path(name, x):
         assert got.dtype == want.dtype and torch.equal(got, want), (name, q, (got - want).abs().max())
 
 
+@pytest.mark.parametrize("name,x", list(_batches()), ids=lambda v: v if isinstance(v, str) else "")
+def test_compiled_pixelate_equals_torch_path(name, x):
+    spec = CORRUPTIONS.get("pixelate")
+    # both tables, plus a side kept (1.0: Pillow copies it) and windows wider than 9 px (0.05)
+    factors = {spec.params(s, r)[0] for s in range(1, 6) for r in ("cifar", "imagenet")} | {1.0, 0.05}
+    h, w = x.shape[-2:]
+    for c in sorted(factors):
+        got = spec.fn(x, (c,), None)
+        want = _pixelate_torch(x, max(1, int(h * c)), max(1, int(w * c)))
+        assert got.dtype == want.dtype and torch.equal(got, want), (name, c, (got - want).abs().max())
+
+
+def test_compiled_pixelate_float64_input():
+    x = as_tensor(photos_u8(32, 3), torch.float64)
+    for c in (0.6, 0.95):
+        assert torch.equal(CORRUPTIONS.get("pixelate").fn(x, (c,), None), _pixelate_torch(x, int(32 * c), int(32 * c)))
+
+
 def test_compiled_jpeg_float64_input():
     x = as_tensor(photos_u8(32, 3), torch.float64)
     assert torch.equal(jpeg_roundtrip(x, 40), jpeg_roundtrip_torch(x, 40))
@@ -64,15 +83,17 @@ import sys, warnings
 sys.modules["numba"] = None  # import numba now raises ImportError, as where the extra is absent
 import torch
 from nnsafety.corruptions import corrupt, _jit
+from nnsafety.corruptions.digital import _pixelate_torch
 from nnsafety.corruptions.jpeg import jpeg_roundtrip_torch
 x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 with warnings.catch_warnings(record=True) as w:
     warnings.simplefilter("always")
     a = corrupt(x, "jpeg_compression", 3)
-    b = corrupt(x, "jpeg_compression", 5)
-    corrupt(x, "pixelate", 2)
+    corrupt(x, "jpeg_compression", 5)
+    p = corrupt(x, "pixelate", 2)
 said = [str(m.message) for m in w if issubclass(m.category, _jit.CompiledPathWarning)]
-print(_jit.numba is None, len(said), torch.equal(a, jpeg_roundtrip_torch(x, 58)))
+print(_jit.numba is None, len(said), torch.equal(a, jpeg_roundtrip_torch(x, 58)),
+      torch.equal(p, _pixelate_torch(x, 28, 28)))
 print(said[0])
 """
 
@@ -80,5 +101,5 @@ print(said[0])
 def test_without_numba_the_torch_path_runs_and_says_so_once():
     res = subprocess.run([sys.executable, "-c", _WITHOUT_NUMBA], capture_output=True, text=True, check=True)
     flags, said = res.stdout.splitlines()
-    assert flags.split() == ["True", "1", "True"], res.stdout  # numba absent, one warning, same pixels
+    assert flags.split() == ["True", "1", "True", "True"], res.stdout  # numba absent, one warning, torch path
     assert said.startswith("numba is not installed (optional extra 'fast')"), said

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import os
 import warnings
+from functools import lru_cache
 
 import numpy as np
 import torch
+
+from . import _filters as flt
 
 try:
     import numba
@@ -34,9 +37,10 @@ _said = False
 
 
 def usable(x: torch.Tensor) -> bool:
-    """Whether the compiled kernels run for x: a CPU tensor, numba importable, not disabled."""
+    """Whether the compiled kernels run for x: a float32/64 CPU tensor, numba importable, not disabled."""
     global _said
-    if x.device.type != "cpu" or os.environ.get("NNSAFETY_JIT", "1") == "0":
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) \
+            or os.environ.get("NNSAFETY_JIT", "1") == "0":
         return False
     if numba is None:
         if not _said:
@@ -265,8 +269,8 @@ def _ycc_to_rgb(y, cc, out):
 
 @_jit
 def _level(x, mul):
-    """round(x·255) as the torch path takes it: the product in x's type (mul = 255 in it), rounded
-    to float32 (``torch.mul(x, 255, out=float32)``), then to the nearest integer, ties to even."""
+    """round(x·255) of a float32 sample as the torch path takes it (``torch.mul(x, 255,
+    out=float32)``, then to the nearest integer, ties to even); mul = 255 (or 1 for levels)."""
     return np.int64(np.rint(np.float32(x * mul)))
 
 
@@ -298,10 +302,13 @@ def _quant_arrays(table: torch.Tensor) -> tuple:
     return np.ascontiguousarray(4 * q), np.ascontiguousarray((1 + 1e-6) / (8 * q)), np.ascontiguousarray(q)
 
 
-def _unit_input(x: torch.Tensor) -> tuple:
-    """x as a contiguous NumPy array and 255 in its type (for ``_level``)."""
-    a = x.detach().contiguous().numpy()
-    return a, a.dtype.type(255)
+def _as_float32(x: torch.Tensor, levels) -> tuple:
+    """x as a contiguous float32 array and the factor to its levels: a float32 batch as it is
+    (levels round(x·255) in the kernel), a float64 one as the torch path's own level values
+    (``levels(x)``, exact integers, factor 1), so the kernels are compiled for float32 only."""
+    if x.dtype == torch.float32:
+        return x.detach().contiguous().numpy(), np.float32(255)
+    return levels(x.detach()).to(torch.float32).numpy(), np.float32(1)
 
 
 @_jit
@@ -332,7 +339,112 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int, luma: torch.Tensor, chroma: to
     at once, fancy upsampling and the colour conversion back."""
     n, ch, h, w = x.shape
     mcu = 16 if ch == 3 else 8
-    v, mul = _unit_input(x)
+    # the torch path's levels: the product in x's type, rounded to float32, then to an integer
+    v, mul = _as_float32(x, lambda t: torch.mul(t, 255, out=torch.empty(t.shape, dtype=torch.float32)).round_())
     out = torch.empty(x.shape, dtype=torch.float32)
     _jpeg_batch(v, mul, h + (-h) % mcu, w + (-w) % mcu, _quant_arrays(luma), _quant_arrays(chroma), out.numpy())
     return out.to(x.dtype)
+
+
+@_jit
+def _box_pass_rows(src, lo, hi, k, dst):
+    """Pillow's BOX reduction along the rows of src (R×n ints) into dst (R×len(lo)): window sums
+    of src[lo_j:hi_j] times K_j = round(2^22/m_j), + 2^21, >> 22 (``Resample.c``, 8 bpc)."""
+    for r in range(src.shape[0]):
+        s, d = src[r], dst[r]
+        for j in range(lo.shape[0]):
+            acc = 0
+            for i in range(lo[j], hi[j]):
+                acc += s[i]
+            d[j] = (acc * k[j] + (1 << 21)) >> 22
+
+
+@_jit
+def _box_pass_cols(src, lo, hi, k, dst):
+    """The same along the columns: dst[j] from the rows src[lo_j:hi_j] (whole-row adds)."""
+    w = src.shape[1]
+    acc = np.empty(w, np.int32)
+    for j in range(lo.shape[0]):
+        acc[:] = 0
+        for i in range(lo[j], hi[j]):
+            row = src[i]
+            for c in range(w):
+                acc[c] += row[c]
+        d, kj = dst[j], k[j]
+        for c in range(w):
+            d[c] = (acc[c] * kj + (1 << 21)) >> 22
+
+
+@_jit
+def _pixelate_images(x, mul, lut, wins_w, wins_h, src_r, src_c, out):
+    """PIL BOX down (columns, then rows) and nearest-neighbour BOX up of every plane of x
+    (N×C×H×W in [0, 1]; levels round(x·255) in x's type) into out (levels through lut).
+    wins_*: (lo, hi, K) of each axis or empty for an axis that keeps its size; src_*: the source
+    row / column of each output row / column of the upscale."""
+    n, ch, h, w = x.shape
+    lw, lh = wins_w[0], wins_h[0]
+    sw = lw.shape[0] if lw.shape[0] else w
+    sh = lh.shape[0] if lh.shape[0] else h
+    lv = np.empty((h, w), np.int32)  # 8-bit levels and sums: int32 halves the memory traffic
+    mid = np.empty((h, sw), np.int32)
+    small = np.empty((sh, sw), np.int32)
+    row = np.empty(w, out.dtype)
+    for i in range(n):
+        for c in range(ch):
+            p = x[i, c]
+            for r in range(h):
+                pr, lr = p[r], lv[r]
+                for q in range(w):
+                    lr[q] = np.int32(np.rint(pr[q] * mul))
+            if lw.shape[0]:
+                _box_pass_rows(lv, lw, wins_w[1], wins_w[2], mid)
+            else:
+                mid[:, :] = lv
+            if lh.shape[0]:
+                _box_pass_cols(mid, lh, wins_h[1], wins_h[2], small)
+            else:
+                small[:, :] = mid
+            o = out[i, c]
+            for r in range(h):
+                if r == 0 or src_r[r] != src_r[r - 1]:  # a new source row (most output rows repeat one)
+                    sr = small[src_r[r]]
+                    for q in range(w):
+                        row[q] = lut[sr[src_c[q]]]
+                orow = o[r]
+                for q in range(w):
+                    orow[q] = row[q]
+
+
+@lru_cache(maxsize=64)
+def _box_windows(n: int, small: int) -> tuple:
+    """(lo, hi, K) int64 arrays of PIL's BOX n -> small windows (``_filters.box_resize_matrix``:
+    contiguous 0/1 rows), K = int(0.5 + 2^22/m) as Pillow makes its fixed-point weights; empty
+    arrays when the axis keeps its size (Pillow copies it)."""
+    if small == n:
+        e = np.empty(0, np.int64)
+        return e, e, e
+    a = flt.box_resize_matrix(n, small).numpy() > 0
+    lo, hi = a.argmax(1), n - a[:, ::-1].argmax(1)
+    k = np.floor(0.5 + (1.0 / (hi - lo)) * float(1 << 22)).astype(np.int64)
+    return lo.astype(np.int64), hi.astype(np.int64), k
+
+
+@lru_cache(maxsize=64)
+def _box_sources(small: int, n: int) -> np.ndarray:
+    """The source of each of n outputs of PIL's BOX upscale small -> n (nearest neighbour)."""
+    if small == n:
+        return np.arange(n, dtype=np.int64)
+    return flt.box_resize_matrix(small, n).argmax(1).numpy().astype(np.int64)
+
+
+def pixelate(x: torch.Tensor, sh: int, sw: int, lut: torch.Tensor) -> torch.Tensor:
+    """``digital.pixelate`` on a CPU batch by the compiled kernel: BOX to sh×sw and back, the
+    output levels mapped through lut (256 values of x's type, as the torch path divides; float64
+    batches get their levels from the kernel and the lookup from torch)."""
+    n, ch, h, w = x.shape
+    v, mul = _as_float32(x, lambda t: torch.mul(t, 255).round_())
+    out = torch.empty(x.shape, dtype=torch.float32)
+    levels = lut.to(torch.float32) if x.dtype == torch.float32 else torch.arange(256, dtype=torch.float32)
+    _pixelate_images(v, mul, levels.numpy(), _box_windows(w, sw), _box_windows(h, sh), _box_sources(sh, h),
+                     _box_sources(sw, w), out.numpy())
+    return out if x.dtype == torch.float32 else lut[out.long()]
