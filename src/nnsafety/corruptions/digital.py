@@ -104,7 +104,7 @@ def _pixelate_torch(x: torch.Tensor, sh: int, sw: int) -> torch.Tensor:
     if sh != h:
         # picking rows commutes with rounding: small images fold the row upscale in here
         wts, m = _box_weights(h, sh, small, x.dtype, x.device)
-        v = _box_round(torch.matmul(wts, v), None if m is None else m.view(-1, 1))
+        v = _box_round(flt.left_matmul(wts, v), None if m is None else m.view(-1, 1))
     if small:  # the column upscale as one 0/1 product, ÷255 folded in
         if sw != w:
             return torch.matmul(v, _box_pick(sw, w, x.dtype, x.device).t().div(255))
