@@ -61,7 +61,6 @@ CB, P1 = 13, 2
 F0298, F0390, F0541, F0765 = 2446, 3196, 4433, 6270
 F0899, F1175, F1501, F1847 = 7373, 9633, 12299, 15137
 F1961, F2053, F2562, F3072 = 16069, 16819, 20995, 25172
-K255 = np.float32(255)
 
 
 @_jit
@@ -167,7 +166,7 @@ _LANES = 512
 
 @_jit
 def _code(planes, qhalf, qstep, qval):
-    """islow FDCT, quantization, islow IDCT of M×H×W int64 planes (sides multiples of 8) in place:
+    """islow FDCT, quantization, islow IDCT of M×H×W float32 planes (sides multiples of 8) in place:
     level-shifted samples in, decoded samples 0..255 out; whole rows of blocks, about _LANES
     blocks at a time."""
     m, h, w = planes.shape
@@ -195,18 +194,31 @@ def _code(planes, qhalf, qstep, qval):
                 for u in range(8):
                     src = b[8 * v + u]
                     for bx in range(nbx):
-                        dst[8 * bx + u] = np.int64(src[j0 + bx])
+                        dst[8 * bx + u] = src[j0 + bx]
+
+
+# Colour conversion and resampling in float32: every product and sum there is an integer below
+# 2^24 in magnitude (Y: 65536·255 + 2^15; the largest chroma term 116130·128), so float32 carries
+# libjpeg's 16-bit fixed point exactly with twice the vector lanes of int64; >> s is floor(·2^−s).
+_f32 = np.float32
+_YR, _YG, _YB = _f32(19595), _f32(38470), _f32(7471)
+_BR, _BG, _BB = _f32(-11059), _f32(-21709), _f32(32768)
+_RR, _RG, _RB = _f32(32768), _f32(-27439), _f32(-5329)
+_CR_R, _CB_G, _CR_G, _CB_B = _f32(91881), _f32(-22554), _f32(-46802), _f32(116130)
+_HALF16, _HALF16M, _INV16 = _f32(32768), _f32(32767), _f32(2.0 ** -16)
+_F0, _F1, _F2, _F3, _F4, _F7, _F8 = _f32(0), _f32(1), _f32(2), _f32(3), _f32(4), _f32(7), _f32(8)
+_F128, _F255, _QUARTER, _SIXTEENTH = _f32(128), _f32(255), _f32(0.25), _f32(1 / 16)
 
 
 @_jit
 def _rgb_to_ycc(v, mul, y, cc):
     """``jccolor.c`` (16-bit fixed point, ½ and the 128 offsets folded in, level-shifted by −128)
     and ``h2v2_downsample`` ((2×2 sum + 1 or 2 alternating by column) >> 2) of images v
-    (N×3×H×W in [0, 1], levels by ``_level``) into y (N×Hp×Wp) and cc (2N×Hp/2×Wp/2), edges
+    (N×3×H×W, levels by ``_level``) into float32 y (N×Hp×Wp) and cc (2N×Hp/2×Wp/2), edges
     replicated to the padded size."""
     n, _, h, w = v.shape
     hp, wp = y.shape[1], y.shape[2]
-    row = np.empty((4, wp), np.int64)
+    row = np.empty((4, wp), np.float32)
     for i in range(n):
         for r in range(hp):
             rr = min(r, h - 1)
@@ -214,17 +226,19 @@ def _rgb_to_ycc(v, mul, y, cc):
             cb, cr = row[2 * (r % 2)], row[2 * (r % 2) + 1]
             for c in range(w):
                 R, G, B = _level(red[c], mul), _level(grn[c], mul), _level(blu[c], mul)
-                yo[c] = ((19595 * R + 38470 * G + 7471 * B + 32768) >> 16) - 128
-                cb[c] = (-11059 * R - 21709 * G + 32768 * B + 32767) >> 16
-                cr[c] = (32768 * R - 27439 * G - 5329 * B + 32767) >> 16
+                yo[c] = np.floor((_YR * R + _YG * G + _YB * B + _HALF16) * _INV16) - _F128
+                cb[c] = np.floor((_BR * R + _BG * G + _BB * B + _HALF16M) * _INV16)
+                cr[c] = np.floor((_RR * R + _RG * G + _RB * B + _HALF16M) * _INV16)
             for c in range(w, wp):
                 yo[c], cb[c], cr[c] = yo[w - 1], cb[w - 1], cr[w - 1]
             if r % 2 == 1:
                 ob, orr = cc[2 * i, r // 2], cc[2 * i + 1, r // 2]
                 for c in range(wp // 2):
-                    bias = 1 + (c & 1)
-                    ob[c] = (row[0, 2 * c] + row[0, 2 * c + 1] + row[2, 2 * c] + row[2, 2 * c + 1] + bias) >> 2
-                    orr[c] = (row[1, 2 * c] + row[1, 2 * c + 1] + row[3, 2 * c] + row[3, 2 * c + 1] + bias) >> 2
+                    bias = _F1 if c % 2 == 0 else _F2
+                    ob[c] = np.floor((row[0, 2 * c] + row[0, 2 * c + 1] + row[2, 2 * c] + row[2, 2 * c + 1] + bias)
+                                     * _QUARTER)
+                    orr[c] = np.floor((row[1, 2 * c] + row[1, 2 * c + 1] + row[3, 2 * c] + row[3, 2 * c + 1] + bias)
+                                      * _QUARTER)
 
 
 @_jit
@@ -232,12 +246,12 @@ def _upsample_row(s, out):
     """``h2v2_fancy_upsample`` along a row of column sums s (3·near + far): (3·s + left + 8) >> 4
     at even, (3·s + right + 7) >> 4 at odd outputs, edges replicated; minus 128."""
     m = s.shape[0]
-    out[0] = ((4 * s[0] + 8) >> 4) - 128
+    out[0] = np.floor((_F4 * s[0] + _F8) * _SIXTEENTH) - _F128
     for j in range(1, m):
-        out[2 * j] = ((3 * s[j] + s[j - 1] + 8) >> 4) - 128
+        out[2 * j] = np.floor((_F3 * s[j] + s[j - 1] + _F8) * _SIXTEENTH) - _F128
     for j in range(m - 1):
-        out[2 * j + 1] = ((3 * s[j] + s[j + 1] + 7) >> 4) - 128
-    out[2 * m - 1] = ((4 * s[m - 1] + 7) >> 4) - 128
+        out[2 * j + 1] = np.floor((_F3 * s[j] + s[j + 1] + _F7) * _SIXTEENTH) - _F128
+    out[2 * m - 1] = np.floor((_F4 * s[m - 1] + _F7) * _SIXTEENTH) - _F128
 
 
 @_jit
@@ -246,43 +260,43 @@ def _ycc_to_rgb(y, cc, out):
     clamped) into out (float32 N×3×H×W, level / 255 as torch's ``div_(255)``: IEEE division)."""
     n, _, h, w = out.shape
     hs, ws = cc.shape[1], cc.shape[2]
-    s = np.empty(ws, np.int64)
-    ub, ur = np.empty(2 * ws, np.int64), np.empty(2 * ws, np.int64)
+    s = np.empty(ws, np.float32)
+    ub, ur = np.empty(2 * ws, np.float32), np.empty(2 * ws, np.float32)
     for i in range(n):
         cb, cr = cc[2 * i], cc[2 * i + 1]
         for r in range(h):
             ir = r // 2
             nr = max(ir - 1, 0) if r % 2 == 0 else min(ir + 1, hs - 1)
             for c in range(ws):
-                s[c] = 3 * cb[ir, c] + cb[nr, c]
+                s[c] = _F3 * cb[ir, c] + cb[nr, c]
             _upsample_row(s, ub)
             for c in range(ws):
-                s[c] = 3 * cr[ir, c] + cr[nr, c]
+                s[c] = _F3 * cr[ir, c] + cr[nr, c]
             _upsample_row(s, ur)
             yr, o0, o1, o2 = y[i, r], out[i, 0, r], out[i, 1, r], out[i, 2, r]
             for c in range(w):
                 yy, b, rr = yr[c], ub[c], ur[c]
-                o0[c] = np.float32(min(max(yy + ((91881 * rr + 32768) >> 16), 0), 255)) / K255
-                o1[c] = np.float32(min(max(yy + ((-22554 * b - 46802 * rr + 32768) >> 16), 0), 255)) / K255
-                o2[c] = np.float32(min(max(yy + ((116130 * b + 32768) >> 16), 0), 255)) / K255
+                o0[c] = min(max(yy + np.floor((_CR_R * rr + _HALF16) * _INV16), _F0), _F255) / _F255
+                o1[c] = min(max(yy + np.floor((_CB_G * b + _CR_G * rr + _HALF16) * _INV16), _F0), _F255) / _F255
+                o2[c] = min(max(yy + np.floor((_CB_B * b + _HALF16) * _INV16), _F0), _F255) / _F255
 
 
 @_jit
 def _level(x, mul):
     """round(x·255) of a float32 sample as the torch path takes it (``torch.mul(x, 255,
     out=float32)``, then to the nearest integer, ties to even); mul = 255 (or 1 for levels)."""
-    return np.int64(np.rint(np.float32(x * mul)))
+    return np.rint(x * mul)
 
 
 @_jit
 def _grey_in(v, mul, y):
-    """Level-shifted samples of grey images v (N×1×H×W in [0, 1]), edges replicated to y's size."""
+    """Level-shifted samples of grey images v (N×1×H×W float32), edges replicated to y's size."""
     n, _, h, w = v.shape
     for i in range(n):
         for r in range(y.shape[1]):
             src, dst = v[i, 0, min(r, h - 1)], y[i, r]
             for c in range(w):
-                dst[c] = _level(src[c], mul) - 128
+                dst[c] = _level(src[c], mul) - _F128
             for c in range(w, y.shape[2]):
                 dst[c] = dst[w - 1]
 
@@ -293,7 +307,7 @@ def _grey_out(y, out):
     for i in range(n):
         for r in range(h):
             for c in range(w):
-                out[i, 0, r, c] = np.float32(y[i, r, c]) / K255
+                out[i, 0, r, c] = y[i, r, c] / _F255
 
 
 def _quant_arrays(table: torch.Tensor) -> tuple:
@@ -317,8 +331,8 @@ def _jpeg_batch(v, mul, hp, wp, luma, chroma, out):
     luma has about _LANES blocks: buffers stay in cache and are reused, the lanes stay long."""
     n, ch, h, w = v.shape
     group = max(1, _LANES // (hp * wp // 64))
-    y = np.empty((group, hp, wp), np.int64)
-    cc = np.empty((2 * group, hp // 2, wp // 2), np.int64)
+    y = np.empty((group, hp, wp), np.float32)
+    cc = np.empty((2 * group, hp // 2, wp // 2), np.float32)
     for i0 in range(0, n, group):
         i1 = min(i0 + group, n)
         yg, cg = y[:i1 - i0], cc[:2 * (i1 - i0)]
