@@ -363,14 +363,16 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int, luma: torch.Tensor, chroma: to
 @_jit
 def _box_pass_rows(src, lo, hi, k, dst):
     """Pillow's BOX reduction along the rows of src (R×n ints) into dst (R×len(lo)): window sums
-    of src[lo_j:hi_j] times K_j = round(2^22/m_j), + 2^21, >> 22 (``Resample.c``, 8 bpc)."""
+    of src[lo_j:hi_j] times K_j = round(2^22/m_j), + 2^21, >> 22 (``Resample.c``, 8 bpc). The
+    sums are differences of the row's prefix sums: no inner loop of irregular length (1.6× faster
+    at 224 px; prefix sums of 8 rows at once, for 8 independent add chains, were slower)."""
+    cs = np.zeros(src.shape[1] + 1, np.int64)
     for r in range(src.shape[0]):
         s, d = src[r], dst[r]
+        for i in range(s.shape[0]):
+            cs[i + 1] = cs[i] + s[i]
         for j in range(lo.shape[0]):
-            acc = 0
-            for i in range(lo[j], hi[j]):
-                acc += s[i]
-            d[j] = (acc * k[j] + (1 << 21)) >> 22
+            d[j] = ((cs[hi[j]] - cs[lo[j]]) * k[j] + (1 << 21)) >> 22
 
 
 @_jit
@@ -402,7 +404,7 @@ def _pixelate_images(x, mul, lut, wins_w, wins_h, src_r, src_c, out):
     lv = np.empty((h, w), np.int32)  # 8-bit levels and sums: int32 halves the memory traffic
     mid = np.empty((h, sw), np.int32)
     small = np.empty((sh, sw), np.int32)
-    row = np.empty(w, out.dtype)
+    row, vals = np.empty(w, out.dtype), np.empty(sw, out.dtype)
     for i in range(n):
         for c in range(ch):
             p = x[i, c]
@@ -422,8 +424,10 @@ def _pixelate_images(x, mul, lut, wins_w, wins_h, src_r, src_c, out):
             for r in range(h):
                 if r == 0 or src_r[r] != src_r[r - 1]:  # a new source row (most output rows repeat one)
                     sr = small[src_r[r]]
+                    for q in range(sw):
+                        vals[q] = lut[sr[q]]
                     for q in range(w):
-                        row[q] = lut[sr[src_c[q]]]
+                        row[q] = vals[src_c[q]]
                 orow = o[r]
                 for q in range(w):
                     orow[q] = row[q]
