@@ -92,7 +92,7 @@ with warnings.catch_warnings(record=True) as w:
     corrupt(x, "jpeg_compression", 5)
     p = corrupt(x, "pixelate", 2)
 said = [str(m.message) for m in w if issubclass(m.category, _jit.CompiledPathWarning)]
-print(_jit.numba is None, len(said), torch.equal(a, jpeg_roundtrip_torch(x, 58)),
+print(_jit._state["numba"] is None, len(said), torch.equal(a, jpeg_roundtrip_torch(x, 58)),
       torch.equal(p, _pixelate_torch(x, 28, 28)))
 print(said[0])
 """

@@ -79,7 +79,8 @@ def pixelate(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     h, w = x.shape[-2:]
     sh, sw = max(1, int(h * c[0])), max(1, int(w * c[0]))
     if _jit.usable(x):  # the compiled kernel (same pixels, tested); else the torch ops below
-        return _jit.pixelate(x, sh, sw, _unit_levels(max(h, w) <= 64 and sw != w, x.dtype))
+        from . import _jit_box  # imports numba: only once it is known to be there
+        return _jit_box.pixelate(x, sh, sw, _unit_levels(max(h, w) <= 64 and sw != w, x.dtype))
     return _pixelate_torch(x, sh, sw)
 
 

@@ -241,12 +241,13 @@ _CC2RGB = ((0, 91881), (-22554, -46802), (116130, 0))
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     """Encode and decode a batch (N×C×H×W in [0, 1], C = 1 or 3) as JPEG at ``quality``.
 
-    CPU batches run the compiled kernel of ``_jit`` where numba is installed (the same pixels,
+    CPU batches run the compiled kernel of ``_jit_jpeg`` where numba is installed (the same pixels,
     tested), everything else ``jpeg_roundtrip_torch``.
     """
     if _jit.usable(x):
+        from . import _jit_jpeg  # imports numba: only once it is known to be there
         q = int(quality)
-        return _jit.jpeg_roundtrip(x, q, quant_table(LUMA_TABLE, q), quant_table(CHROMA_TABLE, q))
+        return _jit_jpeg.jpeg_roundtrip(x, q, quant_table(LUMA_TABLE, q), quant_table(CHROMA_TABLE, q))
     return jpeg_roundtrip_torch(x, quality)
 
 
