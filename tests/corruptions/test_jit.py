@@ -1,6 +1,7 @@
 """The compiled kernels (``_jit``, numba: the optional extra ``fast``) against the torch path they
 replace on CPU: equal on every pixel of real photos at 32 and 224 px, every severity, RGB and grey,
-odd sizes and synthetic extremes; and without numba the torch path runs and says so once."""
+odd sizes and synthetic extremes (JPEG, pixelate), and on spatter's own drop layers (the water
+branch's Canny + distance); and without numba the torch path runs and says so once."""
 import subprocess
 import sys
 
@@ -8,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from nnsafety.corruptions import CORRUPTIONS, _jit
+from nnsafety.corruptions import CORRUPTIONS, _filters, _jit
 from nnsafety.corruptions.digital import _pixelate_torch
 from nnsafety.corruptions.jpeg import jpeg_roundtrip, jpeg_roundtrip_torch
+from nnsafety.corruptions.spatter import _zero_below, canny, distance_to, edge_distance
 
 from ._photos import photos_u8
 
@@ -64,6 +66,24 @@ def test_compiled_pixelate_float64_input():
     x = as_tensor(photos_u8(32, 3), torch.float64)
     for c in (0.6, 0.95):
         assert torch.equal(CORRUPTIONS.get("pixelate").fn(x, (c,), None), _pixelate_torch(x, int(32 * c), int(32 * c)))
+
+
+@pytest.mark.parametrize("size,regime,n", [(32, "cifar", 8), (224, "imagenet", 2), (37, "cifar", 3)])
+def test_compiled_edge_distance_equals_torch_path(size, regime, n):
+    """The water branch's drop layers as ``spatter`` makes them (every water severity), and
+    random levels (edges everywhere) with caps below the image size and fractional."""
+    spec = CORRUPTIONS.get("spatter")
+    for sev in range(1, 6):
+        c = spec.params(sev, regime)
+        if c[5]:
+            continue
+        g = torch.Generator().manual_seed(sev)
+        layer = _filters.gaussian_filter(c[0] + c[1] * torch.randn(n, 1, size, size, generator=g), c[2])
+        u8 = torch.floor(_zero_below(layer, c[3]) * 255).clamp(0, 255)
+        assert canny(u8).any() and torch.equal(edge_distance(u8, 20.0), distance_to(canny(u8), 20.0)), sev
+    u8 = torch.randint(0, 256, (2, 1, size, size + 3), generator=torch.Generator().manual_seed(0)).float()
+    for cap in (20.0, 3.5, 1.0):
+        assert torch.equal(edge_distance(u8, cap), distance_to(canny(u8), cap)), cap
 
 
 def test_compiled_jpeg_float64_input():

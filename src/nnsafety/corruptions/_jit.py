@@ -1,9 +1,11 @@
-"""Optional compiled kernels (numba) for the corruptions that Pillow does in C: JPEG and pixelate.
+"""Optional compiled kernels (numba) for the corruptions whose peers run C per image: JPEG and
+pixelate (Pillow), spatter's Canny edges + distance transform (OpenCV).
 
-The torch forms (``jpeg.py``, ``digital.pixelate``) are the reference and the fallback; the
-kernels (``_jit_jpeg``, ``_jit_box``) compute the same integers (libjpeg-turbo's ``jccolor.c``,
-``jcsample.c``, ``jfdctint.c``, ``jcdctmgr.c``, ``jidctint.c``, ``jdsample.c``, ``jdcolor.c``;
-Pillow's ``Resample.c``) without the ~50 batch-wide passes that exactness costs in torch, so
+The torch forms (``jpeg.py``, ``digital.pixelate``, ``spatter.canny`` / ``distance_to``) are the
+reference and the fallback; the kernels (``_jit_jpeg``, ``_jit_box``, ``_jit_spatter``) compute the
+same integers (libjpeg-turbo's ``jccolor.c``, ``jcsample.c``, ``jfdctint.c``, ``jcdctmgr.c``,
+``jidctint.c``, ``jdsample.c``, ``jdcolor.c``; Pillow's ``Resample.c``; the Canny and exact
+distance of ``spatter.py``) without the many batch-wide passes that exactness costs in torch, so
 their outputs are equal to the torch path's on every pixel (tested). JPEG skips the Huffman coding
 Pillow does: it is lossless, so the pixels do not depend on it.
 
@@ -39,8 +41,8 @@ def usable(x: torch.Tensor) -> bool:
             import numba
         except ImportError:  # the optional extra "fast" is not installed: the torch path runs
             numba = None
-            warnings.warn("numba is not installed (optional extra 'fast'): jpeg_compression and "
-                          "pixelate run on their torch path (same pixels, slower on CPU)",
+            warnings.warn("numba is not installed (optional extra 'fast'): jpeg_compression, "
+                          "pixelate and spatter run on their torch path (same pixels, slower on CPU)",
                           CompiledPathWarning, stacklevel=3)
         _state["numba"] = numba
     return _state["numba"] is not None
