@@ -1,7 +1,8 @@
 """The compiled kernels (``_jit``, numba: the optional extra ``fast``) against the torch path they
 replace on CPU: equal on every pixel of real photos at 32 and 224 px, every severity, RGB and grey,
-odd sizes and synthetic extremes (JPEG, pixelate), and on spatter's own drop layers (the water
-branch's Canny + distance); and without numba the torch path runs and says so once."""
+odd sizes and synthetic extremes (JPEG, pixelate), on spatter's own drop layers (the water
+branch's Canny + distance) and on fog's and frost's plasma fractal; and without numba the torch
+path runs and says so once."""
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ from nnsafety.corruptions import CORRUPTIONS, _filters, _jit
 from nnsafety.corruptions.digital import _pixelate_torch
 from nnsafety.corruptions.jpeg import jpeg_roundtrip, jpeg_roundtrip_torch
 from nnsafety.corruptions.spatter import _zero_below, canny, distance_to, edge_distance
+from nnsafety.corruptions.textures import plasma_fractal
 
 from ._photos import photos_u8
 
@@ -84,6 +86,15 @@ def test_compiled_edge_distance_equals_torch_path(size, regime, n):
     u8 = torch.randint(0, 256, (2, 1, size, size + 3), generator=torch.Generator().manual_seed(0)).float()
     for cap in (20.0, 3.5, 1.0):
         assert torch.equal(edge_distance(u8, cap), distance_to(canny(u8), cap)), cap
+
+
+@pytest.mark.parametrize("n,size,decay", [(3, 32, 2.0), (2, 256, 2.0), (4, 64, 1.75), (1, 2, 3.0)])
+def test_compiled_plasma_equals_torch_path(n, size, decay, monkeypatch):
+    """Fog's and frost's plasma fractal: the compiled levels give the same maps from the same draws."""
+    x = torch.zeros(1, 3, 8, 8)
+    got = plasma_fractal(n, size, decay, torch.Generator().manual_seed(n), x)
+    monkeypatch.setenv("NNSAFETY_JIT", "0")
+    assert torch.equal(got, plasma_fractal(n, size, decay, torch.Generator().manual_seed(n), x))
 
 
 def test_compiled_jpeg_float64_input():

@@ -1,5 +1,6 @@
 """Optional compiled kernels (numba) for the corruptions whose peers run C per image: JPEG and
-pixelate (Pillow), spatter's Canny edges + distance transform (OpenCV).
+pixelate (Pillow), spatter's Canny edges + distance transform (OpenCV); and the plasma fractal
+of fog and frost (``_jit_plasma``).
 
 The torch forms (``jpeg.py``, ``digital.pixelate``, ``spatter.canny`` / ``distance_to``) are the
 reference and the fallback; the kernels (``_jit_jpeg``, ``_jit_box``, ``_jit_spatter``) compute the
@@ -42,7 +43,8 @@ def usable(x: torch.Tensor) -> bool:
         except ImportError:  # the optional extra "fast" is not installed: the torch path runs
             numba = None
             warnings.warn("numba is not installed (optional extra 'fast'): jpeg_compression, "
-                          "pixelate and spatter run on their torch path (same pixels, slower on CPU)",
+                          "pixelate, spatter, fog and frost run on their torch path (same pixels, "
+                          "slower on CPU)",
                           CompiledPathWarning, stacklevel=3)
         _state["numba"] = numba
     return _state["numba"] is not None
