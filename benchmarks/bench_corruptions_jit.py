@@ -29,7 +29,7 @@ from bench_corruptions import smooth_batch  # noqa: E402
 
 from nnsafety.corruptions import corrupt  # noqa: E402
 
-NAMES = ("jpeg_compression", "pixelate", "spatter")
+NAMES = ("jpeg_compression", "pixelate", "spatter", "frost")
 _COMPILE = """
 import time, torch
 from nnsafety.corruptions import corrupt
