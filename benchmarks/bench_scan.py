@@ -263,7 +263,7 @@ def main() -> None:
     out_path.write_text(json.dumps(results, indent=1, default=float))
 
 
-def a2a_table(rows, extra, steps):
+def a2a_table(rows, extra, steps, groups=GROUPS):
     """All-to-all backdoors below the implant bar, scored like leave-one-recipe-out: per recipe, the
     regressions fitted on the usable models of the other recipes (never on any all-to-all model) score
     this recipe's clean models and all-to-all models; AUC per ASR band against all held-out clean."""
@@ -273,7 +273,7 @@ def a2a_table(rows, extra, steps):
             continue
         both = list(rows) + list(extra)
         is_extra = np.arange(len(both)) >= len(rows)
-        scorer = se.Scorer(both, _steps_for(both, steps, key), key, groups=GROUPS)
+        scorer = se.Scorer(both, _steps_for(both, steps, key), key, groups=groups)
         g = np.asarray([str(r["recipe"]) for r in both])
         score = np.full(len(both), np.nan)
         for v in sorted(set(g)):

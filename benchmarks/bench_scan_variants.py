@@ -10,11 +10,15 @@ variants within 0.005 of the best tie; ties go to the best mean attacker-split A
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from nnsafety.backdoor import scan_eval as se
-from nnsafety.backdoor.evidence import FEATURES
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_scan import a2a_table  # noqa: E402
+
+from nnsafety.backdoor import scan_eval as se  # noqa: E402
+from nnsafety.backdoor.evidence import FEATURES  # noqa: E402
 
 OLD = {"noise": ["noise_z_max", "noise_z_block_max", "noise_z_block_mean", "noise_fraction_max", "noise_entropy",
                  "agree_count", "agree_strength"],
@@ -54,17 +58,7 @@ def evaluate(rows, a2a, groups, key):
                 mm = m & ((y == 0) | mask)
                 out[sub] = se.roc_auc(y[mm], h["score"][mm])
     if a2a:  # per recipe: fitted on the other recipes' usable models, never on an all-to-all one
-        both = list(rows) + list(a2a)
-        extra = np.arange(len(both)) >= len(rows)
-        sc = se.Scorer(both, STEPS, key, names=FEATURES, groups=groups)
-        g = np.asarray([str(r["recipe"]) for r in both])
-        s = np.full(len(both), np.nan)
-        for v in sorted(set(g)):
-            fit, score = (g != v) & ~extra, (g == v) & ((sc.y == 0) | extra)
-            if score.any():
-                s[score] = sc.fit_score(fit, score)
-        m = ~np.isnan(s) & (((sc.y == 0) & ~extra) | extra)
-        out["all_to_all"] = se.roc_auc(sc.y[m], s[m])
+        out["all_to_all"] = a2a_table(rows, a2a, STEPS, groups)[f"{key} | ASR ≥ 0.0"]["auc"]
     return out
 
 
