@@ -14,7 +14,7 @@ Per class: success rate (fraction of eligible bases sent to c) and mean CE; the 
 anomaly of the success rates (floored at one base in 50, as the patch search's), target the best.
 
 Measured on the digits reference zoo (docs/results.md, "Backdoor scan"): at ε 0.1–0.35 the
-inversion does not separate WaNet models from clean ones (AUC 0.46–0.66): on 8×8 digits a small
+inversion does not separate WaNet models from clean ones (AUC 0.38–0.66): on 8×8 digits a small
 adversarial warp reaches almost any class of any model, and the zoo's triggers (s 3–4, L∞ up to ≈
 0.9) are far larger than ε. What does separate them is the *random-warp response*
 (``warp_response``): random smooth fields at the trigger's scale, no optimization — a model that
