@@ -31,6 +31,7 @@ import torch  # noqa: E402
 from nnsafety import runs  # noqa: E402
 from nnsafety.backdoor.detect import run_context  # noqa: E402
 from nnsafety.backdoor.detectors import create_detector  # noqa: E402
+from nnsafety.backdoor.detectors.vocab_scan import STATISTICS  # noqa: E402
 from nnsafety.backdoor.evaluate_zoo import roc_auc  # noqa: E402
 from nnsafety.backdoor.zoo import read_manifest, zoo_labels  # noqa: E402
 
@@ -38,8 +39,10 @@ N_PROBES = 100  # clean test reviews (the first 100, as the audit) or random-wor
 DETECTORS = {  # name -> (registered detector, settings, data-free?)
     "embedding_outlier": ("embedding_outlier", {}, True),
     "inversion_1w": ("trigger_inversion", {"length": 1, "n_probes": N_PROBES}, False),
+    "vocab_scan": ("vocab_scan", {"data_free": True}, True),
+    "vocab_scan_clean": ("vocab_scan", {"data_free": False}, False),
 }
-STATS = ("flip_rate", "target_prob", "hard_flip_rate")
+STATS = ("flip_rate", "target_prob", "hard_flip_rate") + STATISTICS
 
 
 def score_model(path: Path, out: Optional[dict] = None) -> dict:
@@ -54,7 +57,7 @@ def score_model(path: Path, out: Optional[dict] = None) -> dict:
             continue
         t0 = time.process_time()
         r = create_detector(det, **kw).detect(run.model, ctx)
-        out[name] = ({k: r.details[k] for k in STATS if k in r.details} if "flip_rate" in r.details
+        out[name] = ({k: r.details[k] for k in STATS if k in r.details} if set(STATS) & set(r.details)
                      else {"score": [r.score if c == r.target_class else 0.0 for c in range(ctx.num_classes)]})
         out[name]["cpu_s"] = time.process_time() - t0
     if "noise_df" in out:
@@ -124,7 +127,7 @@ def main() -> None:
         rows.append(row)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"table": [], "models": rows}, indent=1) + "\n")  # resumable after a kill
-        print(rec["id"], rec["trigger"], rec["asr"], {k: round(max(v.get("flip_rate", v.get("collapse", v.get("score")))), 3)
+        print(rec["id"], rec["trigger"], rec["asr"], {k: round(max(next(v[s] for s in STATS + ("collapse", "score") if s in v)), 3)
                                                      for k, v in row["scores"].items()}, flush=True)
     table = evaluate([r for r in rows if r["usable"]])
     out.parent.mkdir(parents=True, exist_ok=True)
