@@ -33,6 +33,7 @@ from nnsafety.backdoor.detect import run_context  # noqa: E402
 from nnsafety.backdoor.detectors import create_detector  # noqa: E402
 from nnsafety.backdoor.detectors.vocab_scan import STATISTICS  # noqa: E402
 from nnsafety.backdoor.evaluate_zoo import roc_auc  # noqa: E402
+from nnsafety.backdoor.scan_eval import bootstrap_auc  # noqa: E402
 from nnsafety.backdoor.zoo import read_manifest, zoo_labels  # noqa: E402
 
 N_PROBES = 100  # clean test reviews (the first 100, as the audit) or random-word probes per model
@@ -95,7 +96,8 @@ def evaluate(rows: list) -> list:
         tgt = np.array([r["target"] if r["target"] is not None else -1 for r in rows])[odd]
         hit = [c == t for c, t, f, lab in zip(co, tgt, flagged, yo) if lab == 1]
         table.append({"detector": name, "data_free": data_free, "statistic": pick, "threshold": thr,
-                      "auc_held_out": roc_auc(yo, so), "auc_all": roc_auc(y, s),
+                      "auc_held_out": roc_auc(yo, so), "auc_ci": list(bootstrap_auc(yo, so)), "auc_all": roc_auc(y, s),
+                      "auc_fit": roc_auc(y[~odd], s[~odd]),
                       "tpr": float(flagged[yo == 1].mean()), "fpr": float(flagged[yo == 0].mean()),
                       "target_accuracy": float(np.mean(hit)) if hit else float("nan"),
                       "n_held_out": int(odd.sum()), "n_backdoored_held_out": int(yo.sum()),

@@ -7,7 +7,7 @@ among the words*: it must override any review, so it moves texts the model holds
 more of them than the next-best word. The scan measures every word exactly:
 
 1. probes: data-free, ``n_random`` random word sequences of ``length`` tokens (uniform over the
-   vocabulary); with clean samples, the clean texts. Per class c the ``per_class`` probes the model
+   vocabulary); with clean samples, the first 64 tokens of the clean texts. Per class c the ``per_class`` probes the model
    assigns to c with the highest p(c) (the texts that "already strongly hold" c).
 2. screen: every word w, inserted after the 4th token (``trigger_text.with_trigger``; every window
    of a width-≤5 convolution then sees it), into ``screen`` probes of every other class; mean p(t)
@@ -43,8 +43,8 @@ class VocabScan(Detector):
     needs = "weights only"
     threshold = 0.5
 
-    def __init__(self, statistic: str = "gap", n_random: int = 512, length: int = 48, per_class: int = 32,
-                 screen: int = 8, top: int = 64, data_free: bool = True, batch_size: int = 2048) -> None:
+    def __init__(self, statistic: str = "gap", n_random: int = 512, length: int = 32, per_class: int = 32,
+                 screen: int = 4, top: int = 64, data_free: bool = True, batch_size: int = 2048) -> None:
         if statistic not in STATISTICS:
             raise ValueError(f"expected vocab_scan statistic one of {', '.join(STATISTICS)}, got {statistic!r}")
         for name, v in (("n_random", n_random), ("length", length), ("per_class", per_class), ("screen", screen),
@@ -62,7 +62,7 @@ class VocabScan(Detector):
         if self.data_free or ctx.clean is None:
             g = torch.Generator().manual_seed(int(ctx.seed))
             return words[torch.randint(len(words), (self.n_random, self.length), generator=g)]
-        return ctx.clean[0]
+        return ctx.clean[0][:, : max(self.length, 64)]  # the first 64 tokens: the scan's cost grows with length
 
     def _detect(self, model, ctx):
         d, K = ctx.domain, ctx.num_classes
