@@ -54,7 +54,7 @@ def score_model(path: Path, out: Optional[dict] = None) -> dict:
     ctx = run_context(run, n_clean=N_PROBES)
     out = dict(out or {})
     for name, (det, kw, _) in DETECTORS.items():
-        if name in out:
+        if name in out and not (det == "vocab_scan" and set(STATISTICS) - set(out[name])):
             continue
         t0 = time.process_time()
         r = create_detector(det, **kw).detect(run.model, ctx)
@@ -118,7 +118,9 @@ def main() -> None:
     usable = {r["id"] for r in zoo_labels(records)}
     rows = []
     for rec in records:
-        if rec["id"] in done and set(DETECTORS) - set(done[rec["id"]]["scores"]):
+        have = done[rec["id"]]["scores"] if rec["id"] in done else {}
+        stale = any(set(STATISTICS) - set(have.get(k, STATISTICS)) for k in ("vocab_scan", "vocab_scan_clean"))
+        if rec["id"] in done and (set(DETECTORS) - set(have) or stale):
             done[rec["id"]]["scores"] = score_model(zoo / rec["path"], done[rec["id"]]["scores"])
         row = done.get(rec["id"]) or {"id": rec["id"], "seed": rec["seed"], "arch": rec["arch"],
                                        "trigger": rec["trigger"], "target": rec["target"], "rate": rec["rate"],

@@ -17,7 +17,10 @@ more of them than the next-best word. The scan measures every word exactly:
 Statistics per target t (``STATISTICS``; f₁ ≥ f₂ ≥ … the exact flip rates of its top words):
 ``best_flip`` f₁; ``gap`` f₁ − f₁₀ (how far the best word is ahead of the tenth); ``z_top``
 (f₁ − median f₂..f_top) / (1.4826·MAD + 0.01), the MAD anomaly of the best word among the strongest
-words. The model's score is the largest over targets, its suspected target that class. Which
+words; ``margin_z`` and ``margin_ratio`` the same for the mean margin shift (z_t − max_{j≠t} z_j), the
+latter as best / tenth best; ``log_rank`` log₁₀ of the id of the word with the largest shift, a
+rare-token prior (a word-level vocabulary numbers words by decreasing training count, so a
+trigger seen only in the poisoned texts has a large id and "great" a small one). The model's score is the largest over targets, its suspected target that class. Which
 statistic and threshold are used was chosen on the even-seed models of the text zoo and judged on
 the odd-seed ones (benchmarks/bench_text_zoo.py, docs/results.md).
 """
@@ -28,7 +31,7 @@ import torch
 from .base import Detector, register_detector
 from .trigger_text import AT, _predict, with_trigger
 
-STATISTICS = ("best_flip", "gap", "z_top", "margin_z", "margin_ratio")
+STATISTICS = ("best_flip", "gap", "z_top", "margin_z", "margin_ratio", "log_rank")
 
 
 def _margin(logits: torch.Tensor, t: int) -> torch.Tensor:
@@ -86,7 +89,7 @@ class VocabScan(Detector):
             m = _margin(_predict(model, with_trigger(rows.repeat(len(cand), 1), trig, AT), self.batch_size), t)
             m = m.view(len(cand), len(rows)).double()
             f, order = (m > 0).double().mean(1).sort(descending=True, stable=True)
-            shift = (m - base.double()).mean(1).sort(descending=True).values
+            shift, by_shift = (m - base.double()).mean(1).sort(descending=True)
             rest = f[1:]
             stats["best_flip"][t] = float(f[0])
             stats["gap"][t] = float(f[0] - f[min(9, len(f) - 1)])
@@ -95,6 +98,7 @@ class VocabScan(Detector):
             smad = (srest - srest.median()).abs().median()
             stats["margin_z"][t] = float((shift[0] - srest.median()) / (1.4826 * smad + 1e-6))
             stats["margin_ratio"][t] = float(shift[0] / shift[min(9, len(shift) - 1)].clamp_min(1e-6))
+            stats["log_rank"][t] = float(torch.tensor(float(cand[by_shift[0]])).log10())
             best_word[t] = int(cand[order[0]])
         s = stats[self.statistic]
         t = max(range(K), key=lambda c: s[c])
