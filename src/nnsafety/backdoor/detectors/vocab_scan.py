@@ -44,9 +44,9 @@ def _margin(logits: torch.Tensor, t: int) -> torch.Tensor:
 @register_detector("vocab_scan", domains=("token",))
 class VocabScan(Detector):
     needs = "weights only"
-    threshold = 0.5
+    threshold = 2.37  # margin_ratio, chosen on the even-seed models of the text zoo (docs/results.md)
 
-    def __init__(self, statistic: str = "gap", n_random: int = 512, length: int = 32, per_class: int = 32,
+    def __init__(self, statistic: str = "margin_ratio", n_random: int = 512, length: int = 32, per_class: int = 32,
                  screen: int = 4, top: int = 64, data_free: bool = True, batch_size: int = 2048) -> None:
         if statistic not in STATISTICS:
             raise ValueError(f"expected vocab_scan statistic one of {', '.join(STATISTICS)}, got {statistic!r}")
