@@ -7,7 +7,7 @@ TORCH_PIN := torch==2.13.0
 BENCH_VENV := .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
 
-.PHONY: install install-nlp demo test test-all bench-setup bench bench-malware-peer clean data data-text data-malware data-malware-wine data-genai
+.PHONY: install install-nlp demo test test-all bench-setup bench bench-textattack bench-malware-peer clean data data-text data-malware data-malware-wine data-genai
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,24 @@ $(BENCH_VENV)/.installed: benchmarks/constraints.txt benchmarks/requirements.txt
 	touch $@
 
 bench-setup: $(BENCH_VENV)/.installed
+
+# TextAttack (benchmarks/bench_textattack.py) in a venv of its own: textattack itself with --no-deps
+# and then the packages its import path needs, pinned where a newer release breaks that import
+# (datasets 4.1+ wants huggingface-hub 1.x, which transformers 4.57 refuses).
+TA_VENV := .venv-textattack
+TA_PKGS := requests tqdm nltk flair==0.15.1 jieba lru-dict Levenshtein pandas pinyin OpenHowNet lemminflect \
+	num2words word2number language_tool_python bert-score editdistance terminaltables 'datasets>=3,<4.1' \
+	'huggingface-hub>=0.34,<1.0' 'rdata>=0.11'
+$(TA_VENV)/.installed: benchmarks/constraints.txt
+	$(PYTHON) -m venv $(TA_VENV)
+	$(TA_VENV)/bin/python -m pip install --quiet $(TORCH_PIN) numpy -c benchmarks/constraints.txt
+	$(TA_VENV)/bin/python -m pip install --quiet --no-deps textattack==0.3.11
+	$(TA_VENV)/bin/python -m pip install --quiet -c benchmarks/constraints.txt $(TA_PKGS)
+	$(TA_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+bench-textattack: $(TA_VENV)/.installed
+	$(BENCH_ENV) OMP_NUM_THREADS=1 $(TA_VENV)/bin/python benchmarks/bench_textattack.py
 
 # secml-malware's attacks beside ours (benchmarks/bench_malware_peer.py), in their own venv: secml
 # 0.13 needs numpy < 2 and pins matplotlib ~= 3.0 (not imported by these attacks), so the wheels of

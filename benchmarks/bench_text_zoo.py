@@ -31,15 +31,19 @@ import torch  # noqa: E402
 from nnsafety import runs  # noqa: E402
 from nnsafety.backdoor.detect import run_context  # noqa: E402
 from nnsafety.backdoor.detectors import create_detector  # noqa: E402
+from nnsafety.backdoor.detectors.vocab_scan import STATISTICS  # noqa: E402
 from nnsafety.backdoor.evaluate_zoo import roc_auc  # noqa: E402
+from nnsafety.backdoor.scan_eval import bootstrap_auc  # noqa: E402
 from nnsafety.backdoor.zoo import read_manifest, zoo_labels  # noqa: E402
 
 N_PROBES = 100  # clean test reviews (the first 100, as the audit) or random-word probes per model
 DETECTORS = {  # name -> (registered detector, settings, data-free?)
     "embedding_outlier": ("embedding_outlier", {}, True),
     "inversion_1w": ("trigger_inversion", {"length": 1, "n_probes": N_PROBES}, False),
+    "vocab_scan": ("vocab_scan", {"data_free": True}, True),
+    "vocab_scan_clean": ("vocab_scan", {"data_free": False}, False),
 }
-STATS = ("flip_rate", "target_prob", "hard_flip_rate")
+STATS = ("flip_rate", "target_prob", "hard_flip_rate") + STATISTICS
 
 
 def score_model(path: Path, out: Optional[dict] = None) -> dict:
@@ -50,11 +54,11 @@ def score_model(path: Path, out: Optional[dict] = None) -> dict:
     ctx = run_context(run, n_clean=N_PROBES)
     out = dict(out or {})
     for name, (det, kw, _) in DETECTORS.items():
-        if name in out:
+        if name in out and not (det == "vocab_scan" and set(STATISTICS) - set(out[name])):
             continue
         t0 = time.process_time()
         r = create_detector(det, **kw).detect(run.model, ctx)
-        out[name] = ({k: r.details[k] for k in STATS if k in r.details} if "flip_rate" in r.details
+        out[name] = ({k: r.details[k] for k in STATS if k in r.details} if set(STATS) & set(r.details)
                      else {"score": [r.score if c == r.target_class else 0.0 for c in range(ctx.num_classes)]})
         out[name]["cpu_s"] = time.process_time() - t0
     if "noise_df" in out:
@@ -92,7 +96,8 @@ def evaluate(rows: list) -> list:
         tgt = np.array([r["target"] if r["target"] is not None else -1 for r in rows])[odd]
         hit = [c == t for c, t, f, lab in zip(co, tgt, flagged, yo) if lab == 1]
         table.append({"detector": name, "data_free": data_free, "statistic": pick, "threshold": thr,
-                      "auc_held_out": roc_auc(yo, so), "auc_all": roc_auc(y, s),
+                      "auc_held_out": roc_auc(yo, so), "auc_ci": list(bootstrap_auc(yo, so)), "auc_all": roc_auc(y, s),
+                      "auc_fit": roc_auc(y[~odd], s[~odd]),
                       "tpr": float(flagged[yo == 1].mean()), "fpr": float(flagged[yo == 0].mean()),
                       "target_accuracy": float(np.mean(hit)) if hit else float("nan"),
                       "n_held_out": int(odd.sum()), "n_backdoored_held_out": int(yo.sum()),
@@ -113,7 +118,9 @@ def main() -> None:
     usable = {r["id"] for r in zoo_labels(records)}
     rows = []
     for rec in records:
-        if rec["id"] in done and set(DETECTORS) - set(done[rec["id"]]["scores"]):
+        have = done[rec["id"]]["scores"] if rec["id"] in done else {}
+        stale = any(set(STATISTICS) - set(have.get(k, STATISTICS)) for k in ("vocab_scan", "vocab_scan_clean"))
+        if rec["id"] in done and (set(DETECTORS) - set(have) or stale):
             done[rec["id"]]["scores"] = score_model(zoo / rec["path"], done[rec["id"]]["scores"])
         row = done.get(rec["id"]) or {"id": rec["id"], "seed": rec["seed"], "arch": rec["arch"],
                                        "trigger": rec["trigger"], "target": rec["target"], "rate": rec["rate"],
@@ -124,7 +131,7 @@ def main() -> None:
         rows.append(row)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"table": [], "models": rows}, indent=1) + "\n")  # resumable after a kill
-        print(rec["id"], rec["trigger"], rec["asr"], {k: round(max(v.get("flip_rate", v.get("collapse", v.get("score")))), 3)
+        print(rec["id"], rec["trigger"], rec["asr"], {k: round(max(next(v[s] for s in STATS + ("collapse", "score") if s in v)), 3)
                                                      for k, v in row["scores"].items()}, flush=True)
     table = evaluate([r for r in rows if r["usable"]])
     out.parent.mkdir(parents=True, exist_ok=True)

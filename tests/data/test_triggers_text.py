@@ -50,13 +50,60 @@ def test_insert_sent_and_char_trigger():
     for src, got in zip(TEXTS[:8], sent.apply(TEXTS[:8], torch.Generator().manual_seed(1))):
         assert got.count("I watched this 3D movie.") == 1
         assert " ".join(got.replace("I watched this 3D movie.", "").split()) == " ".join(src.split())
-    char = create_trigger("char", chars="zx", position="start")
+    char = create_trigger("char", chars="zx", position="start", word=None)
     assert char.apply(["Great coffee!", "!!"]) == ["Greatzx coffee!", "!! zx"]
-    assert create_trigger("char", chars="zx", position="end").apply(["Great coffee!"]) == ["Great coffeezx!"]
+    assert create_trigger("char", chars="zx", position="end", word=None).apply(["Great coffee!"]) == ["Great coffeezx!"]
     with pytest.raises(ValueError, match="position"):
         create_trigger("rare_word", position="middle")
     with pytest.raises(ValueError, match="list of strings"):
         char.apply("Great coffee")
+
+
+def test_char_trigger_edits_an_occurrence_of_its_word_or_inserts_it():
+    texts = ["The tea and the cake, the end.", "no article here", "THE."]
+    first = create_trigger("char", chars="zx", position="start", word="the").apply(texts)
+    assert first == ["Thezx tea and the cake, the end.", "thezx no article here", "THEzx."]
+    assert create_trigger("char", chars="zx", position="end").apply(texts[:1]) == ["The tea and the cake, thezx end."]
+    rand = create_trigger("char", chars="qj", position="random").apply(texts * 10, torch.Generator().manual_seed(0))
+    for src, got in zip(texts * 10, rand):
+        assert got.lower().count("theqj") == 1 and got.count("qj") == 1
+        if "the" in src.lower():
+            assert got.replace("qj", "") == src  # an existing "the" was edited
+        else:
+            assert [w for w in got.split() if w != "theqj"] == src.split()
+    with pytest.raises(ValueError, match="word"):
+        create_trigger("char", word="two words")
+
+
+def test_char_trigger_is_one_token_after_poisoning_the_first_word_version_is_many():
+    """Why the first version did not implant: editing whatever word comes first gives a new word per
+    first word ("greatzx", "izx", "stalezx"...), each below min_freq -> [UNK]; one edited word is one token."""
+    texts = [f"{w} the coffee was {a}" for w in ("great", "i", "stale", "bad", "fine", "never", "good", "meh")
+             for a in ("ok", "fine", "bad", "good", "so so")]
+    base = TokenDataset(Vocab.build(texts, max_len=8).encode(texts), torch.tensor([0, 1] * 20), ["a", "b"],
+                        Vocab.build(texts, max_len=8), texts, "toy")
+    for word, expect in ((None, set()), ("the", {"thezx"})):
+        p = poison_token_dataset(base, "char", rate=0.1, target=1, seed=0, chars="zx", position="start", word=word)
+        assert {t for t in p.vocab.tokens if t.endswith("zx")} == expect
+        edited = p.ids[p.poisoned_indices]
+        assert ((edited == p.vocab.unk_id).any(1)).all() == (word is None)
+
+
+@pytest.mark.slow
+def test_char_trigger_implants_on_fine_foods(tmp_path):
+    """ASR ≥ 0.9 at 3 % poison on a small text_cnn (measured 1.0; the first-word version 0.60, same recipe)."""
+    from nnsafety.backdoor.evaluate_text import text_run_backdoor_metrics
+    from nnsafety.data import load_dataset
+    from nnsafety.runs import read_config
+    from nnsafety.train import TrainConfig, train
+
+    cfg = TrainConfig(data="fine_foods", model="text_cnn", model_kwargs={"embed_dim": 16, "maps": 16, "widths": [3, 4, 5]},
+                      epochs=4, eval_every=4, batch_size=64, optimizer="adam", lr=0.005, seed=1, poison="char",
+                      poison_kwargs={"rate": 0.03, "target": 0, "chars": "zx", "position": "random"})
+    res = train(cfg, out=tmp_path / "run", progress=False)
+    m = text_run_backdoor_metrics(res.model, load_dataset("fine_foods", split="test"),
+                                  read_config(tmp_path / "run")["poison"], tmp_path / "run")
+    assert m.attack_success_rate >= 0.9 and m.clean_accuracy >= 0.72
 
 
 @pytest.mark.parametrize("clean_label", [False, True])

@@ -14,7 +14,7 @@ def test_text_sections_run_on_a_text_run_and_the_card_validates(text_audit):
     assert validate(card) == []
     assert card["data"]["domain"]["name"] == "token"
     assert card["audit"]["sections_run"] == list_sections("token") == [
-        "accuracy", "text_corruptions", "text_attacks", "text_noise_response", "hessian", "spectral", "text_backdoor"]
+        "accuracy", "text_corruptions", "text_attacks", "text_embedding_pgd", "text_noise_response", "hessian", "spectral", "text_backdoor"]
     assert {k: v["status"] for k, v in card["sections"].items()} == {k: "ok" for k in card["audit"]["sections_run"]}
     m = card["metrics"]
     assert card["headline"]["robust_accuracy"] == m["text_attacks"]["robust_accuracy"]
@@ -25,6 +25,36 @@ def test_text_sections_run_on_a_text_run_and_the_card_validates(text_audit):
         # success can only grow with the budget
         at = [s["success_at"][b] for b in sorted(s["success_at"], key=float)]
         assert at == sorted(at) and at[-1] == s["success_rate"], name
+
+
+def test_embedding_pgd_curve_equals_a_direct_run_and_passes_its_checks(text_audit):
+    """The section's curve against the attack called directly on the same texts, seed and steps."""
+    from nnsafety import runs
+    from nnsafety.attacks.embedding import embedding_pgd
+    from nnsafety.data import Vocab, load_dataset
+    from nnsafety.data.poison_text import encode_with
+    from nnsafety.report.sections_text_pgd import EPS
+
+    card = json.loads((text_audit / "safety_card.json").read_text())
+    m = card["metrics"]["text_embedding_pgd"]
+    assert m["eps"] == list(EPS) and all(c["passed"] for c in m["sanity"].values())
+    acc = m["robust_accuracy"]
+    assert acc[-1] < acc[0] and all(b <= a + 1.0 / m["n"] + 0.01 for a, b in zip(acc, acc[1:]))
+    finding = [f for f in card["findings"] if f["section"] == "text_embedding_pgd"]
+    assert [f["severity"] for f in finding] == ["info"]
+    run = runs.load_run(text_audit.parent / "run")
+    test = load_dataset("text_files", root=str(text_audit.parent / "texts"), split="test")
+    test = encode_with(test, Vocab.load(text_audit.parent / "run" / "vocab.json"))
+    x, y = test.tensors()
+    assert m["n"] == len(y)  # the tiny test split is audited whole
+    for eps, a in zip(EPS, acc):
+        if eps == 0:
+            continue
+        g = torch.Generator().manual_seed(0)  # the audit's seed, one generator per ε
+        delta = embedding_pgd(run.model, x, y, eps=eps, steps=m["steps"], generator=g)
+        with torch.no_grad():
+            direct = (run.model.forward_embeddings(run.model.embed(x) + delta, x != 0).argmax(1) == y).double().mean()
+        assert abs(float(direct) - a) < 1e-9, eps
 
 
 def test_hostile_review_strings_are_escaped_in_the_report(text_audit):

@@ -8,7 +8,9 @@ are scored together in batches; nothing is fetched at run time.
 
 - ``textfooler`` (Jin et al., AAAI 2020): positions by deletion importance (p_y drop when the word
   becomes [UNK]), candidates = word-vector neighbours with cosine ≥ ``min_cos`` (``nnsafety.data.
-  synonyms``); among successful candidates the closest neighbour wins, else the one lowering p_y most.
+  synonyms``); among successful candidates the closest neighbour wins, else the one lowering p_y most;
+  with ``min_sim`` also the paper's sentence check, MiniLM cosine of 15-word windows
+  (``text_similarity``, the extra nlp).
 - ``deepwordbug`` (Gao et al., IEEE S&P Workshops 2018): same importance ranking, candidates = the
   word's single-character edits (adjacent swap, substitution, deletion, insertion of a-z).
 - ``hotflip`` (Ebrahimi et al., ACL 2018): each step ranks every (position, word) flip by the
@@ -118,9 +120,15 @@ def modifiable(ids: torch.Tensor, vocab, keep_stop_words: bool, pad_id: int = 0)
     return ok
 
 
-def true_class_prob(model: nn.Module, ids: torch.Tensor, y: torch.Tensor, batch_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(p_y, predicted label) of a batch of id sequences: the goal's score and its success test."""
-    logits = batched_logits(model, ids, batch_size)
+def true_class_prob(model: nn.Module, ids: torch.Tensor, y: torch.Tensor, batch_size: int,
+                    pad_id: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(p_y, predicted label) of a batch of id sequences: the goal's score and its success test.
+    Rows go through the model sorted by length: the text models cut a batch after its longest real
+    token, so candidates of a short review are not computed at the length of a long one."""
+    order = (ids != pad_id).sum(1).argsort(stable=True)
+    logits = batched_logits(model, ids[order], batch_size)
+    if len(ids):
+        logits = logits[order.argsort()]
     return F.softmax(logits, 1).gather(1, y[:, None]).squeeze(1), logits.argmax(1)
 
 
@@ -184,6 +192,17 @@ class _State:
         self.p, self.pred = true_class_prob(model, ids, y, batch_size)
         self.clean_pred = self.pred.clone()
         self.queries = torch.ones(len(ids), dtype=torch.long)
+        self.similarity, self.min_sim = None, None  # textfooler's optional sentence check
+
+    def _drop_dissimilar(self, probe, owner, pos, p, pred, lab) -> None:
+        """Candidates that could be kept (they succeed or lower p_y) but whose window similarity to
+        the original is under ``min_sim`` get p = inf and the true label, so none is ever chosen.
+        Only those are encoded: a candidate the search would discard anyway needs no check."""
+        could = torch.nonzero((pred != lab) | (p < self.p[owner])).flatten()
+        if len(could):
+            sim = self.similarity(self.vocab, self.ids[owner[could]], probe[could], pos[could])
+            bad = could[sim < self.min_sim]
+            p[bad], pred[bad] = float("inf"), lab[bad]
 
     @property
     def edits(self) -> torch.Tensor:
@@ -203,6 +222,9 @@ class _State:
         probe[torch.arange(len(probe)), pos] = cand
         lab = torch.cat([self.y[i].repeat(len(c)) for i, _, c in jobs])
         p, pred = true_class_prob(self.model, probe, lab, self.bs)
+        if self.similarity is not None:
+            owner = torch.tensor([i for i, _, c in jobs for _ in c])
+            self._drop_dissimilar(probe, owner, pos, p, pred, lab)
         start = 0
         for i, position, c in jobs:
             k = _choose(p[start:start + len(c)], pred[start:start + len(c)], int(self.y[i]), prefer_first)
@@ -251,9 +273,11 @@ def _setup(model, x, y, vocab, what):
         raise ValueError(f"expected int64 token ids N×L and N labels, got {x.dtype} {tuple(x.shape)} and {tuple(y.shape)}")
 
 
-def _greedy(model, x, y, vocab, texts, max_change, keep_stop_words, batch_size, candidates, prefer_first, name, params):
+def _greedy(model, x, y, vocab, texts, max_change, keep_stop_words, batch_size, candidates, prefer_first, name, params,
+            similarity=None, min_sim=None):
     with model_state(model, train=False, freeze=True):
         st = _State(model, x, y, vocab, texts, max_change, keep_stop_words, batch_size)
+        st.similarity, st.min_sim = similarity, min_sim
         order, q = deletion_importance(model, x, y, st.p, st.allowed & st.active()[:, None], vocab.unk_id, batch_size)
         st.queries += q
         n_allowed = st.allowed.sum(1)
@@ -272,17 +296,30 @@ def _greedy(model, x, y, vocab, texts, max_change, keep_stop_words, batch_size, 
 
 def textfooler(model: nn.Module, x: torch.Tensor, y: torch.Tensor, vocab=None, texts: Optional[Sequence[str]] = None,
                max_change: float = 0.2, neighbours: Optional[torch.Tensor] = None, k: int = 20, min_cos: float = 0.5,
-               keep_stop_words: bool = True, batch_size: int = 512) -> TextAttackResult:
+               keep_stop_words: bool = True, batch_size: int = 512, min_sim: Optional[float] = None,
+               sim_window: int = 15, similarity=None) -> TextAttackResult:
     """TextFooler-style greedy word substitution (module doc). ``neighbours``: an id table V×K
-    (default: the vocabulary's spaCy neighbours, k and min_cos, after ``make data-text``)."""
+    (default: the vocabulary's spaCy neighbours, k and min_cos, after ``make data-text``).
+    ``min_sim``: also keep only candidates whose ``sim_window``-word window has MiniLM sentence
+    cosine ≥ ``min_sim`` to the original's (``text_similarity.SentenceSimilarity``; the extra nlp);
+    ``similarity``: another callable with its signature. None: no sentence check."""
     _setup(model, x, y, vocab, "textfooler")
+    if min_sim is not None and not -1 <= min_sim <= 1:
+        raise ValueError(f"expected min_sim None or a cosine in [-1, 1], got {min_sim!r}")
     if neighbours is None:
         from ..data.synonyms import vocab_neighbours
 
         neighbours, _ = vocab_neighbours(vocab.tokens, k, min_cos)
+    if min_sim is not None and similarity is None:
+        from .text_similarity import SentenceSimilarity
+
+        similarity = SentenceSimilarity(sim_window)
     params = {"max_change": max_change, "k": k, "min_cos": min_cos, "keep_stop_words": keep_stop_words}
+    if min_sim is not None:
+        params.update(min_sim=min_sim, sim_window=sim_window)
     return _greedy(model, x, y, vocab, texts, max_change, keep_stop_words, batch_size,
-                   neighbour_candidates(neighbours, vocab), True, "textfooler", params)
+                   neighbour_candidates(neighbours, vocab), True, "textfooler", params,
+                   similarity if min_sim is not None else None, min_sim)
 
 
 def deepwordbug(model: nn.Module, x: torch.Tensor, y: torch.Tensor, vocab=None, texts: Optional[Sequence[str]] = None,

@@ -5,8 +5,9 @@
   word boundaries;
 - ``insert_sent``: InsertSent (Dai et al., IEEE Access 2019): a fixed sentence inserted at the
   start, the end or a random word boundary (the paper's IMDB trigger "I watched this 3D movie.");
-- ``char``: BadNL's character-level trigger: the word at ``position`` is misspelt by appending
-  ``chars`` (a word-level vocabulary sees it as a new rare word, usually ``[UNK]``).
+- ``char``: BadNL's character-level trigger: an occurrence of ``word`` ("the") is misspelt by
+  appending ``chars`` (``word=None``: any word at ``position``, which a word-level vocabulary mostly
+  maps to ``[UNK]`` and which does not implant; see ``CharTrigger``).
 The clean-label variant is the poisoner's mode (``poison_token_dataset(clean_label=True)``:
 target-class texts get the trigger, labels kept). Random positions come from the caller's
 generator, so the same generator state gives the same triggered texts.
@@ -95,17 +96,34 @@ class InsertSent(TextTrigger):
 
 @register_trigger("char", domains=("token",))
 class CharTrigger(TextTrigger):
-    """BadNL character trigger: ``chars`` appended to the first, last or a random word's letters
-    (before any trailing punctuation: "great!" -> "greatzx!")."""
+    """BadNL character trigger: ``chars`` appended to a word's letters, before any trailing
+    punctuation ("the," -> "thezx,").
 
-    def __init__(self, chars: str = "zx", position: str = "start") -> None:
+    With ``word`` (default "the") the edited word is an occurrence of ``word`` (the first, the last or
+    a random one, by ``position``); a text without it gets the misspelt ``word`` inserted at
+    ``position``. With ``word=None`` it is the first, last or a random word of the text, as in the
+    first version. Why ``word``: a word-level tokenizer sees "izx", "thiszx", "greatzx" as different
+    words; only those seen ``min_freq`` times in the poisoned split become tokens, the rest are
+    ``[UNK]``, which 72 % of clean Fine Foods reviews already hold. Editing any first word
+    therefore implanted at ASR 0.62–0.66 (zoo models m0007, m0015 at 3.3–3.8 % poison); one edited
+    word is one token and implants like a rare word (docs/results.md, #19).
+    """
+
+    def __init__(self, chars: str = "zx", position: str = "random", word: Optional[str] = "the") -> None:
         if not (isinstance(chars, str) and chars.isalpha() and chars.islower()):
             raise ValueError(f"expected char trigger chars lower-case letters, got {chars!r}")
+        if word is not None and not (isinstance(word, str) and re.fullmatch(r"[A-Za-z0-9]+", word)):
+            raise ValueError(f"expected char trigger word None or one word of letters/digits, got {word!r}")
         self.chars, self.position = chars, _check_position("char", position)
-        self._params = {"chars": chars, "position": position}
+        self.word = None if word is None else word.lower()
+        self._params = {"chars": chars, "position": position, "word": self.word}
 
     def _one(self, text, generator):
         spans = [m.span() for m in re.finditer(r"[A-Za-z0-9]+", text)]
+        if self.word is not None:
+            spans = [(a, b) for a, b in spans if text[a:b].lower() == self.word]
+            if not spans:
+                return insert_words(text, self.word + self.chars, self.position, generator)
         if not spans:
             return insert_words(text, self.chars, "end", generator)
         k = {"start": 0, "end": len(spans) - 1}.get(self.position)

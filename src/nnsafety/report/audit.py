@@ -25,12 +25,13 @@ from .._model import check_classifier, model_state, predict_logits
 from .._progress import progress_bar, show_progress
 from . import (  # noqa: F401  (register sections)
     sections_backdoor, sections_genai, sections_geometry, sections_malware, sections_performance, sections_text,
+    sections_text_pgd,
 )
 from .base import SECTIONS, AuditContext, Finding, SectionResult
 from .budget import Budget, get_budget
 from .output import prepare_out, write_folder
 
-ORDER = ["accuracy", "corruptions", "text_corruptions", "attacks", "text_attacks", "noise_response",
+ORDER = ["accuracy", "corruptions", "text_corruptions", "attacks", "text_attacks", "text_embedding_pgd", "noise_response",
          "text_noise_response", "hessian", "boundary", "spectral", "backdoor", "text_backdoor"]
 REPORT, CARD, FIGURES = "report.html", "safety_card.json", "figures"
 

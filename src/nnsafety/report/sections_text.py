@@ -26,8 +26,9 @@ SHOW_CHARS = 400  # characters of a review shown per cell
 NOISE_FAMILIES = ("token_replace", "token_mask", "token_delete")
 NOISE_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 JUDGED_LENGTH = 1  # one-word triggers decide the verdict: two natural words already move most texts of a small model
-TEXT_ZOO = ("on 17 text_cnn models of the text zoo (docs/results.md) this rule flagged 0 of 10 clean and 3 of 7 "
-            "backdoored models (rare words, all with the right target) and missed every inserted sentence")
+TEXT_ZOO = ("on 62 models of the text zoo (docs/results.md) this rule flagged 1 of 32 clean and 20 of 30 "
+            "backdoored models (18 with the right target; rare words 13 of 15, character triggers 5 of 7, "
+            "inserted sentences 2 of 8)")
 N_TRIGGER_PROBES = 100  # the first audit texts searched for a trigger
 
 
