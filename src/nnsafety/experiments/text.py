@@ -8,7 +8,7 @@ embeddings, Kim's widths 3/4/5 with 50 maps each: an eighth of the benchmark mod
 registry (``WORD_NOISE``: word_dropout, word_shuffle, synonym_swap) at severity 2 (10 % of the
 words) on the test texts, seeded (the same noisy texts for every model), mean accuracy over them.
 Synonyms: MiniLM input-embedding neighbours of the vocabulary (cosine ≥ 0.5, ``text_synonyms``;
-the spaCy md table at hand is defective, see ``data.word_vectors.minilm_vectors``); without the
+the spaCy md table clusters words onto shared vectors, see ``data.word_vectors``); without the
 extra nlp synonym_swap is left out. Robust accuracy: ``embedding_pgd`` (per-token L2 balls of radius
 ε·‖e_t‖ at each ε of ``EPS``: 0.05, the embedding-AT methods' training default, and 0.1; ``pgd_steps``
 steps of 2.5·ε/steps, one random start). ``majority_share``: the fraction of test predictions that
@@ -82,15 +82,13 @@ def embedding_pgd_accuracy(model, ids, y, eps: float = 0.1, steps: int = 10, see
 def text_synonyms(dataset, k: int = 8, min_cos: float = 0.5) -> Optional[Dict[str, List[str]]]:
     """{word: neighbours} by cosine of MiniLM's input embeddings over the dataset's vocabulary, or
     None (with a warning) without the extra nlp."""
-    from ..data.synonyms import synonym_table, word_neighbours
-    from ..data.word_vectors import minilm_vectors
+    from ..data.synonyms import synonym_table, vocab_neighbours
 
     try:
-        vectors, found = minilm_vectors(dataset.vocab.tokens)
+        ids, _ = vocab_neighbours(dataset.vocab.tokens, k, min_cos, source="minilm")
     except ValueError as e:
         warnings.warn(f"synonym_swap left out: {e}", stacklevel=2)
         return None
-    ids, _ = word_neighbours(vectors, k, min_cos, valid=found)
     return synonym_table(dataset.vocab.tokens, ids)
 
 
