@@ -111,13 +111,17 @@ def majority_share(model, ids: torch.Tensor, majority: int, batch: int = 256) ->
     model.eval()
     with torch.no_grad():
         pred = torch.cat([model(ids[i:i + batch]).argmax(1) for i in range(0, ids.shape[0], batch)])
-    return float((pred == majority).float().mean())
+    return int((pred == majority).sum()) / pred.numel()
 
 
 def run_text(out_dir, seeds: int = 3, epochs: int = EPOCHS, methods: Optional[Sequence[str]] = None,
              datasets: Sequence[str] = TEXT_DATASETS, data_root: Optional[str] = None,
-             eps: Sequence[float] = EPS, pgd_steps: int = 5, progress: bool = False) -> dict:
-    """Train and evaluate every method × seed on each dataset; write text.md / text.json."""
+             eps: Sequence[float] = EPS, pgd_steps: int = 5, progress: bool = False,
+             train_seeds: Optional[Sequence[int]] = None) -> dict:
+    """Train and evaluate every method × seed on each dataset; write text.md / text.json.
+
+    ``train_seeds`` (default ``range(seeds)``) trains only those seeds, e.g. one process per seed
+    with its own ``out_dir``; merging their ``text_runs.json`` and calling again summarizes all."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = list(methods or TEXT_METHODS)
@@ -136,7 +140,7 @@ def run_text(out_dir, seeds: int = 3, epochs: int = EPOCHS, methods: Optional[Se
             cache[f"{data}/tfidf"] = tfidf_baseline(train_set, test_set)
             write_json_atomic(cache_path, cache)
         loaded[data] = (train_set, test_set, int(torch.bincount(train_set.labels).argmax()), text_synonyms(test_set))
-    for seed in range(seeds):  # seed-major over both datasets: a cut-short run has whole seeds of each
+    for seed in (range(seeds) if train_seeds is None else train_seeds):  # seed-major over both datasets: a cut-short run has whole seeds of each
         for data in datasets:
             train_set, test_set, majority, synonyms = loaded[data]
             x, y = test_set.tensors()
