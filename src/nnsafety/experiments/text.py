@@ -167,7 +167,7 @@ def run_text(out_dir, seeds: int = 3, epochs: int = EPOCHS, methods: Optional[Se
 
 def _write_summary(out: Path, cache, names, datasets, seeds, epochs, eps, pgd_steps) -> dict:
     summary, rows = {}, []
-    dash = ["–"] * (len(eps) + 3)
+    dash = ["–"] * (len(eps) + 4)
     for data in datasets:
         base = cache.get(f"{data}/tfidf")
         if base:
@@ -180,9 +180,9 @@ def _write_summary(out: Path, cache, names, datasets, seeds, epochs, eps, pgd_st
                                          "seeds": [r["seed"] for r in recs]}
             rows.append([data, f"`{name}`", fmt(stats["clean_acc"]), fmt(stats["noise_acc"]),
                          *(fmt(pgd[f"{e:g}"]) for e in eps), fmt(stats["majority_share"]),
-                         fmt(stats["epoch_s"], scale=1.0, digits=1)])
+                         fmt(stats["epoch_s"], scale=1.0, digits=1), str(len(recs))])
     header = ["data", "method", "clean acc %", "word-noise acc %", *(f"PGD ε={e:g} acc %" for e in eps),
-              "majority-class predictions %", "s / epoch"]
+              "majority-class predictions %", "s / epoch", "seeds"]
     note = (f"`text_cnn` (embed_dim {MODEL_KWARGS['embed_dim']}, {MODEL_KWARGS['maps']} maps per width, "
             f"{', '.join(f'{d} {MAX_LEN[d]}' for d in datasets if d in MAX_LEN) or 'default'} tokens), AdamW "
             f"lr {LR:g}, {epochs} epochs, up to {seeds} seeds (mean ± std); word noise: mean over "
