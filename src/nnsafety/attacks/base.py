@@ -261,7 +261,12 @@ class Attack:
         except TypeError as e:
             raise ValueError(f"attack {self.name!r}: {e}; expected parameters "
                              f"{', '.join(list(sig.parameters)[1:])}") from None
+        passed = set(bound.arguments) - {"self"}
+        bound.apply_defaults()
+        # every parameter as the attack runs with it (defaults included), so code reading
+        # ``params``/``eps`` sees what runs; the repr shows only the values passed
         self.params: Dict[str, object] = {k: v for k, v in bound.arguments.items() if k != "self"}
+        self._passed = passed
         if self.params.get("eps") is not None:
             check_eps(self.params["eps"])
         if "norm" in self.params:
@@ -284,7 +289,7 @@ class Attack:
         return out.x_adv if self.ensemble else out
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items() if k != "generator")
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items() if k in self._passed and k != "generator")
         return f"{type(self).__name__}({args})"
 
 

@@ -8,7 +8,6 @@ inside the regions (``check_edit``); a file that fails that check is counted as 
 """
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -62,15 +61,6 @@ def _score(model: nn.Module, data: bytes, label: int) -> float:
         return float(model(x).double().softmax(dim=1)[0, label])
 
 
-def _param(attack, name: str, default):
-    """The attack's ``name`` as it runs: the value passed, else its class's default (``params`` holds
-    only the values passed, so padding's default 1,000 appended bytes were read as 0)."""
-    if name in attack.params:
-        return attack.params[name]
-    p = inspect.signature(type(attack).__init__).parameters.get(name)
-    return default if p is None or p.default is inspect.Parameter.empty else p.default
-
-
 def evade_file(model: nn.Module, data: bytes, attack, label: int = 1, name: str = "file",
                generator: Optional[torch.Generator] = None, max_len: int = MAX_LEN) -> Tuple[bytes, FileEvasion]:
     """One file through ``attack`` (an instance of a registered byte attack: ``regions``, ``append``).
@@ -78,7 +68,7 @@ def evade_file(model: nn.Module, data: bytes, attack, label: int = 1, name: str 
     one-line ``ValueError``; the bytes passed in are never modified."""
     start = time.process_time()
     info = read_pe(data, max_len=max_len, name=name)
-    append = min(int(_param(attack, "append", 0)), max_len - len(data))
+    append = min(int(attack.params.get("append", 0)), max_len - len(data))
     mask = editable_mask(info, attack.regions, append=append, name=name)
     extra = torch.randint(0, 256, (append,), generator=generator)
     if getattr(attack, "append_pad", False):  # the attack decides how many of the appended bytes to use

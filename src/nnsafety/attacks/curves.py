@@ -86,8 +86,8 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor]
     ``attack``: a registered name (with ``attack_kw``, e.g. ``"pgd", eps=0.1, steps=20``), an
     :class:`Attack`, or any callable ``(model, x, y) -> x_adv``. A point counts as robust only if
     its clean prediction is right too, so only those points are attacked (the others keep x as
-    their example). When the attack has an ``eps``, the returned examples are checked to lie in
-    the ε-ball ∩ [0, 1] (a broken attack must not inflate the number).
+    their example). An image attack's examples are checked to lie in its ε-ball ∩ [0, 1], any
+    other domain's in that domain's constraints (a broken attack must not inflate the number).
 
     Under ``torchrun`` (a process group is initialized) each rank attacks every world_size-th
     point and the counts are summed across ranks, so every rank returns the accuracies of all of
@@ -139,7 +139,7 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor]
             if domain is not None and not isinstance(domain, ImageDomain):
                 if len(xa) and not domain.is_valid(xa, xb).all():  # its constraints, not the ball, rule
                     raise ValueError(f"attack {name} returned inputs its {domain.name} domain forbids")
-            elif eps is not None:
+            elif eps is not None and "image" in getattr(base, "domains", ("image",)):  # a pixel ball
                 over = flat_norm(xa - xb, norm).max().item() if len(xb) else 0.0
                 if over > eps + 1e-5 or (len(xa) and (xa.min() < 0 or xa.max() > 1)):
                     raise ValueError(f"attack {name} returned points outside the ε-ball ∩ [0, 1] "

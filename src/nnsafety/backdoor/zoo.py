@@ -19,9 +19,8 @@ import random
 import re
 import time
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import runs
 from .recipes import recipe_spec, recipe_spec32
@@ -77,21 +76,6 @@ def zoo_spec(i: int, seed: int = 0, methods: Sequence[str] = ("erm",), families:
         params, rate = _trigger_params(family, r)
         spec.update(trigger=family, trigger_kwargs=params, target=r.randrange(num_classes), rate=round(rate, 4))
     return spec
-
-
-@contextmanager
-def _single_process() -> Iterator[None]:
-    """Train one model per process even under torchrun: the trainer joins a process group when
-    WORLD_SIZE > 1, but zoo ranks train different models, so hide the world size while training."""
-    saved = os.environ.get("WORLD_SIZE")
-    os.environ["WORLD_SIZE"] = "1"
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("WORLD_SIZE", None)
-        else:
-            os.environ["WORLD_SIZE"] = saved
 
 
 def _shard_from_env() -> Tuple[int, int]:
@@ -292,8 +276,7 @@ def build_zoo(
             if spec.get("mode"):
                 config.poison_kwargs["mode"] = spec["mode"]
         t0 = time.perf_counter()
-        with _single_process():
-            result = train(config, out=run_dir, overwrite=True, progress=False)
+        result = train(config, out=run_dir, overwrite=True, progress=False, distributed=False)  # ranks train different models
         rec = {k: spec[k] for k in ("id", "arch", "model_kwargs", "method", "seed", "backdoored", "trigger",
                                     "trigger_kwargs", "target", "rate", "recipe", "attacker", "family", "mode",
                                     "train") if k in spec}

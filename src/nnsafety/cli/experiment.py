@@ -12,6 +12,8 @@ def run_experiment(args: argparse.Namespace) -> int:
     from ..experiments import run_digits, run_hallucination, run_mitigation, run_text, run_toy2d
 
     out = Path(args.out)
+    if getattr(args, "data_only", False) and args.name != "feature_backdoor":
+        raise UsageError("nnsafety experiment: error: --data-only applies to the feature_backdoor experiment only")
     if args.name == "hallucination":
         return _run_hallucination(args, out, run_hallucination)
     if args.name == "malware":
@@ -29,8 +31,13 @@ def run_experiment(args: argparse.Namespace) -> int:
         rates = float_list(args.rates, "--rates") if args.rates is not None else None
         if rates is not None and any(not 0 < r < 1 for r in rates):
             raise UsageError(f"nnsafety experiment: error: expected --rates in (0, 1), got {args.rates!r}")
-        run_feature_backdoor(out, data_root=args.data_root, seeds=args.seeds or 8, epochs=args.epochs or 20,
-                             **({"rates": rates} if rates else {}), progress=not args.quiet)
+        if args.data_only:
+            from ..experiments.feature_backdoor import run_feature_backdoor_data
+
+            run_feature_backdoor_data(out, data_root=args.data_root, seeds=args.seeds or 8, **({"rates": rates} if rates else {}))
+        else:
+            run_feature_backdoor(out, data_root=args.data_root, seeds=args.seeds or 8, epochs=args.epochs or 20,
+                                 **({"rates": rates} if rates else {}), progress=not args.quiet)
         print(f"tables written to {out}")
         return 0
     if args.seeds is None:
@@ -106,3 +113,6 @@ def register(sub) -> None:
     p.add_argument("--datasets", help="text only: comma-separated datasets (default: fine_foods,spam_assassin)")
     p.add_argument("--attacks", help="malware only: comma-separated byte attacks on the flagged files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--data-only", dest="data_only", action="store_true",
+                   help="feature_backdoor only: score the data-level detectors on the poisoned training sets, "
+                        "training no model")

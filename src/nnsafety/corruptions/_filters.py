@@ -54,11 +54,24 @@ def gaussian_kernel1d(sigma: float, truncate: float = 4.0) -> torch.Tensor:
     return w / w.sum()
 
 
+def left_matmul(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """a @ x over the last two dims of x (any leading dims): one ``bmm`` with a expanded (a view).
+
+    ``torch.matmul`` of a 2-D matrix with a batched tensor takes a slower CPU path (about 1.45×
+    the time of this at 224 px in float32, 1.25× at 32 px); the products are the same per image,
+    bit for bit (checked on the corruptions' outputs)."""
+    if x.dim() < 3:
+        return torch.matmul(a, x)
+    h, w = x.shape[-2:]
+    xb = x.reshape(-1, h, w)
+    return torch.bmm(a.expand(xb.shape[0], *a.shape), xb).view(*x.shape[:-2], a.shape[0], w)
+
+
 def apply_separable(x: torch.Tensor, a_h: torch.Tensor, a_w: torch.Tensor) -> torch.Tensor:
     """A_h @ x @ A_wᵀ over the last two dims of x (any leading dims)."""
     a_h = a_h.to(x.device, x.dtype)
     a_w = a_w.to(x.device, x.dtype)
-    return torch.matmul(torch.matmul(a_h, x), a_w.transpose(0, 1))
+    return torch.matmul(left_matmul(a_h, x), a_w.transpose(0, 1))
 
 
 def gaussian_filter(x: torch.Tensor, sigma: float, mode: str = "nearest",

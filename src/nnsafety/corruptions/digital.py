@@ -12,7 +12,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from . import _filters as flt
+from . import _filters as flt, _jit
 from .base import register_corruption, uniform
 
 
@@ -78,6 +78,23 @@ def pixelate(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     """
     h, w = x.shape[-2:]
     sh, sw = max(1, int(h * c[0])), max(1, int(w * c[0]))
+    if _jit.usable(x):  # the compiled kernel (same pixels, tested); else the torch ops below
+        from . import _jit_box  # imports numba: only once it is known to be there
+        return _jit_box.pixelate(x, sh, sw, _unit_levels(max(h, w) <= 64 and sw != w, x.dtype))
+    return _pixelate_torch(x, sh, sw)
+
+
+@lru_cache(maxsize=8)
+def _unit_levels(by_product: bool, dtype: torch.dtype) -> torch.Tensor:
+    """level/255 for the 256 levels as ``_pixelate_torch`` computes it: times 1/255 (small images
+    whose columns are resized: the upscale GEMM's weight) or divided by 255."""
+    levels = torch.arange(256, dtype=dtype)
+    return levels.mul(torch.ones((), dtype=dtype).div(255)) if by_product else levels.div(255)
+
+
+def _pixelate_torch(x: torch.Tensor, sh: int, sw: int) -> torch.Tensor:
+    """``pixelate`` in torch ops, batched, any device: the reference of the compiled kernel."""
+    h, w = x.shape[-2:]
     small = max(h, w) <= 64
     v = torch.mul(x, 255).round_()
     # each pass: window means as a GEMM with the windows' weights, rounded to 8 bits
@@ -88,7 +105,7 @@ def pixelate(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     if sh != h:
         # picking rows commutes with rounding: small images fold the row upscale in here
         wts, m = _box_weights(h, sh, small, x.dtype, x.device)
-        v = _box_round(torch.matmul(wts, v), None if m is None else m.view(-1, 1))
+        v = _box_round(flt.left_matmul(wts, v), None if m is None else m.view(-1, 1))
     if small:  # the column upscale as one 0/1 product, ÷255 folded in
         if sw != w:
             return torch.matmul(v, _box_pick(sw, w, x.dtype, x.device).t().div(255))

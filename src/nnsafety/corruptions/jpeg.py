@@ -32,6 +32,8 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from . import _jit
+from ._filters import left_matmul
 from .base import register_corruption
 
 # ITU T.81 Annex K.1 / K.2 (the IJG defaults), natural (row-major) order.
@@ -167,11 +169,11 @@ def _code_plane(p: torch.Tensor, quality: int, chroma: bool) -> torch.Tensor:
     rows = torch.addmm(half, p.reshape(-1, 8), f1.t())
     a = torch.empty(m * h // 8, 8, w, dtype=torch.float64, device=p.device)
     a.view(-1, 8).copy_(rows.floor_())
-    t = torch.matmul(f2, a).add_(0.5).floor_()  # coefficients ×8: (v, u) at image (8·by + v, 8·bx + u)
+    t = left_matmul(f2, a).add_(0.5).floor_()  # coefficients ×8: (v, u) at image (8·by + v, 8·bx + u)
     coef = torch.mul(t.view(-1, 8, w // 8, 8), step, out=a.view(-1, 8, w // 8, 8)).round_().mul_(q)
     coef = coef.view(-1, 8, w)
     coef[:, 0].add_(2.0 ** -(PASS1_BITS + 1))  # i1's DC weight 2^13·2^−11 = 4: +⅛ gives +½
-    cols = torch.matmul(i1, coef, out=t).floor_()
+    cols = torch.bmm(i1.expand(coef.shape[0], 8, 8), coef, out=t).floor_()
     # i2's DC weight 2^13·2^−18 = 1/32: + 32·128½ gives the rounding ½ and the +128 offset
     cols.view(-1, w // 8, 8)[..., 0].add_(32 * 128.5)
     out = torch.mm(cols.view(-1, 8), i2.t(), out=a.view(-1, 8)).floor_()
@@ -203,7 +205,7 @@ def _downsample(c: torch.Tensor) -> torch.Tensor:
     h, w = c.shape[-2:]
     bias = (torch.arange(w // 2, device=c.device) % 2).to(c.dtype).add_(1).mul_(0.25)
     if max(h, w) <= _SMALL:  # the mean of the 2×2 (exact: quarters of integers below 2^10)
-        s = torch.matmul(_resample_matrices(h, c.device)[0], torch.matmul(c, _resample_matrices(w, c.device)[0].t()))
+        s = left_matmul(_resample_matrices(h, c.device)[0], torch.matmul(c, _resample_matrices(w, c.device)[0].t()))
         return s.add_(bias).floor_()
     s = c[..., 0::2, 0::2] + c[..., 0::2, 1::2]
     s += c[..., 1::2, 0::2]
@@ -224,7 +226,7 @@ def _fancy_upsample(c: torch.Tensor) -> torch.Tensor:
     bias = torch.tensor([0.5, 7 / 16], dtype=c.dtype, device=c.device).repeat(w)
     if max(h, w) <= _SMALL:
         up_h, up_w = _resample_matrices(h, c.device)[1], _resample_matrices(w, c.device)[1]
-        s = torch.matmul(up_h, torch.matmul(c, up_w.t()))
+        s = left_matmul(up_h, torch.matmul(c, up_w.t()))
     else:
         s = F.interpolate(c.unsqueeze(1), size=(2 * h, 2 * w), mode="bilinear", align_corners=False).squeeze(1)
     return s.add_(bias).floor_()
@@ -238,6 +240,19 @@ _CC2RGB = ((0, 91881), (-22554, -46802), (116130, 0))
 
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     """Encode and decode a batch (N×C×H×W in [0, 1], C = 1 or 3) as JPEG at ``quality``.
+
+    CPU batches run the compiled kernel of ``_jit_jpeg`` where numba is installed (the same pixels,
+    tested), everything else ``jpeg_roundtrip_torch``.
+    """
+    if _jit.usable(x):
+        from . import _jit_jpeg  # imports numba: only once it is known to be there
+        q = int(quality)
+        return _jit_jpeg.jpeg_roundtrip(x, q, quant_table(LUMA_TABLE, q), quant_table(CHROMA_TABLE, q))
+    return jpeg_roundtrip_torch(x, quality)
+
+
+def jpeg_roundtrip_torch(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """``jpeg_roundtrip`` in torch ops, batched, any device: the reference of the compiled kernel.
 
     Colour conversion and resampling run in float32 on integers whose sums stay below 2^24, the
     DCT partly in float64 (``_code_plane``): every step is exact.
@@ -257,12 +272,12 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     m = torch.tensor(_RGB2YCC, dtype=dt, device=dev).mul_(2.0 ** -16)
     off = torch.tensor(_YCC_OFFSET, dtype=dt, device=dev).sub_(128 << 16).mul_(2.0 ** -16)
     # level-shifted Y, Cb, Cr (−128): the 16-bit sums are integers below 2^24, exact in float32
-    ycc = torch.matmul(m, v.view(n, 3, hp * wp)).add_(off.view(1, 3, 1)).floor_().view(n, 3, hp, wp)
+    ycc = left_matmul(m, v.view(n, 3, hp * wp)).add_(off.view(1, 3, 1)).floor_().view(n, 3, hp, wp)
     y = _code_plane(ycc[:, 0], q, False)
     cc = _code_plane(_downsample(ycc[:, 1:]).reshape(n * 2, hp // 2, wp // 2), q, True)
     cc = _fancy_upsample(cc.sub_(128)).view(n, 2, hp * wp)
     minv = torch.tensor(_CC2RGB, dtype=dt, device=dev).mul_(2.0 ** -16)
-    rgb = torch.matmul(minv, cc).add_(0.5).floor_().view(n, 3, hp, wp)
+    rgb = left_matmul(minv, cc).add_(0.5).floor_().view(n, 3, hp, wp)
     rgb += y.unsqueeze(1)
     return rgb.clamp_(0, 255).div_(255)[..., :h, :w].to(x.dtype)
 

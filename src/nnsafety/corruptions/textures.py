@@ -8,7 +8,7 @@ from typing import Optional
 
 import torch
 
-from . import _filters as flt
+from . import _filters as flt, _jit
 from .base import rand, randint, randn, uniform
 
 
@@ -34,6 +34,15 @@ def plasma_fractal(n: int, mapsize: int, wibbledecay: float, g: Optional[torch.G
         u = rand(out.shape, g, out).mul_(2 * wibble).add_(-wibble).mul_(wibble)
         torch.add(u, a, alpha=0.25, out=out)
 
+    if _jit.usable(like):  # one compiled pass per level on the same draws (same maps, tested)
+        from ._jit_plasma import plasma_level
+        f32 = like.new_empty(0, dtype=torch.float32)
+        while step >= 2:
+            k = mapsize // step
+            draws = [rand((n, k, k), g, f32).numpy() for _ in range(3)]
+            plasma_level(m.numpy(), step, wibble, *draws)
+            step //= 2
+            wibble /= wibbledecay
     while step >= 2:
         half, k = step // 2, mapsize // step
         # the corners with their wrap-around row and column appended (the original's np.roll)

@@ -28,7 +28,10 @@ SECURITY_DATA = ("spambase", "phishing")
 SECURITY_EPS = {"spambase": 0.5, "phishing": 1.5}
 
 
-def robust_accuracy(model, dataset, eps: float, steps: int = 20) -> Dict[str, float]:
+def attack_accuracies(model, dataset, eps: float, steps: int = 20) -> Dict[str, float]:
+    """Clean accuracy, robust accuracy under each constrained attack, and under the worse of the two
+    per point (which ``attacks.robust_accuracy``, one attack at a time, cannot give); ``valid``: every
+    adversarial vector satisfies the dataset's domain."""
     x, y = dataset.tensors()
     model.eval()
     with torch.no_grad():
@@ -68,7 +71,7 @@ def run_security(out_dir, data_root: Optional[str] = None, seeds: int = 3, epoch
                                   seed=seed, eval_every=epochs, device="cpu", method_kwargs=kw)
                 res = train(cfg, progress=progress)
                 runs.append({"data": data, "method": method, "seed": seed, "eps": eps_d,
-                             **robust_accuracy(res.model, test, eps_d)})
+                             **attack_accuracies(res.model, test, eps_d)})
             records += runs
             cells = [fmt(mean_std([r[k] for r in runs]))
                      for k in ("clean_acc", "robust_acc_pgd", "robust_acc_greedy", "robust_acc")]

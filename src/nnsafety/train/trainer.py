@@ -158,6 +158,7 @@ class Trainer:
         train_set: Optional[ArrayDataset] = None,
         test_set: Optional[ArrayDataset] = None,
         progress: Optional[bool] = None,
+        distributed: bool = True,
     ) -> None:
         self.out = Path(out) if out is not None else None
         prepare_run_dir(self.out, resume, overwrite)
@@ -170,7 +171,8 @@ class Trainer:
         self.config = config
         self.resume = resume
         self.overwrite = overwrite
-        self.info = init_distributed(config.device)
+        # distributed=False: one model per process under torchrun (the zoo's ranks train different models)
+        self.info = init_distributed(config.device) if distributed else DistInfo()
         if config.batch_size % self.info.world_size:
             raise ValueError(
                 f"expected batch_size divisible by the {self.info.world_size} processes, got {config.batch_size}"
@@ -416,13 +418,15 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     progress: Optional[bool] = None,
+    distributed: bool = True,
     **overrides: Any,
 ) -> TrainResult:
     """Train and return the model: ``train(TrainConfig(model="cnn", epochs=30), out="runs/x")``.
 
     Keyword ``overrides`` replace config fields (``train(epochs=5, lr=0.1)``). ``model`` is either a
     registered name (``"mlp"``) or your own ``nn.Module``; with ``train_set``/``test_set``
-    (``ArrayDataset``) any network trains on any in-memory data.
+    (``ArrayDataset``) any network trains on any in-memory data. ``distributed=False`` trains in
+    this process alone even under ``torchrun``.
     """
     base = (config or TrainConfig()).to_dict()
     base.update(overrides)
@@ -430,4 +434,4 @@ def train(
         base["model"], model = model, None
     cfg = TrainConfig.from_dict(base)
     return Trainer(cfg, out=out, resume=resume, overwrite=overwrite, model=model, train_set=train_set,
-                   test_set=test_set, progress=progress).fit()
+                   test_set=test_set, progress=progress, distributed=distributed).fit()

@@ -20,6 +20,17 @@ an input the attacker could really produce.
   smaller mask than the other classes. With two classes (most security tasks) Neural Cleanse's
   median/MAD outlier test has nothing to compare, so the score is the log-ratio of the two smallest
   masks, log(Σm_(2) / Σm_(1)); threshold log 2 (a default; the zoo calibrates it).
+- ``feature_cooccurrence`` (the training set; the weights are not used): clean-label poisons are
+  samples of one label that carry the same few trigger values at once. Explanation-guided triggers
+  pick each value where a feature is least populated (MinPopulation), so a pair of trigger values
+  occurs together far more often than its two frequencies predict. Each feature is coded into
+  levels (its values if it has ≤ ``bins``, else ``bins`` equal-width bins between its 1st and 99th
+  percentiles); per label and per pair of features, each cell of the two codes with ≥ ``min_count``
+  samples and more than expected is scored by its one-sided Poisson deviance
+  o·log(o/e) − (o − e), e = n_a·n_b / n under independence within the label (a ratio o/e instead
+  stops growing with the poison rate: the poisons raise n_a and n_b too). Score: the largest over
+  labels, pairs and cells; the samples of that cell are the flagged ones. Threshold 200 (a
+  default; docs/results.md calibrates it on a zoo).
 """
 from __future__ import annotations
 
@@ -31,6 +42,7 @@ import torch.nn.functional as F
 
 from ..._model import batched_logits, model_state
 from ...domains import FeatureDomain
+from ._features import precision_recall
 from .base import Detector, register_detector
 
 
@@ -141,3 +153,61 @@ class FeatureTriggerInversion(Detector):
         target = int(l1.argmin())
         score = float(torch.log(l1.sort().values[1]) - torch.log(l1[target])) if len(l1) > 1 else 0.0
         return score, target, {"mask_l1": l1.tolist(), "trigger": per_class[target]}
+
+
+def feature_codes(x: torch.Tensor, bins: int = 20) -> torch.Tensor:
+    """Per feature, int codes in [0, bins): the rank of each value among the column's values when it
+    has ≤ ``bins`` of them, else ``bins`` equal-width bins between its 1st and 99th percentiles."""
+    x = x.double()
+    codes = torch.empty(x.shape, dtype=torch.long)
+    for j in range(x.shape[1]):
+        col = x[:, j]
+        levels = torch.unique(col)
+        if levels.numel() <= bins:
+            codes[:, j] = torch.searchsorted(levels, col.contiguous())
+        else:
+            lo, hi = torch.quantile(col, 0.01), torch.quantile(col, 0.99)
+            width = (hi - lo).clamp_min(1e-12) / bins
+            codes[:, j] = ((col - lo) / width).floor().clamp(0, bins - 1).long()
+    return codes
+
+
+@register_detector("feature_cooccurrence", domains=("feature",))
+class FeatureCooccurrence(Detector):
+    needs = "the training set"
+    threshold = 200.0
+
+    def __init__(self, bins: int = 20, min_count: int = 10, min_class_size: int = 20) -> None:
+        if bins < 2 or min_count < 1:
+            raise ValueError(f"expected bins >= 2 and min_count >= 1, got {bins}, {min_count}")
+        self.bins, self.min_count, self.min_class_size = int(bins), int(min_count), int(min_class_size)
+
+    def _detect(self, model, ctx):
+        x, y = ctx.train
+        codes = feature_codes(x.cpu(), self.bins)
+        n_feat, b = codes.shape[1], self.bins
+        same = torch.block_diag(*[torch.ones(b, b, dtype=torch.bool)] * n_feat)  # pairs of one feature
+        best = (-math.inf, None, None)
+        per_class = []
+        for c in range(ctx.num_classes):
+            idx = (y.cpu() == c).nonzero().flatten()
+            if idx.numel() < self.min_class_size:
+                per_class.append(None)
+                continue
+            z = F.one_hot(codes[idx] + torch.arange(n_feat) * b, n_feat * b).sum(1).double()  # n_c × (D·bins)
+            observed, marginal = z.T @ z, z.sum(0)
+            expected = torch.outer(marginal, marginal) / idx.numel()
+            ratio = observed * torch.log(observed.clamp_min(1e-12) / expected.clamp_min(1e-12)) - (observed - expected)
+            ratio = ratio.masked_fill(same | (observed < self.min_count) | (observed <= expected), -math.inf)
+            cell = int(ratio.argmax())
+            value = float(ratio.view(-1)[cell])
+            per_class.append(value if math.isfinite(value) else None)
+            if value > best[0]:
+                best = (value, c, divmod(cell, n_feat * b), idx)
+        if best[1] is None:
+            return 0.0, None, {"per_class": per_class}
+        value, c, (u, v), idx = best
+        (j, a), (k, bb) = divmod(u, b), divmod(v, b)
+        flagged = idx[(codes[idx, j] == a) & (codes[idx, k] == bb)]
+        return value, c, {"per_class": per_class, "pair": [j, k], "codes": [a, bb], "n_flagged": int(flagged.numel()),
+                          **precision_recall(flagged, ctx.poisoned_indices)}

@@ -1,0 +1,136 @@
+"""The compiled kernels (``_jit``, numba: the optional extra ``fast``) against the torch path they
+replace on CPU: equal on every pixel of real photos at 32 and 224 px, every severity, RGB and grey,
+odd sizes and synthetic extremes (JPEG, pixelate), on spatter's own drop layers (the water
+branch's Canny + distance) and on fog's and frost's plasma fractal; and without numba the torch
+path runs and says so once."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from nnsafety.corruptions import CORRUPTIONS, _filters, _jit
+from nnsafety.corruptions.digital import _pixelate_torch
+from nnsafety.corruptions.jpeg import jpeg_roundtrip, jpeg_roundtrip_torch
+from nnsafety.corruptions.spatter import _zero_below, canny, distance_to, edge_distance
+from nnsafety.corruptions.textures import plasma_fractal
+
+from ._photos import photos_u8
+
+pytest.importorskip("numba", reason="the optional extra 'fast' (numba) is not installed; make install installs it")
+
+
+def as_tensor(u8, dtype=torch.float32):
+    t = torch.from_numpy(u8).to(dtype) / 255
+    return t.unsqueeze(1) if t.dim() == 3 else t.permute(0, 3, 1, 2)
+
+
+def _batches():
+    """(name, batch) pairs: photos at 32 px (5) and 224 px (3), RGB and grey, a crop whose sides
+    are not multiples of the MCU, and images no camera makes (noise, a 0/255 checkerboard)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.indices((33, 47))
+    board = (((yy + xx) % 2) * 255).astype(np.uint8)
+    extremes = np.stack([rng.integers(0, 256, (33, 47, 3), dtype=np.uint8),
+                         np.stack([board, 255 - board, board], -1)])
+    for size, n in ((32, 5), (224, 3)):
+        u8 = photos_u8(size, n)
+        yield f"{size}px", as_tensor(u8)
+        yield f"{size}px grey", as_tensor(u8[..., 0])
+    yield "odd crop", as_tensor(photos_u8(224, 1)[:, 5:42, 7:60])
+    yield "extremes", as_tensor(extremes)
+    yield "extremes grey", as_tensor(extremes[..., 1])
+
+
+@pytest.mark.parametrize("name,x", list(_batches()), ids=lambda v: v if isinstance(v, str) else "")
+def test_compiled_jpeg_equals_torch_path(name, x):
+    spec = CORRUPTIONS.get("jpeg_compression")
+    qualities = {spec.params(s, r)[0] for s in range(1, 6) for r in ("cifar", "imagenet")} | {1, 100}
+    for q in sorted(qualities):
+        got, want = jpeg_roundtrip(x, q), jpeg_roundtrip_torch(x, q)
+        assert got.dtype == want.dtype and torch.equal(got, want), (name, q, (got - want).abs().max())
+
+
+@pytest.mark.parametrize("name,x", list(_batches()), ids=lambda v: v if isinstance(v, str) else "")
+def test_compiled_pixelate_equals_torch_path(name, x):
+    spec = CORRUPTIONS.get("pixelate")
+    # both tables, plus a side kept (1.0: Pillow copies it) and windows wider than 9 px (0.05)
+    factors = {spec.params(s, r)[0] for s in range(1, 6) for r in ("cifar", "imagenet")} | {1.0, 0.05}
+    h, w = x.shape[-2:]
+    for c in sorted(factors):
+        got = spec.fn(x, (c,), None)
+        want = _pixelate_torch(x, max(1, int(h * c)), max(1, int(w * c)))
+        assert got.dtype == want.dtype and torch.equal(got, want), (name, c, (got - want).abs().max())
+
+
+def test_compiled_pixelate_float64_input():
+    x = as_tensor(photos_u8(32, 3), torch.float64)
+    for c in (0.6, 0.95):
+        assert torch.equal(CORRUPTIONS.get("pixelate").fn(x, (c,), None), _pixelate_torch(x, int(32 * c), int(32 * c)))
+
+
+@pytest.mark.parametrize("size,regime,n", [(32, "cifar", 8), (224, "imagenet", 2), (37, "cifar", 3)])
+def test_compiled_edge_distance_equals_torch_path(size, regime, n):
+    """The water branch's drop layers as ``spatter`` makes them (every water severity), and
+    random levels (edges everywhere) with caps below the image size and fractional."""
+    spec = CORRUPTIONS.get("spatter")
+    for sev in range(1, 6):
+        c = spec.params(sev, regime)
+        if c[5]:
+            continue
+        g = torch.Generator().manual_seed(sev)
+        layer = _filters.gaussian_filter(c[0] + c[1] * torch.randn(n, 1, size, size, generator=g), c[2])
+        u8 = torch.floor(_zero_below(layer, c[3]) * 255).clamp(0, 255)
+        assert canny(u8).any() and torch.equal(edge_distance(u8, 20.0), distance_to(canny(u8), 20.0)), sev
+    u8 = torch.randint(0, 256, (2, 1, size, size + 3), generator=torch.Generator().manual_seed(0)).float()
+    for cap in (20.0, 3.5, 1.0):
+        assert torch.equal(edge_distance(u8, cap), distance_to(canny(u8), cap)), cap
+
+
+@pytest.mark.parametrize("n,size,decay", [(3, 32, 2.0), (2, 256, 2.0), (4, 64, 1.75), (1, 2, 3.0)])
+def test_compiled_plasma_equals_torch_path(n, size, decay, monkeypatch):
+    """Fog's and frost's plasma fractal: the compiled levels give the same maps from the same draws."""
+    x = torch.zeros(1, 3, 8, 8)
+    got = plasma_fractal(n, size, decay, torch.Generator().manual_seed(n), x)
+    monkeypatch.setenv("NNSAFETY_JIT", "0")
+    assert torch.equal(got, plasma_fractal(n, size, decay, torch.Generator().manual_seed(n), x))
+
+
+def test_compiled_jpeg_float64_input():
+    x = as_tensor(photos_u8(32, 3), torch.float64)
+    assert torch.equal(jpeg_roundtrip(x, 40), jpeg_roundtrip_torch(x, 40))
+
+
+def test_usable_only_on_cpu_and_not_when_disabled(monkeypatch):
+    x = torch.zeros(1, 3, 8, 8)
+    assert _jit.usable(x)
+    monkeypatch.setenv("NNSAFETY_JIT", "0")
+    assert not _jit.usable(x)
+
+
+_WITHOUT_NUMBA = """
+import sys, warnings
+sys.modules["numba"] = None  # import numba now raises ImportError, as where the extra is absent
+import torch
+from nnsafety.corruptions import corrupt, _jit
+from nnsafety.corruptions.digital import _pixelate_torch
+from nnsafety.corruptions.jpeg import jpeg_roundtrip_torch
+x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    a = corrupt(x, "jpeg_compression", 3)
+    corrupt(x, "jpeg_compression", 5)
+    p = corrupt(x, "pixelate", 2)
+said = [str(m.message) for m in w if issubclass(m.category, _jit.CompiledPathWarning)]
+print(_jit._state["numba"] is None, len(said), torch.equal(a, jpeg_roundtrip_torch(x, 58)),
+      torch.equal(p, _pixelate_torch(x, 28, 28)))
+print(said[0])
+"""
+
+
+def test_without_numba_the_torch_path_runs_and_says_so_once():
+    res = subprocess.run([sys.executable, "-c", _WITHOUT_NUMBA], capture_output=True, text=True, check=True)
+    flags, said = res.stdout.splitlines()
+    assert flags.split() == ["True", "1", "True", "True"], res.stdout  # numba absent, one warning, torch path
+    assert said.startswith("numba is not installed (optional extra 'fast')"), said
