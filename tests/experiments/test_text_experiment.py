@@ -37,3 +37,25 @@ def test_text_experiment_writes_baseline_and_robust_columns(tmp_path):
     again = run_text(tmp_path / "out", seeds=1, epochs=3, methods=["erm", "mixup"], datasets=["text_files"],
                      data_root=str(data))  # cached: no retraining, same numbers
     assert again["results"] == out["results"]
+
+
+def test_train_seeds_and_majority_share(tmp_path):
+    import numpy as np
+    import torch
+
+    from nnsafety.experiments.text import majority_share
+
+    rng = random.Random(1)
+    data = tmp_path / "data"
+    data.mkdir()
+    _write(data, 60, rng, "train"), _write(data, 20, rng, "test")
+    out = run_text(tmp_path / "out", seeds=2, epochs=1, methods=["erm"], datasets=["text_files"],
+                   data_root=str(data), eps=(0.05, 0.2), train_seeds=[1])
+    r = out["results"]["text_files/erm"]
+    assert r["seeds"] == [1] and set(r["pgd"]) == {"0.05", "0.2"} and 0 <= r["majority_share"]["mean"] <= 1
+    runs = json.loads((tmp_path / "out" / "text_runs.json").read_text())
+    assert sorted(runs) == ["text_files/erm/1/1", "text_files/tfidf"]
+    lin = torch.nn.Linear(3, 2)
+    x = torch.randn(50, 3)
+    want = float(np.mean(lin(x).detach().numpy().argmax(1) == 1))
+    assert majority_share(lin, x, 1, batch=7) == want

@@ -1,6 +1,7 @@
 """minilm: all-MiniLM-L6-v2 features equal sentence-transformers', the frozen-feature cache, the seam, training."""
 from __future__ import annotations
 
+import copy
 import json
 import sys
 
@@ -59,6 +60,32 @@ def test_seam_cache_and_frozen_encoder(model, ids):
     assert not model.encoder.training and model.head.training
     assert not any(p.requires_grad for p in model.encoder.parameters())
     model.eval()
+
+
+def test_train_top_runs_cached_lower_states_through_the_top_layers(model, ids):
+    from nnsafety.models.minilm import MiniLMClassifier
+
+    torch.manual_seed(0)  # a copy of the fixture's encoder: what create_model(train_top=2) builds, one load less
+    m = MiniLMClassifier(copy.deepcopy(model.encoder), 2, 0, freeze=True, dropout=0.1, train_top=2).eval()
+    with torch.no_grad():
+        cached = m.forward_features(ids)  # lower 4 layers once (cached, float16), top 2 here
+        full = m.features_from_embeddings(m.embed(ids), m.mask(ids))  # transformers' own 6-layer pass
+        again = m.forward_features(ids[[3, 1]])
+    torch.testing.assert_close(cached, full, atol=2e-3, rtol=0)  # float16 storage of the states
+    torch.testing.assert_close(again, cached[[3, 1]])
+    lengths = m.mask(ids).sum(1).tolist()
+    assert [m._features[r.numpy().tobytes()].shape for r in ids] == [(n, 384) for n in lengths]
+    assert all(f.dtype == torch.float16 for f in m._features.values())
+    tuned = {n.split(".")[2] for n, p in m.encoder.named_parameters() if p.requires_grad}
+    assert tuned == {"4", "5"} and all(p.requires_grad for p in m.head.parameters())
+    m.train()
+    assert m.top.training and not m.encoder.embeddings.training and not m.encoder.encoder.layer[3].training
+    loss = m(ids).sum()
+    loss.backward()
+    assert m.encoder.encoder.layer[5].output.dense.weight.grad is not None
+    for bad in ({"train_top": 7}, {"train_top": 2, "freeze": False}):
+        with pytest.raises(ValueError, match="expected train_top an int in 0..6 with freeze=True"):
+            create_model("minilm", num_classes=2, in_shape=(64,), **bad)
 
 
 def test_missing_extra_and_wrong_ids_are_one_line_errors(monkeypatch):

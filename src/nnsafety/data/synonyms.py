@@ -50,12 +50,15 @@ def word_neighbours(vectors: torch.Tensor, k: int = 8, min_cos: float = 0.5,
 
 
 def vocab_neighbours(tokens: Sequence[str], k: int = 8, min_cos: float = 0.5,
-                     root: Optional[str] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``word_neighbours`` of a vocabulary's tokens under spaCy's md vectors (``make data-text``);
-    words without a vector have none. Raises FileNotFoundError naming the make target when absent."""
+                     root: Optional[str] = None, source: str = "spacy_md") -> Tuple[torch.Tensor, torch.Tensor]:
+    """``word_neighbours`` of a vocabulary's tokens under the word vectors ``source``: "spacy_md"
+    (``make data-text``; raises FileNotFoundError naming the make target when absent) or "minilm"
+    (MiniLM's input embeddings, the extra nlp; ValueError without it). Words without a vector have
+    none. The spaCy md table clusters words onto shared vectors ("good" = "bad" = "nice": a property
+    of the package's file, see ``word_vectors``); MiniLM's neighbours are closer to synonyms."""
     from .word_vectors import load_vectors
 
-    table, found = load_vectors("spacy_md", tokens, root)
+    table, found = load_vectors(source, tokens, root)
     found[[PAD_ID, UNK_ID]] = False
     return word_neighbours(table, k, min_cos, valid=found)
 

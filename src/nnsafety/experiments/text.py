@@ -8,10 +8,13 @@ embeddings, Kim's widths 3/4/5 with 50 maps each: an eighth of the benchmark mod
 registry (``WORD_NOISE``: word_dropout, word_shuffle, synonym_swap) at severity 2 (10 % of the
 words) on the test texts, seeded (the same noisy texts for every model), mean accuracy over them.
 Synonyms: MiniLM input-embedding neighbours of the vocabulary (cosine ≥ 0.5, ``text_synonyms``;
-the spaCy md table at hand is defective, see ``data.word_vectors.minilm_vectors``); without the
+the spaCy md table clusters words onto shared vectors, see ``data.word_vectors``); without the
 extra nlp synonym_swap is left out. Robust accuracy: ``embedding_pgd`` (per-token L2 balls of radius
-ε·‖e_t‖, ε = 0.1, ``pgd_steps`` steps of 2.5·ε/steps, one random start). Per-run results are cached
-in ``text_runs.json``; runs are ordered seed-major, so a cut-short run has whole seeds.
+ε·‖e_t‖ at each ε of ``EPS``: 0.05, the embedding-AT methods' training default, and 0.1; ``pgd_steps``
+steps of 2.5·ε/steps, one random start). ``majority_share``: the fraction of test predictions that
+are the training split's majority class (1.0 = the model collapsed to the class prior). Per-run
+results are cached in ``text_runs.json`` (written atomically after each (method, seed)); runs are
+ordered seed-major, so a cut-short run has whole seeds and a rerun resumes at the next run.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from .._io import write_json_atomic
 from ..data import load_dataset
 from ..train import TrainConfig, train
 from ._tables import fmt, mean_std, write_table
@@ -35,6 +39,8 @@ WORD_NOISE = ("word_dropout", "word_shuffle", "synonym_swap")
 NOISE_SEVERITY = 2
 MAX_LEN = {"fine_foods": 128, "spam_assassin": 128}
 MODEL_KWARGS = {"embed_dim": 64, "maps": 50}
+EPS = (0.05, 0.1)
+EPOCHS = 3  # 54 runs of 3 epochs ≈ 1,500 CPU-s unloaded (docs/results/text.md); 10 do not fit a shared CPU
 LR = 5e-3  # with 1e-3 this model needs about 10 epochs (Fine Foods ERM: 69.8 % after 4, 80.0 % after 3 at 5e-3)
 
 
@@ -76,15 +82,13 @@ def embedding_pgd_accuracy(model, ids, y, eps: float = 0.1, steps: int = 10, see
 def text_synonyms(dataset, k: int = 8, min_cos: float = 0.5) -> Optional[Dict[str, List[str]]]:
     """{word: neighbours} by cosine of MiniLM's input embeddings over the dataset's vocabulary, or
     None (with a warning) without the extra nlp."""
-    from ..data.synonyms import synonym_table, word_neighbours
-    from ..data.word_vectors import minilm_vectors
+    from ..data.synonyms import synonym_table, vocab_neighbours
 
     try:
-        vectors, found = minilm_vectors(dataset.vocab.tokens)
+        ids, _ = vocab_neighbours(dataset.vocab.tokens, k, min_cos, source="minilm")
     except ValueError as e:
         warnings.warn(f"synonym_swap left out: {e}", stacklevel=2)
         return None
-    ids, _ = word_neighbours(vectors, k, min_cos, valid=found)
     return synonym_table(dataset.vocab.tokens, ids)
 
 
@@ -102,25 +106,44 @@ def _load(data: str, split: str, data_root: Optional[str]):
     return load_dataset(data, root=data_root, split=split, **kw)
 
 
-def run_text(out_dir, seeds: int = 3, epochs: int = 10, methods: Optional[Sequence[str]] = None,
-             datasets: Sequence[str] = TEXT_DATASETS, data_root: Optional[str] = None, eps: float = 0.1,
-             pgd_steps: int = 5, progress: bool = False) -> dict:
-    """Train and evaluate every method × seed on each dataset; write text.md / text.json."""
+def majority_share(model, ids: torch.Tensor, majority: int, batch: int = 256) -> float:
+    """Fraction of ``ids`` that ``model`` assigns to class ``majority``."""
+    model.eval()
+    with torch.no_grad():
+        pred = torch.cat([model(ids[i:i + batch]).argmax(1) for i in range(0, ids.shape[0], batch)])
+    return int((pred == majority).sum()) / pred.numel()
+
+
+def run_text(out_dir, seeds: int = 3, epochs: int = EPOCHS, methods: Optional[Sequence[str]] = None,
+             datasets: Sequence[str] = TEXT_DATASETS, data_root: Optional[str] = None,
+             eps: Sequence[float] = EPS, pgd_steps: int = 5, progress: bool = False,
+             train_seeds: Optional[Sequence[int]] = None) -> dict:
+    """Train and evaluate every method × seed on each dataset; write text.md / text.json.
+
+    ``train_seeds`` (default ``range(seeds)``) trains only those seeds, e.g. one process per seed
+    with its own ``out_dir``; merging their ``text_runs.json`` and calling again summarizes all."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = list(methods or TEXT_METHODS)
     datasets = list(datasets or TEXT_DATASETS)
     if seeds < 1 or epochs < 1:
         raise ValueError(f"expected seeds >= 1 and epochs >= 1, got {seeds} and {epochs}")
+    eps = [float(e) for e in eps]
+    if not eps or any(not e > 0 for e in eps):
+        raise ValueError(f"expected one or more eps > 0, got {eps}")
     cache_path = out / "text_runs.json"
     cache: Dict[str, dict] = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    loaded = {}
     for data in datasets:
         train_set, test_set = _load(data, "train", data_root), _load(data, "test", data_root)
         if f"{data}/tfidf" not in cache:
             cache[f"{data}/tfidf"] = tfidf_baseline(train_set, test_set)
-        x, y = test_set.tensors()
-        synonyms = text_synonyms(test_set)
-        for seed in range(seeds):
+            write_json_atomic(cache_path, cache)
+        loaded[data] = (train_set, test_set, int(torch.bincount(train_set.labels).argmax()), text_synonyms(test_set))
+    for seed in (range(seeds) if train_seeds is None else train_seeds):  # seed-major over both datasets: a cut-short run has whole seeds of each
+        for data in datasets:
+            train_set, test_set, majority, synonyms = loaded[data]
+            x, y = test_set.tensors()
             for name in names:
                 key = f"{data}/{name}/{seed}/{epochs}"
                 if key in cache:
@@ -129,37 +152,45 @@ def run_text(out_dir, seeds: int = 3, epochs: int = 10, methods: Optional[Sequen
                 res = train(text_config(data, name, seed, epochs, data_root), train_set=train_set,
                             test_set=test_set, progress=progress)
                 noise = word_noise_accuracy(res.model, test_set, synonyms)
+                pgd = {f"{e:g}": embedding_pgd_accuracy(res.model, x, y, e, pgd_steps) for e in eps}
                 cache[key] = {
                     "data": data, "method": name, "seed": seed, "clean_acc": res.final["test_acc"],
                     "noise_acc": float(np.mean(list(noise.values()))), "noise": noise,
-                    "pgd_acc": embedding_pgd_accuracy(res.model, x, y, eps, pgd_steps),
+                    "pgd_acc": pgd[f"{eps[0]:g}"], "pgd": pgd,
+                    "majority_share": majority_share(res.model, x, majority),
                     "epoch_s": float(np.median([h["epoch_time_s"] for h in res.history])),
                     "train_s": time.perf_counter() - t0,
                 }
-                cache_path.write_text(json.dumps(cache, indent=1))
+                write_json_atomic(cache_path, cache)
     return _write_summary(out, cache, names, datasets, seeds, epochs, eps, pgd_steps)
 
 
 def _write_summary(out: Path, cache, names, datasets, seeds, epochs, eps, pgd_steps) -> dict:
     summary, rows = {}, []
+    dash = ["–"] * (len(eps) + 4)
     for data in datasets:
         base = cache.get(f"{data}/tfidf")
         if base:
-            rows.append([data, "TF-IDF + LR (baseline)", f"{100 * base['accuracy']:.1f}", "–", "–", "–"])
+            rows.append([data, "TF-IDF + LR (baseline)", f"{100 * base['accuracy']:.1f}", *dash])
         for name in names:
             recs = [cache[k] for k in (f"{data}/{name}/{s}/{epochs}" for s in range(seeds)) if k in cache]
-            stats = {k: mean_std([r[k] for r in recs]) for k in ("clean_acc", "noise_acc", "pgd_acc", "epoch_s")}
-            summary[f"{data}/{name}"] = {**stats, "seeds": [r["seed"] for r in recs]}
-            rows.append([data, f"`{name}`", fmt(stats["clean_acc"]), fmt(stats["noise_acc"]), fmt(stats["pgd_acc"]),
-                         fmt(stats["epoch_s"], scale=1.0, digits=1)])
-    header = ["data", "method", "clean acc %", "word-noise acc %", f"embedding PGD ε={eps} acc %", "s / epoch"]
+            stats = {k: mean_std([r.get(k) for r in recs]) for k in ("clean_acc", "noise_acc", "majority_share", "epoch_s")}
+            pgd = {f"{e:g}": mean_std([r.get("pgd", {}).get(f"{e:g}") for r in recs]) for e in eps}
+            summary[f"{data}/{name}"] = {**stats, "pgd_acc": pgd[f"{eps[0]:g}"], "pgd": pgd,
+                                         "seeds": [r["seed"] for r in recs]}
+            rows.append([data, f"`{name}`", fmt(stats["clean_acc"]), fmt(stats["noise_acc"]),
+                         *(fmt(pgd[f"{e:g}"]) for e in eps), fmt(stats["majority_share"]),
+                         fmt(stats["epoch_s"], scale=1.0, digits=1), str(len(recs))])
+    header = ["data", "method", "clean acc %", "word-noise acc %", *(f"PGD ε={e:g} acc %" for e in eps),
+              "majority-class predictions %", "s / epoch", "seeds"]
     note = (f"`text_cnn` (embed_dim {MODEL_KWARGS['embed_dim']}, {MODEL_KWARGS['maps']} maps per width, "
             f"{', '.join(f'{d} {MAX_LEN[d]}' for d in datasets if d in MAX_LEN) or 'default'} tokens), AdamW "
             f"lr {LR:g}, {epochs} epochs, up to {seeds} seeds (mean ± std); word noise: mean over "
             f"{', '.join(WORD_NOISE)} at severity {NOISE_SEVERITY} (10 % of the words); embedding PGD: "
-            f"{pgd_steps} steps, per-token L2 radius ε·‖e_t‖, 1 random start.")
+            f"{pgd_steps} steps, per-token L2 radius ε·‖e_t‖, 1 random start; majority-class predictions: "
+            f"share of test predictions that are the training majority class.")
     payload = {"config": {**text_config("fine_foods", "erm", 0, epochs).to_dict(), "data": list(datasets),
-                          "method": None, "seed": None, "seeds": seeds, "eps": eps, "pgd_steps": pgd_steps,
+                          "method": None, "seed": None, "seeds": seeds, "eps": list(eps), "pgd_steps": pgd_steps,
                           "max_len": {d: MAX_LEN.get(d) for d in datasets}, "word_noise": list(WORD_NOISE),
                           "noise_severity": NOISE_SEVERITY},
                "baselines": {d: cache.get(f"{d}/tfidf") for d in datasets}, "results": summary}

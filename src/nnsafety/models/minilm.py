@@ -7,7 +7,12 @@ are the mean of the last hidden states over real tokens (the model's own pooling
 dropout + linear. ``freeze=True`` (default) trains only the head: the encoder stays in eval mode
 without gradients, and ``forward(ids)`` caches each text's pooled feature in memory (keyed by its
 ids), so a run encodes every text once and later epochs train the head in seconds. ``freeze=False``
-fine-tunes everything (≈ 10 s per batch of 32 × 128 on this CPU).
+fine-tunes everything (≈ 10 s per batch of 32 × 128 on this CPU). ``train_top=k`` (with the
+default ``freeze``) fine-tunes only the top k of the 6 encoder layers: each text's token states
+entering layer 6 − k are computed once and cached (float16, real tokens only), so an epoch runs k
+layers forward and backward instead of 6 (the lower layers stay frozen, in eval mode) — the
+"freeze the bottom, tune the top" recipe of Howard & Ruder (ULMFiT, 2018) and Lee et al.
+(arXiv:1911.03090, tuning only the top layers of BERT recovers most of full fine-tuning).
 
 Seam: ``embed(ids)`` is the word-piece embedding table (N×L×384); ``forward_embeddings(e, mask)``
 adds BERT's position and segment embeddings and runs the encoder (``inputs_embeds``), so
@@ -49,19 +54,24 @@ class MiniLMClassifier(nn.Module):
 
     mix_layers = 2
 
-    def __init__(self, encoder: nn.Module, num_classes: int, pad_id: int, freeze: bool, dropout: float) -> None:
+    def __init__(self, encoder: nn.Module, num_classes: int, pad_id: int, freeze: bool, dropout: float,
+                 train_top: int = 0) -> None:
         super().__init__()
         self.encoder = encoder
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(HIDDEN, num_classes)
-        self.pad_id, self.freeze = int(pad_id), bool(freeze)
+        self.pad_id, self.freeze, self.train_top = int(pad_id), bool(freeze), int(train_top)
         self.encoder.requires_grad_(not self.freeze)
-        self._features: Dict[bytes, torch.Tensor] = {}  # frozen only: text ids -> pooled feature
+        self.top = self.encoder.encoder.layer[len(self.encoder.encoder.layer) - self.train_top:]
+        self.top.requires_grad_(True) if self.train_top else None
+        # frozen: text ids -> pooled feature; train_top: text ids -> states entering the top layers
+        self._features: Dict[bytes, torch.Tensor] = {}
 
     def train(self, mode: bool = True) -> "MiniLMClassifier":
         super().train(mode)
         if self.freeze:  # a frozen encoder is a fixed feature map: no dropout inside it, ever
             self.encoder.eval()
+            self.top.train(mode)
         return self
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
@@ -85,6 +95,42 @@ class MiniLMClassifier(nn.Module):
         h = self.encoder(inputs_embeds=e, attention_mask=mask.long()).last_hidden_state
         w = mask.unsqueeze(-1).to(h.dtype)
         return (h * w).sum(dim=1) / w.sum(dim=1)
+
+    def _lower_states(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Hidden states entering the top ``train_top`` layers (N×L×384)."""
+        out = self.encoder(inputs_embeds=e, attention_mask=mask.long(), output_hidden_states=True)
+        return out.hidden_states[len(self.encoder.encoder.layer) - self.train_top]
+
+    def _run_top(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The top ``train_top`` layers on states ``h``, then the masked mean."""
+        from transformers.masking_utils import create_bidirectional_mask
+
+        attn = create_bidirectional_mask(config=self.encoder.config, inputs_embeds=h, attention_mask=mask.long())
+        for layer in self.top:
+            h = layer(h, attention_mask=attn)
+            h = h[0] if isinstance(h, tuple) else h
+        w = mask.unsqueeze(-1).to(h.dtype)
+        return (h * w).sum(dim=1) / w.sum(dim=1)
+
+    def _cached_top(self, ids: torch.Tensor, chunk: int = 16) -> torch.Tensor:
+        """Pooled features through the trainable top layers from the cached lower states of ``ids``."""
+        keys = [row.numpy().tobytes() for row in ids.cpu()]
+        mask = nonempty(self.mask(ids))
+        lengths = mask.sum(dim=1).tolist()
+        todo = sorted((i for i, k in enumerate(keys) if k not in self._features), key=lambda i: lengths[i])
+        with torch.no_grad():
+            for c in range(0, len(todo), chunk):
+                sub = todo[c:c + chunk]
+                last = max(lengths[i] for i in sub)
+                states = self._lower_states(self.embed(ids[sub, :last]), mask[sub, :last])
+                for j, i in enumerate(sub):  # only real tokens: padding is re-added per batch
+                    self._features[keys[i]] = states[j, :lengths[i]].to(torch.float16)
+        last = max(lengths)
+        h = torch.zeros(len(keys), last, HIDDEN)
+        for j, k in enumerate(keys):
+            f = self._features[k]
+            h[j, :f.shape[0]] = f.float()
+        return self._run_top(h.to(ids.device), mask[:, :last])
 
     def _cached_pool(self, ids: torch.Tensor, chunk: int = 16) -> torch.Tensor:
         keys = [row.numpy().tobytes() for row in ids.cpu()]
@@ -113,7 +159,7 @@ class MiniLMClassifier(nn.Module):
 
     def forward_features(self, ids: torch.Tensor, mix_hook: Optional[MixHook] = None) -> torch.Tensor:
         if self.freeze and mix_hook is None:
-            return self._cached_pool(ids)
+            return self._cached_top(ids) if self.train_top else self._cached_pool(ids)
         return self.features_from_embeddings(self.embed(ids), self.mask(ids), mix_hook)
 
     def forward(self, ids: torch.Tensor, mix_hook: Optional[MixHook] = None) -> torch.Tensor:
@@ -122,8 +168,9 @@ class MiniLMClassifier(nn.Module):
 
 @register_model("minilm", domains=("token",))
 def minilm(num_classes: int, in_shape: tuple, vocab_size: int = VOCAB_SIZE, pad_id: int = 0,
-           freeze: bool = True, dropout: float = 0.1) -> MiniLMClassifier:
-    """all-MiniLM-L6-v2 + mean pooling + dropout + linear head; ``freeze`` trains the head only.
+           freeze: bool = True, dropout: float = 0.1, train_top: int = 0) -> MiniLMClassifier:
+    """all-MiniLM-L6-v2 + mean pooling + dropout + linear head; ``freeze`` trains the head only,
+    ``train_top`` (0–6, with ``freeze``) also the top encoder layers on cached lower states (module doc).
 
     Needs WordPiece ids (``vocab_size`` 30,522, ``[PAD]`` = 0): ``nnsafety train --model minilm``
     re-encodes text data with MiniLM's tokenizer at ``MAX_PIECES`` (the run stores it in vocab.json).
@@ -134,7 +181,10 @@ def minilm(num_classes: int, in_shape: tuple, vocab_size: int = VOCAB_SIZE, pad_
                          f"{vocab_size} and pad_id {pad_id}: text data for minilm is encoded with its tokenizer")
     if not 3 <= length <= 512:
         raise ValueError(f"expected sequences of 3 to 512 word pieces for minilm, got {length}")
-    return MiniLMClassifier(load_encoder(), num_classes, pad_id, freeze, dropout)
+    if not (isinstance(train_top, int) and 0 <= train_top <= 6) or (train_top and not freeze):
+        raise ValueError(f"expected train_top an int in 0..6 with freeze=True (freeze=False tunes all layers), "
+                         f"got train_top={train_top!r}, freeze={freeze!r}")
+    return MiniLMClassifier(load_encoder(), num_classes, pad_id, freeze, dropout, train_top)
 
 
 minilm.tokenizer = ("minilm", MAX_PIECES)  # type: ignore[attr-defined]  # the trainer: WordPieceVocab.minilm(128)
