@@ -137,10 +137,10 @@ def _message(verdict: str, score: float, entry: Dict[str, Any], ref_name: str, t
     held = entry["heldout"]
     thr = entry["threshold"]
     if verdict == "backdoored":
-        return (f"backdoored: score {score:.2f} ≥ threshold {thr:.2f} (reference {ref_name}); suspected target class "
+        return (f"backdoored: score {score:.4f} ≥ threshold {thr:.4f} (reference {ref_name}); suspected target class "
                 f"{target}. Such a verdict is wrong on {100 * held['fpr']:.1f} % of clean models of training recipes "
                 f"the reference never saw ({held['n_clean']} held-out clean models).")
-    return (f"clean: score {score:.2f} < threshold {thr:.2f} (reference {ref_name}). Such a verdict misses "
+    return (f"clean: score {score:.4f} < threshold {thr:.4f} (reference {ref_name}). Such a verdict misses "
             f"{100 * (1 - held['tpr']):.1f} % of backdoored models of held-out recipes ({held['n_backdoored']} "
             f"held-out backdoored models); {100 * held['fpr']:.1f} % of clean ones are flagged.")
 

@@ -75,12 +75,14 @@ def backdoor_section(ctx: AuditContext) -> SectionOutput:
         flagged = r if r.backdoored else free  # the with-samples target is the more accurate (0.90 vs 0.74)
         reason, target = flagged.message, flagged.suspected_target if sev != "pass" else None
         if r is not free:
-            reason += (f"; data-free scan: score {free.score:.3f} vs threshold {free.threshold:.3f} "
+            # 4 decimals: the thresholds sit near 1 (0.9943, 0.9998), where 3 would print "1.000"
+            reason = reason.rstrip(".") + (
+                       f"; data-free scan: score {free.score:.4f} vs threshold {free.threshold:.4f} "
                        f"({'flagged' if free.backdoored else 'not flagged'}), with {int(ctx.clean[0].shape[0])} "
-                       f"clean samples: {r.score:.3f} vs {r.threshold:.3f} "
+                       f"clean samples: {r.score:.4f} vs {r.threshold:.4f} "
                        f"({'flagged' if r.backdoored else 'not flagged'}); "
                        + ("both flag it" if sev == "fail" else "only one flags it: a warning, not a verdict"
-                          if sev == "warn" else "neither flags it"))
+                          if sev == "warn" else "neither flags it") + ".")
     findings = [Finding("backdoor", "backdoor", sev, "Backdoor", reason)]
     fig = _figure(ctx, r.evidence)
     return SectionOutput(
@@ -92,8 +94,8 @@ def backdoor_section(ctx: AuditContext) -> SectionOutput:
                                "fpr": free.fpr, "suspected_target": free.suspected_target}},
         tables=[Table("Backdoor scan", ["signal", "score", "threshold", "suspected target", "wrong on clean models",
                                         "reference"],
-                      [["calibrated scan", "-" if r.score is None else f"{r.score:.3f}",
-                        "-" if r.threshold is None else f"{r.threshold:.3f}", str(name(target)) if target is not None
+                      [["calibrated scan", "-" if r.score is None else f"{r.score:.4f}",
+                        "-" if r.threshold is None else f"{r.threshold:.4f}", str(name(target)) if target is not None
                         else "-", "-" if r.fpr is None else f"{100 * r.fpr:.1f} %", r.reference or "none"]]),
                 Table("Evidence per detector (MAD anomaly of the most suspicious class)",
                       ["detector", "anomaly", "its first class"], rows)],
