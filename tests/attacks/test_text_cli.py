@@ -86,3 +86,26 @@ def test_train_poisoned_text_run_and_eval_with_its_vocabulary(tmp_path, capsys):
     assert main(["eval", str(out), "--metric", "noise_response", "--data-free"]) == 0
     text = capsys.readouterr().out
     assert "noise response to token_replace noise (data-free: random-token texts" in text and "collapse score" in text
+
+
+def test_min_sim_reaches_textfooler_and_is_refused_elsewhere(tmp_path, capsys):
+    run = _text_run(tmp_path)
+    assert main(["attack", str(run), "--attack", "deepwordbug", "--min-sim", "0.8"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--min-sim" in err and "deepwordbug" in err
+    neighbours = torch.zeros(64, 1, dtype=torch.long)  # no candidates: the check is about the plumbing
+    import nnsafety.attacks.text as text_attacks
+
+    seen = {}
+    real = text_attacks.TextFooler.fn
+
+    def spy(model, x, y, **kw):
+        seen.update(kw)
+        return real(model, x, y, **{**kw, "neighbours": neighbours, "min_sim": None})
+
+    text_attacks.TextFooler.fn = staticmethod(spy)
+    try:
+        assert main(["attack", str(run), "--attack", "textfooler", "--min-sim", "0.8", "-n", "4", "--json"]) == 0
+    finally:
+        text_attacks.TextFooler.fn = staticmethod(real)
+    assert seen["min_sim"] == 0.8 and json.loads(capsys.readouterr().out)["n"] == 4

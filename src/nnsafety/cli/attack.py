@@ -57,6 +57,8 @@ def run_attack(args: argparse.Namespace) -> int:
     eps = eps_list(args.eps, args.norm)
     if len(eps) != 1:
         raise UsageError("nnsafety attack: error: expected one --eps; use `nnsafety eval --attack` for a curve")
+    if args.min_sim is not None and args.attack != "textfooler":
+        raise UsageError(f"nnsafety attack: error: --min-sim is TextFooler's sentence check; got --attack {args.attack}")
     run, data, dataset = load_run_and_data(args)
     if dataset.domain.name == "bytes":
         from .attack_bytes import attack_folder
@@ -101,7 +103,8 @@ def run_text_attack(args: argparse.Namespace, run, dataset) -> int:
         raise UsageError(f"nnsafety attack: error: {args.attack} attacks text runs, got a dataset without a vocabulary")
     x, y = _points(args, dataset)
     texts = dataset.texts[: len(x)] if dataset.texts is not None else None
-    result = get_attack(args.attack, max_change=args.max_change, batch_size=args.batch_size).run(
+    kw = {} if args.min_sim is None else {"min_sim": args.min_sim}
+    result = get_attack(args.attack, max_change=args.max_change, batch_size=args.batch_size, **kw).run(
         run.model, x, y, vocab=dataset.vocab, texts=texts)
     print(json.dumps({"run": str(run.path), **result.to_dict()}, sort_keys=True) if args.json else result.to_text())
     return 0
@@ -146,6 +149,9 @@ def register(sub) -> None:
     p.add_argument("--steps", type=positive_int, help="attack iterations (default: the attack's own)")
     p.add_argument("--max-change", dest="max_change", type=unit_float, default=0.2,
                    help="text attacks: most fraction of a text's words that may change")
+    p.add_argument("--min-sim", dest="min_sim", type=unit_float, default=None,
+                   help="textfooler: keep a substitution only if MiniLM's sentence cosine of its 15-word "
+                        "window stays at least this (e.g. 0.84; needs the extra nlp)")
     p.add_argument("--version", default="standard", choices=["standard", "plus", "rand"], help="AutoAttack version")
     p.add_argument("-n", "--n", dest="n", type=count, default=1000,
                    help="number of test images (0 = all); spell it -n under torchrun, whose parser takes --n as its own")
