@@ -123,3 +123,29 @@ def malware_data() -> Path:
     if not (root / ".done").is_file():
         pytest.skip("needs the real executables and MalConv weights: run `make data-malware`")
     return root
+
+
+def _check_feature_constraints(dom, x0, x) -> None:
+    """Every constraint of FeatureDomain ``dom`` on a change x0 → x (N×D tensors), written out per
+    feature (an independent check of ``dom.project`` / ``dom.is_valid`` and of the attacks' outputs)."""
+    import torch
+
+    lo, hi = torch.tensor(dom.lower), torch.tensor(dom.upper)
+    assert ((x >= lo) & (x <= hi)).all()
+    for j, kind in enumerate(dom.kinds):
+        if kind != "real":
+            assert torch.equal(x[:, j], torch.round(x[:, j]))
+        if kind == "binary":
+            assert set(x[:, j].tolist()) <= {0.0, 1.0}
+        if not dom.mutable[j]:
+            assert torch.equal(x[:, j], x0[:, j])
+        if dom.direction[j] > 0:
+            assert (x[:, j] >= x0[:, j]).all()
+        if dom.direction[j] < 0:
+            assert (x[:, j] <= x0[:, j]).all()
+
+
+@pytest.fixture(scope="session")  # session scope: hypothesis's @given tests may take it
+def check_feature_constraints():
+    return _check_feature_constraints
+
