@@ -77,3 +77,19 @@ def embedding_pgd(model: nn.Module, ids: torch.Tensor, y: torch.Tensor, eps: flo
             (g,) = torch.autograd.grad(loss, delta)
             delta = project_tokens(delta.detach() + alpha * unit_per_token(g) * real, radius)
         return delta.detach()
+
+
+def embedding_pgd_accuracy(model: nn.Module, ids: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10,
+                           seed: int = 0, batch: int = 256) -> float:
+    """Accuracy under :func:`embedding_pgd` at ``eps`` (ε = 0: clean accuracy through the same
+    embed → forward_embeddings path), ``batch`` texts at a time, one generator seeded with ``seed``
+    continued across batches (the batch size is part of the random draws)."""
+    g = torch.Generator().manual_seed(seed)
+    correct = 0
+    for xb, yb in zip(ids.split(batch), y.split(batch)):
+        delta = embedding_pgd(model, xb, yb, eps=eps, steps=steps, generator=g) if eps > 0 else 0.0
+        with torch.no_grad():
+            logits = model.forward_embeddings(model.embed(xb) + delta, token_mask(model, xb))
+        correct += int((logits.argmax(1) == yb).sum())
+    return correct / max(len(y), 1)
+

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from .._io import write_json_atomic
+from ..attacks.embedding import embedding_pgd_accuracy
 from ..data import load_dataset
 from ..train import TrainConfig, train
 from ._tables import fmt, mean_std, write_table
@@ -61,22 +62,6 @@ def tfidf_baseline(train_set, test_set) -> Dict[str, float]:
     clf = LogisticRegression(C=1.0, max_iter=2000).fit(vec.fit_transform(train_set.texts), train_set.labels.numpy())
     acc = float(clf.score(vec.transform(test_set.texts), test_set.labels.numpy()))
     return {"accuracy": acc, "fit_s": time.perf_counter() - t0}
-
-
-def embedding_pgd_accuracy(model, ids, y, eps: float = 0.1, steps: int = 10, seed: int = 0, batch: int = 256) -> float:
-    """Accuracy under ``embedding_pgd`` (module doc), batched."""
-    from ..attacks.embedding import embedding_pgd, token_mask
-
-    model.eval()
-    gen = torch.Generator().manual_seed(seed)
-    correct = 0
-    for i in range(0, ids.shape[0], batch):
-        b, yb = ids[i:i + batch], y[i:i + batch]
-        delta = embedding_pgd(model, b, yb, eps=eps, steps=steps, generator=gen)
-        with torch.no_grad():
-            logits = model.forward_embeddings(model.embed(b) + delta, token_mask(model, b))
-        correct += int((logits.argmax(1) == yb).sum())
-    return correct / ids.shape[0]
 
 
 def text_synonyms(dataset, k: int = 8, min_cos: float = 0.5) -> Optional[Dict[str, List[str]]]:
@@ -152,6 +137,7 @@ def run_text(out_dir, seeds: int = 3, epochs: int = EPOCHS, methods: Optional[Se
                 res = train(text_config(data, name, seed, epochs, data_root), train_set=train_set,
                             test_set=test_set, progress=progress)
                 noise = word_noise_accuracy(res.model, test_set, synonyms)
+                res.model.eval()
                 pgd = {f"{e:g}": embedding_pgd_accuracy(res.model, x, y, e, pgd_steps) for e in eps}
                 cache[key] = {
                     "data": data, "method": name, "seed": seed, "clean_acc": res.final["test_acc"],

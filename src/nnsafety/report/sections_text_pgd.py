@@ -13,25 +13,13 @@ from __future__ import annotations
 
 import torch
 
-from ..attacks.embedding import embedding_pgd, token_mask
+from ..attacks.embedding import embedding_pgd_accuracy
 from ..attacks.sanity import check_deterministic, check_eps_monotonic, check_probability_outputs
 from .base import AuditContext, Finding, Figure, SectionOutput, Table, new_figure, pct, register_section, render
 
 EPS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)  # fractions of each word vector's L2 length
 REPORTED = 0.1  # the ε named in the finding
 N_MAX = 200  # texts attacked
-
-
-def pgd_accuracy(model, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int, seed: int, batch: int = 100) -> float:
-    """Accuracy under ``embedding_pgd`` at ``eps`` (ε = 0: clean accuracy), batched, seeded."""
-    g = torch.Generator().manual_seed(seed)
-    correct = 0
-    for xb, yb in zip(x.split(batch), y.split(batch)):
-        delta = embedding_pgd(model, xb, yb, eps=eps, steps=steps, generator=g) if eps > 0 else 0.0
-        with torch.no_grad():
-            logits = model.forward_embeddings(model.embed(xb) + delta, token_mask(model, xb))
-        correct += int((logits.argmax(1) == yb).sum())
-    return correct / max(len(y), 1)
 
 
 @register_section(
@@ -55,7 +43,7 @@ def text_embedding_pgd_section(ctx: AuditContext) -> SectionOutput:
     steps = int(ctx.budget.pgd_steps)
     acc = []
     for eps in EPS:
-        acc.append(pgd_accuracy(model, x, y, eps, steps, ctx.seed))
+        acc.append(embedding_pgd_accuracy(model, x, y, eps, steps, ctx.seed, batch=100))
         ctx.tick(f"ε={eps:g}")
     with torch.no_grad():
         checks = [check_probability_outputs(model(x[:64])), check_deterministic(model, x[:64]),
