@@ -168,6 +168,7 @@ def stream_seed(seed: int, name: str, severity: int, block: int) -> int:
 
 
 _NUMPY_FLOATS = {torch.float32: np.float32, torch.float64: np.float64}
+_ALIGN = 64
 
 
 def new_buffer(shape, like: torch.Tensor, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
@@ -180,12 +181,17 @@ def new_buffer(shape, like: torch.Tensor, dtype: Optional[torch.dtype] = None) -
     on the benchmark VM (0.2 ms per image, as much as a whole per-image pixelate in Pillow).
     NumPy's plain ``malloc`` is served again from the heap once the first buffer is freed, and
     NumPy asks for huge pages: 0 faults and 0.36 ms. The tensor is an ordinary tensor (it only
-    cannot be resized in place).
+    cannot be resized in place), 64-byte aligned as torch's: the results of every op on it are
+    the same bits (the corruptions' outputs are checked equal before and after).
     """
     dtype = like.dtype if dtype is None else dtype
     if like.device.type != "cpu" or dtype not in _NUMPY_FLOATS:
         return torch.empty(shape, dtype=dtype, device=like.device)
-    return torch.from_numpy(np.empty(tuple(shape), _NUMPY_FLOATS[dtype]))
+    # aligned to 64 bytes as torch's own buffers: BLAS kernels round differently on other alignments
+    shape, item = tuple(shape), np.dtype(_NUMPY_FLOATS[dtype]).itemsize
+    raw = np.empty(math.prod(shape) * item + _ALIGN, np.uint8)
+    skip = -raw.ctypes.data % _ALIGN
+    return torch.from_numpy(raw[skip:skip + math.prod(shape) * item].view(_NUMPY_FLOATS[dtype]).reshape(shape))
 
 
 # ---- random draws: on the generator's device, then moved, so CPU and GPU see the same numbers ----
@@ -196,13 +202,19 @@ def _gen_device(g: Optional[torch.Generator], like: torch.Tensor) -> torch.devic
 
 def rand(shape, g: Optional[torch.Generator], like: torch.Tensor) -> torch.Tensor:
     """Uniform [0, 1) draws in float32 (float64 inputs get float32 draws cast up)."""
-    r = torch.rand(shape, generator=g, device=_gen_device(g, like))
-    return r.to(like.device, like.dtype)
+    return _draw(torch.rand, shape, g, like)
 
 
 def randn(shape, g: Optional[torch.Generator], like: torch.Tensor) -> torch.Tensor:
-    r = torch.randn(shape, generator=g, device=_gen_device(g, like))
-    return r.to(like.device, like.dtype)
+    """Standard normal draws in float32 (float64 inputs get float32 draws cast up)."""
+    return _draw(torch.randn, shape, g, like)
+
+
+def _draw(sampler, shape, g: Optional[torch.Generator], like: torch.Tensor) -> torch.Tensor:
+    dev = _gen_device(g, like)
+    if dev.type == "cpu" and like.device.type == "cpu":  # the same draws, into a buffer that does not fault
+        return sampler(shape, generator=g, out=new_buffer(shape, like, torch.float32)).to(like.dtype)
+    return sampler(shape, generator=g, device=dev).to(like.device, like.dtype)
 
 
 def randint(low: int, high: int, shape, g: Optional[torch.Generator], like: torch.Tensor) -> torch.Tensor:

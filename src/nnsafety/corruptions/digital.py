@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from . import _filters as flt, _jit
-from .base import register_corruption, uniform
+from .base import new_buffer, register_corruption, uniform
 
 
 # make_cifar_c.py: c = [.05, .1, .15, .2, .3]; make_imagenet_c.py: [.1, .2, .3, .4, .5]
@@ -33,7 +33,8 @@ def brightness(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
 def contrast(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     """(x − mean) · c + mean, with the mean per image and channel."""
     mean = x.mean(dim=(2, 3), keepdim=True)
-    return (x - mean) * c[0] + mean
+    # in place on one buffer: the same operations as (x − mean)·c + mean, a third of the page faults
+    return torch.sub(x, mean, out=new_buffer(x.shape, x)).mul_(c[0]).add_(mean)
 
 
 # make_cifar_c.py: (factor, shift) = [(0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)]
