@@ -8,7 +8,7 @@ import torch
 
 from . import _filters as flt
 from ._jit import as_float32, jit as _jit
-from .base import new_buffer
+from ._buffers import new_buffer
 
 
 @_jit

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from ._jit import as_float32, jit as _jit
-from .base import new_buffer
+from ._buffers import new_buffer
 
 
 # jfdctint.c / jidctint.c constants: FIX(c) = round(c·2^13)

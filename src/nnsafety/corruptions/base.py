@@ -28,13 +28,13 @@ import math
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..domains import Domain, require_domain
 from .._registry import Registry
 from .._validation import check_images
+from ._buffers import new_buffer
 
 CorruptionFn = Callable[[torch.Tensor, tuple, Optional[torch.Generator]], torch.Tensor]
 
@@ -165,33 +165,6 @@ def stream_seed(seed: int, name: str, severity: int, block: int) -> int:
     """
     key = f"{int(seed)}/{name}/{int(severity)}/{int(block)}".encode()
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 1
-
-
-_NUMPY_FLOATS = {torch.float32: np.float32, torch.float64: np.float64}
-_ALIGN = 64
-
-
-def new_buffer(shape, like: torch.Tensor, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
-    """An uninitialised tensor of ``shape`` on like's device (dtype: like's): on the CPU, float
-    buffers come from NumPy's allocator.
-
-    Why: glibc serves torch's large CPU allocations (64-byte aligned, just above its adaptive
-    mmap threshold) with a fresh mmap every time, so every 4 KiB page of a new batch-sized
-    output faults on first touch: 2,350 faults and 3.2 ms to fill one 16×3×224×224 float32 batch
-    on the benchmark VM (0.2 ms per image, as much as a whole per-image pixelate in Pillow).
-    NumPy's plain ``malloc`` is served again from the heap once the first buffer is freed, and
-    NumPy asks for huge pages: 0 faults and 0.36 ms. The tensor is an ordinary tensor (it only
-    cannot be resized in place), 64-byte aligned as torch's: the results of every op on it are
-    the same bits (the corruptions' outputs are checked equal before and after).
-    """
-    dtype = like.dtype if dtype is None else dtype
-    if like.device.type != "cpu" or dtype not in _NUMPY_FLOATS:
-        return torch.empty(shape, dtype=dtype, device=like.device)
-    # aligned to 64 bytes as torch's own buffers: BLAS kernels round differently on other alignments
-    shape, item = tuple(shape), np.dtype(_NUMPY_FLOATS[dtype]).itemsize
-    raw = np.empty(math.prod(shape) * item + _ALIGN, np.uint8)
-    skip = -raw.ctypes.data % _ALIGN
-    return torch.from_numpy(raw[skip:skip + math.prod(shape) * item].view(_NUMPY_FLOATS[dtype]).reshape(shape))
 
 
 # ---- random draws: on the generator's device, then moved, so CPU and GPU see the same numbers ----

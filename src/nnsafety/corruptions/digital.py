@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from . import _filters as flt, _jit
-from .base import new_buffer, register_corruption, uniform
+from ._buffers import new_buffer
+from .base import register_corruption, uniform
 
 
 # make_cifar_c.py: c = [.05, .1, .15, .2, .3]; make_imagenet_c.py: [.1, .2, .3, .4, .5]

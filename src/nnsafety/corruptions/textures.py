@@ -9,7 +9,8 @@ from typing import Optional
 import torch
 
 from . import _filters as flt, _jit
-from .base import new_buffer, rand, randint, randn, uniform
+from ._buffers import new_buffer
+from .base import rand, randint, randn, uniform
 
 
 def next_power_of_2(n: int) -> int:
