@@ -215,10 +215,9 @@ def _upsample_row(s, out):
     at even, (3·s + right + 7) >> 4 at odd outputs, edges replicated; minus 128."""
     m = s.shape[0]
     out[0] = np.floor((_F4 * s[0] + _F8) * _SIXTEENTH) - _F128
-    for j in range(1, m):
-        out[2 * j] = np.floor((_F3 * s[j] + s[j - 1] + _F8) * _SIXTEENTH) - _F128
-    for j in range(m - 1):
+    for j in range(m - 1):  # both outputs between s[j] and s[j + 1] in one loop: LLVM pairs the stores
         out[2 * j + 1] = np.floor((_F3 * s[j] + s[j + 1] + _F7) * _SIXTEENTH) - _F128
+        out[2 * j + 2] = np.floor((_F3 * s[j + 1] + s[j] + _F8) * _SIXTEENTH) - _F128
     out[2 * m - 1] = np.floor((_F4 * s[m - 1] + _F7) * _SIXTEENTH) - _F128
 
 
