@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN := torch==2.13.0
 BENCH_VENV := .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
+IC_VENV := .venv-imagecorruptions
 
 .PHONY: install install-nlp demo test test-all bench-setup bench bench-textattack bench-malware-peer clean data data-text data-malware data-malware-wine data-genai
 
@@ -59,7 +60,15 @@ $(BENCH_VENV)/.installed: benchmarks/constraints.txt benchmarks/requirements.txt
 	$(BENCH_PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
-bench-setup: $(BENCH_VENV)/.installed
+bench-setup: $(BENCH_VENV)/.installed $(IC_VENV)/.installed
+
+# imagecorruptions 1.1.2, the peer of benchmarks/bench_corruptions.py, in a venv of its own (no
+# torch): it needs NumPy 1 (see the requirements file), which the other peers' venv does not pin.
+$(IC_VENV)/.installed: benchmarks/requirements-imagecorruptions.txt
+	$(PYTHON) -m venv $(IC_VENV)
+	$(IC_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-imagecorruptions.txt
+	$(IC_VENV)/bin/python -m pip install --quiet --no-deps imagecorruptions==1.1.2
+	touch $@
 
 # TextAttack (benchmarks/bench_textattack.py) in a venv of its own: textattack itself with --no-deps
 # and then the packages its import path needs, pinned where a newer release breaks that import

@@ -1,4 +1,4 @@
-"""Peer timing (run inside .venv-bench): imagecorruptions 1.1.2, one image at a time, as its API works.
+"""Peer timing (run inside .venv-imagecorruptions): imagecorruptions 1.1.2, one image at a time, as its API works.
 
 Usage: python benchmarks/_peer_imagecorruptions.py SEVERITY N SEED SIZE NAME... ; prints one JSON object
 {name: seconds per image or "error: ..."} on the last line of stdout.
@@ -10,7 +10,24 @@ import warnings
 
 warnings.filterwarnings("ignore")
 
+import inspect  # noqa: E402
+
 import numpy as np  # noqa: E402
+import skimage.filters  # noqa: E402
+
+if "multichannel" not in inspect.signature(skimage.filters.gaussian).parameters:
+    # imagecorruptions 1.1.2 calls gaussian(..., multichannel=True); scikit-image 0.19 renamed it
+    # channel_axis=-1 (the same filter: no smoothing across the last axis) and 0.20 dropped the old
+    # name. Only the keyword is mapped, before imagecorruptions imports the function.
+    _gaussian = skimage.filters.gaussian
+
+    def _gaussian_multichannel(image, *args, multichannel=None, **kwargs):
+        if multichannel:
+            kwargs["channel_axis"] = -1
+        return _gaussian(image, *args, **kwargs)
+
+    skimage.filters.gaussian = _gaussian_multichannel
+
 from imagecorruptions import corrupt  # noqa: E402
 
 

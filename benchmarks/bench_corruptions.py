@@ -5,9 +5,9 @@ Images at side S: (S/4)² uniform random pixels, each replicated 4×4, at uint8 
 rule on both sides). nnsafety corrupts a batch in-process (``--n``: 256 images at 32 px with the
 CIFAR-10-C table, 16 at 224 px with the ImageNet-C table); the peer (imagecorruptions 1.1.2,
 ImageNet-C parameters at every size, one image at a time as its API works) runs in
-``.venv-bench`` as a subprocess. Rounds alternate which side runs first, per size; the median of
-the rounds is reported (per round, nnsafety's figure is the median of ``--inner`` calls on the
-batch, the peer's the mean over ``--peer-n`` images). ``--clock cpu`` times both sides by
+``.venv-imagecorruptions`` (``make bench-setup``) as a subprocess. Rounds alternate which side
+runs first, per size; the median of the rounds is reported (per round, nnsafety's figure is the
+median of ``--inner`` calls on the batch, the peer's the mean over ``--peer-n`` images). ``--clock cpu`` times both sides by
 process CPU time (on a loaded shared machine wall time mostly measures the other jobs).
 Run: ``OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_corruptions.py
 --threads 1 --clock cpu`` (both variables are also set by the script before torch is imported).
@@ -115,7 +115,7 @@ def main() -> None:
     ap.add_argument("--peer-n", type=int, nargs="+", default=[64, 8],
                     help="images per peer timing per size (per-image loop)")
     ap.add_argument("--severity", type=int, default=3)
-    ap.add_argument("--peer-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
+    ap.add_argument("--peer-python", default=str(ROOT / ".venv-imagecorruptions" / "bin" / "python"))
     ap.add_argument("--threads", type=int, default=0, help="torch threads for nnsafety (0: default)")
     ap.add_argument("--names", nargs="*", default=None, help="corruptions to time (default: all 19)")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",

@@ -221,3 +221,39 @@ def test_large_images_use_the_imagenet_table():
     y = torch.rand(2, 3, 96, 96, generator=torch.Generator().manual_seed(1))
     m = y.mean(dim=(2, 3), keepdim=True)
     assert torch.allclose(corrupt(y, "contrast", 5), (y - m) * 0.05 + m, atol=1e-6)
+
+
+def test_new_buffer_is_a_torch_aligned_buffer_and_the_draws_are_torchs():
+    from nnsafety.corruptions._buffers import new_buffer
+    from nnsafety.corruptions.base import rand, randn
+    for dtype in (torch.float32, torch.float64):
+        b = new_buffer((3, 5, 7), torch.zeros(1), dtype)
+        assert b.shape == (3, 5, 7) and b.dtype == dtype and b.is_contiguous()
+        assert b.data_ptr() % 64 == 0  # torch's own alignment (BLAS results depend on it)
+    assert new_buffer((2, 2), torch.zeros(1, dtype=torch.int64)).dtype == torch.int64  # torch.empty
+    like = torch.zeros(1)
+    for draw, ref in ((rand, torch.rand), (randn, torch.randn)):
+        got = draw((4, 3, 32, 32), torch.Generator().manual_seed(7), like)
+        assert torch.equal(got, ref((4, 3, 32, 32), generator=torch.Generator().manual_seed(7)))
+        wide = draw((4, 3), torch.Generator().manual_seed(7), like.double())  # float32 draws cast up
+        assert wide.dtype == torch.float64 and torch.equal(wide, ref((4, 3), generator=torch.Generator().manual_seed(7)).double())
+
+
+def test_new_buffer_reuses_memory_only_once_no_tensor_uses_it():
+    from nnsafety.corruptions._buffers import new_buffer
+    like = torch.zeros(1)
+    a = new_buffer((64, 1000), like)
+    a.fill_(1.0)
+    view = a[10:20].t()  # a view keeps the storage (and the buffer) alive
+    ptr = a.data_ptr()
+    del a
+    b = new_buffer((64, 1000), like)
+    assert b.data_ptr() != ptr and torch.all(view == 1.0)
+    b.fill_(2.0)
+    assert torch.all(view == 1.0)  # the live view was not overwritten
+    del view
+    c = new_buffer((64, 1000), like)  # now the first buffer is free again: handed out, already mapped
+    assert c.data_ptr() == ptr and c.data_ptr() != b.data_ptr()
+    arr = c.numpy()  # a NumPy view of the tensor keeps it in use too
+    del c
+    assert new_buffer((64, 1000), like).data_ptr() != arr.ctypes.data

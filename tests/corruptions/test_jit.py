@@ -102,6 +102,53 @@ def test_compiled_jpeg_float64_input():
     assert torch.equal(jpeg_roundtrip(x, 40), jpeg_roundtrip_torch(x, 40))
 
 
+class _Form:
+    """A linear form of a butterfly's 8 inputs (its coefficient vector): running ``jpeg._fdct_1d``
+    / ``_idct_1d`` on forms records every intermediate, whose worst case over inputs bounded by
+    B is |coefficients|·B."""
+
+    seen = []
+
+    def __init__(self, c):
+        self.c = np.asarray(c, dtype=np.float64)
+        _Form.seen.append(self)
+
+    def __add__(self, o):
+        return _Form(self.c + o.c)
+
+    def __sub__(self, o):
+        return _Form(self.c - o.c)
+
+    def __mul__(self, k):
+        return _Form(self.c * k)
+
+    def __lshift__(self, k):
+        return _Form(self.c * (1 << k))
+
+
+def _worst(butterfly, bound: float) -> tuple:
+    """(largest |intermediate|, largest |output|) of the butterfly over inputs in [−bound, bound]."""
+    _Form.seen = []
+    outs = butterfly([_Form(e) for e in np.eye(8)])
+    worst = lambda forms: max(float(np.abs(f.c).sum()) * bound for f in forms)
+    return worst(_Form.seen), worst(outs)
+
+
+def test_compiled_jpeg_int32_lanes_cannot_overflow():
+    # the kernel carries libjpeg's integers in int32: every intermediate of both passes of both
+    # butterflies, for any 8-bit block and any table, must stay below 2^31 (rounding terms: + 2^17)
+    from nnsafety.corruptions.jpeg import _fdct_1d, _idct_1d
+    inner1, out1 = _worst(_fdct_1d, 128)  # level-shifted samples −128..127
+    inner2, out2 = _worst(_fdct_1d, out1 / 2 ** 11 + 1)  # row pass: DESCALE by 11
+    t = out2 / 2 ** 15 + 1  # the FDCT output (8× the coefficient), |t| < 2^14
+    coef = t / 8 + 255 / 2 + 1  # |round(t / 8Q)·Q| <= |t|/8 + Q/2, Q <= 255
+    inner3, out3 = _worst(_idct_1d, coef)
+    inner4, _ = _worst(_idct_1d, out3 / 2 ** 11 + 1)  # column pass: DESCALE by 11
+    assert t < 2 ** 14
+    for inner in (inner1, inner2, inner3, inner4):
+        assert inner + 2 ** 17 < 2 ** 31, np.log2(inner)
+
+
 def test_usable_only_on_cpu_and_not_when_disabled(monkeypatch):
     x = torch.zeros(1, 3, 8, 8)
     assert _jit.usable(x)

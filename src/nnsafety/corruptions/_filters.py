@@ -18,6 +18,8 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from ._buffers import new_buffer
+
 
 def fold(idx: torch.Tensor, n: int, mode: str) -> torch.Tensor:
     """Map integer indices into [0, n) by the border rule ``mode`` (see module docstring)."""
@@ -64,14 +66,16 @@ def left_matmul(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return torch.matmul(a, x)
     h, w = x.shape[-2:]
     xb = x.reshape(-1, h, w)
-    return torch.bmm(a.expand(xb.shape[0], *a.shape), xb).view(*x.shape[:-2], a.shape[0], w)
+    out = new_buffer((xb.shape[0], a.shape[0], w), xb)  # see new_buffer: no page faults
+    return torch.bmm(a.expand(xb.shape[0], *a.shape), xb, out=out).view(*x.shape[:-2], a.shape[0], w)
 
 
 def apply_separable(x: torch.Tensor, a_h: torch.Tensor, a_w: torch.Tensor) -> torch.Tensor:
     """A_h @ x @ A_wᵀ over the last two dims of x (any leading dims)."""
     a_h = a_h.to(x.device, x.dtype)
     a_w = a_w.to(x.device, x.dtype)
-    return torch.matmul(left_matmul(a_h, x), a_w.transpose(0, 1))
+    y = left_matmul(a_h, x)
+    return torch.matmul(y, a_w.transpose(0, 1), out=new_buffer((*y.shape[:-1], a_w.shape[0]), y))
 
 
 def gaussian_filter(x: torch.Tensor, sigma: float, mode: str = "nearest",

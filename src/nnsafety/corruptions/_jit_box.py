@@ -8,101 +8,88 @@ import torch
 
 from . import _filters as flt
 from ._jit import as_float32, jit as _jit
+from ._buffers import new_buffer
 
 
 @_jit
-def _box_pass_rows(src, lo, hi, k, dst):
-    """Pillow's BOX reduction along the rows of src (R×n ints) into dst (R×len(lo)): window sums
-    of src[lo_j:hi_j] times K_j = round(2^22/m_j), + 2^21, >> 22 (``Resample.c``, 8 bpc). The
-    sums are differences of the row's prefix sums: no inner loop of irregular length (1.6× faster
-    at 224 px; prefix sums of 8 rows at once, for 8 independent add chains, were slower)."""
-    cs = np.zeros(src.shape[1] + 1, np.int64)
-    for r in range(src.shape[0]):
-        s, d = src[r], dst[r]
-        for i in range(s.shape[0]):
-            cs[i + 1] = cs[i] + s[i]
-        for j in range(lo.shape[0]):
-            d[j] = ((cs[hi[j]] - cs[lo[j]]) * k[j] + (1 << 21)) >> 22
-
-
-@_jit
-def _box_pass_cols(src, lo, hi, k, dst):
-    """The same along the columns: dst[j] from the rows src[lo_j:hi_j] (whole-row adds)."""
-    w = src.shape[1]
-    acc = np.empty(w, np.int32)
-    for j in range(lo.shape[0]):
-        acc[:] = 0
-        for i in range(lo[j], hi[j]):
-            row = src[i]
-            for c in range(w):
-                acc[c] += row[c]
-        d, kj = dst[j], k[j]
-        for c in range(w):
-            d[c] = (acc[c] * kj + (1 << 21)) >> 22
-
-
-@_jit
-def _pixelate_images(x, mul, lut, wins_w, wins_h, src_r, src_c, out):
+def _pixelate_images(x, mul, lut, taps, k_w, lo_h, hi_h, k_h, src_r, src_c, out):
     """PIL BOX down (columns, then rows) and nearest-neighbour BOX up of every plane of x
-    (N×C×H×W in [0, 1]; levels round(x·255) in x's type) into out (levels through lut).
-    wins_*: (lo, hi, K) of each axis or empty for an axis that keeps its size; src_*: the source
-    row / column of each output row / column of the upscale."""
+    (N×C×H×W in [0, 1]; levels round(x·255) in x's type) into out (levels through lut), one
+    small row at a time: no intermediate plane, every output row a copy of its source row.
+
+    Pillow (``Resample.c``, 8 bpc) rounds each pass as (sum·K + 2^21) >> 22, K = round(2^22/m)
+    for a window of m pixels; sum·K < 255·2^22 + 255·m/2 < 2^31, so int32 holds it. taps[t, j]:
+    the t-th pixel of column window j, or W (the level row's zero pad) past the window's end;
+    lo_h/hi_h: the row window of each small row. Indices are unsigned: numba then skips the
+    negative-index wrap, and LLVM vectorises the gathers (2× faster at 224 px).
+    """
     n, ch, h, w = x.shape
-    lw, lh = wins_w[0], wins_h[0]
-    sw = lw.shape[0] if lw.shape[0] else w
-    sh = lh.shape[0] if lh.shape[0] else h
-    lv = np.empty((h, w), np.int32)  # 8-bit levels and sums: int32 halves the memory traffic
-    mid = np.empty((h, sw), np.int32)
-    small = np.empty((sh, sw), np.int32)
-    row, vals = np.empty(w, out.dtype), np.empty(sw, out.dtype)
+    n_taps, sw = taps.shape
+    lv = np.zeros(w + 1, np.int32)
+    col, acc = np.empty(sw, np.int32), np.empty(sw, np.int32)
+    vals, row = np.empty(sw, out.dtype), np.empty(w, out.dtype)
+    rnd = np.int32(1 << 21)
     for i in range(n):
         for c in range(ch):
-            p = x[i, c]
-            for r in range(h):
-                pr, lr = p[r], lv[r]
-                for q in range(w):
-                    lr[q] = np.int32(np.rint(pr[q] * mul))
-            if lw.shape[0]:
-                _box_pass_rows(lv, lw, wins_w[1], wins_w[2], mid)
-            else:
-                mid[:, :] = lv
-            if lh.shape[0]:
-                _box_pass_cols(mid, lh, wins_h[1], wins_h[2], small)
-            else:
-                small[:, :] = mid
-            o = out[i, c]
-            for r in range(h):
-                if r == 0 or src_r[r] != src_r[r - 1]:  # a new source row (most output rows repeat one)
-                    sr = small[src_r[r]]
-                    for q in range(sw):
-                        vals[q] = lut[sr[q]]
+            p, o = x[i, c], out[i, c]
+            r_out = 0
+            for big in range(lo_h.shape[0]):
+                acc[:] = 0
+                for r in range(lo_h[big], hi_h[big]):
+                    pr = p[r]
                     for q in range(w):
-                        row[q] = vals[src_c[q]]
-                orow = o[r]
+                        lv[q] = np.int32(np.rint(pr[q] * mul))
+                    t0 = taps[0]
+                    for j in range(sw):
+                        col[j] = lv[t0[j]]
+                    for t in range(1, n_taps):
+                        tt = taps[t]
+                        for j in range(sw):
+                            col[j] += lv[tt[j]]
+                    for j in range(sw):
+                        acc[j] += (col[j] * k_w[j] + rnd) >> 22
+                kb = k_h[big]
+                for j in range(sw):
+                    vals[j] = lut[(acc[j] * kb + rnd) >> 22]
                 for q in range(w):
-                    orow[q] = row[q]
+                    row[q] = vals[src_c[q]]
+                while r_out < h and src_r[r_out] == big:  # the output rows whose source is this one
+                    orow = o[r_out]
+                    for q in range(w):
+                        orow[q] = row[q]
+                    r_out += 1
 
 
 @lru_cache(maxsize=64)
 def _box_windows(n: int, small: int) -> tuple:
-    """(lo, hi, K) int64 arrays of PIL's BOX n -> small windows (``_filters.box_resize_matrix``:
-    contiguous 0/1 rows), K = int(0.5 + 2^22/m) as Pillow makes its fixed-point weights; empty
-    arrays when the axis keeps its size (Pillow copies it)."""
+    """(lo, hi, K) of PIL's BOX n -> small windows (``_filters.box_resize_matrix``: contiguous
+    0/1 rows), K = int(0.5 + 2^22/m) as Pillow makes its fixed-point weights (int32). An axis
+    that keeps its size (Pillow copies it) gets one-pixel windows with K = 2^22: the same copy."""
     if small == n:
-        e = np.empty(0, np.int64)
-        return e, e, e
+        lo = np.arange(n, dtype=np.uint32)
+        return lo, lo + 1, np.full(n, 1 << 22, np.int32)
     a = flt.box_resize_matrix(n, small).numpy() > 0
     lo, hi = a.argmax(1), n - a[:, ::-1].argmax(1)
-    k = np.floor(0.5 + (1.0 / (hi - lo)) * float(1 << 22)).astype(np.int64)
-    return lo.astype(np.int64), hi.astype(np.int64), k
+    k = np.floor(0.5 + (1.0 / (hi - lo)) * float(1 << 22)).astype(np.int32)
+    return lo.astype(np.uint32), hi.astype(np.uint32), k
+
+
+@lru_cache(maxsize=64)
+def _box_taps(n: int, small: int) -> tuple:
+    """(taps, K) of the n -> small column windows for ``_pixelate_images``: taps[t, j] = lo_j + t
+    while t < m_j, else n (the zero pad)."""
+    lo, hi, k = _box_windows(n, small)
+    t = np.arange(int((hi - lo).max()), dtype=np.uint32)[:, None]
+    return np.where(lo + t < hi, lo + t, np.uint32(n)).astype(np.uint32), k
 
 
 @lru_cache(maxsize=64)
 def _box_sources(small: int, n: int) -> np.ndarray:
-    """The source of each of n outputs of PIL's BOX upscale small -> n (nearest neighbour)."""
+    """The source of each of n outputs of PIL's BOX upscale small -> n (nearest neighbour:
+    non-decreasing, every source picked at least once)."""
     if small == n:
-        return np.arange(n, dtype=np.int64)
-    return flt.box_resize_matrix(small, n).argmax(1).numpy().astype(np.int64)
+        return np.arange(n, dtype=np.uint32)
+    return flt.box_resize_matrix(small, n).argmax(1).numpy().astype(np.uint32)
 
 
 def pixelate(x: torch.Tensor, sh: int, sw: int, lut: torch.Tensor) -> torch.Tensor:
@@ -111,8 +98,8 @@ def pixelate(x: torch.Tensor, sh: int, sw: int, lut: torch.Tensor) -> torch.Tens
     batches get their levels from the kernel and the lookup from torch)."""
     n, ch, h, w = x.shape
     v, mul = as_float32(x, lambda t: torch.mul(t, 255).round_())
-    out = torch.empty(x.shape, dtype=torch.float32)
+    out = new_buffer(x.shape, x, torch.float32)
     levels = lut.to(torch.float32) if x.dtype == torch.float32 else torch.arange(256, dtype=torch.float32)
-    _pixelate_images(v, mul, levels.numpy(), _box_windows(w, sw), _box_windows(h, sh), _box_sources(sh, h),
+    _pixelate_images(v, mul, levels.numpy(), *_box_taps(w, sw), *_box_windows(h, sh), _box_sources(sh, h),
                      _box_sources(sw, w), out.numpy())
     return out if x.dtype == torch.float32 else lut[out.long()]

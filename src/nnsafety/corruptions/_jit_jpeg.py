@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from ._jit import as_float32, jit as _jit
+from ._buffers import new_buffer
 
 
 # jfdctint.c / jidctint.c constants: FIX(c) = round(c·2^13)
@@ -14,72 +15,89 @@ F0899, F1175, F1501, F1847 = 7373, 9633, 12299, 15137
 F1961, F2053, F2562, F3072 = 16069, 16819, 20995, 25172
 
 
+_i32 = np.int32
+_C = [_i32(v) for v in (F0298, F0390, F0541, F0765, F0899, F1175, F1501, F1847, F1961, F2053, F2562, F3072)]
+I0298, I0390, I0541, I0765, I0899, I1175, I1501, I1847, I1961, I2053, I2562, I3072 = _C
+
+
 @_jit
 def _odd(a, b, c, d):
-    """The odd part of both LL&M butterflies (see ``jpeg._odd``)."""
-    z5 = (a + c + b + d) * F1175
-    z1, z2 = (a + d) * -F0899, (b + c) * -F2562
-    z3, z4 = (a + c) * -F1961 + z5, (b + d) * -F0390 + z5
-    return a * F0298 + z1 + z3, b * F2053 + z2 + z4, c * F3072 + z2 + z3, d * F1501 + z1 + z4
+    """The odd part of both LL&M butterflies (see ``jpeg._odd``), in int32."""
+    z5 = _i32(_i32(_i32(a + c) + _i32(b + d)) * I1175)
+    z1, z2 = _i32(_i32(a + d) * -I0899), _i32(_i32(b + c) * -I2562)
+    z3, z4 = _i32(_i32(_i32(a + c) * -I1961) + z5), _i32(_i32(_i32(b + d) * -I0390) + z5)
+    return (_i32(_i32(a * I0298) + _i32(z1 + z3)), _i32(_i32(b * I2053) + _i32(z2 + z4)),
+            _i32(_i32(c * I3072) + _i32(z2 + z3)), _i32(_i32(d * I1501) + _i32(z1 + z4)))
 
 
 # The DCT passes work on "lanes": the 64 samples of every 8×8 block of a batch of planes stored
 # as 64 rows (k = 8·v + u) of one lane per block, so each 1-D butterfly is one loop over all the
 # blocks that LLVM vectorizes. Each pass reads one array and writes another (in place, the
-# possible aliasing keeps the loop scalar). The integers are carried in float64 (exact below
-# 2^53; the sums stay below 2^40): its vector multiply is one instruction, int64's several, and
-# DESCALE(x, s) = (x + 2^(s−1)) >> s is floor((x + 2^(s−1))·2^−s), exact (a power of two).
+# possible aliasing keeps the loop scalar). The integers are int32, as in libjpeg's 32-bit
+# arithmetic (8 lanes per AVX2 vector, 2.7× the float64 passes): every intermediate of both
+# butterflies stays below 2^31 for any 8-bit input and any table (worst case over all inputs,
+# by interval arithmetic on ``jpeg._fdct_1d`` / ``_idct_1d``: 2^28.4 in the FDCT, 2^31 − 4.7·10^7
+# in the IDCT's second pass; tested). numba widens int32 arithmetic to int64 unless every result
+# is cast back, hence ``_i32(...)`` around each operation: LLVM then keeps 32-bit lanes.
 
 
 @_jit
-def _fdct_pass(d0, d1, d2, d3, d4, d5, d6, d7, o0, o1, o2, o3, o4, o5, o6, o7, even_mul, even_add, shift, n):
-    """One ``jpeg_fdct_islow`` pass over all lanes: outputs 0 and 4 are floor(sum·even_mul +
-    even_add) (rows: ·4, exact; columns: DESCALE by 2), the rotated ones DESCALE(·, shift)."""
-    r, inv = float(1 << (shift - 1)), 1.0 / (1 << shift)
+def _fdct_pass(d0, d1, d2, d3, d4, d5, d6, d7, o0, o1, o2, o3, o4, o5, o6, o7, even_shl, even_add, even_shr, shift, n):
+    """One ``jpeg_fdct_islow`` pass over all lanes: outputs 0 and 4 are (sum << even_shl +
+    even_add) >> even_shr (rows: << 2; columns: DESCALE by 2), the rotated ones DESCALE(·, shift)."""
+    r = _i32(1 << (shift - 1))
     for j in range(n):
-        t0, t7, t1, t6 = d0[j] + d7[j], d0[j] - d7[j], d1[j] + d6[j], d1[j] - d6[j]
-        t2, t5, t3, t4 = d2[j] + d5[j], d2[j] - d5[j], d3[j] + d4[j], d3[j] - d4[j]
-        t10, t13, t11, t12 = t0 + t3, t0 - t3, t1 + t2, t1 - t2
-        z1 = (t12 + t13) * F0541
+        t0, t7, t1, t6 = _i32(d0[j] + d7[j]), _i32(d0[j] - d7[j]), _i32(d1[j] + d6[j]), _i32(d1[j] - d6[j])
+        t2, t5, t3, t4 = _i32(d2[j] + d5[j]), _i32(d2[j] - d5[j]), _i32(d3[j] + d4[j]), _i32(d3[j] - d4[j])
+        t10, t13, t11, t12 = _i32(t0 + t3), _i32(t0 - t3), _i32(t1 + t2), _i32(t1 - t2)
+        z1 = _i32(_i32(t12 + t13) * I0541)
         a, b, c, e = _odd(t4, t5, t6, t7)
-        o0[j] = np.floor((t10 + t11) * even_mul + even_add)
-        o4[j] = np.floor((t10 - t11) * even_mul + even_add)
-        o2[j] = np.floor((z1 + t13 * F0765 + r) * inv)
-        o6[j] = np.floor((z1 - t12 * F1847 + r) * inv)
-        o7[j], o5[j] = np.floor((a + r) * inv), np.floor((b + r) * inv)
-        o3[j], o1[j] = np.floor((c + r) * inv), np.floor((e + r) * inv)
+        o0[j] = _i32(_i32(_i32(_i32(t10 + t11) << even_shl) + even_add) >> even_shr)
+        o4[j] = _i32(_i32(_i32(_i32(t10 - t11) << even_shl) + even_add) >> even_shr)
+        o2[j] = _i32(_i32(_i32(z1 + _i32(t13 * I0765)) + r) >> shift)
+        o6[j] = _i32(_i32(_i32(z1 - _i32(t12 * I1847)) + r) >> shift)
+        o7[j], o5[j] = _i32(_i32(a + r) >> shift), _i32(_i32(b + r) >> shift)
+        o3[j], o1[j] = _i32(_i32(c + r) >> shift), _i32(_i32(e + r) >> shift)
 
 
 @_jit
 def _quantize(t, o, half, step, q, n):
     """``jcdctmgr.c``'s quantization and the decoder's dequantization of one frequency over all
-    lanes: k = floor((|t| + d/2)·step) with step = (1 + 10^−6)/d is floor((|t| + d/2)/d) (the
-    exact quotient is an integer or >= 1/d below the next one, and (|t| + d)·10^−6 < 1/d for
-    |t| < 2^15: the bias lifts exact quotients over float error and nothing across an integer),
-    i.e. t/d rounded half away from zero as ``compute_reciprocal``'s multiply (``jpeg._quantizer_as``); times Q."""
+    lanes, in float32: k = floor((|t| + d/2)·step) with step = (1 + 10^−6)/d is floor((|t| + d/2)/d)
+    (|t| < 2^14 and d/2 are exact; the exact quotient is an integer or >= 1/d below the next one;
+    the bias, 10^−6 relative, is above float32's rounding of step and of the product, 1.2·10^−7,
+    so it lifts exact quotients over the error, and (|t| + d)·1.2·10^−6 < 1/d for d <= 2040: nothing
+    crosses an integer), i.e. t/d rounded half away from zero as ``compute_reciprocal``'s multiply
+    (``jpeg._quantizer_as``); times Q."""
     for j in range(n):
-        k = np.floor((abs(t[j]) + half) * step)
-        o[j] = (k if t[j] >= 0 else -k) * q
+        k = _i32(np.floor((np.float32(abs(t[j])) + half) * step))
+        o[j] = _i32((k if t[j] >= 0 else -k) * q)
 
 
 @_jit
-def _idct_pass(d0, d1, d2, d3, d4, d5, d6, d7, o0, o1, o2, o3, o4, o5, o6, o7, shift, offset, lo, hi, n):
-    """One ``jpeg_idct_islow`` pass over all lanes: DESCALE(·, shift) + offset, clamped to lo..hi."""
-    r, inv, c13 = float(1 << (shift - 1)), 1.0 / (1 << shift), float(1 << CB)
+def _idct_pass(d0, d1, d2, d3, d4, d5, d6, d7, o0, o1, o2, o3, o4, o5, o6, o7, shift, offset, clamp, n):
+    """One ``jpeg_idct_islow`` pass over all lanes: DESCALE(·, shift) + offset, clamped to 0..255
+    if clamp."""
+    r = _i32(1 << (shift - 1))
+    lo, hi = _i32(0), _i32(255)
     for j in range(n):
-        z1 = (d2[j] + d6[j]) * F0541
-        t2, t3 = z1 - d6[j] * F1847, z1 + d2[j] * F0765
-        t0, t1 = (d0[j] + d4[j]) * c13, (d0[j] - d4[j]) * c13
-        t10, t13, t11, t12 = t0 + t3, t0 - t3, t1 + t2, t1 - t2
+        z1 = _i32(_i32(d2[j] + d6[j]) * I0541)
+        t2, t3 = _i32(z1 - _i32(d6[j] * I1847)), _i32(z1 + _i32(d2[j] * I0765))
+        t0, t1 = _i32(_i32(d0[j] + d4[j]) << CB), _i32(_i32(d0[j] - d4[j]) << CB)
+        t10, t13, t11, t12 = _i32(t0 + t3), _i32(t0 - t3), _i32(t1 + t2), _i32(t1 - t2)
         a, b, c, e = _odd(d7[j], d5[j], d3[j], d1[j])
-        o0[j] = min(max(np.floor((t10 + e + r) * inv) + offset, lo), hi)
-        o7[j] = min(max(np.floor((t10 - e + r) * inv) + offset, lo), hi)
-        o1[j] = min(max(np.floor((t11 + c + r) * inv) + offset, lo), hi)
-        o6[j] = min(max(np.floor((t11 - c + r) * inv) + offset, lo), hi)
-        o2[j] = min(max(np.floor((t12 + b + r) * inv) + offset, lo), hi)
-        o5[j] = min(max(np.floor((t12 - b + r) * inv) + offset, lo), hi)
-        o3[j] = min(max(np.floor((t13 + a + r) * inv) + offset, lo), hi)
-        o4[j] = min(max(np.floor((t13 - a + r) * inv) + offset, lo), hi)
+        v0 = _i32(_i32(_i32(_i32(t10 + e) + r) >> shift) + offset)
+        v7 = _i32(_i32(_i32(_i32(t10 - e) + r) >> shift) + offset)
+        v1 = _i32(_i32(_i32(_i32(t11 + c) + r) >> shift) + offset)
+        v6 = _i32(_i32(_i32(_i32(t11 - c) + r) >> shift) + offset)
+        v2 = _i32(_i32(_i32(_i32(t12 + b) + r) >> shift) + offset)
+        v5 = _i32(_i32(_i32(_i32(t12 - b) + r) >> shift) + offset)
+        v3 = _i32(_i32(_i32(_i32(t13 + a) + r) >> shift) + offset)
+        v4 = _i32(_i32(_i32(_i32(t13 - a) + r) >> shift) + offset)
+        if clamp:
+            v0, v1, v2, v3 = min(max(v0, lo), hi), min(max(v1, lo), hi), min(max(v2, lo), hi), min(max(v3, lo), hi)
+            v4, v5, v6, v7 = min(max(v4, lo), hi), min(max(v5, lo), hi), min(max(v6, lo), hi), min(max(v7, lo), hi)
+        o0[j], o1[j], o2[j], o3[j], o4[j], o5[j], o6[j], o7[j] = v0, v1, v2, v3, v4, v5, v6, v7
 
 
 @_jit
@@ -88,44 +106,42 @@ def _code_lanes(a, b, qhalf, qstep, qval, n):
     IDCT (columns >> 11, rows >> 18, + 128, clamped): the first n lanes of level-shifted samples
     in a, decoded samples 0..255 in b (a: overwritten). a and b are C-contiguous: their rows'
     first n entries are unit-stride, which the vectorized loops need (a column slice is not)."""
-    big = 2.0 ** 50
     for v in range(8):  # rows: u = 0..7 of row v
         k = 8 * v
         _fdct_pass(a[k], a[k + 1], a[k + 2], a[k + 3], a[k + 4], a[k + 5], a[k + 6], a[k + 7],
-                   b[k], b[k + 1], b[k + 2], b[k + 3], b[k + 4], b[k + 5], b[k + 6], b[k + 7], 4.0, 0.0, CB - P1, n)
+                   b[k], b[k + 1], b[k + 2], b[k + 3], b[k + 4], b[k + 5], b[k + 6], b[k + 7],
+                   _i32(P1), _i32(0), _i32(0), _i32(CB - P1), n)
     for u in range(8):  # columns: v = 0..7 of column u
         _fdct_pass(b[u], b[8 + u], b[16 + u], b[24 + u], b[32 + u], b[40 + u], b[48 + u], b[56 + u],
                    a[u], a[8 + u], a[16 + u], a[24 + u], a[32 + u], a[40 + u], a[48 + u], a[56 + u],
-                   0.25, 0.5, CB + P1, n)
+                   _i32(0), _i32(1 << (P1 - 1)), _i32(P1), _i32(CB + P1), n)
     for k in range(64):
         _quantize(a[k], b[k], qhalf[k // 8, k % 8], qstep[k // 8, k % 8], qval[k // 8, k % 8], n)
     for u in range(8):
         _idct_pass(b[u], b[8 + u], b[16 + u], b[24 + u], b[32 + u], b[40 + u], b[48 + u], b[56 + u],
                    a[u], a[8 + u], a[16 + u], a[24 + u], a[32 + u], a[40 + u], a[48 + u], a[56 + u],
-                   CB - P1, 0.0, -big, big, n)
+                   _i32(CB - P1), _i32(0), False, n)
     for v in range(8):
         k = 8 * v
         _idct_pass(a[k], a[k + 1], a[k + 2], a[k + 3], a[k + 4], a[k + 5], a[k + 6], a[k + 7],
                    b[k], b[k + 1], b[k + 2], b[k + 3], b[k + 4], b[k + 5], b[k + 6], b[k + 7],
-                   CB + P1 + 3, 128.0, 0.0, 255.0, n)
+                   _i32(CB + P1 + 3), _i32(128), True, n)
 
 
-# Blocks per batch of lanes: 64 rows of 512 float64 are 256 KiB, so a pass's input and output stay
+# Blocks per batch of lanes: 64 rows of 512 int32 are 128 KiB, so a pass's input and output stay
 # in a core's L2 cache (whole-batch lanes at 224 px are MBs: page faults and cache misses)
 _LANES = 512
 
 
 @_jit
-def _code(planes, qhalf, qstep, qval):
+def _code(planes, qhalf, qstep, qval, a, b):
     """islow FDCT, quantization, islow IDCT of M×H×W float32 planes (sides multiples of 8) in place:
     level-shifted samples in, decoded samples 0..255 out; whole rows of blocks, about _LANES
-    blocks at a time."""
+    blocks at a time (a, b: int32 lanes, 64 × at least max(_LANES, W/8) blocks)."""
     m, h, w = planes.shape
     nbx = w // 8
     p = planes.reshape(m * h, w)  # a block row g is image rows 8g .. 8g + 7
-    per = max(1, _LANES // nbx)
-    a = np.empty((64, per * nbx), np.float64)
-    b = np.empty((64, per * nbx), np.float64)
+    per = max(1, a.shape[1] // nbx)
     for g0 in range(0, m * h // 8, per):
         g1 = min(g0 + per, m * h // 8)
         for g in range(g0, g1):
@@ -135,17 +151,18 @@ def _code(planes, qhalf, qstep, qval):
                 for u in range(8):
                     dst = a[8 * v + u]
                     for bx in range(nbx):
-                        dst[j0 + bx] = src[8 * bx + u]
+                        dst[j0 + bx] = _i32(src[8 * bx + u])
         nj = (g1 - g0) * nbx
         _code_lanes(a, b, qhalf, qstep, qval, nj)
-        for g in range(g0, g1):
+        for g in range(g0, g1):  # all 8 lanes of a block row in one loop: 1.8× the lane-by-lane copy
             j0 = (g - g0) * nbx
             for v in range(8):
-                dst = p[8 * g + v]
-                for u in range(8):
-                    src = b[8 * v + u]
-                    for bx in range(nbx):
-                        dst[8 * bx + u] = src[j0 + bx]
+                dst, k = p[8 * g + v], 8 * v
+                b0, b1, b2, b3, b4, b5, b6, b7 = b[k], b[k + 1], b[k + 2], b[k + 3], b[k + 4], b[k + 5], b[k + 6], b[k + 7]
+                for bx in range(nbx):
+                    j, s = j0 + bx, 8 * bx
+                    dst[s], dst[s + 1], dst[s + 2], dst[s + 3] = b0[j], b1[j], b2[j], b3[j]
+                    dst[s + 4], dst[s + 5], dst[s + 6], dst[s + 7] = b4[j], b5[j], b6[j], b7[j]
 
 
 # Colour conversion and resampling in float32: every product and sum there is an integer below
@@ -198,17 +215,16 @@ def _upsample_row(s, out):
     at even, (3·s + right + 7) >> 4 at odd outputs, edges replicated; minus 128."""
     m = s.shape[0]
     out[0] = np.floor((_F4 * s[0] + _F8) * _SIXTEENTH) - _F128
-    for j in range(1, m):
-        out[2 * j] = np.floor((_F3 * s[j] + s[j - 1] + _F8) * _SIXTEENTH) - _F128
-    for j in range(m - 1):
+    for j in range(m - 1):  # both outputs between s[j] and s[j + 1] in one loop: LLVM pairs the stores
         out[2 * j + 1] = np.floor((_F3 * s[j] + s[j + 1] + _F7) * _SIXTEENTH) - _F128
+        out[2 * j + 2] = np.floor((_F3 * s[j + 1] + s[j] + _F8) * _SIXTEENTH) - _F128
     out[2 * m - 1] = np.floor((_F4 * s[m - 1] + _F7) * _SIXTEENTH) - _F128
 
 
 @_jit
 def _ycc_to_rgb(y, cc, out):
     """Fancy upsampling of the decoded chroma and ``ycc_rgb_convert`` (16-bit fixed point,
-    clamped) into out (float32 N×3×H×W, level / 255 as torch's ``div_(255)``: IEEE division)."""
+    clamped) into out (float32 N×3×H×W, level / 255 as torch's ``div_(255)``, IEEE division)."""
     n, _, h, w = out.shape
     hs, ws = cc.shape[1], cc.shape[2]
     s = np.empty(ws, np.float32)
@@ -262,9 +278,10 @@ def _grey_out(y, out):
 
 
 def _quant_arrays(table: torch.Tensor) -> tuple:
-    """(d/2, (1 + 10^−6)/d, Q) as float64 8×8 for the divisor d = 8·Q of each frequency (``_quantize``)."""
+    """(d/2, (1 + 10^−6)/d as float32, Q as int32) 8×8 for the divisor d = 8·Q of each frequency (``_quantize``)."""
     q = table.to(torch.float64).numpy()
-    return np.ascontiguousarray(4 * q), np.ascontiguousarray((1 + 1e-6) / (8 * q)), np.ascontiguousarray(q)
+    return (np.ascontiguousarray(4 * q, np.float32), np.ascontiguousarray((1 + 1e-6) / (8 * q), np.float32),
+            np.ascontiguousarray(q, np.int32))
 
 
 @_jit
@@ -275,17 +292,20 @@ def _jpeg_batch(v, mul, hp, wp, luma, chroma, out):
     group = max(1, _LANES // (hp * wp // 64))
     y = np.empty((group, hp, wp), np.float32)
     cc = np.empty((2 * group, hp // 2, wp // 2), np.float32)
+    # the lanes, allocated once (per _code call they were a fresh mmap above glibc's threshold)
+    a = np.empty((64, max(_LANES, wp // 8)), np.int32)
+    b = np.empty((64, max(_LANES, wp // 8)), np.int32)
     for i0 in range(0, n, group):
         i1 = min(i0 + group, n)
         yg, cg = y[:i1 - i0], cc[:2 * (i1 - i0)]
         if ch == 1:
             _grey_in(v[i0:i1], mul, yg)
-            _code(yg, luma[0], luma[1], luma[2])
+            _code(yg, luma[0], luma[1], luma[2], a, b)
             _grey_out(yg, out[i0:i1])
         else:
             _rgb_to_ycc(v[i0:i1], mul, yg, cg)
-            _code(yg, luma[0], luma[1], luma[2])
-            _code(cg, chroma[0], chroma[1], chroma[2])
+            _code(yg, luma[0], luma[1], luma[2], a, b)
+            _code(cg, chroma[0], chroma[1], chroma[2], a, b)
             _ycc_to_rgb(yg, cg, out[i0:i1])
 
 
@@ -296,7 +316,7 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int, luma: torch.Tensor, chroma: to
     n, ch, h, w = x.shape
     mcu = 16 if ch == 3 else 8
     # the torch path's levels: the product in x's type, rounded to float32, then to an integer
-    v, mul = as_float32(x, lambda t: torch.mul(t, 255, out=torch.empty(t.shape, dtype=torch.float32)).round_())
-    out = torch.empty(x.shape, dtype=torch.float32)
+    v, mul = as_float32(x, lambda t: torch.mul(t, 255, out=new_buffer(t.shape, t, torch.float32)).round_())
+    out = new_buffer(x.shape, x, torch.float32)
     _jpeg_batch(v, mul, h + (-h) % mcu, w + (-w) % mcu, _quant_arrays(luma), _quant_arrays(chroma), out.numpy())
     return out.to(x.dtype)

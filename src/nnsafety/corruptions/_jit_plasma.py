@@ -11,25 +11,26 @@ def plasma_level(m, step, wibble, d_sq, d_row, d_col):
     """One level of ``plasma_fractal`` on the N×S×S maps m in place: the square step writes the
     centres (i·step + half, j·step + half), then the two diamond steps the edge midpoints (rows
     i·step, columns j·step), each mean·¼ + (draw·2w − w)·w with the torch path's draws d_*
-    (float32, N×k×k, in its order) and its additions' order; indices wrap around."""
+    (float32, N×k×k, in its order) and its additions' order; indices wrap around (k is a power
+    of 2: ``& (k − 1)`` is the modulo, also of −1, without its division)."""
     n, size = m.shape[0], m.shape[1]
     k, half = size // step, step // 2
     for b in range(n):
         mb = m[b]
         for i in range(k):
-            i1 = ((i + 1) % k) * step
+            i1 = ((i + 1) & (k - 1)) * step
             for j in range(k):
-                j1 = ((j + 1) % k) * step
+                j1 = ((j + 1) & (k - 1)) * step
                 a = (mb[i * step, j * step] + mb[i1, j * step]) + (mb[i * step, j1] + mb[i1, j1])
                 u = ((float(d_sq[b, i, j]) * (2 * wibble)) + (-wibble)) * wibble
                 mb[i * step + half, j * step + half] = u + 0.25 * a
         for i in range(k):
-            ip = ((i - 1) % k) * step + half
+            ip = ((i - 1) & (k - 1)) * step + half
             for j in range(k):
-                jp = ((j - 1) % k) * step + half
+                jp = ((j - 1) & (k - 1)) * step + half
                 d = mb[i * step + half, j * step + half]
-                c00, c01 = mb[i * step, j * step], mb[i * step, ((j + 1) % k) * step]
-                c10 = mb[((i + 1) % k) * step, j * step]
+                c00, c01 = mb[i * step, j * step], mb[i * step, ((j + 1) & (k - 1)) * step]
+                c10 = mb[((i + 1) & (k - 1)) * step, j * step]
                 # the edge midpoints are not read by either diamond step: write them at once
                 a = ((d + mb[ip, j * step + half]) + c00) + c01
                 u = ((float(d_row[b, i, j]) * (2 * wibble)) + (-wibble)) * wibble

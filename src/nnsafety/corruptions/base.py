@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from ..domains import Domain, require_domain
 from .._registry import Registry
 from .._validation import check_images
+from ._buffers import new_buffer
 
 CorruptionFn = Callable[[torch.Tensor, tuple, Optional[torch.Generator]], torch.Tensor]
 
@@ -174,13 +175,19 @@ def _gen_device(g: Optional[torch.Generator], like: torch.Tensor) -> torch.devic
 
 def rand(shape, g: Optional[torch.Generator], like: torch.Tensor) -> torch.Tensor:
     """Uniform [0, 1) draws in float32 (float64 inputs get float32 draws cast up)."""
-    r = torch.rand(shape, generator=g, device=_gen_device(g, like))
-    return r.to(like.device, like.dtype)
+    return _draw(torch.rand, shape, g, like)
 
 
 def randn(shape, g: Optional[torch.Generator], like: torch.Tensor) -> torch.Tensor:
-    r = torch.randn(shape, generator=g, device=_gen_device(g, like))
-    return r.to(like.device, like.dtype)
+    """Standard normal draws in float32 (float64 inputs get float32 draws cast up)."""
+    return _draw(torch.randn, shape, g, like)
+
+
+def _draw(sampler, shape, g: Optional[torch.Generator], like: torch.Tensor) -> torch.Tensor:
+    dev = _gen_device(g, like)
+    if dev.type == "cpu" and like.device.type == "cpu":  # the same draws, into a buffer that does not fault
+        return sampler(shape, generator=g, out=new_buffer(shape, like, torch.float32)).to(like.dtype)
+    return sampler(shape, generator=g, device=dev).to(like.device, like.dtype)
 
 
 def randint(low: int, high: int, shape, g: Optional[torch.Generator], like: torch.Tensor) -> torch.Tensor:

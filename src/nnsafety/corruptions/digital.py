@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from . import _filters as flt, _jit
+from ._buffers import new_buffer
 from .base import register_corruption, uniform
 
 
@@ -33,7 +34,8 @@ def brightness(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
 def contrast(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     """(x − mean) · c + mean, with the mean per image and channel."""
     mean = x.mean(dim=(2, 3), keepdim=True)
-    return (x - mean) * c[0] + mean
+    # in place on one buffer: the same operations as (x − mean)·c + mean, a third of the page faults
+    return torch.sub(x, mean, out=new_buffer(x.shape, x)).mul_(c[0]).add_(mean)
 
 
 # make_cifar_c.py: (factor, shift) = [(0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from . import _filters as flt
+from ._buffers import new_buffer
 from .base import randn, register_corruption, rgb_to_gray, uniform
 from .textures import frost_texture, next_power_of_2, plasma_fractal
 
@@ -66,6 +67,8 @@ def fog(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     ImageNet, as in the originals; ``imagecorruptions``' rule for other sizes), cropped top-left.
     """
     n, ch, h, w = x.shape
-    plasma = plasma_fractal(n, next_power_of_2(max(h, w)), c[1], g, x)[:, :h, :w].to(x.dtype)
+    plasma = plasma_fractal(n, next_power_of_2(max(h, w)), c[1], g, x)[:, :h, :w]
+    haze = new_buffer((n, h, w), x).copy_(plasma).mul_(c[0])  # the map in x's type, times c0
     max_val = x.amax(dim=(1, 2, 3), keepdim=True)
-    return (x + c[0] * plasma.unsqueeze(1)) * max_val / (max_val + c[0])
+    # (x + haze)·max / (max + c0) in place on one buffer: the same operations, no batch-sized temporaries
+    return torch.add(x, haze.unsqueeze(1), out=new_buffer(x.shape, x)).mul_(max_val).div_(max_val + c[0])
