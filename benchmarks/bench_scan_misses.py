@@ -10,7 +10,7 @@ quantity over all clean models. Nothing is fitted on a scored model; no detector
 
 Run:
     OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_scan_misses.py \
-        runs/zoo_recipes/scan_evidence_v3.jsonl --out docs/results/backdoor_scan.json
+        runs/zoo_recipes/scan_evidence_v3.jsonl runs/zoo_recipes/scan_evidence_a2a.jsonl --out docs/results/backdoor_scan.json
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_scan import TARGET_FPR  # noqa: E402
 
 from nnsafety.backdoor import scan_eval as se  # noqa: E402
-from nnsafety.backdoor.evidence import FEATURES, GROUPS  # noqa: E402
+from nnsafety.backdoor.evidence import FEATURES, GROUPS, static_features  # noqa: E402
 
 STEPS = (10, 5)  # the standard budget (NC / UAP steps)
 RAW = ("nc_log_min", "nc_anomaly", "patch_cz_max", "uap_cz_max", "warp_mean_z", "noise_z_max", "noise_fraction_max")
@@ -97,9 +97,22 @@ def analyse(rows, key):
     return out
 
 
+def a2a_percentiles(rows, a2a, key):
+    """All-to-all backdoors below the implant bar: where their untargeted evidence sits among the
+    clean models (median percentile), all of them and those with ASR ≥ 0.7."""
+    clean = [static_features(r[key], *STEPS) for r in rows if r["label"] == 0]
+    out = {}
+    for name, sub in (("all", a2a), ("ASR>=0.7", [r for r in a2a if r["asr"] >= 0.7])):
+        feats = [static_features(r[key], *STEPS) for r in sub]
+        out[name] = {"n": len(sub), **{f: float(np.median([(np.asarray([c[f] for c in clean]) < d[f]).mean() for d in feats]))
+                                       for f in ("patch_untargeted", "patch_dest_share", "warp_flip", "uap_asr_max")}}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("cache")
+    ap.add_argument("a2a", nargs="?", help="the all-to-all evidence (bench_scan.py --all-to-all)")
     ap.add_argument("--out", help="merge into this JSON under 'misses'")
     args = ap.parse_args()
     rows = se.read_cache(args.cache)
@@ -121,6 +134,10 @@ def main() -> None:
         for lab in ("family=wanet", "attacker=noise_aware", "family=patch_bright", "rate<5%"):
             if lab in res[key]:
                 print(lab, "missed raw pct:", {k: None if v is None else round(v, 2) for k, v in res[key][lab]["missed_raw_pct"].items()})
+    if args.a2a:
+        a2a = se.read_cache(args.a2a)
+        res["all_to_all_pct"] = {key: a2a_percentiles(rows, a2a, key) for key in ("evidence", "evidence_data")}
+        print("all-to-all, clean percentiles:", json.dumps(res["all_to_all_pct"]))
     if args.out:
         out = Path(args.out)
         doc = json.loads(out.read_text()) if out.is_file() else {}
