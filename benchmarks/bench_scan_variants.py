@@ -6,6 +6,10 @@ Run (after ``bench_scan.py --collect --with-data`` and ``--all-to-all``):
         ZOO/scan_evidence.jsonl ZOO/scan_evidence_a2a.jsonl
 Rule, fixed before looking: the mean leave-one-recipe-out AUC over data-free and with samples;
 variants within 0.005 of the best tie; ties go to the best mean attacker-split AUC.
+
+``--targets``: the suspected-target rule. Held-out target accuracy of the strongest-detector rule
+(``evidence.suspected_target``) and of the per-class calibrated vote (``evidence.calibrated_target``),
+and of choosing between them per fold by their accuracy on that fold's fitted (training) rows.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_scan import a2a_table  # noqa: E402
 
 from nnsafety.backdoor import scan_eval as se  # noqa: E402
-from nnsafety.backdoor.evidence import FEATURES  # noqa: E402
+from nnsafety.backdoor.evidence import FEATURES, GROUPS, suspected_target  # noqa: E402
 
 OLD = {"noise": ["noise_z_max", "noise_z_block_max", "noise_z_block_mean", "noise_fraction_max", "noise_entropy",
                  "agree_count", "agree_strength"],
@@ -62,7 +66,39 @@ def evaluate(rows, a2a, groups, key):
     return out
 
 
+def target_rules(rows, key, steps=(10, 5)):
+    """Per split: held-out target accuracy of each rule and of the per-fold choice on training rows."""
+    scorer = se.Scorer(rows, steps, key, groups=GROUPS)
+    tt = np.asarray([r["target"] if r["label"] == 1 and r.get("mode") != "all_to_all" else -1 for r in rows])
+    out = {}
+    for split, folds in se.SPLITS.items():
+        hits, chosen = {"strongest": [], "calibrated": [], "chosen on training rows": []}, []
+        for fit, sc in folds(rows):
+            if not sc.any():
+                continue
+            everyone = np.ones(len(rows), bool)
+            z = scorer._z(fit)
+            pred = {"strongest": np.asarray([suspected_target(scorer._suspicion(z, i))[0] for i in range(len(rows))]),
+                    "calibrated": np.asarray(scorer.targets(fit, everyone))}
+            train = {k: np.mean(p[fit & (tt >= 0)] == tt[fit & (tt >= 0)]) for k, p in pred.items()}
+            best = max(train, key=lambda k: (train[k], k == "calibrated"))
+            chosen.append(best)
+            m = sc & (tt >= 0)
+            for k, p in pred.items():
+                hits[k] += list(p[m] == tt[m])
+            hits["chosen on training rows"] += list(pred[best][m] == tt[m])
+        out[split] = {**{k: float(np.mean(v)) for k, v in hits.items()}, "n": len(hits["strongest"]),
+                      "calibrated chosen in folds": f"{chosen.count('calibrated')}/{len(chosen)}"}
+    return out
+
+
 def main() -> None:
+    if sys.argv[1] == "--targets":
+        rows = se.read_cache(sys.argv[2])
+        for key in ("evidence", "evidence_data"):
+            for split, d in target_rules(rows, key).items():
+                print(key, split, {k: round(v, 3) if isinstance(v, float) else v for k, v in d.items()}, flush=True)
+        return
     rows = se.read_cache(sys.argv[1])
     a2a = se.read_cache(sys.argv[2]) if len(sys.argv) > 2 else []
     print("| variant | recipe AUC data-free / samples | attacker AUC | WaNet | all-to-all |\n| --- | --- | --- | --- | --- |")

@@ -241,3 +241,50 @@ def test_scan_calibrates_per_class_rates_with_the_budgets_class_reference(tiny_m
     assert a["patch_cz_max"] == pytest.approx(a["patch_flip_max"])
     assert b["patch_cz_max"] == pytest.approx((a["patch_flip_max"] - 0.5) / 0.5)
     assert b["uap_cz_max"] == pytest.approx((a["uap_asr_max"] - 0.5) / 0.5)
+
+
+def _hand_evidence(flip, warp, l1, asr):
+    return {"profile": np.full((20, 10), 0.1).tolist(), "nc_l1_at": {5: l1}, "uap_at": {3: [asr, [1.0] * 10]},
+            "nc_steps": 5, "uap_steps": 3, "patch": {"flip": flip}, "warp": {"mean": warp}}
+
+
+def test_calibrated_target_discounts_a_natural_sink_class():
+    """Class 8 is reached by patches on every clean model (μ 0.85): its raw rate 0.9 is the model's
+    largest but no more than usual; class 3's 0.5 against μ 0.05 is the anomaly. Each detector's z is
+    (value − μ_k) / (σ_k + floor), capped at 10, summed over detectors (a plain loop here)."""
+    from nnsafety.backdoor.evidence import calibrated_suspicion, calibrated_target
+
+    flip, warp, l1, asr = [0.05] * 10, [0.02] * 10, [20.0] * 10, [0.1] * 10
+    flip[8], flip[3], asr[8] = 0.9, 0.5, 0.6
+    ev = _hand_evidence(flip, warp, l1, asr)
+    ref = {"mu": np.full((20, 10), 0.1).tolist(), "sigma": np.full((20, 10), 0.05).tolist(),
+           "patch_mu": [0.05] * 8 + [0.85, 0.05], "patch_sigma": [0.05] * 10,
+           "uap_mu": [0.1] * 8 + [0.55, 0.1], "uap_sigma": [0.1] * 10,
+           "nc_mu": [-3.0] * 10, "nc_sigma": [0.2] * 10}  # no warp statistics: the warp detector is left out
+    cal = calibrated_suspicion(ev, ref)
+    assert set(cal) == {"noise_response", "neural_cleanse", "universal_perturbation", "patch_search"}
+    want = np.zeros(10)
+    for k in range(10):
+        want[k] += min((flip[k] - ref["patch_mu"][k]) / (0.05 + 0.05), 10)
+        want[k] += min((asr[k] - ref["uap_mu"][k]) / (0.1 + 0.05), 10)
+        want[k] += min((-np.log(l1[k]) + 3.0) / (0.2 + 0.1), 10)
+    np.testing.assert_allclose(sum(np.minimum(v, 10) for v in cal.values()), want)
+    target, tops = calibrated_target(cal)
+    assert target == 3 == int(np.argmax(want)) and tops["patch_search"] == 3 and int(np.argmax(flip)) == 8
+
+
+def test_the_evaluation_picks_the_target_like_scan(tiny_model):
+    """Scorer.targets (vectorized, references from the fitted rows' clean models) equals
+    ``calibrated_target`` of ``calibrated_suspicion`` with those rows' ``noise_reference`` per model."""
+    from nnsafety.backdoor.evidence import calibrated_suspicion, calibrated_target
+
+    rows = []
+    for i in range(5):
+        ev = collect_evidence(tiny_model, (1, 8, 8), 10, n_probes=2, nc_steps=4, uap_steps=3, prototype_steps=2, seed=i)
+        rows.append({"id": f"m{i}", "label": int(i >= 3), "evidence": ev})
+    scorer = se.Scorer(rows, (4, 3))
+    fit = np.array([True, True, False, True, False])
+    ref = se.noise_reference([r for r, f in zip(rows, fit) if f], steps=(4, 3))
+    assert {"nc_mu", "warp_sigma", "patch_mu", "uap_sigma"} <= set(ref)
+    want = [calibrated_target(calibrated_suspicion(rows[i]["evidence"], ref, 4, 3))[0] for i in (2, 4)]
+    assert scorer.targets(fit, ~fit) == want

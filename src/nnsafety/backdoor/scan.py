@@ -15,8 +15,9 @@ each budget (and each budget with clean samples, ``<budget>+data``) has its own 
 threshold, and the false-positive rate that threshold has on clean models of training recipes the
 regressions did not see (leave-one-recipe-out, nested), which the verdict states.
 
-The suspected target class is the first class of the detector with the strongest evidence
-(``evidence.suspected_target``).
+The suspected target class is the class with the largest sum of the detectors' per-class z against
+the same class on the reference's clean models (``evidence.calibrated_target``); without such a
+reference, the first class of the detector with the strongest evidence (``evidence.suspected_target``).
 """
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ from torch import nn
 
 from .detectors.base import Detector, register_detector
 from .detectors.meta import REFERENCE_DIR
-from .evidence import class_suspicion, collect_evidence, features, suspected_target
+from .evidence import (
+    calibrated_suspicion, calibrated_target, class_suspicion, collect_evidence, features, suspected_target,
+)
 
 DEFAULT_REFERENCE = "digits_recipes"
 BUDGETS = ("quick", "standard", "thorough")
@@ -180,6 +183,11 @@ def scan(model: nn.Module, in_shape: Sequence[int], num_classes: int,
     target, tops = suspected_target(susp)
     evidence = {name: {"anomaly": float(v.max()), "first_class": tops[name], "per_class_z": v.round(3).tolist()}
                 for name, v in susp.items()}
+    if calibrated and "nc_mu" in noise_ref:  # the per-class calibrated vote (a reference from before it: the old rule)
+        cal = calibrated_suspicion(ev, noise_ref)
+        target, _ = calibrated_target(cal)
+        for name in set(cal) & set(evidence):
+            evidence[name]["per_class_calibrated_z"] = cal[name].round(3).tolist()
     name = ref.get("name", "custom")
     if calibrated:
         score = logistic_score(entry["model"], feats)

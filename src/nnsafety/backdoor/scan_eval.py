@@ -23,8 +23,8 @@ import numpy as np
 
 from ..metrics.ranking import roc_auc
 from .evidence import (
-    FEATURES, S0, agreement_features, class_rates, class_z_features, features, robust_z, noise_z_features, static_features,
-    static_suspicion, suspected_target,
+    CLASS_VALUES, FEATURES, S0, agreement_features, calibrated_target, class_values, class_z_features,
+    features, robust_z, noise_z_features, static_features, static_suspicion,
 )
 
 C_REG = 0.3  # inverse L2 strength of the logistic regression on standardized features
@@ -99,12 +99,13 @@ def noise_reference(rows: Sequence[Dict[str, Any]], key: str = "evidence",
 
 
 def class_reference(clean_evidence: Sequence[Dict[str, Any]], steps: Tuple[int, int]) -> Dict[str, Any]:
-    """Per-class μ, σ of the patch flip and UAP success rates over clean models' evidence."""
-    rates = [class_rates(e, *steps) for e in clean_evidence]
+    """Per-class μ, σ over clean models' evidence of each detector's per-class value
+    (``evidence.class_values``: ``nc_``, ``uap_``, ``patch_``, ``warp_`` + ``mu``/``sigma``)."""
+    vals = [class_values(e, *steps) for e in clean_evidence]
     out = {}
-    for i, name in enumerate(("patch", "uap")):
-        v = np.asarray([r[i] for r in rates])
-        out.update({f"{name}_mu": v.mean(0).tolist(), f"{name}_sigma": v.std(0).tolist()})
+    for name, (short, _) in CLASS_VALUES.items():
+        v = np.asarray([d[name] for d in vals])
+        out.update({f"{short}_mu": v.mean(0).tolist(), f"{short}_sigma": v.std(0).tolist()})
     return out
 
 
@@ -176,8 +177,9 @@ class Scorer:
         static = [static_features(r[key], *steps) for r in self.rows]
         self.static = {k: np.asarray([f[k] for f in static]) for k in static[0]}
         self.suspicion = [static_suspicion(r[key], *steps) for r in self.rows]
-        rates = [class_rates(r[key], *steps) for r in self.rows]
-        self.patch, self.uap = (np.asarray([r[i] for r in rates]) for i in (0, 1))
+        vals = [class_values(r[key], *steps) for r in self.rows]
+        self.values = {name: np.asarray([v[name] for v in vals]) for name in CLASS_VALUES}
+        self.patch, self.uap = self.values["patch_search"], self.values["universal_perturbation"]
 
     def _z(self, fit: np.ndarray) -> np.ndarray:
         clean = self.profiles[fit & (self.y == 0)]
@@ -201,8 +203,14 @@ class Scorer:
         return predict_model(fit_model(X[fit], self.y[fit], self.names, self.groups), X[score])
 
     def targets(self, fit: np.ndarray, score: np.ndarray) -> List[int]:
-        z = self._z(fit)
-        return [suspected_target(self._suspicion(z, i))[0] for i in np.flatnonzero(score)]
+        """``evidence.calibrated_target`` with the per-class references of the fitted rows' clean models."""
+        z = self._z(fit).max(1)
+        clean = fit & (self.y == 0)
+        cal = {"noise_response": z}
+        for name, (_, floor) in CLASS_VALUES.items():
+            v = self.values[name]
+            cal[name] = (v - v[clean].mean(0)) / (v[clean].std(0) + floor)
+        return [calibrated_target({k: v[i] for k, v in cal.items()})[0] for i in np.flatnonzero(score)]
 
 
 # ------------------------------------------------------------------------------------------ metrics

@@ -43,8 +43,8 @@ def _steps(b) -> int:
     calibrated on a reference zoo of clean and backdoored models trained by many recipes, and the
     scan reports the strongest; the verdict says how often it is wrong on clean models of recipes
     the reference never saw. If the model is flagged, do not deploy it: retrain on vetted data, or
-    fine-tune/prune it and scan again; the suspected target class (the first class of the detector
-    with the strongest evidence) tells you where to look.""",
+    fine-tune/prune it and scan again; the suspected target class (the class the detectors single out
+    most, each compared with how clean models treat that class) tells you where to look.""",
     steps=_steps,
 )
 def backdoor_section(ctx: AuditContext) -> SectionOutput:
