@@ -95,6 +95,30 @@ def test_nfm_noise_is_dense_and_combines_as_m_times_h_plus_a():
         feature_noise(h, 0.1, 0.1, 1.0)
 
 
+def test_relative_noise_is_in_units_of_each_vectors_rms():
+    """relative=True: a_i = (absolute draw)·‖h_i‖/√D per vector; zero (padding) vectors get none."""
+    g = torch.Generator().manual_seed(6)
+    scales = torch.tensor([0.0, 0.05, 0.144, 1.0, 3.0])  # 0.144: rms of U(-0.25, 0.25) word vectors
+    h = torch.randn(5, 64, generator=g) * scales[:, None]
+    h[0] = 0.0
+    rms = np.sqrt((h.numpy().astype(np.float64) ** 2).mean(axis=1))
+    add, sparse = 1.5, 0.65
+    a = torch.stack([feature_noise(h, add, 0.0, sparse, g, relative=True) - h for _ in range(2000)])
+    assert (a[:, 0] == 0).all()
+    per_row = a.pow(2).mean(dim=(0, 2)).sqrt().numpy()[1:]
+    expected = add * np.sqrt(E_B2 * (1 - sparse)) * rms[1:]
+    np.testing.assert_allclose(per_row, expected, rtol=0.05)
+    # same draws as the absolute noise, scaled per vector; gradients do not flow through the scale
+    g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    x = h.clone().requires_grad_(True)
+    rel = feature_noise(x, add, 0.5, sparse, g1, relative=True)
+    ab_m = feature_noise(torch.ones_like(h), 0.0, 0.5, sparse, g2)
+    ab_a = feature_noise(torch.zeros_like(h), add, 0.0, sparse, g2)
+    torch.testing.assert_close(rel, ab_m * h + ab_a * torch.from_numpy(rms).float()[:, None])
+    rel.sum().backward()
+    torch.testing.assert_close(x.grad, ab_m)
+
+
 def _jsd_numpy(*zs):
     ps = [np.exp(z - z.max(1, keepdims=True)) for z in zs]
     ps = [p / p.sum(1, keepdims=True) for p in ps]

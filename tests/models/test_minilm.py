@@ -76,6 +76,9 @@ def test_train_top_runs_cached_lower_states_through_the_top_layers(model, ids):
     lengths = m.mask(ids).sum(1).tolist()
     assert [m._features[r.numpy().tobytes()].shape for r in ids] == [(n, 384) for n in lengths]
     assert all(f.dtype == torch.float16 for f in m._features.values())
+    # the states are views into one preallocated slab (not one heap tensor per text: fragmentation)
+    slab = m._slabs[0].untyped_storage().data_ptr()
+    assert len(m._slabs) == 1 and all(f.untyped_storage().data_ptr() == slab for f in m._features.values())
     tuned = {n.split(".")[2] for n, p in m.encoder.named_parameters() if p.requires_grad}
     assert tuned == {"4", "5"} and all(p.requires_grad for p in m.head.parameters())
     m.train()
@@ -123,3 +126,19 @@ def test_train_run_stores_wordpiece_and_reloads(tmp_path):
     # an embedding-space method runs on minilm through the seam
     pgd = TrainConfig(**{**cfg.to_dict(), "method": "embed_pgd_at", "epochs": 1, "method_kwargs": {"steps": 1}})
     assert 0.0 <= train(pgd, progress=False).final["test_acc"] <= 1.0
+
+
+def test_train_top_without_gradients_runs_in_chunks_with_the_same_features(model, ids, monkeypatch):
+    """evaluate() passes 1,024 texts at once; the top layers then run NO_GRAD_CHUNK texts at a time."""
+    from nnsafety.models import minilm as mod
+
+    m = mod.MiniLMClassifier(copy.deepcopy(model.encoder), 2, 0, freeze=True, dropout=0.1, train_top=2).eval()
+    with torch.no_grad():
+        whole = m.forward_features(ids)
+        monkeypatch.setattr(mod, "NO_GRAD_CHUNK", 2)
+        calls = []
+        run_top = m._run_top
+        monkeypatch.setattr(m, "_run_top", lambda h, mask: calls.append(h.shape[0]) or run_top(h, mask))
+        chunked = m.forward_features(ids)
+    assert calls == [2] * (ids.shape[0] // 2) + [1] * (ids.shape[0] % 2)
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-5)

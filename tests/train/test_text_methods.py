@@ -190,3 +190,37 @@ def test_image_only_models_and_methods_on_text_fail_at_start(corpus, tmp_path):
               out=tmp_path / "b", progress=False)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
+
+
+@pytest.mark.parametrize("relative", [None, False])
+def test_noisymix_noise_on_text_is_relative_to_the_word_vectors(corpus, relative):
+    """On token ids NoisyMix's additive noise is in units of each word vector's rms by default
+    (augment.feature_noise): with the same draws, an embedding table 100x larger gives exactly 100x the
+    noisy embeddings, and positions that are padding in both texts of a mixed pair stay zero;
+    relative_noise=False keeps the absolute (image) units, which do not scale."""
+    ds = _data(corpus)
+    noisy = []
+    for scale in (1.0, 100.0):
+        m = _model(ds)
+        with torch.no_grad():
+            m.embedding.weight.mul_(scale)
+        seen, forward = {}, m.forward
+
+        def spy(x, mix_hook=None):
+            def hook(k, h):
+                out = mix_hook(k, h)
+                seen.setdefault(k, out)
+                return out
+            return forward(x, mix_hook=hook)
+
+        m.forward = spy
+        method = create_method("noisymix", layers=[0], sparse_level=0.0, relative_noise=relative)
+        method.loss(m.train(), ds.ids[:8], ds.labels[:8], StepContext(m, torch.Generator().manual_seed(0), 2))
+        noisy.append(seen[0].detach())
+    zero_vectors = int((noisy[0].abs().sum(dim=2) == 0).sum())
+    if relative is None:
+        torch.testing.assert_close(noisy[1], 100 * noisy[0], rtol=1e-4, atol=1e-4)
+        assert zero_vectors > 0
+    else:
+        assert not torch.allclose(noisy[1], 100 * noisy[0], rtol=1e-2, atol=1e-2)
+        assert zero_vectors == 0

@@ -51,18 +51,40 @@ def _config_field_names() -> set:
     return {f.name for f in fields(TrainConfig)}
 
 
-def train_config(args: argparse.Namespace):
-    """Defaults < ``--config`` TOML < explicit flags < ``--set``."""
-    from ..train.config import TrainConfig, apply_overrides, load_toml
+def _layered(args: argparse.Namespace, base: dict) -> dict:
+    from ..train.config import apply_overrides, load_toml
 
-    values = TrainConfig().to_dict()
+    values = dict(base)
     if args.config:
         values.update(load_toml(args.config))
     names = _config_field_names()
     values.update({k: v for k, v in vars(args).items() if k in names and v is not None})
     poison = {key: getattr(args, flag) for flag, key in _POISON_FLAGS.items() if getattr(args, flag) is not None}
     values["poison_kwargs"] = {**values.get("poison_kwargs", {}), **poison}
-    values = apply_overrides(values, args.set)
+    return apply_overrides(values, args.set)
+
+
+def model_train_defaults(name) -> dict:
+    """The training options a registered model brings (its builder's ``train_defaults``; {} if none)."""
+    from ..models import MODELS
+
+    if not isinstance(name, str) or name not in MODELS.names():
+        return {}
+    return dict(getattr(MODELS.get(name), "train_defaults", {}))
+
+
+def train_config(args: argparse.Namespace):
+    """Defaults < the model's ``train_defaults`` < ``--config`` TOML < explicit flags < ``--set``.
+
+    The global defaults are the digits recipe (SGD); a model that does not train with it (the
+    bilstm) names the options it needs, and anything the user gives still wins."""
+    from ..train.config import TrainConfig
+
+    base = TrainConfig().to_dict()
+    values = _layered(args, base)
+    recipe = model_train_defaults(values.get("model"))
+    if recipe:
+        values = _layered(args, {**base, **recipe})
     return TrainConfig.from_dict(values)
 
 

