@@ -109,3 +109,19 @@ def test_min_sim_reaches_textfooler_and_is_refused_elsewhere(tmp_path, capsys):
     finally:
         text_attacks.TextFooler.fn = staticmethod(real)
     assert seen["min_sim"] == 0.8 and json.loads(capsys.readouterr().out)["n"] == 4
+
+
+def test_textfooler_json_records_its_neighbour_source(tmp_path, capsys):
+    """The default candidates (guarded neighbours of the installed vectors) are named in the JSON."""
+    from pathlib import Path
+
+    import pytest
+
+    from nnsafety.data.synonyms import describe_neighbours, resolve_source
+
+    if not (Path("data/text/wordnet/.complete").is_file() and Path("data/text/.complete").is_file()):
+        pytest.skip("word vectors / WordNet absent: run `make data-text`")
+    run = _text_run(tmp_path)
+    assert main(["attack", str(run), "--attack", "textfooler", "--max-change", "0.5", "-n", "6", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["params"]["neighbours"] == describe_neighbours(resolve_source("auto"), True)

@@ -8,7 +8,9 @@ are scored together in batches; nothing is fetched at run time.
 
 - ``textfooler`` (Jin et al., AAAI 2020): positions by deletion importance (p_y drop when the word
   becomes [UNK]), candidates = word-vector neighbours with cosine ≥ ``min_cos`` (``nnsafety.data.
-  synonyms``); among successful candidates the closest neighbour wins, else the one lowering p_y most;
+  synonyms``: MiniLM's input embeddings when the extra nlp is installed, else spaCy's md vectors,
+  with identical vectors and WordNet antonyms removed; the paper's counter-fitted vectors serve the
+  same purpose); among successful candidates the closest neighbour wins, else the one lowering p_y most;
   with ``min_sim`` also the paper's sentence check, MiniLM cosine of 15-word windows
   (``text_similarity``, the extra nlp).
 - ``deepwordbug`` (Gao et al., IEEE S&P Workshops 2018): same importance ranking, candidates = the
@@ -297,9 +299,12 @@ def _greedy(model, x, y, vocab, texts, max_change, keep_stop_words, batch_size, 
 def textfooler(model: nn.Module, x: torch.Tensor, y: torch.Tensor, vocab=None, texts: Optional[Sequence[str]] = None,
                max_change: float = 0.2, neighbours: Optional[torch.Tensor] = None, k: int = 20, min_cos: float = 0.5,
                keep_stop_words: bool = True, batch_size: int = 512, min_sim: Optional[float] = None,
-               sim_window: int = 15, similarity=None) -> TextAttackResult:
+               sim_window: int = 15, similarity=None, neighbour_source: str = "auto",
+               antonym_guard: bool = True) -> TextAttackResult:
     """TextFooler-style greedy word substitution (module doc). ``neighbours``: an id table V×K
-    (default: the vocabulary's spaCy neighbours, k and min_cos, after ``make data-text``).
+    (default: the vocabulary's k neighbours at cosine ≥ min_cos under ``neighbour_source``, "auto"
+    = MiniLM with the extra nlp, else spaCy md, and with ``antonym_guard`` WordNet antonyms and
+    identical vectors dropped: ``data.synonyms.vocab_neighbours``; needs ``make data-text``).
     ``min_sim``: also keep only candidates whose ``sim_window``-word window has MiniLM sentence
     cosine ≥ ``min_sim`` to the original's (``text_similarity.SentenceSimilarity``; the extra nlp);
     ``similarity``: another callable with its signature. None: no sentence check."""
@@ -307,14 +312,19 @@ def textfooler(model: nn.Module, x: torch.Tensor, y: torch.Tensor, vocab=None, t
     if min_sim is not None and not -1 <= min_sim <= 1:
         raise ValueError(f"expected min_sim None or a cosine in [-1, 1], got {min_sim!r}")
     if neighbours is None:
-        from ..data.synonyms import vocab_neighbours
+        from ..data.synonyms import describe_neighbours, resolve_source, vocab_neighbours
 
-        neighbours, _ = vocab_neighbours(vocab.tokens, k, min_cos)
+        neighbour_source = resolve_source(neighbour_source)
+        neighbours, _ = vocab_neighbours(vocab.tokens, k, min_cos, source=neighbour_source, guard=antonym_guard)
+        described = describe_neighbours(neighbour_source, antonym_guard)
+    else:
+        described = "given"
     if min_sim is not None and similarity is None:
         from .text_similarity import SentenceSimilarity
 
         similarity = SentenceSimilarity(sim_window)
-    params = {"max_change": max_change, "k": k, "min_cos": min_cos, "keep_stop_words": keep_stop_words}
+    params = {"max_change": max_change, "k": k, "min_cos": min_cos, "keep_stop_words": keep_stop_words,
+              "neighbours": described}
     if min_sim is not None:
         params.update(min_sim=min_sim, sim_window=sim_window)
     return _greedy(model, x, y, vocab, texts, max_change, keep_stop_words, batch_size,

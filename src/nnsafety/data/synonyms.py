@@ -8,6 +8,7 @@ are not counter-fitted, so antonyms can be near ("good"/"bad"): a cosine floor k
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -49,18 +50,71 @@ def word_neighbours(vectors: torch.Tensor, k: int = 8, min_cos: float = 0.5,
     return ids, cos
 
 
-def vocab_neighbours(tokens: Sequence[str], k: int = 8, min_cos: float = 0.5,
-                     root: Optional[str] = None, source: str = "spacy_md") -> Tuple[torch.Tensor, torch.Tensor]:
-    """``word_neighbours`` of a vocabulary's tokens under the word vectors ``source``: "spacy_md"
-    (``make data-text``; raises FileNotFoundError naming the make target when absent) or "minilm"
-    (MiniLM's input embeddings, the extra nlp; ValueError without it). Words without a vector have
-    none. The spaCy md table clusters words onto shared vectors ("good" = "bad" = "nice": a property
-    of the package's file, see ``word_vectors``); MiniLM's neighbours are closer to synonyms."""
-    from .word_vectors import load_vectors
+SOURCES = ("auto", "minilm", "spacy_md")
+_SAME_VECTOR = 1 - 1e-6  # cosine above this: the identical (clustered) vector, not a neighbour
 
-    table, found = load_vectors(source, tokens, root)
+
+def resolve_source(source: str = "auto") -> str:
+    """"minilm" or "spacy_md": ``auto`` is MiniLM when its package (the extra nlp) is installed."""
+    if source not in SOURCES:
+        raise ValueError(f"expected neighbour source one of {', '.join(SOURCES)}, got {source!r}")
+    if source != "auto":
+        return source
+    try:
+        from .text_wordpiece import minilm_package_dir
+
+        minilm_package_dir()
+        return "minilm"
+    except ValueError:
+        return "spacy_md"
+
+
+def describe_neighbours(source: str, guard: bool) -> str:
+    """What a result records about its candidates, e.g. "minilm, antonym guard"."""
+    return f"{source}, antonym guard" if guard else f"{source}, unguarded"
+
+
+def guard_neighbours(tokens: Sequence[str], ids: torch.Tensor, cos: torch.Tensor, k: int, antonyms) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The first ``k`` slots per row of (ids, cos) that are neither the word's own vector (cosine
+    1: a shared cluster row) nor its antonym (``antonyms.are_antonyms``); rows stay closest first."""
+    out_ids = torch.full((ids.shape[0], k), -1, dtype=torch.int64)
+    out_cos = torch.full((ids.shape[0], k), -1.0)
+    for i, (row, crow) in enumerate(zip(ids.tolist(), cos.tolist())):
+        keep: List[Tuple[int, float]] = []
+        for j, c in zip(row, crow):
+            if len(keep) == k:
+                break
+            if j >= 0 and c <= _SAME_VECTOR and not antonyms.are_antonyms(tokens[i], tokens[j]):
+                keep.append((j, c))
+        if keep:
+            out_ids[i, :len(keep)] = torch.tensor([j for j, _ in keep])
+            out_cos[i, :len(keep)] = torch.tensor([c for _, c in keep])
+    return out_ids, out_cos
+
+
+def vocab_neighbours(tokens: Sequence[str], k: int = 8, min_cos: float = 0.5,
+                     root: Optional[str] = None, source: str = "auto", guard: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``word_neighbours`` of a vocabulary's tokens under the word vectors ``source``: "spacy_md"
+    (``make data-text``; raises FileNotFoundError naming the make target when absent), "minilm"
+    (MiniLM's input embeddings, the extra nlp; ValueError without it) or "auto" (``resolve_source``).
+    Words without a vector have none. ``guard`` (module doc) drops identical vectors and WordNet
+    antonyms (needs ``data/text/wordnet`` from ``make data-text``) before keeping the k closest."""
+    from .files_text import text_root
+    from .word_vectors import load_vectors
+    from .wordnet import WORDNET_DIR, load_antonyms
+
+    table, found = load_vectors(resolve_source(source), tokens, root)
     found[[PAD_ID, UNK_ID]] = False
-    return word_neighbours(table, k, min_cos, valid=found)
+    if not guard:
+        return word_neighbours(table, k, min_cos, valid=found)
+    folder = Path(root) / WORDNET_DIR if root is not None else None
+    if folder is None or not folder.is_dir():
+        folder = text_root(None) / WORDNET_DIR
+    antonyms = load_antonyms(str(folder))
+    # spaCy clusters can hold hundreds of words at cosine 1: look far enough past them
+    ids, cos = word_neighbours(table, min(len(tokens) - 1, 4 * k + 256), min_cos, valid=found) if len(tokens) > 1 \
+        else word_neighbours(table, k, min_cos, valid=found)
+    return guard_neighbours(tokens, ids, cos, k, antonyms)
 
 
 def synonym_table(tokens: Sequence[str], ids: torch.Tensor) -> Dict[str, List[str]]:
