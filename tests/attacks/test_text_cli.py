@@ -125,3 +125,23 @@ def test_textfooler_json_records_its_neighbour_source(tmp_path, capsys):
     assert main(["attack", str(run), "--attack", "textfooler", "--max-change", "0.5", "-n", "6", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["params"]["neighbours"] == describe_neighbours(resolve_source("auto"), True)
+
+
+def test_neighbours_flag_chooses_textfoolers_candidates(tmp_path, capsys):
+    """--neighbours spacy_md --no-antonym-guard gives last session's candidates; other attacks refuse it."""
+    from pathlib import Path
+
+    import pytest
+
+    run = _text_run(tmp_path)
+    assert main(["attack", str(run), "--attack", "deepwordbug", "--neighbours", "spacy_md"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--neighbours" in err and "deepwordbug" in err
+    assert main(["attack", str(run), "--attack", "textfooler", "--neighbours", "glove"]) == 2
+    assert "glove" in capsys.readouterr().err
+    if not (Path("data/text/wordnet/.complete").is_file() and Path("data/text/.complete").is_file()):
+        pytest.skip("word vectors / WordNet absent: run `make data-text`")
+    for flags, expected in [(["--neighbours", "spacy_md"], "spacy_md, antonym guard"),
+                            (["--neighbours", "spacy_md", "--no-antonym-guard"], "spacy_md, unguarded")]:
+        assert main(["attack", str(run), "--attack", "textfooler", "-n", "6", "--json"] + flags) == 0
+        assert json.loads(capsys.readouterr().out)["params"]["neighbours"] == expected
