@@ -25,7 +25,7 @@ from nnsafety.corruptions import evaluate_text_corruptions
 from nnsafety.data import Vocab, load_dataset
 from nnsafety.data.files_text import text_root
 from nnsafety.data.synonyms import describe_neighbours, resolve_source, synonym_table, vocab_neighbours
-from nnsafety.data.wordnet import load_antonyms
+from nnsafety.data.wordnet import load_lexicon
 from nnsafety.runs import load_run
 
 
@@ -44,7 +44,7 @@ def main() -> None:
     model = load_run(args.run).model.eval()
     vocab = Vocab.load(Path(args.run) / "vocab.json")
     test = load_dataset("fine_foods", split="test")
-    antonyms = load_antonyms(str(text_root(None) / "wordnet"))
+    antonyms = load_lexicon(str(text_root(None) / "wordnet"))
     after = resolve_source("auto")
     tables = {"before": ("spacy_md", False), "after": (after, True)}
     out = {"attacks": [], "corruptions": {}}

@@ -141,7 +141,7 @@ def test_neighbours_flag_chooses_textfoolers_candidates(tmp_path, capsys):
     assert "glove" in capsys.readouterr().err
     if not (Path("data/text/wordnet/.complete").is_file() and Path("data/text/.complete").is_file()):
         pytest.skip("word vectors / WordNet absent: run `make data-text`")
-    for flags, expected in [(["--neighbours", "spacy_md"], "spacy_md, antonym guard"),
+    for flags, expected in [(["--neighbours", "spacy_md"], "spacy_md, WordNet synonyms only"),
                             (["--neighbours", "spacy_md", "--no-antonym-guard"], "spacy_md, unguarded")]:
         assert main(["attack", str(run), "--attack", "textfooler", "-n", "6", "--json"] + flags) == 0
         assert json.loads(capsys.readouterr().out)["params"]["neighbours"] == expected

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nnsafety.data.synonyms import describe_neighbours, resolve_source, vocab_neighbours
-from nnsafety.data.wordnet import Antonyms, antonym_pairs, load_antonyms, parse_data
+from nnsafety.data.wordnet import Lexicon, antonym_pairs, load_lexicon, parse_data
 
 TEXT = Path(__file__).resolve().parents[2] / "data" / "text"
 needs_wordnet = pytest.mark.skipif(not (TEXT / "wordnet" / ".complete").is_file() or not (TEXT / ".complete").is_file(),
@@ -46,9 +46,12 @@ def test_parser_reads_direct_lexical_and_cluster_antonyms():
     assert frozenset(("great", "awful")) in pairs and frozenset(("outstanding", "bad")) in pairs  # clusters
     assert frozenset(("delight", "sorrow")) in pairs  # word 2 -> word 1 only
     assert frozenset(("joy", "sorrow")) not in pairs and frozenset(("good", "great")) not in pairs
-    ant = Antonyms(pairs, {"good", "bad", "great"}, {"best": {"good"}, "worse": {"bad"}})
-    assert ant.are_antonyms("best", "worse") and ant.are_antonyms("goods", "bad")  # exceptions, morphy "s"
-    assert not ant.are_antonyms("good", "great")
+    synsets = {w: {("adj", off)} for off, (_, words, _) in synsets.items() for w in words}
+    lex = Lexicon(pairs, synsets, {"best": {"good"}, "worse": {"bad"}})
+    assert lex.are_antonyms("best", "worse") and lex.are_antonyms("goods", "bad")  # exceptions, morphy "s"
+    assert not lex.are_antonyms("good", "great")
+    assert lex.are_synonyms("great", "outstanding") and lex.are_synonyms("goods", "good")  # a synset; inflection
+    assert not lex.are_synonyms("good", "great") and not lex.are_synonyms("joy", "sorrow")
 
 
 def test_parser_names_a_malformed_line():
@@ -63,11 +66,18 @@ def test_unknown_source_is_refused():
 
 @needs_wordnet
 def test_real_wordnet_antonyms_and_synonyms():
-    ant = load_antonyms(str(TEXT / "wordnet"))
+    lex = load_lexicon(str(TEXT / "wordnet"))
     for a, b in ANTONYMS + [("loves", "hated"), ("great", "terrible"), ("hot", "cold")]:
-        assert ant.are_antonyms(a, b) and ant.are_antonyms(b, a), (a, b)
+        assert lex.are_antonyms(a, b) and lex.are_antonyms(b, a), (a, b)
+        assert not lex.are_synonyms(a, b), (a, b)
     for a, b in SYNONYMS:
-        assert not ant.are_antonyms(a, b), (a, b)
+        assert not lex.are_antonyms(a, b), (a, b)
+    # these share a WordNet 3.0 synset (grep data.adj: terrible and awful stand in one line), horrible has
+    # its own synsets (atrocious, frightful, horrifying, ugly): WordNet is not a thesaurus of every near-synonym
+    for a, b in [("cheap", "inexpensive"), ("hard", "difficult"), ("price", "cost"), ("terrible", "awful"),
+                 ("great", "outstanding"), ("loves", "love")]:
+        assert lex.are_synonyms(a, b), (a, b)
+    assert not lex.are_synonyms("terrible", "horrible") and not lex.are_synonyms("tasty", "delicious")
 
 
 def _near(source: str, guard: bool):
@@ -85,10 +95,14 @@ def test_guarded_neighbours_never_hold_antonyms(source):
     near, cos = _near(source, guard=True)
     for a, b in ANTONYMS:
         assert b not in near[a] and a not in near[b], (source, a, b)
-    assert float(cos.max()) <= 1 - 1e-6  # no shared (clustered) vector survives
-    if source == "minilm":  # MiniLM's neighbours that are synonyms stay candidates
+    if source == "minilm":  # no shared vector survives; MiniLM's neighbours that are synonyms stay
+        assert float(cos.max()) <= 1 - 1e-6
         for a, b in SYNONYMS:
             assert b in near[a], (a, b, near[a])
+    else:  # spaCy keeps only WordNet synonyms: its cluster-mates "great"/"is" or "good"/"not" go
+        lex = load_lexicon(str(TEXT / "wordnet"))
+        assert all(lex.are_synonyms(w, v) for w, vs in near.items() for v in vs)
+        assert "terrible" in raw and any(v not in near["terrible"] for v in raw["terrible"])
 
 
 def test_auto_source_follows_the_nlp_extra():
@@ -98,4 +112,5 @@ def test_auto_source_follows_the_nlp_extra():
     except ImportError:
         expected = "spacy_md"
     assert resolve_source("auto") == expected
-    assert describe_neighbours(expected, True) == f"{expected}, antonym guard"
+    assert describe_neighbours(expected, True) == {"minilm": "minilm, antonym guard",
+                                                   "spacy_md": "spacy_md, WordNet synonyms only"}[expected]

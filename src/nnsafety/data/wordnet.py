@@ -1,5 +1,5 @@
-"""Antonyms from the WordNet 3.0 database files (no NLTK needed): the guard that keeps a word's
-opposite out of its "synonym" candidates.
+"""Antonyms and synonyms from the WordNet 3.0 database files (no NLTK needed): the guard that keeps
+a word's opposite out of its "synonym" candidates.
 
 ``make data-text`` unpacks WordNet 3.0's ``data.{adj,adv,noun,verb}`` and ``*.exc`` files from the
 Debian package wordnet-base into ``data/text/wordnet`` (WordNet 3.0 licence, Princeton University).
@@ -13,7 +13,8 @@ two adjective clusters whose heads are antonyms: a head's satellites (``&`` simi
 of "good", "terrible" of "bad") inherit its antonyms (Gross & Miller 1990's indirect antonyms,
 which is how WordNet encodes antonymy for satellite adjectives). Base forms: the word itself, the
 exception lists (``best`` -> good, ``worse`` -> bad) and WordNet's morphy suffix rules, kept only
-when the base is a WordNet lemma. Counter-fitting (Mrkšić et al., NAACL 2016), behind TextFooler's
+when the base is a WordNet lemma. Two words are synonyms here when they share a base form
+(inflections) or a base form of each lies in one synset (in any sense). Counter-fitting (Mrkšić et al., NAACL 2016), behind TextFooler's
 vectors, pushes apart exactly these WordNet/PPDB antonym pairs.
 """
 from __future__ import annotations
@@ -84,11 +85,13 @@ def antonym_pairs(synsets: Dict[int, Tuple[str, List[str], List[Tuple[str, int, 
     return pairs
 
 
-class Antonyms:
-    """``are_antonyms(a, b)`` over WordNet's lemmas, with base forms of inflected words (module doc)."""
+class Lexicon:
+    """``are_antonyms(a, b)`` and ``are_synonyms(a, b)`` over WordNet's lemmas, with base forms of
+    inflected words (module doc)."""
 
-    def __init__(self, pairs: Set[FrozenSet[str]], lemmas: Set[str], exceptions: Dict[str, Set[str]]) -> None:
-        self.lemmas, self.exceptions = lemmas, exceptions
+    def __init__(self, pairs: Set[FrozenSet[str]], synsets: Dict[str, Set[Tuple[str, int]]],
+                 exceptions: Dict[str, Set[str]]) -> None:
+        self.synsets, self.exceptions = synsets, exceptions
         self.opposite: Dict[str, Set[str]] = {}
         for p in pairs:
             if len(p) == 2:
@@ -100,33 +103,42 @@ class Antonyms:
     def base_forms(self, word: str) -> FrozenSet[str]:
         w = word.lower()
         out = {w} | self.exceptions.get(w, set())
-        out |= {w[:-len(s)] + r for s, r in _RULES if w.endswith(s) and len(w) > len(s) and w[:-len(s)] + r in self.lemmas}
+        out |= {w[:-len(s)] + r for s, r in _RULES if w.endswith(s) and len(w) > len(s) and w[:-len(s)] + r in self.synsets}
         return frozenset(out)
 
     def are_antonyms(self, a: str, b: str) -> bool:
         fb = self.base_forms(b)
         return any(self.opposite.get(x, set()) & fb for x in self.base_forms(a))
 
+    def are_synonyms(self, a: str, b: str) -> bool:
+        fa, fb = self.base_forms(a), self.base_forms(b)
+        if fa & fb:
+            return True
+        sa = set().union(*(self.synsets.get(x, set()) for x in fa))
+        return any(self.synsets.get(x, set()) & sa for x in fb)
+
 
 @functools.lru_cache(maxsize=2)
-def load_antonyms(folder: str) -> Antonyms:
-    """``Antonyms`` of the WordNet files in ``folder`` (``data/text/wordnet`` after ``make data-text``)."""
+def load_lexicon(folder: str) -> Lexicon:
+    """``Lexicon`` of the WordNet files in ``folder`` (``data/text/wordnet`` after ``make data-text``)."""
     root = Path(folder)
     pairs: Set[FrozenSet[str]] = set()
-    lemmas: Set[str] = set()
+    synsets: Dict[str, Set[Tuple[str, int]]] = {}
     exceptions: Dict[str, Set[str]] = {}
     for pos in POS:
         path = root / f"data.{pos}"
         if not path.is_file():
-            raise FileNotFoundError(f"antonym guard: expected WordNet's data.{pos} under {root}; run `make data-text`")
+            raise FileNotFoundError(f"synonym guard: expected WordNet's data.{pos} under {root}; run `make data-text`")
         with open(path, encoding="utf-8", errors="replace") as f:
-            synsets = parse_data(f, str(path))
-        pairs |= antonym_pairs(synsets)
-        lemmas |= {w for _, words, _ in synsets.values() for w in words}
+            parsed = parse_data(f, str(path))
+        pairs |= antonym_pairs(parsed)
+        for offset, (_, words, _) in parsed.items():
+            for w in words:
+                synsets.setdefault(w, set()).add((pos, offset))
         exc = root / f"{pos}.exc"
         if exc.is_file():
             for line in exc.read_text(encoding="utf-8", errors="replace").splitlines():
                 parts = line.split()
                 if len(parts) >= 2:
                     exceptions.setdefault(parts[0].lower(), set()).update(p.lower() for p in parts[1:])
-    return Antonyms(pairs, lemmas, exceptions)
+    return Lexicon(pairs, synsets, exceptions)
