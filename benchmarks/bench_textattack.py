@@ -117,8 +117,12 @@ def build_peer(model, vocab: Vocab, unit, found, nn_ids, k: int, min_cos: float,
 
     word2index = {t: i for i, t in enumerate(vocab.tokens) if found[i]}
     index2word = {i: t for t, i in word2index.items()}
-    # row i: [i, its k neighbours] (TextAttack skips the first entry as the word itself)
-    nn_matrix = np.concatenate([np.arange(len(vocab))[:, None], nn_ids.clamp_min(0).numpy()], axis=1)
+    # row i: [i, its k neighbours] (TextAttack skips the first entry as the word itself). An empty
+    # slot (−1: the guard left fewer than k) holds i again, which its WordSwap skips as "no change";
+    # any id it cannot name would make it drop all of the word's candidates (a KeyError in
+    # WordSwapEmbedding._get_replacement_words)
+    own = torch.arange(len(vocab))[:, None].expand_as(nn_ids)
+    nn_matrix = np.concatenate([np.arange(len(vocab))[:, None], torch.where(nn_ids >= 0, nn_ids, own).numpy()], axis=1)
     emb = WordEmbedding(unit.numpy(), word2index, index2word, nn_matrix)
     transformation = WordSwapEmbedding(max_candidates=k, embedding=emb)
     # the budget in words is set per review to ours, ⌊max_change · n⌋ (run_peer)
