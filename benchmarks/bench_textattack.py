@@ -127,7 +127,10 @@ def build_peer(model, vocab: Vocab, unit, found, nn_ids, k: int, min_cos: float,
     transformation = WordSwapEmbedding(max_candidates=k, embedding=emb)
     # the budget in words is set per review to ours, ⌊max_change · n⌋ (run_peer)
     budget = MaxWordsPerturbed(max_num_words=1)
-    constraints = [RepeatModification(), StopwordModification(stopwords=set(STOP_WORDS)),
+    # its stop-word check compares the word as written ("This", "I" are not "this", "i"), ours the
+    # lower-cased token: give it every casing so that neither side changes a stop word
+    stop = set(STOP_WORDS) | {w.capitalize() for w in STOP_WORDS} | {w.upper() for w in STOP_WORDS}
+    constraints = [RepeatModification(), StopwordModification(stopwords=stop),
                    budget, WordEmbeddingDistance(embedding=emb, min_cos_sim=min_cos)]
     goal = UntargetedClassification(Wrapper(model), model_batch_size=batch)
     return textattack.Attack(goal, constraints, transformation, GreedyWordSwapWIR(wir_method="delete")), budget
