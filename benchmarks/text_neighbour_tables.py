@@ -2,7 +2,8 @@
 
 "before" = last session's candidates (spaCy md neighbours, no guard: clustered rows at cosine 1 and
 antonyms included); "after" = the default now (``vocab_neighbours(source="auto", guard=True)``:
-MiniLM's input embeddings with the extra nlp, WordNet antonyms and identical vectors removed).
+MiniLM's input embeddings with the extra nlp, WordNet antonyms and identical vectors removed);
+"fallback" = the default without the extra nlp (spaCy md neighbours that WordNet lists as synonyms).
 Model: the ERM text_cnn of ``bench_textattack.py`` (``runs/bench_textattack_erm``). TextFooler on
 the first 200 Fine Foods test reviews at 10/20/30 % of the words (k = 20, cosine ≥ 0.5); the 12
 text corruptions on the first 300 (seed 0), synonym_swap with both tables (k = 8, cosine ≥ 0.6,
@@ -46,7 +47,7 @@ def main() -> None:
     test = load_dataset("fine_foods", split="test")
     antonyms = load_lexicon(str(text_root(None) / "wordnet"))
     after = resolve_source("auto")
-    tables = {"before": ("spacy_md", False), "after": (after, True)}
+    tables = {"before": ("spacy_md", False), "after": (after, True), "fallback": ("spacy_md", True)}
     out = {"attacks": [], "corruptions": {}}
     texts, y = list(test.texts[:200]), test.labels[:200]
     x = vocab.encode(texts)
@@ -70,7 +71,7 @@ def main() -> None:
     for name, (source, guard) in tables.items():
         ids, _ = vocab_neighbours(vocab.tokens, 8, 0.6, source=source, guard=guard)
         syn = synonym_table(vocab.tokens, ids)
-        names = None if name == "after" else ["synonym_swap"]
+        names = None if name == "after" else ["synonym_swap"]  # the other 11 do not use synonyms
         res = evaluate_text_corruptions(model, ds, names, seed=0, synonyms=syn)
         out["corruptions"][name] = {"synonyms": describe_neighbours(source, guard), **res.to_dict()}
         print(name, json.dumps({c: round(100 * v, 1) for c, v in res.mean_per_corruption.items()}), flush=True)
