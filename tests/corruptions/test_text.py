@@ -150,3 +150,25 @@ def test_jsonl_export_holds_the_evaluated_texts(tmp_path):
     assert [r["text"] for r in rows[len(ds):]] == expect
     assert [r["label"] for r in rows[:len(ds)]] == [ds.classes[int(i)] for i in ds.labels]
     assert not list(tmp_path.glob("toy-C/.*tmp"))
+
+
+def test_results_name_where_synonym_swaps_synonyms_came_from(bag_of_words, tmp_path):
+    """meta["synonyms"]: "given" for a caller's table, the guarded default's source otherwise; no
+    entry when synonym_swap is not run. The JSON and the -C export carry it."""
+    from pathlib import Path
+
+    ds, vocab = _dataset()
+    model = bag_of_words([0.0] * len(vocab))
+    given = {"good": ["fine"], "bad": ["poor"]}
+    res = evaluate_text_corruptions(model, ds, ["synonym_swap"], (1,), synonyms=given, progress=False)
+    assert res.meta == {"synonyms": "given"} and res.to_dict()["meta"] == {"synonyms": "given"}
+    assert evaluate_text_corruptions(model, ds, ["char_drop"], (1,), progress=False).meta == {}
+    assert "meta" not in evaluate_text_corruptions(model, ds, ["char_drop"], (1,), progress=False).to_dict()
+    out = export_text_corrupted(ds, tmp_path / "toy-C", ["synonym_swap"], (1,), synonyms=given)
+    assert json.loads((out / "meta.json").read_text())["synonyms"] == "given"
+    if not (Path("data/text/wordnet/.complete").is_file() and Path("data/text/.complete").is_file()):
+        pytest.skip("word vectors / WordNet absent: run `make data-text`")
+    from nnsafety.data.synonyms import describe_neighbours, resolve_source
+
+    res = evaluate_text_corruptions(model, ds, ["synonym_swap"], (1,), progress=False)
+    assert res.meta == {"synonyms": describe_neighbours(resolve_source("auto"), True)}

@@ -25,6 +25,14 @@ def test_text_sections_run_on_a_text_run_and_the_card_validates(text_audit):
         # success can only grow with the budget
         at = [s["success_at"][b] for b in sorted(s["success_at"], key=float)]
         assert at == sorted(at) and at[-1] == s["success_rate"], name
+    # where the word candidates came from is recorded (the default: synonyms with antonyms removed)
+    from nnsafety.data.synonyms import describe_neighbours, resolve_source
+
+    expected = describe_neighbours(resolve_source("auto"), True) if "textfooler" in m["text_attacks"]["attacks"] \
+        else "none (any word)"
+    assert card["sections"]["text_attacks"]["config"]["neighbours"] == expected
+    assert card["sections"]["text_corruptions"]["config"]["synonyms"] in (describe_neighbours(resolve_source("auto"), True),
+                                                                          "none")
 
 
 def test_embedding_pgd_curve_equals_a_direct_run_and_passes_its_checks(text_audit):

@@ -8,7 +8,9 @@ are scored together in batches; nothing is fetched at run time.
 
 - ``textfooler`` (Jin et al., AAAI 2020): positions by deletion importance (p_y drop when the word
   becomes [UNK]), candidates = word-vector neighbours with cosine ≥ ``min_cos`` (``nnsafety.data.
-  synonyms``); among successful candidates the closest neighbour wins, else the one lowering p_y most;
+  synonyms``: MiniLM's input embeddings when the extra nlp is installed, else spaCy's md vectors,
+  with identical vectors and WordNet antonyms removed; the paper's counter-fitted vectors serve the
+  same purpose); among successful candidates the closest neighbour wins, else the one lowering p_y most;
   with ``min_sim`` also the paper's sentence check, MiniLM cosine of 15-word windows
   (``text_similarity``, the extra nlp).
 - ``deepwordbug`` (Gao et al., IEEE S&P Workshops 2018): same importance ranking, candidates = the
@@ -132,6 +134,21 @@ def true_class_prob(model: nn.Module, ids: torch.Tensor, y: torch.Tensor, batch_
     return F.softmax(logits, 1).gather(1, y[:, None]).squeeze(1), logits.argmax(1)
 
 
+def substitution_prob(model: nn.Module, base: torch.Tensor, owner: torch.Tensor, pos: torch.Tensor, tok: torch.Tensor,
+                      y: torch.Tensor, batch_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``true_class_prob`` of the one-word variants ``base[owner]`` with ``pos`` set to ``tok``. A model
+    with ``substitution_logits`` (text_cnn: only the windows around the changed word are recomputed,
+    equal to the full forward up to float rounding) answers without a full forward per variant; any
+    other model gets the variants built and run in full."""
+    fast = getattr(model, "substitution_logits", None)
+    logits = fast(base, owner, pos, tok) if fast is not None and len(owner) else None
+    if logits is None:
+        probe = base[owner].clone()
+        probe[torch.arange(len(owner)), pos] = tok
+        return true_class_prob(model, probe, y, batch_size)
+    return F.softmax(logits.float(), 1).gather(1, y[:, None]).squeeze(1), logits.argmax(1)
+
+
 # ---- transformations: candidates (id, surface string) for one token -------------------------------
 
 def neighbour_candidates(table: torch.Tensor, vocab) -> Callable[[int, str], List[Tuple[int, str]]]:
@@ -163,9 +180,8 @@ def deletion_importance(model, ids, y, p0, allowed, unk_id: int, batch_size: int
     """Positions by decreasing p_y drop (from p0) when each allowed token becomes [UNK] (the
     others last) and the queries spent per text."""
     rows, cols = torch.nonzero(allowed, as_tuple=True)
-    probe = ids[rows].clone()
-    probe[torch.arange(len(rows)), cols] = unk_id
-    p, _ = true_class_prob(model, probe, y[rows], batch_size) if len(rows) else (torch.zeros(0), None)
+    unk = torch.full_like(rows, unk_id)
+    p, _ = substitution_prob(model, ids, rows, cols, unk, y[rows], batch_size) if len(rows) else (torch.zeros(0), None)
     score = torch.full(ids.shape, float("-inf"))
     score[rows, cols] = p0[rows] - p
     return score.argsort(dim=1, descending=True, stable=True), allowed.sum(1)
@@ -216,14 +232,14 @@ class _State:
         jobs = [j for j in jobs if j[2]]
         if not jobs:
             return
-        probe = torch.cat([self.cur[i].repeat(len(c), 1) for i, _, c in jobs])
+        owner = torch.tensor([i for i, _, c in jobs for _ in c])
         cand = torch.tensor([t for _, _, c in jobs for t, _ in c])
         pos = torch.tensor([p for _, p, c in jobs for _ in c])
-        probe[torch.arange(len(probe)), pos] = cand
-        lab = torch.cat([self.y[i].repeat(len(c)) for i, _, c in jobs])
-        p, pred = true_class_prob(self.model, probe, lab, self.bs)
+        lab = self.y[owner]
+        p, pred = substitution_prob(self.model, self.cur, owner, pos, cand, lab, self.bs)
         if self.similarity is not None:
-            owner = torch.tensor([i for i, _, c in jobs for _ in c])
+            probe = self.cur[owner].clone()
+            probe[torch.arange(len(probe)), pos] = cand
             self._drop_dissimilar(probe, owner, pos, p, pred, lab)
         start = 0
         for i, position, c in jobs:
@@ -297,9 +313,12 @@ def _greedy(model, x, y, vocab, texts, max_change, keep_stop_words, batch_size, 
 def textfooler(model: nn.Module, x: torch.Tensor, y: torch.Tensor, vocab=None, texts: Optional[Sequence[str]] = None,
                max_change: float = 0.2, neighbours: Optional[torch.Tensor] = None, k: int = 20, min_cos: float = 0.5,
                keep_stop_words: bool = True, batch_size: int = 512, min_sim: Optional[float] = None,
-               sim_window: int = 15, similarity=None) -> TextAttackResult:
+               sim_window: int = 15, similarity=None, neighbour_source: str = "auto",
+               antonym_guard: bool = True) -> TextAttackResult:
     """TextFooler-style greedy word substitution (module doc). ``neighbours``: an id table V×K
-    (default: the vocabulary's spaCy neighbours, k and min_cos, after ``make data-text``).
+    (default: the vocabulary's k neighbours at cosine ≥ min_cos under ``neighbour_source``, "auto"
+    = MiniLM with the extra nlp, else spaCy md, and with ``antonym_guard`` WordNet antonyms and
+    identical vectors dropped: ``data.synonyms.vocab_neighbours``; needs ``make data-text``).
     ``min_sim``: also keep only candidates whose ``sim_window``-word window has MiniLM sentence
     cosine ≥ ``min_sim`` to the original's (``text_similarity.SentenceSimilarity``; the extra nlp);
     ``similarity``: another callable with its signature. None: no sentence check."""
@@ -307,14 +326,19 @@ def textfooler(model: nn.Module, x: torch.Tensor, y: torch.Tensor, vocab=None, t
     if min_sim is not None and not -1 <= min_sim <= 1:
         raise ValueError(f"expected min_sim None or a cosine in [-1, 1], got {min_sim!r}")
     if neighbours is None:
-        from ..data.synonyms import vocab_neighbours
+        from ..data.synonyms import describe_neighbours, resolve_source, vocab_neighbours
 
-        neighbours, _ = vocab_neighbours(vocab.tokens, k, min_cos)
+        neighbour_source = resolve_source(neighbour_source)
+        neighbours, _ = vocab_neighbours(vocab.tokens, k, min_cos, source=neighbour_source, guard=antonym_guard)
+        described = describe_neighbours(neighbour_source, antonym_guard)
+    else:
+        described = "given"
     if min_sim is not None and similarity is None:
         from .text_similarity import SentenceSimilarity
 
         similarity = SentenceSimilarity(sim_window)
-    params = {"max_change": max_change, "k": k, "min_cos": min_cos, "keep_stop_words": keep_stop_words}
+    params = {"max_change": max_change, "k": k, "min_cos": min_cos, "keep_stop_words": keep_stop_words,
+              "neighbours": described}
     if min_sim is not None:
         params.update(min_sim=min_sim, sim_window=sim_window)
     return _greedy(model, x, y, vocab, texts, max_change, keep_stop_words, batch_size,
@@ -379,10 +403,10 @@ def _try_best_flip(st: _State, jobs) -> None:
     """Query every flip of every text in one pass; each text keeps its best flip (if it helps)."""
     if not jobs:
         return
-    probe = torch.stack([st.cur[i] for i, _, _ in jobs])
-    probe[torch.arange(len(jobs)), torch.tensor([p for _, p, _ in jobs])] = torch.tensor([c[0][0] for _, _, c in jobs])
-    lab = torch.stack([st.y[i] for i, _, _ in jobs])
-    p, pred = true_class_prob(st.model, probe, lab, st.bs)
+    owner = torch.tensor([i for i, _, _ in jobs])
+    lab = st.y[owner]
+    p, pred = substitution_prob(st.model, st.cur, owner, torch.tensor([p for _, p, _ in jobs]),
+                                torch.tensor([c[0][0] for _, _, c in jobs]), lab, st.bs)
     by_text: Dict[int, List[int]] = {}
     for j, (i, _, _) in enumerate(jobs):
         by_text.setdefault(i, []).append(j)

@@ -59,6 +59,9 @@ def run_attack(args: argparse.Namespace) -> int:
         raise UsageError("nnsafety attack: error: expected one --eps; use `nnsafety eval --attack` for a curve")
     if args.min_sim is not None and args.attack != "textfooler":
         raise UsageError(f"nnsafety attack: error: --min-sim is TextFooler's sentence check; got --attack {args.attack}")
+    if (args.neighbours is not None or args.no_antonym_guard) and args.attack != "textfooler":
+        raise UsageError("nnsafety attack: error: --neighbours / --no-antonym-guard choose TextFooler's word "
+                         f"candidates; got --attack {args.attack}")
     run, data, dataset = load_run_and_data(args)
     if dataset.domain.name == "bytes":
         from .attack_bytes import attack_folder
@@ -104,6 +107,10 @@ def run_text_attack(args: argparse.Namespace, run, dataset) -> int:
     x, y = _points(args, dataset)
     texts = dataset.texts[: len(x)] if dataset.texts is not None else None
     kw = {} if args.min_sim is None else {"min_sim": args.min_sim}
+    if args.neighbours is not None:
+        kw["neighbour_source"] = args.neighbours
+    if args.no_antonym_guard:
+        kw["antonym_guard"] = False
     result = get_attack(args.attack, max_change=args.max_change, batch_size=args.batch_size, **kw).run(
         run.model, x, y, vocab=dataset.vocab, texts=texts)
     print(json.dumps({"run": str(run.path), **result.to_dict()}, sort_keys=True) if args.json else result.to_text())
@@ -152,6 +159,11 @@ def register(sub) -> None:
     p.add_argument("--min-sim", dest="min_sim", type=unit_float, default=None,
                    help="textfooler: keep a substitution only if MiniLM's sentence cosine of its 15-word "
                         "window stays at least this (e.g. 0.84; needs the extra nlp)")
+    p.add_argument("--neighbours", choices=["auto", "minilm", "spacy_md"], default=None,
+                   help="textfooler: word vectors whose neighbours are the candidates (auto: minilm with the "
+                        "extra nlp, else spacy_md; both need `make data-text`)")
+    p.add_argument("--no-antonym-guard", dest="no_antonym_guard", action="store_true",
+                   help="textfooler: keep WordNet antonyms and identical (clustered) vectors among the candidates")
     p.add_argument("--version", default="standard", choices=["standard", "plus", "rand"], help="AutoAttack version")
     p.add_argument("-n", "--n", dest="n", type=count, default=1000,
                    help="number of test images (0 = all); spell it -n under torchrun, whose parser takes --n as its own")

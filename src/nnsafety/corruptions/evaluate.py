@@ -40,6 +40,7 @@ class CorruptionResult:
     dataset: str = ""
     seed: int = 0
     baseline: Optional["CorruptionResult"] = field(default=None, repr=False)
+    meta: Dict[str, object] = field(default_factory=dict)  # e.g. where synonym_swap's synonyms came from
 
     @property
     def corruptions(self) -> List[str]:
@@ -124,6 +125,8 @@ class CorruptionResult:
             "mean_error": self.mean_error,
             "error_sum": self.error_sum,
         }
+        if self.meta:
+            d["meta"] = dict(self.meta)
         if self.baseline is not None:
             d["ce"] = {c: _nan_to_none(v) for c, v in self.ce().items()}
             d["mce"] = _nan_to_none(self.mce())

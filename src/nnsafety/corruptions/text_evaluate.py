@@ -43,16 +43,18 @@ def _texts(dataset) -> List[str]:
     return list(texts)
 
 
-def dataset_synonyms(dataset, k: int = 8, min_cos: float = 0.6) -> Optional[Dict[str, List[str]]]:
-    """The dataset vocabulary's word-vector synonyms, or None (with a warning) without vectors."""
-    from ..data.synonyms import synonym_table, vocab_neighbours
+def dataset_synonyms(dataset, k: int = 8, min_cos: float = 0.6) -> Tuple[Optional[Dict[str, List[str]]], str]:
+    """(the dataset vocabulary's word-vector synonyms or None without vectors (with a warning), their
+    source): MiniLM's neighbours with the extra nlp, else spaCy md, antonyms removed (``data.synonyms``)."""
+    from ..data.synonyms import describe_neighbours, resolve_source, synonym_table, vocab_neighbours
 
+    source = resolve_source("auto")
     try:
-        ids, _ = vocab_neighbours(dataset.vocab.tokens, k, min_cos, getattr(dataset, "data_root", None))
+        ids, _ = vocab_neighbours(dataset.vocab.tokens, k, min_cos, getattr(dataset, "data_root", None), source=source)
     except FileNotFoundError as e:
         warnings.warn(f"synonym_swap skipped: {e}", stacklevel=3)
-        return None
-    return synonym_table(dataset.vocab.tokens, ids)
+        return None, "none"
+    return synonym_table(dataset.vocab.tokens, ids), describe_neighbours(source, True)
 
 
 def corrupted_text_blocks(texts: Sequence[str], name: str, severity: int, seed: int,
@@ -63,15 +65,19 @@ def corrupted_text_blocks(texts: Sequence[str], name: str, severity: int, seed: 
         yield start, corrupt_text(texts[start:start + BLOCK], name, severity, g, synonyms)
 
 
-def _plan(dataset, corruptions, synonyms) -> Tuple[List[str], Optional[Dict[str, List[str]]]]:
+def _plan(dataset, corruptions, synonyms) -> Tuple[List[str], Optional[Dict[str, List[str]]], Dict[str, str]]:
+    """(corruption names, synonyms, meta recording where synonym_swap's synonyms came from)."""
     names = known_text(corruptions)
-    if "synonym_swap" in names and synonyms is None:
-        synonyms = dataset_synonyms(dataset)
-        if synonyms is None:
-            if corruptions is not None:
-                raise ValueError("synonym_swap needs word vectors: run `make data-text` or pass synonyms=")
-            names.remove("synonym_swap")
-    return names, synonyms
+    if "synonym_swap" not in names:
+        return names, synonyms, {}
+    if synonyms is not None:
+        return names, synonyms, {"synonyms": "given"}
+    synonyms, source = dataset_synonyms(dataset)
+    if synonyms is None:
+        if corruptions is not None:
+            raise ValueError("synonym_swap needs word vectors: run `make data-text` or pass synonyms=")
+        names.remove("synonym_swap")
+    return names, synonyms, {"synonyms": source}
 
 
 def evaluate_text_corruptions(model: nn.Module, dataset, corruptions: Optional[Sequence[str]] = None,
@@ -81,11 +87,12 @@ def evaluate_text_corruptions(model: nn.Module, dataset, corruptions: Optional[S
                               progress: Progress = None) -> CorruptionResult:
     """Accuracy of ``model`` on a ``TokenDataset``'s raw texts corrupted, re-encoded with its vocabulary.
 
-    ``synonyms`` default: the vocabulary's spaCy neighbours (cosine ≥ 0.6); without vectors and
-    without an explicit corruption list, synonym_swap is skipped with a warning.
+    ``synonyms`` default: the vocabulary's neighbours (cosine ≥ 0.6; MiniLM with the extra nlp, else
+    spaCy md; antonyms removed), recorded in the result's ``meta``; without vectors and without an
+    explicit corruption list, synonym_swap is skipped with a warning.
     """
     texts, sev = _texts(dataset), check_severities(severities)
-    names, synonyms = _plan(dataset, corruptions, synonyms)
+    names, synonyms, meta = _plan(dataset, corruptions, synonyms)
     ids, y = dataset.tensors()
     check_classifier(model, ids[:8], y[:8], domain=dataset.domain)
     dev = torch.device(device) if device is not None else model_device(model)
@@ -105,7 +112,7 @@ def evaluate_text_corruptions(model: nn.Module, dataset, corruptions: Optional[S
                            for start, block in corrupted_text_blocks(texts, name, s, seed, synonyms))
                 acc[name][s] = hits / n
                 bar.update(1)
-    return CorruptionResult(clean, acc, n, getattr(dataset, "name", ""), int(seed), baseline)
+    return CorruptionResult(clean, acc, n, getattr(dataset, "name", ""), int(seed), baseline, meta)
 
 
 def export_text_corrupted(dataset, out: str | Path, corruptions: Optional[Sequence[str]] = None,
@@ -114,7 +121,7 @@ def export_text_corrupted(dataset, out: str | Path, corruptions: Optional[Sequen
     """Write a text -C folder: ``<corruption>.jsonl`` (one object per line: index, severity, text,
     label as the class name; severity-major) and ``meta.json``; each file replaced atomically."""
     texts, sev = _texts(dataset), check_severities(severities)
-    names, synonyms = _plan(dataset, corruptions, synonyms)
+    names, synonyms, meta = _plan(dataset, corruptions, synonyms)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     labels = [dataset.classes[int(i)] for i in dataset.tensors()[1]]
@@ -129,5 +136,5 @@ def export_text_corrupted(dataset, out: str | Path, corruptions: Optional[Sequen
         atomic_write(out / f"{name}.jsonl", write)
     write_json_atomic(out / "meta.json", {"name": getattr(dataset, "name", ""), "n": len(texts), "seed": int(seed),
                                           "severities": sev, "corruptions": names, "classes": list(dataset.classes),
-                                          "format": "nnsafety-text-c"})
+                                          "format": "nnsafety-text-c", **meta})
     return out

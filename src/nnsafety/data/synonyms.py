@@ -3,11 +3,21 @@
 Jin et al. (AAAI 2020, TextFooler) take a word's N nearest neighbours by cosine similarity of
 counter-fitted word vectors, kept when the similarity is at least δ (0.5 in the paper). Here the
 vectors are the pretrained ones a vocabulary already uses (spaCy's md vectors after ``make
-data-text``, see ``word_vectors``) or any V×E table, e.g. a model's own embedding. spaCy's vectors
-are not counter-fitted, so antonyms can be near ("good"/"bad"): a cosine floor keeps the list short.
+data-text``, see ``word_vectors``), MiniLM's input embeddings (the extra nlp) or any V×E table,
+e.g. a model's own embedding. None is counter-fitted, so antonyms are near ("good"/"bad" at 0.53 in
+MiniLM's), and the spaCy md table even gives them one shared vector (a pruned cluster).
+
+``vocab_neighbours`` therefore guards by default (``guard=True``, ``wordnet.Lexicon``). MiniLM's
+neighbours lose those that WordNet marks as the word's antonym (direct, through adjective clusters
+and inflections) and any with the word's own vector. spaCy's md neighbours are mostly unrelated
+words even after that (its clusters' neighbours), so from spaCy only the neighbours that WordNet
+lists as synonyms (a shared synset, any sense) or inflections of the word are kept. The default
+source ``"auto"`` is MiniLM's input embeddings when the extra nlp is installed, else spaCy md
+(``resolve_source``); results record which (``describe_neighbours``).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -49,18 +59,80 @@ def word_neighbours(vectors: torch.Tensor, k: int = 8, min_cos: float = 0.5,
     return ids, cos
 
 
-def vocab_neighbours(tokens: Sequence[str], k: int = 8, min_cos: float = 0.5,
-                     root: Optional[str] = None, source: str = "spacy_md") -> Tuple[torch.Tensor, torch.Tensor]:
-    """``word_neighbours`` of a vocabulary's tokens under the word vectors ``source``: "spacy_md"
-    (``make data-text``; raises FileNotFoundError naming the make target when absent) or "minilm"
-    (MiniLM's input embeddings, the extra nlp; ValueError without it). Words without a vector have
-    none. The spaCy md table clusters words onto shared vectors ("good" = "bad" = "nice": a property
-    of the package's file, see ``word_vectors``); MiniLM's neighbours are closer to synonyms."""
-    from .word_vectors import load_vectors
+SOURCES = ("auto", "minilm", "spacy_md")
+_SAME_VECTOR = 1 - 1e-6  # cosine above this: the identical (clustered) vector, not a neighbour
 
+
+def resolve_source(source: str = "auto") -> str:
+    """"minilm" or "spacy_md": ``auto`` is MiniLM when its package (the extra nlp) is installed."""
+    if source not in SOURCES:
+        raise ValueError(f"expected neighbour source one of {', '.join(SOURCES)}, got {source!r}")
+    if source != "auto":
+        return source
+    try:
+        from .text_wordpiece import minilm_package_dir
+
+        minilm_package_dir()
+        return "minilm"
+    except ValueError:
+        return "spacy_md"
+
+
+def describe_neighbours(source: str, guard: bool) -> str:
+    """What a result records about its candidates, e.g. "minilm, antonym guard"."""
+    if not guard:
+        return f"{source}, unguarded"
+    return "spacy_md, WordNet synonyms only" if source == "spacy_md" else f"{source}, antonym guard"
+
+
+def guard_neighbours(tokens: Sequence[str], ids: torch.Tensor, cos: torch.Tensor, k: int, lexicon,
+                     synonyms_only: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The first ``k`` slots per row of (ids, cos) that are neither the word's own vector (cosine
+    1: a shared cluster row) nor its antonym (``lexicon.are_antonyms``), or with ``synonyms_only``
+    that are its WordNet synonyms or inflections (``lexicon.are_synonyms``, any cosine ≥ the
+    floor; never antonyms); rows stay closest first."""
+    out_ids = torch.full((ids.shape[0], k), -1, dtype=torch.int64)
+    out_cos = torch.full((ids.shape[0], k), -1.0)
+    for i, (row, crow) in enumerate(zip(ids.tolist(), cos.tolist())):
+        keep: List[Tuple[int, float]] = []
+        for j, c in zip(row, crow):
+            if len(keep) == k:
+                break
+            if j < 0 or lexicon.are_antonyms(tokens[i], tokens[j]):
+                continue
+            if lexicon.are_synonyms(tokens[i], tokens[j]) if synonyms_only else c <= _SAME_VECTOR:
+                keep.append((j, c))
+        if keep:
+            out_ids[i, :len(keep)] = torch.tensor([j for j, _ in keep])
+            out_cos[i, :len(keep)] = torch.tensor([c for _, c in keep])
+    return out_ids, out_cos
+
+
+def vocab_neighbours(tokens: Sequence[str], k: int = 8, min_cos: float = 0.5,
+                     root: Optional[str] = None, source: str = "auto", guard: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``word_neighbours`` of a vocabulary's tokens under the word vectors ``source``: "spacy_md"
+    (``make data-text``; raises FileNotFoundError naming the make target when absent), "minilm"
+    (MiniLM's input embeddings, the extra nlp; ValueError without it) or "auto" (``resolve_source``).
+    Words without a vector have none. ``guard`` (module doc; needs ``data/text/wordnet`` from ``make
+    data-text``) filters the 4k + 256 nearest, MiniLM's against WordNet antonyms and identical
+    vectors, spaCy's to WordNet synonyms and inflections, and keeps the k closest that remain."""
+    from .files_text import text_root
+    from .word_vectors import load_vectors
+    from .wordnet import WORDNET_DIR, load_lexicon
+
+    source = resolve_source(source)
     table, found = load_vectors(source, tokens, root)
     found[[PAD_ID, UNK_ID]] = False
-    return word_neighbours(table, k, min_cos, valid=found)
+    if not guard:
+        return word_neighbours(table, k, min_cos, valid=found)
+    folder = Path(root) / WORDNET_DIR if root is not None else None
+    if folder is None or not folder.is_dir():
+        folder = text_root(None) / WORDNET_DIR
+    lexicon = load_lexicon(str(folder))
+    # the guard keeps the k first survivors of the 4k + 256 nearest: spaCy's clusters put up to
+    # hundreds of words at cosine 1 ahead of any real neighbour
+    ids, cos = word_neighbours(table, max(1, min(len(tokens) - 1, 4 * k + 256)), min_cos, valid=found)
+    return guard_neighbours(tokens, ids, cos, k, lexicon, synonyms_only=source == "spacy_md")
 
 
 def synonym_table(tokens: Sequence[str], ids: torch.Tensor) -> Dict[str, List[str]]:

@@ -70,6 +70,21 @@ class TextClassifier(nn.Module):
     def forward(self, ids: torch.Tensor, mix_hook: Optional[MixHook] = None) -> torch.Tensor:
         return self.head(self.forward_features(ids, mix_hook))
 
+    @torch.no_grad()
+    def substitution_logits(self, ids: torch.Tensor, owner: torch.Tensor, pos: torch.Tensor,
+                            tok: torch.Tensor) -> Optional[torch.Tensor]:
+        """Logits of ``ids[owner]`` with token ``pos`` replaced by ``tok`` (one per row), or None when
+        this model has no cheaper path than a full forward (it is training, its first stage has no
+        ``substituted``, a later stage is not dropout, or a substitution adds or removes padding).
+        Word-substitution attacks query thousands of such one-word variants of a few texts."""
+        first = self.stages[0] if len(self.stages) else None
+        if (self.training or not hasattr(first, "substituted") or any(not isinstance(s, Dropout) for s in self.stages[1:])
+                or bool((tok == self.pad_id).any()) or bool((ids[owner, pos] == self.pad_id).any())):
+            return None
+        rows, inv = torch.unique(owner, return_inverse=True)
+        base = ids[rows]
+        return self.head(first.substituted(self.embed(base), self.mask(base), inv, pos, self.embedding(tok)))
+
 
 class Dropout(nn.Module):
     """Dropout as a masked stage (the last stage before the head, so k = K−1 is the pooled vector)."""

@@ -37,6 +37,49 @@ class ConvMaxPool(nn.Module):
             pooled.append(z.masked_fill(~starts[:, :, : z.shape[2]], float("-inf")).amax(dim=2))
         return torch.cat(pooled, dim=1)
 
+    @torch.no_grad()
+    def substituted(self, e: torch.Tensor, mask: torch.Tensor, owner: torch.Tensor, pos: torch.Tensor,
+                    e_new: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+        """``forward`` of the sequences ``e[owner]`` with position ``pos`` set to ``e_new`` (one
+        substitution each, at a real token), N×(widths·maps), without recomputing what it leaves alone.
+
+        A substitution at p changes only the windows starting in [p − w + 1, p]: their pre-activations
+        are the base's plus W[:, :, p − t] · (e_new − e_p) (the conv is linear), and the max over time
+        is the larger of the changed windows' maximum and the unchanged ones' (prefix/suffix maxima of
+        the base). Equal to ``forward`` up to float rounding (the sums are taken in another order):
+        tests/models/test_text_cnn_substitution.py bounds it by 1e-4 on the logits.
+        """
+        mask = nonempty(mask)
+        last = int(mask.any(dim=0).nonzero().max()) + 1
+        tail = max(self.widths) - 1
+        x = nn.functional.pad(e[:, :last], (0, 0, 0, tail)).transpose(1, 2)  # B×E×(last + tail)
+        starts = nn.functional.pad(mask[:, :last], (0, tail))
+        out = []
+        for conv, w in zip(self.convs, self.widths):
+            z = conv(x)  # B×maps×T
+            T = z.shape[2]
+            r = torch.relu(z).masked_fill(~starts[:, None, :T], float("-inf"))
+            ninf = torch.full_like(r[:, :, :1], float("-inf"))
+            before = torch.cat([ninf, r.cummax(dim=2).values], 2)  # [i]: max over starts < i
+            after = torch.cat([r.flip(2).cummax(dim=2).values.flip(2), ninf], 2)  # [i]: max over starts >= i
+            taps = conv.weight.permute(1, 0, 2).reshape(conv.weight.shape[1], -1)  # E×(maps·w)
+            pooled = []
+            for a in range(0, len(owner), chunk):
+                o, p = owner[a:a + chunk], pos[a:a + chunk]
+                d = e_new[a:a + chunk] - x[o, :, p]  # n×E
+                delta = (d @ taps).view(len(o), -1, w)  # n×maps×w: tap j changes the window at t = p − j
+                t = p[:, None] - torch.arange(w)  # n×w
+                ok = (t >= 0) & (t < T)
+                tc = t.clamp(0, T - 1)
+                zt = z[o[:, None], :, tc].permute(0, 2, 1)  # n×maps×w
+                ok &= starts[o[:, None], tc]
+                win = torch.relu(zt + delta).masked_fill(~ok[:, None, :], float("-inf")).amax(2)
+                lo, hi = (p - w + 1).clamp_min(0), (p + 1).clamp_max(T)
+                rest = torch.maximum(before[o, :, lo], after[o, :, hi])
+                pooled.append(torch.maximum(win, rest))
+            out.append(torch.cat(pooled))
+        return torch.cat(out, dim=1)
+
 
 @register_model("text_cnn", domains=("token",))
 def text_cnn(num_classes: int, in_shape: tuple, vocab_size: int, pad_id: int = 0,

@@ -10,7 +10,7 @@ corruptions and under attack); rules that fire on every clean text model are ``i
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -98,7 +98,7 @@ def text_corruptions_section(ctx: AuditContext) -> SectionOutput:
         curves={"severity": {"x": [0] + list(sevs), "y": [clean] + list(res.mean_per_severity.values()),
                              "xlabel": "severity (0 = clean)", "ylabel": "mean accuracy"}},
         config={"corruptions": list(per), "severities": list(sevs), "n": n, "seed": ctx.seed,
-                "notes": [str(w.message) for w in caught]},
+                "synonyms": res.meta.get("synonyms", "none"), "notes": [str(w.message) for w in caught]},
     )
 
 
@@ -113,24 +113,28 @@ def _success_at(res, budget: float) -> float:
     return float(won.sum()) / max(int(ok.sum()), 1)
 
 
-def _attacks(ctx: AuditContext) -> Dict[str, object]:
-    """The text attacks this audit runs. With word vectors (``make data-text``) TextFooler and HotFlip
-    both draw replacements from each word's neighbours (cosine ≥ 0.5), so every attack keeps the
-    meaning; without them TextFooler is not run and HotFlip may use any word ("hotflip (any word)":
-    it can swap "great" for "awful", which changes the label, so it is shown but not judged)."""
+def _attacks(ctx: AuditContext) -> Tuple[Dict[str, object], str]:
+    """The text attacks this audit runs, and where their word candidates come from. With word
+    vectors (``make data-text``) TextFooler and HotFlip both draw replacements from each word's
+    neighbours (cosine ≥ 0.5; MiniLM's with the extra nlp, else spaCy md; WordNet antonyms and
+    identical vectors removed: ``data.synonyms``), so every attack keeps the meaning; without them
+    TextFooler is not run and HotFlip may use any word ("hotflip (any word)": it can swap "great"
+    for "awful", which changes the label, so it is shown but not judged)."""
     from ..attacks.text import deepwordbug, hotflip, textfooler
-    from ..data.synonyms import vocab_neighbours
+    from ..data.synonyms import describe_neighbours, resolve_source, vocab_neighbours
 
     out: Dict[str, object] = {"deepwordbug": deepwordbug}
+    source = resolve_source("auto")
     try:
-        neighbours, _ = vocab_neighbours(ctx.dataset.vocab.tokens, 20, 0.5, getattr(ctx.dataset, "data_root", None))
+        neighbours, _ = vocab_neighbours(ctx.dataset.vocab.tokens, 20, 0.5, getattr(ctx.dataset, "data_root", None),
+                                         source=source)
     except FileNotFoundError as e:
         out["textfooler"] = e
         out[UNCONSTRAINED] = hotflip
-        return out
+        return out, "none (any word)"
     out["textfooler"] = lambda *a, **k: textfooler(*a, neighbours=neighbours, **k)
     out["hotflip"] = lambda *a, **k: hotflip(*a, neighbours=neighbours, **k)
-    return out
+    return out, describe_neighbours(source, True)
 
 
 @register_section(
@@ -150,7 +154,8 @@ def text_attacks_section(ctx: AuditContext) -> SectionOutput:
     x, y = x[idx], y[idx]
     texts, vocab = _texts_of(ctx, idx), ctx.dataset.vocab
     rows, tables, curves, notes, results = [], [], {}, [], {}
-    for name, fn in _attacks(ctx).items():
+    attacks, neighbour_source = _attacks(ctx)
+    for name, fn in attacks.items():
         if isinstance(fn, Exception):
             notes.append(f"{name} not run: {fn}")
             ctx.tick(name)
@@ -200,7 +205,7 @@ def text_attacks_section(ctx: AuditContext) -> SectionOutput:
         figures=[Figure("text_attack_success", "Attack success rate against the share of words an attacker may "
                         "change (success among the texts the model got right).", render(fig))],
         config={"n": int(len(idx)), "max_change": MAX_CHANGE, "budgets": list(BUDGETS), "keep_stop_words": True,
-                "seed": ctx.seed, "notes": notes},
+                "neighbours": neighbour_source, "seed": ctx.seed, "notes": notes},
     )
 
 

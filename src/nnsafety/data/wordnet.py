@@ -1,0 +1,144 @@
+"""Antonyms and synonyms from the WordNet 3.0 database files (no NLTK needed): the guard that keeps
+a word's opposite out of its "synonym" candidates.
+
+``make data-text`` unpacks WordNet 3.0's ``data.{adj,adv,noun,verb}`` and ``*.exc`` files from the
+Debian package wordnet-base into ``data/text/wordnet`` (WordNet 3.0 licence, Princeton University).
+Format (``wndb(5WN)``): one synset per line, ``offset lex_filenum ss_type w_cnt (word lex_id)×w_cnt
+p_cnt (pointer_symbol offset pos source/target)×p_cnt ... | gloss``; ``w_cnt`` is two hex digits,
+``source/target`` four hex digits (two word numbers, ``0000`` = the whole synsets).
+
+Two words are antonyms here when WordNet links a base form of each by an antonym pointer ``!``
+(direct antonyms, Miller's lexical relation, e.g. good/bad, cheap/expensive), or when they lie in
+two adjective clusters whose heads are antonyms: a head's satellites (``&`` similar-to, e.g. "great"
+of "good", "terrible" of "bad") inherit its antonyms (Gross & Miller 1990's indirect antonyms,
+which is how WordNet encodes antonymy for satellite adjectives). Base forms: the word itself, the
+exception lists (``best`` -> good, ``worse`` -> bad) and WordNet's morphy suffix rules, kept only
+when the base is a WordNet lemma. Two words are synonyms here when they share a base form
+(inflections) or a base form of each lies in one synset (in any sense). Counter-fitting (Mrkšić et al., NAACL 2016), behind TextFooler's
+vectors, pushes apart exactly these WordNet/PPDB antonym pairs.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Dict, FrozenSet, Iterable, List, Set, Tuple
+
+WORDNET_DIR = "wordnet"
+POS = ("adj", "adv", "noun", "verb")
+# WordNet's morphy detachment rules (suffix, replacement), all parts of speech together
+_RULES = (("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"),
+          ("ies", "y"), ("es", "e"), ("es", ""), ("ed", "e"), ("ed", ""), ("ing", "e"), ("ing", ""),
+          ("er", ""), ("est", ""), ("er", "e"), ("est", "e"))
+
+
+def _word(raw: str) -> str:
+    """A data-file word as a lemma: lower case, adjective markers "(a)", "(p)", "(ip)" dropped."""
+    return raw.split("(", 1)[0].lower()
+
+
+def parse_data(lines: Iterable[str], path: str = "data file") -> Dict[int, Tuple[str, List[str], List[Tuple[str, int, int, int]]]]:
+    """{offset: (ss_type, words, pointers (symbol, target offset, source word, target word))} of
+    one ``data.<pos>`` file (licence lines, which start with spaces, skipped)."""
+    out = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith(" "):
+            continue
+        f = line.split(" | ", 1)[0].split()
+        try:
+            offset, ss_type, w_cnt = int(f[0]), f[2], int(f[3], 16)
+            words = [_word(f[4 + 2 * i]) for i in range(w_cnt)]
+            at = 4 + 2 * w_cnt
+            ptrs = []
+            for i in range(int(f[at])):
+                sym, target, st = f[at + 1 + 4 * i], int(f[at + 2 + 4 * i]), f[at + 4 + 4 * i]
+                ptrs.append((sym, target, int(st[:2], 16), int(st[2:], 16)))
+        except (IndexError, ValueError) as e:
+            raise ValueError(f"{path}:{n}: expected a WordNet synset line (wndb format), got {line[:60]!r} ({e})") from None
+        out[offset] = (ss_type, words, ptrs)
+    return out
+
+
+def antonym_pairs(synsets: Dict[int, Tuple[str, List[str], List[Tuple[str, int, int, int]]]]) -> Set[FrozenSet[str]]:
+    """Unordered lemma pairs that are direct antonyms or indirect ones through adjective clusters
+    (module doc) in one part of speech's synsets."""
+    pairs: Set[FrozenSet[str]] = set()
+
+    def cluster(offset: int) -> Set[str]:
+        ss_type, words, ptrs = synsets[offset]
+        out = set(words)
+        if ss_type == "a":
+            for sym, target, _, _ in ptrs:
+                if sym == "&" and target in synsets:
+                    out |= set(synsets[target][1])
+        return out
+
+    for offset, (ss_type, words, ptrs) in synsets.items():
+        for sym, target, src, dst in ptrs:
+            if sym != "!" or target not in synsets:
+                continue
+            other = synsets[target][1]
+            a = words if src == 0 else words[src - 1:src]
+            b = other if dst == 0 else other[dst - 1:dst]
+            pairs |= {frozenset((x, y)) for x in a for y in b if x != y}
+            if ss_type == "a" and synsets[target][0] == "a":
+                pairs |= {frozenset((x, y)) for x in cluster(offset) for y in cluster(target) if x != y}
+    return pairs
+
+
+class Lexicon:
+    """``are_antonyms(a, b)`` and ``are_synonyms(a, b)`` over WordNet's lemmas, with base forms of
+    inflected words (module doc)."""
+
+    def __init__(self, pairs: Set[FrozenSet[str]], synsets: Dict[str, Set[Tuple[str, int]]],
+                 exceptions: Dict[str, Set[str]]) -> None:
+        self.synsets, self.exceptions = synsets, exceptions
+        self.opposite: Dict[str, Set[str]] = {}
+        for p in pairs:
+            if len(p) == 2:
+                a, b = tuple(p)
+                self.opposite.setdefault(a, set()).add(b)
+                self.opposite.setdefault(b, set()).add(a)
+
+    @functools.lru_cache(maxsize=None)
+    def base_forms(self, word: str) -> FrozenSet[str]:
+        w = word.lower()
+        out = {w} | self.exceptions.get(w, set())
+        out |= {w[:-len(s)] + r for s, r in _RULES if w.endswith(s) and len(w) > len(s) and w[:-len(s)] + r in self.synsets}
+        return frozenset(out)
+
+    def are_antonyms(self, a: str, b: str) -> bool:
+        fb = self.base_forms(b)
+        return any(self.opposite.get(x, set()) & fb for x in self.base_forms(a))
+
+    def are_synonyms(self, a: str, b: str) -> bool:
+        fa, fb = self.base_forms(a), self.base_forms(b)
+        if fa & fb:
+            return True
+        sa = set().union(*(self.synsets.get(x, set()) for x in fa))
+        return any(self.synsets.get(x, set()) & sa for x in fb)
+
+
+@functools.lru_cache(maxsize=2)
+def load_lexicon(folder: str) -> Lexicon:
+    """``Lexicon`` of the WordNet files in ``folder`` (``data/text/wordnet`` after ``make data-text``)."""
+    root = Path(folder)
+    pairs: Set[FrozenSet[str]] = set()
+    synsets: Dict[str, Set[Tuple[str, int]]] = {}
+    exceptions: Dict[str, Set[str]] = {}
+    for pos in POS:
+        path = root / f"data.{pos}"
+        if not path.is_file():
+            raise FileNotFoundError(f"synonym guard: expected WordNet's data.{pos} under {root}; run `make data-text`")
+        with open(path, encoding="utf-8", errors="replace") as f:
+            parsed = parse_data(f, str(path))
+        pairs |= antonym_pairs(parsed)
+        for offset, (_, words, _) in parsed.items():
+            for w in words:
+                synsets.setdefault(w, set()).add((pos, offset))
+        exc = root / f"{pos}.exc"
+        if exc.is_file():
+            for line in exc.read_text(encoding="utf-8", errors="replace").splitlines():
+                parts = line.split()
+                if len(parts) >= 2:
+                    exceptions.setdefault(parts[0].lower(), set()).update(p.lower() for p in parts[1:])
+    return Lexicon(pairs, synsets, exceptions)
