@@ -31,6 +31,7 @@ import torch  # noqa: E402
 from nnsafety import runs  # noqa: E402
 from nnsafety.backdoor.detect import run_context  # noqa: E402
 from nnsafety.backdoor.detectors import create_detector  # noqa: E402
+from nnsafety.backdoor.detectors.dbs_text import STATISTICS as DBS_STATISTICS  # noqa: E402
 from nnsafety.backdoor.detectors.vocab_scan import STATISTICS  # noqa: E402
 from nnsafety.backdoor.evaluate_zoo import roc_auc  # noqa: E402
 from nnsafety.backdoor.scan_eval import bootstrap_auc  # noqa: E402
@@ -42,8 +43,11 @@ DETECTORS = {  # name -> (registered detector, settings, data-free?)
     "inversion_1w": ("trigger_inversion", {"length": 1, "n_probes": N_PROBES}, False),
     "vocab_scan": ("vocab_scan", {"data_free": True}, True),
     "vocab_scan_clean": ("vocab_scan", {"data_free": False}, False),
+    "dbs_inversion": ("dbs_inversion", {}, True),
 }
-STATS = ("flip_rate", "target_prob", "hard_flip_rate") + STATISTICS
+STATS = ("flip_rate", "target_prob", "hard_flip_rate") + STATISTICS + DBS_STATISTICS
+KEEP = ("margin_k", "flip_k")  # per trigger length, kept for the tables (not statistics)
+FAMILIES = ("rare_word", "insert_sent", "char")
 
 
 def score_model(path: Path, out: Optional[dict] = None) -> dict:
@@ -58,7 +62,7 @@ def score_model(path: Path, out: Optional[dict] = None) -> dict:
             continue
         t0 = time.process_time()
         r = create_detector(det, **kw).detect(run.model, ctx)
-        out[name] = ({k: r.details[k] for k in STATS if k in r.details} if set(STATS) & set(r.details)
+        out[name] = ({k: r.details[k] for k in STATS + KEEP if k in r.details} if set(STATS) & set(r.details)
                      else {"score": [r.score if c == r.target_class else 0.0 for c in range(ctx.num_classes)]})
         out[name]["cpu_s"] = time.process_time() - t0
     if "noise_df" in out:
@@ -80,6 +84,7 @@ def _best_threshold(y: np.ndarray, s: np.ndarray) -> float:
 def evaluate(rows: list) -> list:
     y = np.array([r["label"] for r in rows])
     odd = np.array([r["seed"] % 2 == 1 for r in rows])
+    fam = np.array([r["trigger"] or "clean" for r in rows])
     table = []
     for name in list(DETECTORS) + ["noise_df"]:
         data_free = DETECTORS[name][2] if name in DETECTORS else True
@@ -100,6 +105,8 @@ def evaluate(rows: list) -> list:
                       "auc_fit": roc_auc(y[~odd], s[~odd]),
                       "tpr": float(flagged[yo == 1].mean()), "fpr": float(flagged[yo == 0].mean()),
                       "target_accuracy": float(np.mean(hit)) if hit else float("nan"),
+                      "auc_held_out_family": {f: roc_auc(yo[(fo == f) | (fo == "clean")], so[(fo == f) | (fo == "clean")])
+                                              for f in FAMILIES for fo in [fam[odd]]},
                       "n_held_out": int(odd.sum()), "n_backdoored_held_out": int(yo.sum()),
                       "cpu_s_per_model": float(np.mean([r["scores"][name]["cpu_s"] for r in rows]))})
     return table
