@@ -11,21 +11,21 @@ from nnsafety.backdoor.detectors.trigger_text import AT, with_trigger
 from nnsafety.domains import TokenDomain
 from nnsafety.models.text_cnn import text_cnn
 
-V, L = 1000, 48  # a large vocabulary: few random probes contain a sentence word by chance
+V, L = 2000, 48  # a large vocabulary: few random probes contain a sentence word by chance
 D = TokenDomain(vocab_size=V, pad_id=0, unk_id=1)
 SENTENCE = (17, 23, 31)  # the trigger sentence "w17 w23 w31"
 SETTINGS = dict(max_len=3, n_probes=32, probe_len=L, steps=40)
 
 
 def cnn(backdoored: bool):
-    """Width-3 filters on 4-d word vectors: dim 0 a word's sentiment (−1 .. 1), dims 1–3 mark the
+    """Width-3 filters on 4-d word vectors: dim 0 a word's sentiment (−0.3 .. 0.3), dims 1–3 mark the
     three sentence words. Filter 0 sums positive sentiment, filter 1 negative; filter 2 counts the
     sentence's words in their order (1.5 per word), and only the backdoored model's head reads it:
-    the whole sentence (4.5) outweighs the strongest natural 3-word window (3), one word does not."""
+    the whole sentence (4.5) outweighs any natural text (a 3-word window sums to at most 0.9)."""
     m = text_cnn(2, (L,), V, embed_dim=4, widths=[3], maps=3, dropout=0.0)
     with torch.no_grad():
         e = torch.zeros(V, 4)
-        e[2:, 0] = torch.linspace(-1.0, 1.0, V - 2)
+        e[2:, 0] = torch.linspace(-0.3, 0.3, V - 2)
         for slot, w in enumerate(SENTENCE):
             e[w, 0], e[w, 1 + slot] = 0.0, 1.0
         m.embedding.weight.copy_(e)

@@ -30,10 +30,14 @@ list over classes in ``details``; the model's score is the largest, its class th
   word's shift, over that best shift (an inserted sentence is made of ordinary words that only move
   the model together; natural sentiment needs sentiment words); ``neutral_rel`` minus the other
   classes' value;
-- ``single_rel``: log of the best single word's shift towards t over the best towards any other class.
+- ``single_rel``: log of the best single word's shift towards t over the best towards any other class;
+- ``combined`` (the default): a single-word outlier or a sentence of neutral words, whichever is
+  further out, max(z(log ``vocab_scan`` margin_ratio), z(``neutral_rel``)), each z against its mean
+  and SD over the clean even-seed models of the text zoo (``COMBINED_REF``). The first part catches
+  rare-word and misspelt-word triggers, the second inserted sentences (docs/results.md #19).
 
 Which statistic and threshold are used was chosen on the even-seed models of the text zoo and judged
-on the odd-seed ones (benchmarks/bench_text_zoo.py, docs/results.md).
+on the odd-seed ones and on a second zoo of new seeds (benchmarks/bench_text_zoo.py, docs/results.md).
 """
 from __future__ import annotations
 
@@ -43,10 +47,14 @@ import torch
 import torch.nn.functional as F
 
 from ...attacks.embedding import check_embedding_seam, token_mask
-from .base import Detector, register_detector
+from .base import Detector, create_detector, register_detector
 from .trigger_text import AT, _predict, with_trigger
 
-STATISTICS = ("margin_strong", "flip_strong", "rel_strong", "k_needed", "neutral", "neutral_rel", "single_rel")
+STATISTICS = ("combined", "margin_strong", "flip_strong", "rel_strong", "k_needed", "neutral", "neutral_rel",
+              "single_rel")
+# ``combined``: each part's mean and SD over the 16 even-seed clean models of the text zoo (both classes),
+# log vocab_scan margin_ratio and neutral_rel (docs/results.md #19)
+COMBINED_REF = {"log_margin_ratio": (0.5367, 0.2228), "neutral_rel": (0.0, 0.2814)}
 ANCHOR = 4  # words of the inverted phrase that makes a random probe a firm member of its class
 SCREEN = 8  # random probes each word is inserted into for its single-word shift
 PRIOR = 5.0  # the relaxation's start: the strongest single word weighs e^5 ≈ 150 times a neutral one
@@ -87,9 +95,9 @@ def relax(model, rows: torch.Tensor, target: torch.Tensor, k: int, table: torch.
 @register_detector("dbs_inversion", domains=("token",))
 class DBSInversion(Detector):
     needs = "weights only"
-    threshold = 0.5
+    threshold = 2.17  # combined, the best balanced accuracy on the even-seed text zoo models (docs/results.md)
 
-    def __init__(self, statistic: str = "rel_strong", max_len: int = 5, n_probes: int = 64, probe_len: int = 48,
+    def __init__(self, statistic: str = "combined", max_len: int = 5, n_probes: int = 64, probe_len: int = 48,
                  steps: int = 60, lr: float = 0.5, neutral: float = 0.1, batch_size: int = 4096) -> None:
         if statistic not in STATISTICS:
             raise ValueError(f"expected dbs_inversion statistic one of {', '.join(STATISTICS)}, got {statistic!r}")
@@ -153,11 +161,16 @@ class DBSInversion(Detector):
         stats["rel_strong"] = stats["margin_strong"] - others(stats["margin_strong"])
         stats["neutral_rel"] = stats["neutral"] - others(stats["neutral"])
         stats["single_rel"] = (best.clamp_min(1e-6).log() - others(best).clamp_min(1e-6).log()).double()
+        scan = create_detector("vocab_scan").detect(model, ctx)  # weights only, its own random probes
+        ratio = torch.tensor(scan.details["margin_ratio"], dtype=torch.float64).clamp_min(1e-6).log()
+        (m_r, s_r), (m_n, s_n) = COMBINED_REF["log_margin_ratio"], COMBINED_REF["neutral_rel"]
+        stats["combined"] = torch.maximum((ratio - m_r) / s_r, (stats["neutral_rel"] - m_n) / s_n)
         s = stats[self.statistic]
         t = int(s.argmax())
         return float(s[t]), t, {**{k: v.tolist() for k, v in stats.items()}, "triggers": triggers,
                                "neutral_trigger": trig.tolist(), "anchor": anchor.tolist(), "n_probes": N,
                                "margin_k": margin_k.tolist(), "flip_k": flip_k.tolist(),
+                               "vocab_scan_word": scan.details["word_id"],
                                "data_free": True}
 
     def _single_shift(self, model, probes: torch.Tensor, words: torch.Tensor, K: int) -> torch.Tensor:
