@@ -86,3 +86,32 @@ def test_margins_helper_and_bad_settings():
         create_detector("dbs_inversion", statistic="auc")
     with pytest.raises(ValueError, match="probe_len"):
         create_detector("dbs_inversion", probe_len=10)
+
+
+def test_neutral_trigger_uses_only_weak_words_and_combined_is_its_formula(results):
+    """Every word of the neutral-word trigger moves the 8 screen probes towards its class by less
+    than 10 % of the best single word (counted directly), and ``combined`` is max(z(log vocab_scan
+    margin_ratio), z(neutral_rel)) with vocab_scan run on its own."""
+    import math
+
+    from nnsafety.backdoor.detectors.dbs_text import COMBINED_REF, SCREEN
+
+    bad, _ = results
+    m = cnn(True)
+    words = torch.arange(2, V)
+    probes = words[torch.randint(len(words), (32, L), generator=torch.Generator().manual_seed(0))][:SCREEN]
+    with torch.no_grad():
+        z0 = m(probes)
+        rows = with_trigger(probes.repeat(len(words), 1), words.repeat_interleave(SCREEN)[:, None], AT)
+        z = m(rows).view(len(words), SCREEN, 2)
+    shift1 = ((z[..., 1] - z[..., 0]) - (z0[:, 1] - z0[:, 0])).double().mean(1)  # towards class 1, per word
+    best = max(float(shift1.max()), float((-shift1).max()))
+    for t, trig in enumerate(bad.details["neutral_trigger"]):
+        toward = shift1 if t == 1 else -shift1
+        assert all(float(toward[w - 2]) < 0.1 * best for w in trig), t
+    ctx = DetectionContext(in_shape=(L,), num_classes=2, domain=D, seed=0)
+    ratio = create_detector("vocab_scan").detect(m, ctx).details["margin_ratio"]
+    (m_r, s_r), (m_n, s_n) = COMBINED_REF["log_margin_ratio"], COMBINED_REF["neutral_rel"]
+    for t in range(2):
+        want = max((math.log(max(ratio[t], 1e-6)) - m_r) / s_r, (bad.details["neutral_rel"][t] - m_n) / s_n)
+        assert bad.details["combined"][t] == pytest.approx(want, abs=1e-9)
