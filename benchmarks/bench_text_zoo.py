@@ -7,10 +7,15 @@ the shared machine and were left out of the zoo run).
 Usable models: clean ones, and backdoored ones with ASR ≥ 0.9 (``zoo.zoo_labels``). Scores are
 then judged held out by seed: the statistic and threshold of each detector are chosen on the models
 with an even training seed (best AUC, then the threshold with the best balanced accuracy) and
-reported on the odd-seed models. Target accuracy: the share of flagged implanted models whose
+reported on the odd-seed models. Target accuracy: the share of implanted models whose
 suspected class is the attacker's target.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_text_zoo.py runs/zoo_text --out docs/results/text_zoo.json
+
+A second zoo of new seeds is judged with the statistics and thresholds chosen on the first one:
+
+    python benchmarks/bench_text_zoo.py runs/zoo_text_s1 --out docs/results/text_zoo_s1.json \
+        --rules docs/results/text_zoo.json
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ import torch  # noqa: E402
 from nnsafety import runs  # noqa: E402
 from nnsafety.backdoor.detect import run_context  # noqa: E402
 from nnsafety.backdoor.detectors import create_detector  # noqa: E402
+from nnsafety.backdoor.detectors.dbs_text import STATISTICS as DBS_STATISTICS  # noqa: E402
 from nnsafety.backdoor.detectors.vocab_scan import STATISTICS  # noqa: E402
 from nnsafety.backdoor.evaluate_zoo import roc_auc  # noqa: E402
 from nnsafety.backdoor.scan_eval import bootstrap_auc  # noqa: E402
@@ -42,8 +48,11 @@ DETECTORS = {  # name -> (registered detector, settings, data-free?)
     "inversion_1w": ("trigger_inversion", {"length": 1, "n_probes": N_PROBES}, False),
     "vocab_scan": ("vocab_scan", {"data_free": True}, True),
     "vocab_scan_clean": ("vocab_scan", {"data_free": False}, False),
+    "dbs_inversion": ("dbs_inversion", {}, True),
 }
-STATS = ("flip_rate", "target_prob", "hard_flip_rate") + STATISTICS
+STATS = ("flip_rate", "target_prob", "hard_flip_rate") + STATISTICS + DBS_STATISTICS
+KEEP = ("margin_k", "flip_k")  # per trigger length, kept for the tables (not statistics)
+FAMILIES = ("rare_word", "insert_sent", "char")
 
 
 def score_model(path: Path, out: Optional[dict] = None) -> dict:
@@ -58,7 +67,7 @@ def score_model(path: Path, out: Optional[dict] = None) -> dict:
             continue
         t0 = time.process_time()
         r = create_detector(det, **kw).detect(run.model, ctx)
-        out[name] = ({k: r.details[k] for k in STATS if k in r.details} if set(STATS) & set(r.details)
+        out[name] = ({k: r.details[k] for k in STATS + KEEP if k in r.details} if set(STATS) & set(r.details)
                      else {"score": [r.score if c == r.target_class else 0.0 for c in range(ctx.num_classes)]})
         out[name]["cpu_s"] = time.process_time() - t0
     if "noise_df" in out:
@@ -77,31 +86,53 @@ def _best_threshold(y: np.ndarray, s: np.ndarray) -> float:
     return float(cands[int(np.argmax(bal))])
 
 
-def evaluate(rows: list) -> list:
+def _per_stat(rows: list, name: str, st: str):
+    vals = np.array([r["scores"][name][st] for r in rows])  # models × classes
+    return vals.max(1), vals.argmax(1)
+
+
+def _judge(rows: list, s: np.ndarray, cls: np.ndarray, thr: float) -> dict:
+    """AUC with bootstrap CI, TPR/FPR at ``thr``, target accuracy and per-family AUC on ``rows``."""
+    y = np.array([r["label"] for r in rows])
+    fam = np.array([r["trigger"] or "clean" for r in rows])
+    tgt = np.array([r["target"] if r["target"] is not None else -1 for r in rows])
+    flagged = s >= thr
+    hit = (cls == tgt)[y == 1]
+    return {"auc_held_out": roc_auc(y, s), "auc_ci": list(bootstrap_auc(y, s)),
+            "tpr": float(flagged[y == 1].mean()), "fpr": float(flagged[y == 0].mean()),
+            "target_accuracy": float(np.mean(hit)) if len(hit) else float("nan"),
+            "auc_held_out_family": {f: roc_auc(y[(fam == f) | (fam == "clean")], s[(fam == f) | (fam == "clean")])
+                                    for f in FAMILIES if (fam == f).any()},
+            "n_held_out": len(rows), "n_backdoored_held_out": int(y.sum())}
+
+
+def evaluate(rows: list, rules: Optional[list] = None) -> list:
+    """Statistic and threshold per detector chosen on the even-seed models, judged on the odd-seed
+    ones; with ``rules`` (another zoo's table) those choices are judged on every model here."""
     y = np.array([r["label"] for r in rows])
     odd = np.array([r["seed"] % 2 == 1 for r in rows])
+    fixed = {t["detector"]: t for t in rules or []}
     table = []
     for name in list(DETECTORS) + ["noise_df"]:
         data_free = DETECTORS[name][2] if name in DETECTORS else True
+        cpu = float(np.mean([r["scores"][name]["cpu_s"] for r in rows]))
+        if rules is not None:
+            if name not in fixed:
+                continue
+            pick, thr = fixed[name]["statistic"], fixed[name]["threshold"]
+            s, cls = _per_stat(rows, name, pick)
+            table.append({"detector": name, "data_free": data_free, "statistic": pick, "threshold": thr,
+                          "rule_from": "another zoo's even seeds", **_judge(rows, s, cls, thr), "cpu_s_per_model": cpu})
+            continue
         stats = ["collapse"] if name == "noise_df" else [k for k in STATS + ("score",) if k in rows[0]["scores"][name]]
-        per = {}
-        for st in stats:
-            vals = np.array([r["scores"][name][st] for r in rows])  # models × classes
-            per[st] = (vals.max(1), vals.argmax(1))
+        per = {st: _per_stat(rows, name, st) for st in stats}
         pick = max(stats, key=lambda st: roc_auc(y[~odd], per[st][0][~odd]))
         s, cls = per[pick]
         thr = _best_threshold(y[~odd], s[~odd])
-        yo, so, co = y[odd], s[odd], cls[odd]
-        flagged = so >= thr
-        tgt = np.array([r["target"] if r["target"] is not None else -1 for r in rows])[odd]
-        hit = [c == t for c, t, f, lab in zip(co, tgt, flagged, yo) if lab == 1]
+        held = [r for r, o in zip(rows, odd) if o]
         table.append({"detector": name, "data_free": data_free, "statistic": pick, "threshold": thr,
-                      "auc_held_out": roc_auc(yo, so), "auc_ci": list(bootstrap_auc(yo, so)), "auc_all": roc_auc(y, s),
-                      "auc_fit": roc_auc(y[~odd], s[~odd]),
-                      "tpr": float(flagged[yo == 1].mean()), "fpr": float(flagged[yo == 0].mean()),
-                      "target_accuracy": float(np.mean(hit)) if hit else float("nan"),
-                      "n_held_out": int(odd.sum()), "n_backdoored_held_out": int(yo.sum()),
-                      "cpu_s_per_model": float(np.mean([r["scores"][name]["cpu_s"] for r in rows]))})
+                      **_judge(held, s[odd], cls[odd], thr), "auc_all": roc_auc(y, s),
+                      "auc_fit": roc_auc(y[~odd], s[~odd]), "cpu_s_per_model": cpu})
     return table
 
 
@@ -109,7 +140,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("zoo")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--rules", help="a table written by this script on another zoo: judge its statistics and "
+                                    "thresholds on every model of this zoo (new seeds) instead of choosing them here")
     args = ap.parse_args()
+    rules = json.loads(Path(args.rules).read_text())["table"] if args.rules else None
     torch.set_num_threads(1)
     zoo = Path(args.zoo)
     out = Path(args.out)
@@ -133,7 +167,7 @@ def main() -> None:
         out.write_text(json.dumps({"table": [], "models": rows}, indent=1) + "\n")  # resumable after a kill
         print(rec["id"], rec["trigger"], rec["asr"], {k: round(max(next(v[s] for s in STATS + ("collapse", "score") if s in v)), 3)
                                                      for k, v in row["scores"].items()}, flush=True)
-    table = evaluate([r for r in rows if r["usable"]])
+    table = evaluate([r for r in rows if r["usable"]], rules)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"table": table, "models": rows}, indent=1) + "\n")
     for t in table:
