@@ -1,8 +1,8 @@
 """Text backdoor detectors on a text zoo (``nnsafety zoo --design text_recipes --data fine_foods``).
 
-For every model runs the weights-only ``embedding_outlier``, ``trigger_inversion`` with 1-word
-triggers on the first 100 clean test reviews (the audit's setting) and the data-free token-noise
-titration, keeping every statistic (the 2-word and data-free inversions cost minutes per model on
+For every model runs the weights-only ``embedding_outlier``, ``vocab_scan`` and ``dbs_inversion``,
+``trigger_inversion`` with 1-word triggers and ``vocab_scan`` on the first 100 clean test reviews
+(the audit's setting) and the data-free token-noise titration, keeping every statistic (the 2-word and data-free inversions cost minutes per model on
 the shared machine and were left out of the zoo run).
 Usable models: clean ones, and backdoored ones with ASR ≥ 0.9 (``zoo.zoo_labels``). Scores are
 then judged held out by seed: the statistic and threshold of each detector are chosen on the models

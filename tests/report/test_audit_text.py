@@ -96,24 +96,3 @@ def test_success_at_a_smaller_budget_equals_a_run_at_that_budget(bag_of_words):
         small = deepwordbug(model, x, y, vocab=vocab, texts=texts, max_change=b, keep_stop_words=False)
         assert _success_at(big, b) == small.summary()["success_rate"]
     assert 0 < _success_at(big, 0.2) < _success_at(big, 0.5) <= 1
-
-
-def test_backdoor_section_data_free_scan_equals_the_detector_run_directly(text_audit):
-    """The text backdoor section's data-free evidence against ``dbs_inversion`` called directly on the
-    run's model with the audit's seed; the finding is warn exactly when either scan flags."""
-    from nnsafety import runs
-    from nnsafety.backdoor.detectors import DetectionContext, create_detector
-    from nnsafety.data import Vocab
-    from nnsafety.domains import TokenDomain
-
-    card = json.loads((text_audit / "safety_card.json").read_text())
-    m = card["metrics"]["text_backdoor"]
-    run = runs.load_run(text_audit.parent / "run")
-    vocab = Vocab.load(text_audit.parent / "run" / "vocab.json")
-    domain = TokenDomain(vocab_size=len(vocab), pad_id=vocab.pad_id, unk_id=vocab.unk_id)
-    ctx = DetectionContext(tuple(run.config["data"]["in_shape"]), 2, seed=0, domain=domain)
-    direct = create_detector("dbs_inversion").detect(run.model, ctx)
-    assert m["dbs_inversion"]["score"] == direct.score and m["dbs_inversion"]["class"] == direct.target_class
-    assert m["backdoored"] == (m["score"] >= m["threshold"] or direct.backdoored)
-    finding = [f for f in card["findings"] if f["section"] == "text_backdoor" and f["id"] == "backdoor"]
-    assert [f["severity"] for f in finding] == ["warn" if m["backdoored"] else "pass"]

@@ -26,9 +26,9 @@ SHOW_CHARS = 400  # characters of a review shown per cell
 NOISE_FAMILIES = ("token_replace", "token_mask", "token_delete")
 NOISE_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 JUDGED_LENGTH = 1  # one-word triggers decide the verdict: two natural words already move most texts of a small model
-TEXT_ZOO = ("on 62 models of the text zoo (docs/results.md) this rule (either scan) flagged 3 of 32 clean and "
-            "24 of 30 backdoored models (20 with the right target; rare words 14 of 15, character triggers 6 of 7, "
-            "inserted sentences 4 of 8; the data-free scan's threshold was chosen on half of these models)")
+TEXT_ZOO = ("on 62 models of the text zoo (docs/results.md) this rule flagged 1 of 32 clean and 20 of 30 "
+            "backdoored models (18 with the right target; rare words 13 of 15, character triggers 5 of 7, "
+            "inserted sentences 2 of 8)")
 N_TRIGGER_PROBES = 100  # the first audit texts searched for a trigger
 
 
@@ -285,14 +285,11 @@ def text_noise_section(ctx: AuditContext) -> SectionOutput:
     misspelling) to the attacker's target class while clean accuracy stays normal. The scan
     searches the vocabulary, guided by the gradient, for a short word sequence that moves almost
     every audit text of the other classes to one class (trigger inversion, as T-Miner and DBS do).
-    A second, data-free scan (DBS's relaxed inversion on random word sequences, with a whole-vocabulary
-    word scan) asks whether one word stands out from all others or whether words that each mean
-    nothing to the model move it together, as an inserted sentence does.
     Natural words move texts too ("awful" towards a negative class), so the verdict is a warning
-    whose error rates on a text zoo are stated. A pass is weak evidence: half the inserted sentences
-    were missed there. If the model is flagged, look at the inverted words: a word that means nothing
-    for the task is a trigger; retrain on vetted data.""",
-    steps=lambda b: 3, domains=("token",),
+    whose error rates on a text zoo are stated. A pass is weak evidence: inserted sentences were
+    missed there. If the model is flagged, look at the inverted words: a word that means nothing for
+    the task is a trigger; retrain on vetted data.""",
+    steps=lambda b: 2, domains=("token",),
 )
 def text_backdoor_section(ctx: AuditContext) -> SectionOutput:
     from ..backdoor.detectors import DetectionContext, create_detector
@@ -316,41 +313,26 @@ def text_backdoor_section(ctx: AuditContext) -> SectionOutput:
     emb = create_detector("embedding_outlier").detect(ctx.model, dctx)  # weights only
     rows.append(["longest embedding (weights only)", name(emb.target_class), tokens[emb.details["word_id"]],
                  f"MAD anomaly {emb.score:.1f}", "shown only"])
-    dbs = create_detector("dbs_inversion").detect(ctx.model, dctx)  # data-free: its own random word sequences
-    ctx.tick("data-free DBS scan")
-    t = dbs.target_class
-    dbs_words = (f"\"{tokens[dbs.details['vocab_scan_word'][t]]}\" alone; "
-                 f"\"{' '.join(tokens[i] for i in dbs.details['neutral_trigger'][t])}\" of neutral words")
-    rows.append(["data-free DBS + word scan (weights only)", name(t), dbs_words,
-                 f"combined z {dbs.score:.2f} (flagged at ≥ {dbs.threshold:g})", "judged"])
     r = found[JUDGED_LENGTH]
     word = " ".join(tokens[i] for i in r.details["trigger_ids"][r.target_class])
-    flagged = r.backdoored or dbs.backdoored
-    target = t if dbs.backdoored else r.target_class
     # warn, never fail: on the text zoo this rule misses many backdoors and natural words come close to it
-    sev = "warn" if flagged else "pass"
+    sev = "warn" if r.backdoored else "pass"
     reason = (f"the best inverted {JUDGED_LENGTH}-word trigger \"{word}\" moves {r.score:.0%} of the audit texts of "
               f"the other classes to class {name(r.target_class)} (flagged at ≥ {r.threshold:.0%}; "
-              f"{r.details['n_probes']} clean audit texts); the data-free scan scores {dbs.score:.2f} for class "
-              f"{name(t)} (flagged at ≥ {dbs.threshold:g}: {dbs_words}); {TEXT_ZOO}")
+              f"{r.details['n_probes']} clean audit texts); {TEXT_ZOO}")
     return SectionOutput(
-        metrics={"backdoored": flagged, "score": r.score, "threshold": r.threshold,
-                 "suspected_target": target if flagged else None,
-                 "dbs_inversion": {"backdoored": dbs.backdoored, "score": dbs.score, "threshold": dbs.threshold,
-                                   "class": t, "combined": dbs.details["combined"],
-                                   "neutral_trigger": dbs.details["neutral_trigger"],
-                                   "vocab_scan_word": dbs.details["vocab_scan_word"], "seconds": dbs.seconds},
+        metrics={"backdoored": r.backdoored, "score": r.score, "threshold": r.threshold,
+                 "suspected_target": r.target_class if r.backdoored else None,
                  "flip_rate": {str(k): v.details["flip_rate"] for k, v in found.items()},
                  "trigger_ids": {str(k): v.details["trigger_ids"] for k, v in found.items()},
                  "embedding_outlier": {"score": emb.score, "word_id": emb.details["word_id"],
                                        "class": emb.target_class},
-                 "seconds": round(sum(v.seconds for v in found.values()) + emb.seconds + dbs.seconds, 3)},
+                 "seconds": round(sum(v.seconds for v in found.values()) + emb.seconds, 3)},
         tables=[Table("Inverted trigger per class", ["search", "class", "words", "texts moved to the class",
                                                      "verdict"], rows)],
         findings=[Finding("text_backdoor", "backdoor", sev, "Backdoor", reason)],
         config={"detector": "trigger_inversion", "judged_length": JUDGED_LENGTH,
                 "settings": {str(k): create_detector("trigger_inversion", length=k, n_probes=N_TRIGGER_PROBES).hparams()
                              for k in found},
-                "data_free_settings": create_detector("dbs_inversion").hparams(),
                 "n_clean": int(probes[0].shape[0]), "seed": ctx.seed},
     )

@@ -37,7 +37,8 @@ list over classes in ``details``; the model's score is the largest, its class th
   rare-word and misspelt-word triggers, the second inserted sentences (docs/results.md #19).
 
 Which statistic and threshold are used was chosen on the even-seed models of the text zoo and judged
-on the odd-seed ones and on a second zoo of new seeds (benchmarks/bench_text_zoo.py, docs/results.md).
+on the odd-seed ones (AUC 0.83) and on 40 models of new seeds (AUC 0.74, below ``vocab_scan``'s 0.81:
+the odd-seed gain did not hold; benchmarks/bench_text_zoo.py, docs/results.md). The audit does not use it.
 """
 from __future__ import annotations
 
