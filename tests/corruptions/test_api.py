@@ -253,7 +253,7 @@ def test_new_buffer_reuses_memory_only_once_no_tensor_uses_it():
     assert torch.all(view == 1.0)  # the live view was not overwritten
     del view
     c = new_buffer((64, 1000), like)  # now the first buffer is free again: handed out, already mapped
-    assert c.data_ptr() == ptr and c.data_ptr() != b.data_ptr()
+    assert c.data_ptr() == ptr and c.data_ptr() != b.data_ptr() and ptr % 4096 == 0
     arr = c.numpy()  # a NumPy view of the tensor keeps it in use too
     del c
     assert new_buffer((64, 1000), like).data_ptr() != arr.ctypes.data
