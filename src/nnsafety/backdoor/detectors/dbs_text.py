@@ -49,7 +49,7 @@ import torch.nn.functional as F
 
 from ...attacks.embedding import check_embedding_seam, token_mask
 from .base import Detector, create_detector, register_detector
-from .trigger_text import AT, _predict, with_trigger
+from .trigger_text import AT, _predict, margins, with_trigger
 
 STATISTICS = ("combined", "margin_strong", "flip_strong", "rel_strong", "k_needed", "neutral", "neutral_rel",
               "single_rel")
@@ -59,12 +59,6 @@ COMBINED_REF = {"log_margin_ratio": (0.5367, 0.2228), "neutral_rel": (0.0, 0.281
 ANCHOR = 4  # words of the inverted phrase that makes a random probe a firm member of its class
 SCREEN = 8  # random probes each word is inserted into for its single-word shift
 PRIOR = 5.0  # the relaxation's start: the strongest single word weighs e^5 ≈ 150 times a neutral one
-
-
-def margins(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """z_t − max_{j≠t} z_j per row for each row's ``target`` (positive: the model says t)."""
-    z_t = logits.gather(1, target[:, None])[:, 0]
-    return z_t - logits.scatter(1, target[:, None], float("-inf")).max(1).values
 
 
 def relax(model, rows: torch.Tensor, target: torch.Tensor, k: int, table: torch.Tensor, allowed: torch.Tensor,

@@ -49,6 +49,12 @@ def _predict(model, ids: torch.Tensor, batch_size: int) -> torch.Tensor:
         return torch.cat([model(b) for b in ids.split(batch_size)]) if len(ids) else torch.zeros(0, 1)
 
 
+def margins(logits: torch.Tensor, target) -> torch.Tensor:
+    """z_t − max_{j≠t} z_j per row, t an int for every row or one per row (positive: the model says t)."""
+    t = torch.as_tensor(target, device=logits.device).expand(len(logits))[:, None]
+    return logits.gather(1, t)[:, 0] - logits.scatter(1, t, float("-inf")).max(1).values
+
+
 # flip_rate: share of probes moved to t; target_prob: their mean p(t); hard_flip_rate: the flip rate
 # on the half of each class's probes the model is surest of (a natural word rarely moves those)
 SCORES = ("flip_rate", "target_prob", "hard_flip_rate")

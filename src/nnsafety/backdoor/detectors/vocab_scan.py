@@ -29,16 +29,9 @@ from __future__ import annotations
 import torch
 
 from .base import Detector, register_detector
-from .trigger_text import AT, _predict, with_trigger
+from .trigger_text import AT, _predict, margins, with_trigger
 
 STATISTICS = ("best_flip", "gap", "z_top", "margin_z", "margin_ratio", "log_rank")
-
-
-def _margin(logits: torch.Tensor, t: int) -> torch.Tensor:
-    """z_t − max_{j≠t} z_j per row (positive: the model says t)."""
-    other = logits.clone()
-    other[:, t] = float("-inf")
-    return logits[:, t] - other.max(1).values
 
 
 @register_detector("vocab_scan", domains=("token",))
@@ -77,16 +70,16 @@ class VocabScan(Detector):
         stats = {s: [0.0] * K for s in STATISTICS}
         best_word = [-1] * K
         for t in range(K):
-            m0 = _margin(logits0, t)
+            m0 = margins(logits0, t)
             keep = m0.argsort()[: self.per_class]  # the probes held most surely against t
             rows, base = pool[keep], m0[keep]
             sc = rows[: self.screen]
             trig = words.repeat_interleave(len(sc))[:, None]
-            gain = _margin(_predict(model, with_trigger(sc.repeat(len(words), 1), trig, AT), self.batch_size), t)
+            gain = margins(_predict(model, with_trigger(sc.repeat(len(words), 1), trig, AT), self.batch_size), t)
             gain = (gain.view(len(words), len(sc)) - base[: self.screen]).mean(1)
             cand = words[gain.topk(min(self.top, len(words))).indices]
             trig = cand.repeat_interleave(len(rows))[:, None]
-            m = _margin(_predict(model, with_trigger(rows.repeat(len(cand), 1), trig, AT), self.batch_size), t)
+            m = margins(_predict(model, with_trigger(rows.repeat(len(cand), 1), trig, AT), self.batch_size), t)
             m = m.view(len(cand), len(rows)).double()
             f, order = (m > 0).double().mean(1).sort(descending=True, stable=True)
             shift, by_shift = (m - base.double()).mean(1).sort(descending=True)
