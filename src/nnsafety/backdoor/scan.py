@@ -48,8 +48,8 @@ class ScanResult:
     ``score``: calibrated probability-like score in [0, 1]; ``verdict``: "backdoored", "clean" or
     "uncalibrated" (no reference for this input shape / class count); ``fpr``: fraction of clean
     held-out-recipe models of the reference scoring ≥ ``threshold``; ``miss_rate``: fraction of
-    held-out backdoored models scoring below it; ``evidence``: per detector its anomaly score and
-    first class; ``message``: the verdict in words, with how often it is wrong.
+    held-out backdoored models scoring below it; ``evidence``: per detector its anomaly score, first
+    class, per-class robust z and (calibrated reference) per-class z against the reference's clean models; ``message``: the verdict in words, with how often it is wrong.
     ``transfer_score``: for an input shape the reference does not cover, the reference's parts that
     read no noise-profile feature applied as they are (no verdict: their FPR there is unmeasured).
     """
