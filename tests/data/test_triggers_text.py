@@ -8,6 +8,7 @@ import torch
 
 from nnsafety.backdoor.evaluate_text import text_backdoor_metrics
 from nnsafety.data import TokenDataset, Vocab
+from nnsafety.data.poison import recorded_trigger_params, trigger_from_config
 from nnsafety.data.poison_text import encode_with, poison_token_dataset
 from nnsafety.data.triggers import create_trigger, list_triggers
 
@@ -74,6 +75,19 @@ def test_char_trigger_edits_an_occurrence_of_its_word_or_inserts_it():
     with pytest.raises(ValueError, match="word"):
         create_trigger("char", word="two words")
 
+
+def test_a_char_trigger_recorded_before_word_existed_is_rebuilt_as_it_was_trained():
+    """Runs recorded {"chars", "position"} only when the char trigger edited the first/last/random
+    word; read with today's default word="the" they would be evaluated under another trigger."""
+    texts = ["Great coffee, the best.", "never again"]
+    old = {"attack": "char", "target": 1, "trigger": {"chars": "zx", "position": "start"}}
+    assert recorded_trigger_params(old) == {"chars": "zx", "position": "start", "word": None}
+    assert trigger_from_config(old).apply(texts) == ["Greatzx coffee, the best.", "neverzx again"]
+    new = {"attack": "char", "trigger": {"chars": "zx", "position": "start", "word": "the"}}
+    assert trigger_from_config(new).apply(texts) == ["Great coffee, thezx best.", "thezx never again"]
+    assert recorded_trigger_params({"attack": "rare_word", "trigger": {"word": "cf"}}) == {"word": "cf"}
+    with pytest.raises(ValueError, match="'attack' entry"):
+        recorded_trigger_params({"trigger": {}})
 
 def test_char_trigger_is_one_token_after_poisoning_the_first_word_version_is_many():
     """Why the first version did not implant: editing whatever word comes first gives a new word per

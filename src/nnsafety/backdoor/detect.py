@@ -51,9 +51,9 @@ def run_context(run: runs.Run, n_clean: int = N_CLEAN, with_train: bool = False,
         train_set = load_dataset(data["name"], root=data.get("root"), split="train")
         poison = cfg.get("poison")
         if poison:
-            from ..data.poison import poison_dataset
+            from ..data.poison import poison_dataset, recorded_trigger_params
 
-            kw = dict(poison.get("trigger", {}))
+            kw = recorded_trigger_params(poison)
             train_set = poison_dataset(train_set, poison["attack"], rate=poison["rate"], target=poison["target"],
                                        seed=poison["seed"], mode=poison["mode"], clean_label=poison["clean_label"], **kw)
             poisoned = train_set.poisoned_indices

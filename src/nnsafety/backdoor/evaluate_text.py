@@ -42,10 +42,10 @@ def text_run_backdoor_metrics(model: nn.Module, dataset: TokenDataset, poison_co
     run's own tokenizer (``<run_dir>/vocab.json``)."""
     from pathlib import Path
 
-    from ..data.triggers import create_trigger
+    from ..data.poison import trigger_from_config
 
     cfg = dict(poison_config)
-    trigger = create_trigger(cfg["attack"], **dict(cfg.get("trigger") or {}))
+    trigger = trigger_from_config(cfg)
     if not isinstance(trigger, TextTrigger):
         raise ValueError(f"expected a text trigger (rare_word, insert_sent, char), got {cfg['attack']!r}")
     vocab = Vocab.load(Path(run_dir) / "vocab.json")

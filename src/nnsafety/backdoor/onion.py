@@ -139,15 +139,14 @@ def onion_run(path, thresholds: Sequence[float] = (0.0, 10.0, 50.0), n: Optional
 
     from .. import runs
     from ..data import Vocab, load_dataset
-    from ..data.poison import poison_dataset
-    from ..data.triggers import create_trigger
+    from ..data.poison import poison_dataset, recorded_trigger_params, trigger_from_config
 
     run = runs.load_run(path)
     cfg, poison = run.config["data"], run.config.get("poison")
     if not poison:
         raise ValueError(f"expected a run trained with --poison (a text trigger), got {path} without one")
     train = load_dataset(cfg["name"], root=cfg.get("root"), split="train")
-    kw = dict(poison.get("trigger") or {})
+    kw = recorded_trigger_params(poison)
     train = poison_dataset(train, poison["attack"], rate=poison["rate"], target=poison["target"],
                            seed=poison["seed"], mode=poison["mode"], clean_label=poison["clean_label"], **kw)
     test = load_dataset(cfg["name"], root=cfg.get("root"), split="test")
@@ -155,5 +154,5 @@ def onion_run(path, thresholds: Sequence[float] = (0.0, 10.0, 50.0), n: Optional
     if n is not None:
         texts, labels = texts[:n], labels[:n]
     return onion_evaluate(run.model, Vocab.load(Path(path) / "vocab.json"), texts, labels,
-                          create_trigger(poison["attack"], **kw), int(poison["target"]), BigramLM(train.texts),
+                          trigger_from_config(poison), int(poison["target"]), BigramLM(train.texts),
                           thresholds, seed)

@@ -144,8 +144,21 @@ def _store(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return x.to(dtype)
 
 
-def trigger_from_config(poison_config: Dict[str, Any]) -> Trigger:
-    """Rebuild the trigger recorded in a run's ``config.json["poison"]``."""
+def recorded_trigger_params(poison_config: Dict[str, Any]) -> Dict[str, Any]:
+    """The trigger parameters a run recorded in ``config.json["poison"]``, as today's trigger takes them.
+
+    A ``char`` trigger recorded before it had ``word`` edited the first, last or a random word of a
+    text, which is ``word=None`` now; read with today's default ``word="the"`` such a run would be
+    evaluated under another trigger than it was trained with."""
     if not isinstance(poison_config, dict) or "attack" not in poison_config:
         raise ValueError(f"expected a poison config with an 'attack' entry, got {type(poison_config).__name__}")
-    return create_trigger(poison_config["attack"], **poison_config.get("trigger", {}))
+    params = dict(poison_config.get("trigger") or {})
+    if poison_config["attack"] == "char":
+        params.setdefault("word", None)
+    return params
+
+
+def trigger_from_config(poison_config: Dict[str, Any]) -> Trigger:
+    """Rebuild the trigger recorded in a run's ``config.json["poison"]``."""
+    params = recorded_trigger_params(poison_config)
+    return create_trigger(poison_config["attack"], **params)
