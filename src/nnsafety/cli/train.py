@@ -18,7 +18,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     from ..train.config import TrainConfig
 
     d = TrainConfig()
-    g = p.add_argument_group("training (flags override --config; --set overrides both)")
+    g = p.add_argument_group("training (flags override --config; --set overrides both; all override a model's "
+                             "own defaults, e.g. bilstm: AdamW lr 3e-3, batch 32)")
     g.add_argument("--data", help=f"dataset name (default: {d.data})")
     g.add_argument("--data-root", dest="data_root", help="folder with the dataset's files (cifar10, mnist, ...)")
     g.add_argument("--model", help=f"model name (default: {d.model})")

@@ -36,7 +36,7 @@ MAX_PIECES = 128  # the sequence length all-MiniLM-L6-v2 was fine-tuned at (its 
 # Cached train_top states live in slabs of SLAB_ROWS token states (48 MiB of float16): above glibc's
 # largest dynamic mmap threshold (32 MiB), so a slab is mmapped whole. One small tensor per text
 # instead pinned the heap between the caching pass's freed temporaries: 1,024 texts (96 MB of cache)
-# grew the process by 776 MB, with slabs by ~190 MB (docs/results.md, #18).
+# grew the process by 776 MB, with slabs by 240 MB (docs/results.md, #18).
 SLAB_ROWS = 1 << 16
 NO_GRAD_CHUNK = 64  # texts per top-layer pass without gradients: evaluate's batches of 1,024 peaked +2.1 GB
 

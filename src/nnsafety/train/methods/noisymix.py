@@ -17,6 +17,10 @@ github.com/erichson/NoisyMix: ``cifar.py``, ``src/noisy_mixup.py``, ``src/cifar_
   (``cifar.py``), where the "clean" view is the first, mixed and noised like the others.
 On token ids the AugMix views are text AugMix views (chains of word ops, ``augment.text``) and
 k = 0 is the embedding sequence of a text model (mixing in embedding space, Guo et al. 2019).
+There the additive noise is in units of each vector's rms (``relative_noise``, default: on token
+ids; ``augment.feature_noise``): the paper's levels are in units of normalized images, and at
+0.5/1.0/1.5 they were 0.7–2.1× the rms of the word vectors (0.14), so on Fine Foods the 12·JSD
+drove the model to a constant prediction (docs/results.md, #18).
 On N×D inputs (the 2-D toy) there are no image ops: the three views are copies of x and differ
 only by their per-view noise, so the JSD acts across noisy views.
 """
