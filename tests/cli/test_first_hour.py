@@ -20,9 +20,13 @@ def test_ctrl_c_says_how_resume_continues_the_run(tmp_path, python, cli_env):
     out = tmp_path / "run"
     # epochs enough that the run cannot end before the signal: under load the poller below may not be
     # scheduled for seconds while training goes on (200 epochs once finished first on a loaded box)
+    # SIGINT back to its default in the child: a suite started with `&` from a non-interactive shell
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler (the run would
+    # train on, as one helper's background suite saw)
     proc = subprocess.Popen([python, "-m", "nnsafety.cli", "train", "--out", str(out), "--epochs", "100000",
                              "--checkpoint-every", "2", *FAST], env=cli_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 180
     state = out / "checkpoint" / "state.json"
     while time.monotonic() < deadline and proc.poll() is None and not state.exists():
