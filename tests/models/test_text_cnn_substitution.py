@@ -82,3 +82,32 @@ def test_textfooler_finds_the_same_adversarial_texts_with_and_without_the_fast_p
     b = textfooler(_Plain(m), x, y, vocab, max_change=0.5, neighbours=neigh, keep_stop_words=False)
     assert torch.equal(a.x_adv, b.x_adv) and torch.equal(a.queries, b.queries) and torch.equal(a.success, b.success)
     assert bool(a.success.any())  # the check is about real substitutions
+
+
+def test_deletion_importance_deletes_the_word():
+    """TextFooler's importance (delete=True): the p_y drop when the word is removed and the rest
+    moves up, against sequences built by hand; the [UNK] variant against [UNK] substitutions."""
+    from nnsafety.attacks.text import deletion_importance, true_class_prob
+
+    m, x = _model(), _batch()
+    y = m(x).argmax(1)
+    p0, _ = true_class_prob(m, x, y, 64)
+    allowed = x != 0
+    for delete in (True, False):
+        order, q = deletion_importance(m, x, y, p0, allowed, 1, 64, delete=delete)
+        assert torch.equal(q, allowed.sum(1))
+        for i in range(len(x)):
+            n = int(allowed[i].sum())
+            rows = []
+            for c in range(n):
+                row = x[i].tolist()
+                if delete:
+                    row = row[:c] + row[c + 1:] + [0]
+                else:
+                    row[c] = 1
+                rows.append(row)
+            p, _ = true_class_prob(m, torch.tensor(rows), y[i].repeat(n), 64)
+            drop = p0[i] - p
+            got = order[i, :n]
+            assert sorted(got.tolist()) == list(range(n))
+            assert bool((drop[got][:-1] >= drop[got][1:] - 1e-5).all()), (delete, i)
