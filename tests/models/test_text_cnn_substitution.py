@@ -47,6 +47,22 @@ def test_substitution_logits_equal_the_full_forward():
         assert torch.equal(fast.argmax(1), ref.argmax(1))
 
 
+def test_deletion_logits_equal_the_full_forward_on_the_shortened_texts():
+    for widths in [(3, 4, 5), (1, 2), (7,)]:
+        m, x = _model(widths), _batch()
+        keep = (x != 0).sum(1) >= 2  # a one-word text has no deletion path
+        n = (x != 0).sum(1)
+        owner = torch.arange(len(x))[keep].repeat_interleave(n[keep])
+        pos = torch.cat([torch.arange(int(k)) for k in n[keep]])
+        fast = m.deletion_logits(x, owner, pos)
+        with torch.no_grad():
+            ref = torch.cat([m(torch.cat([x[o, :p], x[o, p + 1:], x.new_zeros(1)])[None])
+                             for o, p in zip(owner.tolist(), pos.tolist())])
+        assert fast is not None and float((fast - ref).abs().max()) < 1e-4, widths
+        assert torch.equal(fast.argmax(1), ref.argmax(1))
+    assert m.deletion_logits(x, torch.tensor([0]), torch.tensor([0])) is None  # the one-word text
+
+
 def test_no_fast_path_where_it_would_not_be_the_same_model():
     m, x = _model(), _batch()
     owner, pos = torch.tensor([3]), torch.tensor([0])
@@ -56,6 +72,7 @@ def test_no_fast_path_where_it_would_not_be_the_same_model():
     assert m.substitution_logits(x, owner, pos, torch.tensor([4])) is None  # dropout active
     lstm = create_model("bilstm", num_classes=2, in_shape=(24,), vocab_size=50, pad_id=0).eval()
     assert lstm.substitution_logits(x, owner, pos, torch.tensor([4])) is None
+    assert lstm.deletion_logits(x, owner, pos) is None
 
 
 class _Plain(nn.Module):

@@ -185,10 +185,15 @@ def deletion_importance(model, ids, y, p0, allowed, unk_id: int, batch_size: int
     if not len(rows):
         p = torch.zeros(0)
     elif delete:  # the tokens after the deleted one move up by one; padding fills the end
-        j = torch.arange(ids.shape[1])[None]
-        src = j + (j >= cols[:, None]).long()
-        probe = ids[rows].gather(1, src.clamp_max(ids.shape[1] - 1)).masked_fill(src >= ids.shape[1], pad_id)
-        p, _ = true_class_prob(model, probe, y[rows], batch_size, pad_id)
+        fast = getattr(model, "deletion_logits", None)
+        logits = fast(ids, rows, cols) if fast is not None else None
+        if logits is not None:  # text_cnn: only the windows across the gap recomputed
+            p = F.softmax(logits.float(), 1).gather(1, y[rows][:, None]).squeeze(1)
+        else:
+            j = torch.arange(ids.shape[1])[None]
+            src = j + (j >= cols[:, None]).long()
+            probe = ids[rows].gather(1, src.clamp_max(ids.shape[1] - 1)).masked_fill(src >= ids.shape[1], pad_id)
+            p, _ = true_class_prob(model, probe, y[rows], batch_size, pad_id)
     else:
         p, _ = substitution_prob(model, ids, rows, cols, torch.full_like(rows, unk_id), y[rows], batch_size)
     score = torch.full(ids.shape, float("-inf"))
