@@ -1,7 +1,8 @@
 """docs/results.md, issue 19: TextFooler and synonym_swap before/after the synonym guard, same model.
 
 "before" = last session's TextFooler (spaCy md neighbours, no guard: clustered rows at cosine 1 and
-antonyms included; words ranked by setting them to [UNK]); "after" = the default now (``vocab_neighbours(source="auto", guard=True)``:
+antonyms included; words ranked by setting them to [UNK]); "after" = the default now
+(``vocab_neighbours(source="auto", guard=True)``:
 MiniLM's input embeddings with the extra nlp, WordNet antonyms and identical vectors removed);
 "fallback" = the default without the extra nlp (spaCy md neighbours that WordNet lists as synonyms);
 both rank words by deleting them (the default now, as in the paper).

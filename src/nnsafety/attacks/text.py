@@ -7,7 +7,8 @@ replacements a position gets) + search (greedy over positions). Candidates of ev
 are scored together in batches; nothing is fetched at run time.
 
 - ``textfooler`` (Jin et al., AAAI 2020): positions by deletion importance (p_y drop when the word
-  is deleted, the paper's Eq. 2; ``importance="unk"``: when it becomes [UNK]), candidates = word-vector neighbours with cosine ≥ ``min_cos`` (``nnsafety.data.
+  is deleted, the paper's Eq. 2; ``importance="unk"``: when it becomes [UNK]), candidates =
+  word-vector neighbours with cosine ≥ ``min_cos`` (``nnsafety.data.
   synonyms``: MiniLM's input embeddings when the extra nlp is installed, else spaCy's md vectors,
   with identical vectors and WordNet antonyms removed; the paper's counter-fitted vectors serve the
   same purpose); among successful candidates the closest neighbour wins, else the one lowering p_y most;
