@@ -1,9 +1,11 @@
 """docs/results.md, issue 19: TextFooler and synonym_swap before/after the synonym guard, same model.
 
-"before" = last session's candidates (spaCy md neighbours, no guard: clustered rows at cosine 1 and
-antonyms included); "after" = the default now (``vocab_neighbours(source="auto", guard=True)``:
+"before" = last session's TextFooler (spaCy md neighbours, no guard: clustered rows at cosine 1 and
+antonyms included; words ranked by setting them to [UNK]); "after" = the default now
+(``vocab_neighbours(source="auto", guard=True)``:
 MiniLM's input embeddings with the extra nlp, WordNet antonyms and identical vectors removed);
-"fallback" = the default without the extra nlp (spaCy md neighbours that WordNet lists as synonyms).
+"fallback" = the default without the extra nlp (spaCy md neighbours that WordNet lists as synonyms);
+both rank words by deleting them (the default now, as in the paper).
 Model: the ERM text_cnn of ``bench_textattack.py`` (``runs/bench_textattack_erm``). TextFooler on
 the first 200 Fine Foods test reviews at 10/20/30 % of the words (k = 20, cosine ≥ 0.5); the 12
 text corruptions on the first 300 (seed 0), synonym_swap with both tables (k = 8, cosine ≥ 0.6,
@@ -47,28 +49,30 @@ def main() -> None:
     test = load_dataset("fine_foods", split="test")
     antonyms = load_lexicon(str(text_root(None) / "wordnet"))
     after = resolve_source("auto")
-    tables = {"before": ("spacy_md", False), "after": (after, True), "fallback": ("spacy_md", True)}
+    # (source, guard, TextFooler's importance rule): "before" is last session's attack as it ran
+    tables = {"before": ("spacy_md", False, "unk"), "after": (after, True, "delete"), "fallback": ("spacy_md", True, "delete")}
     out = {"attacks": [], "corruptions": {}}
     texts, y = list(test.texts[:200]), test.labels[:200]
     x = vocab.encode(texts)
-    for name, (source, guard) in tables.items():
+    for name, (source, guard, importance) in tables.items():
         nb, _ = vocab_neighbours(vocab.tokens, 20, 0.5, source=source, guard=guard)
         for p in (0.1, 0.2, 0.3):
             c0 = time.process_time()
-            res = textfooler(model, x, y, vocab, texts, max_change=p, neighbours=nb)
+            res = textfooler(model, x, y, vocab, texts, max_change=p, neighbours=nb, importance=importance)
             cpu = time.process_time() - c0
             s = res.summary()
-            row = {"table": name, "neighbours": describe_neighbours(source, guard), "max_change": p, **s,
+            row = {"table": name, "neighbours": describe_neighbours(source, guard), "importance": importance,
+                   "max_change": p, **s,
                    "antonym_swaps": antonym_swaps(x, res, vocab, antonyms), "words_swapped": int(res.edits.sum()),
                    "cpu_s": cpu, "examples": [{"original": a, "adversarial": b} for a, b in res.examples(3)]}
             out["attacks"].append(row)
-            print(f"| {name} ({row['neighbours']}) | {p} | {100 * s['success_rate']:.1f}% | "
+            print(f"| {name} ({row['neighbours']}, {importance}) | {p} | {100 * s['success_rate']:.1f}% | "
                   f"{100 * s['robust_accuracy']:.1f}% | {s['mean_words_changed']:.2f} | "
                   f"{100 * s['mean_fraction_changed']:.1f}% | {s['mean_queries']:.1f} | "
                   f"{row['antonym_swaps']} of {row['words_swapped']} | {cpu:.1f} |", flush=True)
     ds = test.subset(300)
     assert ds.vocab.tokens == vocab.tokens, "the run's vocabulary must be the dataset's"
-    for name, (source, guard) in tables.items():
+    for name, (source, guard, _) in tables.items():
         ids, _ = vocab_neighbours(vocab.tokens, 8, 0.6, source=source, guard=guard)
         syn = synonym_table(vocab.tokens, ids)
         names = None if name == "after" else ["synonym_swap"]  # the other 11 do not use synonyms

@@ -7,14 +7,15 @@ replacements a position gets) + search (greedy over positions). Candidates of ev
 are scored together in batches; nothing is fetched at run time.
 
 - ``textfooler`` (Jin et al., AAAI 2020): positions by deletion importance (p_y drop when the word
-  becomes [UNK]), candidates = word-vector neighbours with cosine ≥ ``min_cos`` (``nnsafety.data.
+  is deleted, the paper's Eq. 2; ``importance="unk"``: when it becomes [UNK]), candidates =
+  word-vector neighbours with cosine ≥ ``min_cos`` (``nnsafety.data.
   synonyms``: MiniLM's input embeddings when the extra nlp is installed, else spaCy's md vectors,
   with identical vectors and WordNet antonyms removed; the paper's counter-fitted vectors serve the
   same purpose); among successful candidates the closest neighbour wins, else the one lowering p_y most;
   with ``min_sim`` also the paper's sentence check, MiniLM cosine of 15-word windows
   (``text_similarity``, the extra nlp).
-- ``deepwordbug`` (Gao et al., IEEE S&P Workshops 2018): same importance ranking, candidates = the
-  word's single-character edits (adjacent swap, substitution, deletion, insertion of a-z).
+- ``deepwordbug`` (Gao et al., IEEE S&P Workshops 2018): importance by [UNK] (as in TextAttack's
+  recipe), candidates = the word's single-character edits (adjacent swap, substitution, deletion, insertion of a-z).
 - ``hotflip`` (Ebrahimi et al., ACL 2018): each step ranks every (position, word) flip by the
   first-order loss change (e_w − e_i)·∇_{e_i}L over the whole vocabulary (or its neighbours),
   queries the ``beam`` best flips and keeps the best.
@@ -176,12 +177,26 @@ def char_candidates(vocab, letters: str = "abcdefghijklmnopqrstuvwxyz") -> Calla
 
 # ---- search ---------------------------------------------------------------------------------------
 
-def deletion_importance(model, ids, y, p0, allowed, unk_id: int, batch_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Positions by decreasing p_y drop (from p0) when each allowed token becomes [UNK] (the
-    others last) and the queries spent per text."""
+def deletion_importance(model, ids, y, p0, allowed, unk_id: int, batch_size: int,
+                        delete: bool = False, pad_id: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Positions by decreasing p_y drop (from p0) when each allowed token is deleted (``delete``,
+    TextFooler's I = F_y(X) − F_y(X without w_i)) or becomes [UNK] (the others last), and the
+    queries spent per text."""
     rows, cols = torch.nonzero(allowed, as_tuple=True)
-    unk = torch.full_like(rows, unk_id)
-    p, _ = substitution_prob(model, ids, rows, cols, unk, y[rows], batch_size) if len(rows) else (torch.zeros(0), None)
+    if not len(rows):
+        p = torch.zeros(0)
+    elif delete:  # the tokens after the deleted one move up by one; padding fills the end
+        fast = getattr(model, "deletion_logits", None)
+        logits = fast(ids, rows, cols) if fast is not None else None
+        if logits is not None:  # text_cnn: only the windows across the gap recomputed
+            p = F.softmax(logits.float(), 1).gather(1, y[rows][:, None]).squeeze(1)
+        else:
+            j = torch.arange(ids.shape[1])[None]
+            src = j + (j >= cols[:, None]).long()
+            probe = ids[rows].gather(1, src.clamp_max(ids.shape[1] - 1)).masked_fill(src >= ids.shape[1], pad_id)
+            p, _ = true_class_prob(model, probe, y[rows], batch_size, pad_id)
+    else:
+        p, _ = substitution_prob(model, ids, rows, cols, torch.full_like(rows, unk_id), y[rows], batch_size)
     score = torch.full(ids.shape, float("-inf"))
     score[rows, cols] = p0[rows] - p
     return score.argsort(dim=1, descending=True, stable=True), allowed.sum(1)
@@ -290,11 +305,12 @@ def _setup(model, x, y, vocab, what):
 
 
 def _greedy(model, x, y, vocab, texts, max_change, keep_stop_words, batch_size, candidates, prefer_first, name, params,
-            similarity=None, min_sim=None):
+            similarity=None, min_sim=None, delete=False):
     with model_state(model, train=False, freeze=True):
         st = _State(model, x, y, vocab, texts, max_change, keep_stop_words, batch_size)
         st.similarity, st.min_sim = similarity, min_sim
-        order, q = deletion_importance(model, x, y, st.p, st.allowed & st.active()[:, None], vocab.unk_id, batch_size)
+        order, q = deletion_importance(model, x, y, st.p, st.allowed & st.active()[:, None], vocab.unk_id, batch_size,
+                                       delete, vocab.pad_id)
         st.queries += q
         n_allowed = st.allowed.sum(1)
         for step in range(int(n_allowed.max()) if len(x) else 0):
@@ -314,15 +330,18 @@ def textfooler(model: nn.Module, x: torch.Tensor, y: torch.Tensor, vocab=None, t
                max_change: float = 0.2, neighbours: Optional[torch.Tensor] = None, k: int = 20, min_cos: float = 0.5,
                keep_stop_words: bool = True, batch_size: int = 512, min_sim: Optional[float] = None,
                sim_window: int = 15, similarity=None, neighbour_source: str = "auto",
-               antonym_guard: bool = True) -> TextAttackResult:
+               antonym_guard: bool = True, importance: str = "delete") -> TextAttackResult:
     """TextFooler-style greedy word substitution (module doc). ``neighbours``: an id table V×K
     (default: the vocabulary's k neighbours at cosine ≥ min_cos under ``neighbour_source``, "auto"
     = MiniLM with the extra nlp, else spaCy md, and with ``antonym_guard`` WordNet antonyms and
     identical vectors dropped: ``data.synonyms.vocab_neighbours``; needs ``make data-text``).
     ``min_sim``: also keep only candidates whose ``sim_window``-word window has MiniLM sentence
     cosine ≥ ``min_sim`` to the original's (``text_similarity.SentenceSimilarity``; the extra nlp);
-    ``similarity``: another callable with its signature. None: no sentence check."""
+    ``similarity``: another callable with its signature. None: no sentence check. ``importance``:
+    rank words by the p_y drop when each is deleted (the paper's rule, default) or set to "unk"."""
     _setup(model, x, y, vocab, "textfooler")
+    if importance not in ("delete", "unk"):
+        raise ValueError(f"expected importance 'delete' or 'unk', got {importance!r}")
     if min_sim is not None and not -1 <= min_sim <= 1:
         raise ValueError(f"expected min_sim None or a cosine in [-1, 1], got {min_sim!r}")
     if neighbours is None:
@@ -338,12 +357,12 @@ def textfooler(model: nn.Module, x: torch.Tensor, y: torch.Tensor, vocab=None, t
 
         similarity = SentenceSimilarity(sim_window)
     params = {"max_change": max_change, "k": k, "min_cos": min_cos, "keep_stop_words": keep_stop_words,
-              "neighbours": described}
+              "neighbours": described, "importance": importance}
     if min_sim is not None:
         params.update(min_sim=min_sim, sim_window=sim_window)
     return _greedy(model, x, y, vocab, texts, max_change, keep_stop_words, batch_size,
                    neighbour_candidates(neighbours, vocab), True, "textfooler", params,
-                   similarity if min_sim is not None else None, min_sim)
+                   similarity if min_sim is not None else None, min_sim, importance == "delete")
 
 
 def deepwordbug(model: nn.Module, x: torch.Tensor, y: torch.Tensor, vocab=None, texts: Optional[Sequence[str]] = None,

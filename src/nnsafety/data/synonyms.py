@@ -109,7 +109,8 @@ def guard_neighbours(tokens: Sequence[str], ids: torch.Tensor, cos: torch.Tensor
 
 
 def vocab_neighbours(tokens: Sequence[str], k: int = 8, min_cos: float = 0.5,
-                     root: Optional[str] = None, source: str = "auto", guard: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
+                     root: Optional[str] = None, source: str = "auto",
+                     guard: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
     """``word_neighbours`` of a vocabulary's tokens under the word vectors ``source``: "spacy_md"
     (``make data-text``; raises FileNotFoundError naming the make target when absent), "minilm"
     (MiniLM's input embeddings, the extra nlp; ValueError without it) or "auto" (``resolve_source``).

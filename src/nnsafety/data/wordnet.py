@@ -14,7 +14,8 @@ of "good", "terrible" of "bad") inherit its antonyms (Gross & Miller 1990's indi
 which is how WordNet encodes antonymy for satellite adjectives). Base forms: the word itself, the
 exception lists (``best`` -> good, ``worse`` -> bad) and WordNet's morphy suffix rules, kept only
 when the base is a WordNet lemma. Two words are synonyms here when they share a base form
-(inflections) or a base form of each lies in one synset (in any sense). Counter-fitting (Mrkšić et al., NAACL 2016), behind TextFooler's
+(inflections) or a base form of each lies in one synset (in any sense). Counter-fitting (Mrkšić
+et al., NAACL 2016), behind TextFooler's
 vectors, pushes apart exactly these WordNet/PPDB antonym pairs.
 """
 from __future__ import annotations
@@ -36,7 +37,10 @@ def _word(raw: str) -> str:
     return raw.split("(", 1)[0].lower()
 
 
-def parse_data(lines: Iterable[str], path: str = "data file") -> Dict[int, Tuple[str, List[str], List[Tuple[str, int, int, int]]]]:
+Synsets = Dict[int, Tuple[str, List[str], List[Tuple[str, int, int, int]]]]
+
+
+def parse_data(lines: Iterable[str], path: str = "data file") -> Synsets:
     """{offset: (ss_type, words, pointers (symbol, target offset, source word, target word))} of
     one ``data.<pos>`` file (licence lines, which start with spaces, skipped)."""
     out = {}
@@ -58,7 +62,7 @@ def parse_data(lines: Iterable[str], path: str = "data file") -> Dict[int, Tuple
     return out
 
 
-def antonym_pairs(synsets: Dict[int, Tuple[str, List[str], List[Tuple[str, int, int, int]]]]) -> Set[FrozenSet[str]]:
+def antonym_pairs(synsets: Synsets) -> Set[FrozenSet[str]]:
     """Unordered lemma pairs that are direct antonyms or indirect ones through adjective clusters
     (module doc) in one part of speech's synsets."""
     pairs: Set[FrozenSet[str]] = set()

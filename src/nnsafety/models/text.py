@@ -85,6 +85,18 @@ class TextClassifier(nn.Module):
         base = ids[rows]
         return self.head(first.substituted(self.embed(base), self.mask(base), inv, pos, self.embedding(tok)))
 
+    @torch.no_grad()
+    def deletion_logits(self, ids: torch.Tensor, owner: torch.Tensor, pos: torch.Tensor) -> Optional[torch.Tensor]:
+        """Logits of ``ids[owner]`` with the token at ``pos`` deleted (the rest moves up), or None
+        where ``substitution_logits`` would be None or a text would be left without a word."""
+        first = self.stages[0] if len(self.stages) else None
+        if (self.training or not hasattr(first, "deleted") or any(not isinstance(s, Dropout) for s in self.stages[1:])
+                or bool((ids[owner, pos] == self.pad_id).any()) or bool(((ids[owner] != self.pad_id).sum(1) < 2).any())):
+            return None
+        rows, inv = torch.unique(owner, return_inverse=True)
+        base = ids[rows]
+        return self.head(first.deleted(self.embed(base), self.mask(base), inv, pos))
+
 
 class Dropout(nn.Module):
     """Dropout as a masked stage (the last stage before the head, so k = K−1 is the pooled vector)."""
