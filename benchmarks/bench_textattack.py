@@ -23,9 +23,10 @@ network through its wrapper (a black box to it: it cannot use the one-word path)
 Neighbours, both sides the same table: MiniLM's input embeddings when the extra nlp is in the venv
 (else spaCy md), WordNet antonyms and identical vectors removed (``data.synonyms``; ``--source``).
 
-Differences that remain, each favouring the peer: TextAttack rounds the budget up
-(⌈p·n⌉ words, ours ⌊p·n⌋) and counts words without the "!", "?", "$" tokens; its importance deletes
-the word (ours sets it to [UNK]). Both count one query per model evaluation of one text.
+Both sides rank words by deleting them (ours: ``importance="delete"``, the default) and get the same
+word budget per review, ⌊p·n⌋ (the peer's own rule rounds up: ``run_peer`` sets its limit to ours).
+A difference that remains: TextAttack counts words without the "!", "?", "$" tokens. Both count one
+query per model evaluation of one text.
 
 Run (NLTK's stop-word list is written from ours into a temporary NLTK_DATA, because TextAttack's
 import builds a StopwordModification from NLTK's list and NLTK may not download it)::
@@ -64,7 +65,7 @@ def nltk_stopwords_dir() -> str:
 
 
 def train_erm(run: Path, epochs: int) -> None:
-    """The ERM text_cnn of ``nnsafety.experiments.text`` (128-d, 3/4/5 × 100 maps), cached in ``run``."""
+    """The ERM text_cnn of ``nnsafety.experiments.text`` (MODEL_KWARGS: 64-d, 3/4/5 × 50 maps), cached in ``run``."""
     from nnsafety.experiments.text import text_config
     from nnsafety.train import train
 
