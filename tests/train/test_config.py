@@ -61,3 +61,29 @@ def test_adam_is_coupled_l2_and_adamw_decoupled():
         cfg = TrainConfig(optimizer=name, lr=1e-3, weight_decay=1e-4)
         opt = Trainer._optimizer(SimpleNamespace(config=cfg, model=torch.nn.Linear(3, 2)))
         assert type(opt) is cls and opt.param_groups[0]["weight_decay"] == 1e-4
+
+
+def test_train_without_a_config_takes_the_models_train_defaults_under_the_overrides(monkeypatch):
+    """``train(model="bilstm")`` trains with the bilstm's AdamW recipe as ``nnsafety train`` does (with
+    the global SGD defaults it stays at the class prior); overrides still win; a config is kept as given."""
+    from nnsafety.train import trainer
+
+    seen = []
+
+    class Capture:
+        def __init__(self, cfg, **kwargs):
+            seen.append(cfg)
+
+        def fit(self):
+            return None
+
+    monkeypatch.setattr(trainer, "Trainer", Capture)
+    trainer.train(model="bilstm", data="spam_assassin")
+    trainer.train(model="bilstm", lr=0.01)
+    trainer.train(TrainConfig(model="bilstm"))
+    trainer.train(model="text_cnn", data="fine_foods")
+    adamw, override, given, other = seen
+    assert (adamw.optimizer, adamw.lr, adamw.weight_decay, adamw.batch_size) == ("adamw", 3e-3, 0.0, 32)
+    assert (override.optimizer, override.lr) == ("adamw", 0.01)
+    assert (given.optimizer, given.lr) == (TrainConfig().optimizer, TrainConfig().lr)
+    assert (other.optimizer, other.lr) == (TrainConfig().optimizer, TrainConfig().lr)

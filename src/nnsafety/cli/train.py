@@ -65,21 +65,12 @@ def _layered(args: argparse.Namespace, base: dict) -> dict:
     return apply_overrides(values, args.set)
 
 
-def model_train_defaults(name) -> dict:
-    """The training options a registered model brings (its builder's ``train_defaults``; {} if none)."""
-    from ..models import MODELS
-
-    if not isinstance(name, str) or name not in MODELS.names():
-        return {}
-    return dict(getattr(MODELS.get(name), "train_defaults", {}))
-
-
 def train_config(args: argparse.Namespace):
     """Defaults < the model's ``train_defaults`` < ``--config`` TOML < explicit flags < ``--set``.
 
     The global defaults are the digits recipe (SGD); a model that does not train with it (the
     bilstm) names the options it needs, and anything the user gives still wins."""
-    from ..train.config import TrainConfig
+    from ..train.config import TrainConfig, model_train_defaults
 
     base = TrainConfig().to_dict()
     values = _layered(args, base)

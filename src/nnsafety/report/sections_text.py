@@ -26,9 +26,11 @@ SHOW_CHARS = 400  # characters of a review shown per cell
 NOISE_FAMILIES = ("token_replace", "token_mask", "token_delete")
 NOISE_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 JUDGED_LENGTH = 1  # one-word triggers decide the verdict: two natural words already move most texts of a small model
-TEXT_ZOO = ("on 62 models of the text zoo (docs/results.md) this rule flagged 1 of 32 clean and 20 of 30 "
-            "backdoored models (18 with the right target; rare words 13 of 15, character triggers 5 of 7, "
-            "inserted sentences 2 of 8)")
+# the 62-model text zoo and the 40 new-seed models of two later zoos, pooled (docs/results.md, #19):
+# on the new seeds alone the rule flagged 3 of 20 clean, more than on the first zoo (1 of 32)
+TEXT_ZOO = ("on 102 models of three text zoos (docs/results.md) this rule flagged 4 of 52 clean and 33 of 50 "
+            "backdoored models (30 with the right target; rare words 21 of 25, character triggers 9 of 11, "
+            "inserted sentences 3 of 14)")
 N_TRIGGER_PROBES = 100  # the first audit texts searched for a trigger
 
 

@@ -17,6 +17,19 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "step", "constant")
 
 
+def model_train_defaults(name: Any) -> Dict[str, Any]:
+    """The training options a registered model brings (its builder's ``train_defaults``; {} if none).
+
+    ``TrainConfig``'s defaults are the digits recipe (SGD); a model that does not train with it (the
+    bilstm) names the options it needs. ``nnsafety train`` and ``train()`` without a config put them
+    under whatever the user gives."""
+    from ..models import MODELS
+
+    if not isinstance(name, str) or name not in MODELS.names():
+        return {}
+    return dict(getattr(MODELS.get(name), "train_defaults", {}))
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a training run; saved verbatim as ``config.json["train"]``.

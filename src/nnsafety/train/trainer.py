@@ -26,7 +26,7 @@ from ..augment.base_ops import BaseAugmentation
 from .._progress import progress_bar
 from ..data import ArrayDataset, load_dataset
 from ..data.poison import poison_dataset
-from .config import TrainConfig
+from .config import TrainConfig, model_train_defaults
 from .distributed import DistInfo, all_gather_objects, all_reduce_sum, init_distributed
 from .methods import Method, StepContext, create_method
 from .schedule import learning_rate
@@ -426,12 +426,16 @@ def train(
     Keyword ``overrides`` replace config fields (``train(epochs=5, lr=0.1)``). ``model`` is either a
     registered name (``"mlp"``) or your own ``nn.Module``; with ``train_set``/``test_set``
     (``ArrayDataset``) any network trains on any in-memory data. ``distributed=False`` trains in
-    this process alone even under ``torchrun``.
+    this process alone even under ``torchrun``. Without ``config`` a registered model's
+    ``train_defaults`` (e.g. the bilstm's AdamW) replace the global defaults, under ``overrides``,
+    as in ``nnsafety train``; a ``config`` given is taken as it is.
     """
-    base = (config or TrainConfig()).to_dict()
-    base.update(overrides)
     if isinstance(model, str):
-        base["model"], model = model, None
+        overrides, model = {**overrides, "model": model}, None
+    base = (config or TrainConfig()).to_dict()
+    if config is None:
+        base.update(model_train_defaults(overrides.get("model", base["model"])))
+    base.update(overrides)
     cfg = TrainConfig.from_dict(base)
     return Trainer(cfg, out=out, resume=resume, overwrite=overwrite, model=model, train_set=train_set,
                    test_set=test_set, progress=progress, distributed=distributed).fit()
