@@ -70,6 +70,14 @@ class TextClassifier(nn.Module):
     def forward(self, ids: torch.Tensor, mix_hook: Optional[MixHook] = None) -> torch.Tensor:
         return self.head(self.forward_features(ids, mix_hook))
 
+    def _edit_stage(self, method: str) -> Optional[nn.Module]:
+        """The first stage if it has the one-edit path ``method`` and nothing after it but dropout
+        (in eval mode), so that the path's pooled vector is what the head gets; else None."""
+        first = self.stages[0] if len(self.stages) else None
+        if self.training or not hasattr(first, method) or any(not isinstance(s, Dropout) for s in self.stages[1:]):
+            return None
+        return first
+
     @torch.no_grad()
     def substitution_logits(self, ids: torch.Tensor, owner: torch.Tensor, pos: torch.Tensor,
                             tok: torch.Tensor) -> Optional[torch.Tensor]:
@@ -77,9 +85,8 @@ class TextClassifier(nn.Module):
         this model has no cheaper path than a full forward (it is training, its first stage has no
         ``substituted``, a later stage is not dropout, or a substitution adds or removes padding).
         Word-substitution attacks query thousands of such one-word variants of a few texts."""
-        first = self.stages[0] if len(self.stages) else None
-        if (self.training or not hasattr(first, "substituted") or any(not isinstance(s, Dropout) for s in self.stages[1:])
-                or bool((tok == self.pad_id).any()) or bool((ids[owner, pos] == self.pad_id).any())):
+        first = self._edit_stage("substituted")
+        if first is None or bool((tok == self.pad_id).any()) or bool((ids[owner, pos] == self.pad_id).any()):
             return None
         rows, inv = torch.unique(owner, return_inverse=True)
         base = ids[rows]
@@ -89,9 +96,9 @@ class TextClassifier(nn.Module):
     def deletion_logits(self, ids: torch.Tensor, owner: torch.Tensor, pos: torch.Tensor) -> Optional[torch.Tensor]:
         """Logits of ``ids[owner]`` with the token at ``pos`` deleted (the rest moves up), or None
         where ``substitution_logits`` would be None or a text would be left without a word."""
-        first = self.stages[0] if len(self.stages) else None
-        if (self.training or not hasattr(first, "deleted") or any(not isinstance(s, Dropout) for s in self.stages[1:])
-                or bool((ids[owner, pos] == self.pad_id).any()) or bool(((ids[owner] != self.pad_id).sum(1) < 2).any())):
+        first = self._edit_stage("deleted")
+        if (first is None or bool((ids[owner, pos] == self.pad_id).any())
+                or bool(((ids[owner] != self.pad_id).sum(1) < 2).any())):
             return None
         rows, inv = torch.unique(owner, return_inverse=True)
         base = ids[rows]

@@ -44,42 +44,21 @@ class ConvMaxPool(nn.Module):
         substitution each, at a real token), N×(widths·maps), without recomputing what it leaves alone.
 
         A substitution at p changes only the windows starting in [p − w + 1, p]: their pre-activations
-        are the base's plus W[:, :, p − t] · (e_new − e_p) (the conv is linear), and the max over time
-        is the larger of the changed windows' maximum and the unchanged ones' (prefix/suffix maxima of
-        the base). Equal to ``forward`` up to float rounding (the sums are taken in another order):
+        are the base's plus W[:, :, p − t] · (e_new − e_p) (the conv is linear). Equal to ``forward``
+        up to float rounding (the sums are taken in another order):
         tests/models/test_text_cnn_substitution.py bounds it by 1e-4 on the logits.
         """
-        mask = nonempty(mask)
-        last = int(mask.any(dim=0).nonzero().max()) + 1
-        tail = max(self.widths) - 1
-        x = nn.functional.pad(e[:, :last], (0, 0, 0, tail)).transpose(1, 2)  # B×E×(last + tail)
-        starts = nn.functional.pad(mask[:, :last], (0, tail))
-        out = []
-        for conv, w in zip(self.convs, self.widths):
-            z = conv(x)  # B×maps×T
+        def changed(conv, w, x, z, starts, o, p, rows):
             T = z.shape[2]
-            r = torch.relu(z).masked_fill(~starts[:, None, :T], float("-inf"))
-            ninf = torch.full_like(r[:, :, :1], float("-inf"))
-            before = torch.cat([ninf, r.cummax(dim=2).values], 2)  # [i]: max over starts < i
-            after = torch.cat([r.flip(2).cummax(dim=2).values.flip(2), ninf], 2)  # [i]: max over starts >= i
             taps = conv.weight.permute(1, 0, 2).reshape(conv.weight.shape[1], -1)  # E×(maps·w)
-            pooled = []
-            for a in range(0, len(owner), chunk):
-                o, p = owner[a:a + chunk], pos[a:a + chunk]
-                d = e_new[a:a + chunk] - x[o, :, p]  # n×E
-                delta = (d @ taps).view(len(o), -1, w)  # n×maps×w: tap j changes the window at t = p − j
-                t = p[:, None] - torch.arange(w)  # n×w
-                ok = (t >= 0) & (t < T)
-                tc = t.clamp(0, T - 1)
-                zt = z[o[:, None], :, tc].permute(0, 2, 1)  # n×maps×w
-                ok &= starts[o[:, None], tc]
-                win = torch.relu(zt + delta).masked_fill(~ok[:, None, :], float("-inf")).amax(2)
-                lo, hi = (p - w + 1).clamp_min(0), (p + 1).clamp_max(T)
-                rest = torch.maximum(before[o, :, lo], after[o, :, hi])
-                pooled.append(torch.maximum(win, rest))
-            out.append(torch.cat(pooled))
-        return torch.cat(out, dim=1)
+            delta = ((e_new[rows] - x[o, p]) @ taps).view(len(o), -1, w)  # tap j changes the window at t = p − j
+            t = p[:, None] - torch.arange(w)  # n×w
+            tc = t.clamp(0, T - 1)
+            ok = (t >= 0) & (t < T) & starts[o[:, None], tc]
+            zt = z[o[:, None], :, tc].permute(0, 2, 1)  # n×maps×w
+            return torch.relu(zt + delta).masked_fill(~ok[:, None, :], float("-inf")).amax(2)
 
+        return self._one_edit(e, mask, owner, pos, changed, chunk)
 
     @torch.no_grad()
     def deleted(self, e: torch.Tensor, mask: torch.Tensor, owner: torch.Tensor, pos: torch.Tensor,
@@ -88,35 +67,46 @@ class ConvMaxPool(nn.Module):
         moves up one, padding fills the end; each text keeps at least one word), N×(widths·maps).
 
         Windows ending before the gap are the base's, windows starting after it are the base's one
-        further on (a suffix maximum), and only the w − 1 windows across the gap are recomputed.
-        Equal to ``forward`` on the shortened texts up to float rounding (tested within 1e-4).
+        further on, and only the w − 1 windows across the gap are recomputed. Equal to ``forward`` on
+        the shortened texts up to float rounding (tested within 1e-4).
         """
+        def changed(conv, w, x, z, starts, o, p, rows):
+            if w == 1:
+                return torch.full((len(o), z.shape[1]), float("-inf"))
+            t = p[:, None] - w + 1 + torch.arange(w - 1)  # n×(w−1) windows across the gap
+            src = t[..., None] + torch.arange(w)  # their old positions, the deleted one skipped
+            src = src + (src >= p[:, None, None]).long()
+            win = torch.einsum("nkje,mej->nkm", x[o[:, None, None], src.clamp(0, x.shape[1] - 1)], conv.weight)
+            ok = (t >= 0) & (t < (starts[o].sum(1) - 1)[:, None])
+            return torch.relu(win + conv.bias).masked_fill(~ok[..., None], float("-inf")).amax(1)
+
+        return self._one_edit(e, mask, owner, pos, changed, chunk)
+
+    def _one_edit(self, e: torch.Tensor, mask: torch.Tensor, owner: torch.Tensor, pos: torch.Tensor,
+                  changed, chunk: int) -> torch.Tensor:
+        """The max over time of texts each edited at one position: per width, the larger of the
+        windows the edit changes (``changed(conv, w, x, z, starts, o, p, rows)``: x the base
+        B×(last + tail)×E as ``forward`` pads it, z its pre-activations, n×maps out) and the base's
+        windows outside [p − w + 1, p] (prefix / suffix maxima of the base, computed once)."""
         mask = nonempty(mask)
         last = int(mask.any(dim=0).nonzero().max()) + 1
         tail = max(self.widths) - 1
         x = nn.functional.pad(e[:, :last], (0, 0, 0, tail))  # B×(last + tail)×E
         starts = nn.functional.pad(mask[:, :last], (0, tail))
-        n_real = mask.sum(1)
         out = []
         for conv, w in zip(self.convs, self.widths):
-            z = conv(x.transpose(1, 2))
+            z = conv(x.transpose(1, 2))  # B×maps×T
             T = z.shape[2]
             r = torch.relu(z).masked_fill(~starts[:, None, :T], float("-inf"))
             ninf = torch.full_like(r[:, :, :1], float("-inf"))
-            before = torch.cat([ninf, r.cummax(dim=2).values], 2)
-            after = torch.cat([r.flip(2).cummax(dim=2).values.flip(2), ninf], 2)
+            before = torch.cat([ninf, r.cummax(dim=2).values], 2)  # [i]: max over starts < i
+            after = torch.cat([r.flip(2).cummax(dim=2).values.flip(2), ninf], 2)  # [i]: max over starts >= i
             pooled = []
             for a in range(0, len(owner), chunk):
-                o, p = owner[a:a + chunk], pos[a:a + chunk]
-                t = p[:, None] - w + 1 + torch.arange(max(w - 1, 0))  # n×(w−1) windows across the gap
-                src = t[..., None] + torch.arange(w)  # their old positions, the deleted one skipped
-                src = src + (src >= p[:, None, None]).long()
-                win = torch.einsum("nkje,mej->nkm", x[o[:, None, None], src.clamp(0, x.shape[1] - 1)], conv.weight)
-                ok = (t >= 0) & (t < (n_real[o] - 1)[:, None])
-                win = torch.relu(win + conv.bias).masked_fill(~ok[..., None], float("-inf")).amax(1) if w > 1 \
-                    else torch.full((len(o), z.shape[1]), float("-inf"))
+                rows = slice(a, a + chunk)
+                o, p = owner[rows], pos[rows]
                 rest = torch.maximum(before[o, :, (p - w + 1).clamp_min(0)], after[o, :, (p + 1).clamp_max(T)])
-                pooled.append(torch.maximum(win, rest))
+                pooled.append(torch.maximum(changed(conv, w, x, z, starts, o, p, rows), rest))
             out.append(torch.cat(pooled))
         return torch.cat(out, dim=1)
 
