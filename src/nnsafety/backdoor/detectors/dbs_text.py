@@ -173,9 +173,5 @@ class DBSInversion(Detector):
         n = len(probes)
         rows = with_trigger(probes.repeat(len(words), 1), words.repeat_interleave(n)[:, None], AT)
         logits, base = _predict(model, rows, self.batch_size), _predict(model, probes, self.batch_size)
-        out = []
-        for t in range(K):
-            tt = torch.full((len(rows),), t)
-            m = margins(logits, tt).view(len(words), n) - margins(base, tt[:n])[None]
-            out.append(m.mean(1))
-        return torch.stack(out, 1)
+        return torch.stack([(margins(logits, t).view(len(words), n) - margins(base, t)[None]).mean(1)
+                            for t in range(K)], 1)
