@@ -190,11 +190,6 @@ CLASS_Z_FEATURES = ("patch_cz_max", "uap_cz_max")
 CZ_FLOOR = 0.05  # added to a class's σ over clean models (rate units): 1 base in 20
 
 
-def class_rates(evidence: Dict[str, Any], nc_steps: Optional[int] = None, uap_steps: Optional[int] = None):
-    """(patch flip rate, UAP success rate) per class: the per-class rates a reference calibrates."""
-    return np.asarray(evidence["patch"]["flip"], dtype=np.float64), at_steps(evidence, nc_steps, uap_steps)[1]
-
-
 def class_z_features(patch: np.ndarray, uap: np.ndarray, reference: Dict[str, Any]) -> Dict[str, np.ndarray]:
     """Per-class rates (M × K) z-scored against the reference's clean models *per class*, largest z.
 
@@ -283,7 +278,8 @@ def features(evidence: Dict[str, Any], reference: Dict[str, Any], nc_steps: Opti
     optionally {"patch_mu", "patch_sigma", "uap_mu", "uap_sigma"} per class (``class_z_features``)."""
     out = static_features(evidence, nc_steps, uap_steps)
     out.update({k: float(v[0]) for k, v in noise_z_features(noise_z(evidence, reference)[None]).items()})
-    patch, uap = class_rates(evidence, nc_steps, uap_steps)
+    values = class_values(evidence, nc_steps, uap_steps)
+    patch, uap = values["patch_search"], values["universal_perturbation"]
     out.update({k: float(v[0]) for k, v in class_z_features(patch[None], uap[None], reference).items()})
     out.update(agreement_features(class_suspicion(evidence, reference, nc_steps, uap_steps)))
     return {k: out[k] for k in FEATURES + WEIGHT_FEATURES}
