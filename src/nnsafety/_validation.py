@@ -6,11 +6,13 @@ from typing import Optional
 import torch
 
 
-def check_images(x: torch.Tensor, name: str = "x", allow_2d: bool = True) -> None:
+def check_images(x: torch.Tensor, name: str = "x", allow_2d: bool = True, values: bool = True) -> None:
     """Raise ``ValueError`` unless ``x`` is a float tensor in [0, 1] of shape N×C×H×W (or N×D).
 
     The project's one convention: inputs live in pixel space [0, 1]; normalization belongs to the
-    model. Checked once at API entry, never inside hot loops.
+    model. Checked once at API entry, never inside hot loops. ``values=False``: type and shape
+    only, for a caller that checks the range in a pass it makes anyway (and then calls this to
+    raise the same error).
     """
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"expected {name} to be a torch.Tensor, got {type(x).__name__}")
@@ -22,7 +24,7 @@ def check_images(x: torch.Tensor, name: str = "x", allow_2d: bool = True) -> Non
         )
     if x.dim() != 4 and not (allow_2d and x.dim() == 2):
         raise ValueError(f"expected {name} of shape {shapes}, got shape {tuple(x.shape)}")
-    if x.numel():
+    if values and x.numel():
         lo, hi = torch.aminmax(x)  # one pass over the data instead of two
         if not (lo >= 0 and hi <= 1):  # also false for NaN, which fails both bounds silently
             if torch.isnan(lo) or torch.isnan(hi):

@@ -45,6 +45,34 @@ def test_bad_inputs_raise_value_errors():
         corrupt(torch.rand(2, 2, 32, 32), "fog", 1)
 
 
+SELF_CHECKED = [nm for nm in ALL if CORRUPTIONS.get(nm).checks_range]
+
+
+@pytest.mark.parametrize("name", SELF_CHECKED)
+@pytest.mark.parametrize("jit", ["1", "0"])
+def test_corruptions_that_check_the_range_themselves_raise_check_images_error(name, jit, monkeypatch):
+    """``corrupt`` skips its [0, 1] pass for these (the compiled kernel checks while it reads):
+    every dtype and path gives check_images' own message for one bad value anywhere (the last
+    pixel of a size whose rows do not fill the kernel's blocks, the first, a NaN), and the
+    bounds themselves (0, -0.0, 1) pass."""
+    from nnsafety._validation import check_images
+    monkeypatch.setenv("NNSAFETY_JIT", jit)
+    base = torch.rand(3, 3, 37, 41, generator=torch.Generator().manual_seed(0))
+    for dtype in (torch.float32, torch.float64, torch.float16):
+        for idx, value in (((2, 2, 36, 40), 1.0 + 1e-3), ((2, 2, 36, 40), -1e-3), ((0, 0, 0, 0), 7.0),
+                           ((1, 1, 20, 3), float("nan"))):
+            x = base.to(dtype, copy=True)
+            x[idx] = value
+            with pytest.raises(ValueError) as want:
+                check_images(x, allow_2d=False)
+            with pytest.raises(ValueError) as got:
+                corrupt(x, name, 3)
+            assert str(got.value) == str(want.value), (dtype, idx, value)
+        x = base.to(dtype, copy=True)
+        x[0, 0, 0, :3] = torch.tensor([0.0, -0.0, 1.0])
+        assert corrupt(x, name, 3).shape == x.shape
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_deterministic_and_seed_sensitive(name):
     x = batch(3)

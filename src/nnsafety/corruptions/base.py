@@ -45,6 +45,8 @@ class CorruptionSpec:
 
     ``in_range``: the function's output is in [0, 1] by construction (8-bit levels / 255), so
     ``corrupt`` skips its final clamp (a whole pass over the batch).
+    ``checks_range``: the function itself raises ``check_images``' error for values outside
+    [0, 1] (a compiled kernel that reads every pixel anyway), so ``corrupt`` skips that pass.
     """
 
     name: str
@@ -53,6 +55,7 @@ class CorruptionSpec:
     imagenet: Sequence
     scale_free: bool = False
     in_range: bool = False
+    checks_range: bool = False
 
     def params(self, severity: int, regime: str) -> tuple:
         table = self.cifar if regime == "cifar" else self.imagenet
@@ -74,13 +77,14 @@ CIFAR_MAX_SIDE = 64  # up to this, the CIFAR-10-C parameters apply
 
 
 def register_corruption(name: str, cifar: Sequence, imagenet: Sequence, scale_free: bool = False,
-                        in_range: bool = False):
+                        in_range: bool = False, checks_range: bool = False):
     """Decorator: register ``fn(x, c, g)`` under ``name`` with its two 5-entry parameter tables."""
     if len(cifar) != 5 or len(imagenet) != 5:
         raise ValueError(f"expected 5 severities per table for {name!r}")
 
     def decorator(fn: CorruptionFn) -> CorruptionFn:
-        CORRUPTIONS.register(name)(CorruptionSpec(name, fn, cifar, imagenet, scale_free, in_range))
+        CORRUPTIONS.register(name)(CorruptionSpec(name, fn, cifar, imagenet, scale_free, in_range,
+                                                  checks_range))
         return fn
 
     return decorator
@@ -112,7 +116,7 @@ def corrupt(
     """
     spec = CORRUPTIONS.get(name)
     require_domain(domain, CORRUPTIONS.domains(name), f"corruption {name!r}")
-    check_images(x, allow_2d=False)
+    check_images(x, allow_2d=False, values=not spec.checks_range)
     if x.shape[1] not in (1, 3):
         raise ValueError(f"expected 1 or 3 channels (N×C×H×W), got shape {tuple(x.shape)}")
     severity = _check_severity(severity)

@@ -12,6 +12,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from .._validation import check_images
 from . import _filters as flt, _jit
 from ._buffers import new_buffer
 from .base import register_corruption, uniform
@@ -66,7 +67,7 @@ def saturate(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
 
 # make_cifar_c.py: c = [0.95, 0.9, 0.85, 0.75, 0.65]; make_imagenet_c.py: [0.6, 0.5, 0.4, 0.3, 0.25]
 @register_corruption("pixelate", cifar=[0.95, 0.9, 0.85, 0.75, 0.65],
-                     imagenet=[0.6, 0.5, 0.4, 0.3, 0.25], scale_free=True, in_range=True)
+                     imagenet=[0.6, 0.5, 0.4, 0.3, 0.25], scale_free=True, in_range=True, checks_range=True)
 def pixelate(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     """PIL BOX resize to int(side·c), then BOX resize back (``make_*_c.py`` use BOX both ways).
 
@@ -80,9 +81,11 @@ def pixelate(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     """
     h, w = x.shape[-2:]
     sh, sw = max(1, int(h * c[0])), max(1, int(w * c[0]))
+    by_product = max(h, w) <= 64 and sw != w
     if _jit.usable(x):  # the compiled kernel (same pixels, tested); else the torch ops below
         from . import _jit_box  # imports numba: only once it is known to be there
-        return _jit_box.pixelate(x, sh, sw, _unit_levels(max(h, w) <= 64 and sw != w, x.dtype))
+        return _jit_box.pixelate(x, sh, sw, by_product, _unit_levels(by_product, x.dtype))
+    check_images(x, allow_2d=False)  # corrupt leaves the [0, 1] check to pixelate (checks_range)
     return _pixelate_torch(x, sh, sw)
 
 
