@@ -11,39 +11,44 @@ from . import _filters as flt
 from ._jit import as_float32, jit as _jit
 from ._buffers import new_buffer
 
-# Pixels per block of rows that the horizontal pass handles in flat loops: a 32-px plane at once
-# (short rows would pay the loop overhead per row), two rows at 224 px (the block stays in L1)
-_BLOCK = 512
+# Pixels per block of rows that the column pass handles in flat loops: a 32-px plane at once
+# (short rows would pay the loop overhead per row), four rows at 224 px (the block stays in L1)
+_BLOCK = 1024
+_F32_ONE, _F32_255 = np.float32(1), np.float32(255)
 
 
 @_jit
-def _pixelate_images(x, mul, lim, scale, div, m0, n_s, rows_b, pick, k_w, lo_h, hi_h, k_h, src_r, src_c, out):
+def _pixelate_images(x, mul, lim, by_product, div, m_max, rows_b, pick, k_w, lo_h, hi_h, k_v, src_r, src_c, out):
     """PIL BOX down (columns, then rows) and nearest-neighbour BOX up of every plane of x
-    (N×C×H×W; levels round(x·mul) in x's type) into out (level·scale/div); returns whether some
-    value of x is outside [0, lim] or NaN (the caller's range check, folded into the one read).
+    (N×C×H×W; levels round(x·mul) in x's type) into out (level·(1/div) if by_product, else
+    level/div); returns whether some value of x is outside [0, lim] or NaN (the caller's range
+    check, folded into the one read of x).
 
     Pillow (``Resample.c``, 8 bpc) rounds each pass as (sum·K + 2^21) >> 22, K = round(2^22/m)
-    for a window of m pixels; sum·K < 255·2^22 + 255·m/2 < 2^31, so int32 holds it. The column
-    windows have m0 .. m0 + n_s - 1 pixels (m0 or m0 + 1 for BOX), so for a block of rows_b rows,
-    flat, s[k] holds the sum of m0 + k pixels at every start (whole-vector adds; the sums across
-    a row's end are never read) and pick[r·sw + j] is where window j of block row r sits in s:
-    the only gather is one load per window, and the rounding (k_w per pick) vectorises.
-    The rows' sums go to hh (H×sw), then each small row sums its rows' window of hh and writes
-    its first output row; the rows that repeat it (BOX upscale: nearest neighbour) are copies.
+    for a window of m pixels; sum·K < 255·2^22 + 255·m/2 < 2^31, so int32 holds it.
+    Columns, for a block of rows_b rows at once (flat, whole-vector loops): segment k of s holds
+    the sum of k + 1 levels at every start (segment 0 the levels; sums across a row's end are
+    never read), pick[r·sw + j] is where window j of block row r sits in s (the one gather: a
+    load per window) and k_w its K; the rounded sums go to hh (H×sw).
+    Rows: each small row i sums its window of hh rows into v[i] (sh×sw), rounded flat with k_v.
+    Output: each small row's first output row by a gather, the rows that repeat it (BOX
+    upscale: nearest neighbour) as copies of it.
     Indices are unsigned or offset views: numba then skips the negative-index wrap, which would
     keep LLVM from vectorising (it emits gathers).
     """
     n, ch, h, w = x.shape
+    sh = lo_h.shape[0]
     sw = pick.shape[0] // rows_b
     fb = rows_b * w
+    fs = fb + m_max  # segment stride: segment k - 1 + its reads past the block never reach k
     xf = x.reshape(n * ch, h * w)
     of = out.reshape(n * ch, h, w)
-    lv = np.zeros(fb + m0 + n_s, np.int32)
-    s = np.empty(n_s * fb, np.int32)
+    s = np.zeros(m_max * fs, np.int32)
     col = np.empty(rows_b * sw, np.int32)
     hh = np.empty(h * sw, np.int32)
-    acc = np.empty(sw, np.int32)
-    vals = np.empty(sw, out.dtype)
+    v = np.empty(sh * sw, np.int32)
+    vals = np.empty(sh * sw, out.dtype)
+    inv = np.float32(1) / div
     rnd = np.int64(1 << 21)
     bad = False
     for pl in range(n * ch):
@@ -52,40 +57,41 @@ def _pixelate_images(x, mul, lim, scale, div, m0, n_s, rows_b, pick, k_w, lo_h, 
             nf = min(rows_b, h - r0) * w
             xb = xp[r0 * w:r0 * w + nf]
             for f in range(nf):
-                v = xb[f]
-                bad |= not (v >= 0 and v <= lim)
-                lv[f] = np.int32(np.rint(v * mul))
-            for f in range(nf):
-                s[f] = lv[f]
-            for t in range(1, m0):
-                lt = lv[t:]
+                a = xb[f]
+                bad |= not (a >= 0 and a <= lim)
+                s[f] = np.int32(np.rint(a * mul))
+            for k in range(1, m_max):
+                prev, cur, lk = s[(k - 1) * fs:], s[k * fs:], s[k:]
                 for f in range(nf):
-                    s[f] += lt[f]
-            for k in range(1, n_s):
-                prev, cur, lt = s[(k - 1) * fb:], s[k * fb:], lv[m0 + k - 1:]
-                for f in range(nf):
-                    cur[f] = prev[f] + lt[f]
+                    cur[f] = prev[f] + lk[f]
             nc = nf // w * sw
             for f in range(nc):
                 col[f] = s[pick[f]]
             hb = hh[r0 * sw:r0 * sw + nc]
             for f in range(nc):
                 hb[f] = (col[f] * k_w[f] + rnd) >> 22
-        r_out = 0
-        for big in range(lo_h.shape[0]):
-            acc[:] = 0
-            for r in range(lo_h[big], hi_h[big]):
-                hr = hh[r * sw:(r + 1) * sw]
-                for j in range(sw):
-                    acc[j] += hr[j]
-            kb = k_h[big]
+        for i in range(sh):
+            vi, lo = v[i * sw:(i + 1) * sw], lo_h[i]
+            h0 = hh[lo * sw:]
             for j in range(sw):
-                vals[j] = np.float32((acc[j] * kb + rnd) >> 22) * scale / div
-            orow = o[r_out]
+                vi[j] = h0[j]
+            for r in range(lo + 1, hi_h[i]):
+                hr = hh[r * sw:]
+                for j in range(sw):
+                    vi[j] += hr[j]
+        if by_product:
+            for f in range(sh * sw):
+                vals[f] = np.float32((v[f] * k_v[f] + rnd) >> 22) * inv
+        else:
+            for f in range(sh * sw):
+                vals[f] = np.float32((v[f] * k_v[f] + rnd) >> 22) / div
+        r_out = 0
+        for i in range(sh):
+            vi, orow = vals[i * sw:], o[r_out]
             for q in range(w):
-                orow[q] = vals[src_c[q]]
+                orow[q] = vi[src_c[q]]
             r_out += 1
-            while r_out < h and src_r[r_out] == big:
+            while r_out < h and src_r[r_out] == i:
                 dst = o[r_out]
                 for q in range(w):
                     dst[q] = orow[q]
@@ -108,16 +114,17 @@ def _box_windows(n: int, small: int) -> tuple:
 
 
 @lru_cache(maxsize=64)
-def _box_columns(h: int, w: int, sw: int) -> tuple:
-    """(m0, n_s, rows_b, pick, K) of the w -> sw column windows for ``_pixelate_images``: the
-    smallest window m0 and the n_s sizes from it, rows_b = max(1, min(h, _BLOCK // w)) rows per
-    block, where each window of each block row sits in the block's sums and its K per pick."""
+def _geometry(h: int, w: int, sh: int, sw: int) -> tuple:
+    """The arguments of ``_pixelate_images`` that describe the resize h×w -> sh×sw -> h×w:
+    m_max (the widest column window), rows_b = max(1, min(h, _BLOCK // w)) rows per block,
+    pick and k_w per window of each block row, the row windows (lo, hi) with k_v per small
+    pixel, and the sources of the upscale's rows and columns."""
     lo, hi, k = _box_windows(w, sw)
-    m = (hi - lo).astype(np.int64)
-    m0, rows_b = int(m.min()), max(1, min(h, _BLOCK // w))
-    fb = rows_b * w
-    pick = (m - m0) * fb + lo + w * np.arange(rows_b)[:, None]
-    return m0, int(m.max()) - m0 + 1, rows_b, pick.astype(np.uint32).ravel(), np.tile(k, rows_b)
+    m_max, rows_b = int((hi - lo).max()), max(1, min(h, _BLOCK // w))
+    pick = (hi - lo - 1).astype(np.int64) * (rows_b * w + m_max) + lo + w * np.arange(rows_b)[:, None]
+    lo_h, hi_h, k_h = _box_windows(h, sh)
+    return (m_max, rows_b, pick.astype(np.uint32).ravel(), np.tile(k, rows_b), lo_h, hi_h,
+            np.repeat(k_h, sw), _box_sources(sh, h), _box_sources(sw, w))
 
 
 @lru_cache(maxsize=64)
@@ -127,10 +134,6 @@ def _box_sources(small: int, n: int) -> np.ndarray:
     if small == n:
         return np.arange(n, dtype=np.uint32)
     return flt.box_resize_matrix(small, n).argmax(1).numpy().astype(np.uint32)
-
-
-# level/255 as ``digital._unit_levels`` computes it in float32: times 1/255 or divided by 255
-_INV_255 = np.float32(1) / np.float32(255)
 
 
 def pixelate(x: torch.Tensor, sh: int, sw: int, by_product: bool, lut: torch.Tensor) -> torch.Tensor:
@@ -145,10 +148,8 @@ def pixelate(x: torch.Tensor, sh: int, sw: int, by_product: bool, lut: torch.Ten
         check_images(x, allow_2d=False)
     v, mul = as_float32(x, lambda t: torch.mul(t, 255).round_().contiguous())
     out = new_buffer(x.shape, x, torch.float32)
-    scale, div = ((_INV_255, np.float32(1)) if by_product else (np.float32(1), np.float32(255))) if f32 \
-        else (np.float32(1), np.float32(1))
-    bad = _pixelate_images(v, mul, np.float32(1 if f32 else 255), scale, div, *_box_columns(h, w, sw),
-                           *_box_windows(h, sh), _box_sources(sh, h), _box_sources(sw, w), out.numpy())
+    bad = _pixelate_images(v, mul, _F32_ONE if f32 else _F32_255, f32 and by_product, _F32_255 if f32 else _F32_ONE,
+                           *_geometry(h, w, sh, sw), out.numpy())
     if bad:
         check_images(x, allow_2d=False)  # raises: some value is outside [0, 1] or NaN
     return out if f32 else lut[out.long()]
