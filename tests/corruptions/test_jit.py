@@ -64,6 +64,21 @@ def test_compiled_pixelate_equals_torch_path(name, x):
         assert got.dtype == want.dtype and torch.equal(got, want), (name, c, (got - want).abs().max())
 
 
+@pytest.mark.parametrize("stream_bytes", [0, 1 << 62], ids=["streamed", "plain"])
+def test_compiled_pixelate_streamed_and_plain_stores_equal_torch_path(stream_bytes, monkeypatch):
+    """Batches from ``_STREAM_BYTES`` on are written by non-temporal stores (rows of 16k floats),
+    smaller ones and other widths by plain stores: both on every batch (the photos are below the
+    threshold), the same pixels."""
+    from nnsafety.corruptions import _jit_box
+    monkeypatch.setattr(_jit_box, "_STREAM_BYTES", stream_bytes)
+    spec = CORRUPTIONS.get("pixelate")
+    for name, x in _batches():
+        h, w = x.shape[-2:]
+        for c in (0.95, 0.4, 1.0):
+            got = spec.fn(x, (c,), None)
+            assert torch.equal(got, _pixelate_torch(x, max(1, int(h * c)), max(1, int(w * c)))), (name, c)
+
+
 def test_compiled_pixelate_float64_input():
     x = as_tensor(photos_u8(32, 3), torch.float64)
     for c in (0.6, 0.95):
