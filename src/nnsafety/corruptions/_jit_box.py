@@ -83,7 +83,7 @@ def _pixelate_images(x, mul, lim, by_product, div, m_max, rows_b, pick, k_w, lo_
     vals = np.empty(sh * sw, out.dtype)
     row = np.empty(w, out.dtype)
     inv = np.float32(1) / div
-    rnd = np.int64(1 << 21)
+    rnd, shift = np.int32(1 << 21), np.int32(22)
     bad = False
     for pl in range(n * ch):
         xp, o = xf[pl], of[pl]
@@ -102,8 +102,8 @@ def _pixelate_images(x, mul, lim, by_product, div, m_max, rows_b, pick, k_w, lo_
             for f in range(nc):
                 col[f] = s[pick[f]]
             hb = hh[r0 * sw:r0 * sw + nc]
-            for f in range(nc):
-                hb[f] = (col[f] * k_w[f] + rnd) >> 22
+            for f in range(nc):  # in int32 (sum·K < 2^31): 16 lanes where int64 gets 8
+                hb[f] = np.int32(np.int32(col[f] * k_w[f]) + rnd) >> shift
         for i in range(sh):
             vi, lo = v[i * sw:(i + 1) * sw], lo_h[i]
             h0 = hh[lo * sw:]
@@ -115,10 +115,10 @@ def _pixelate_images(x, mul, lim, by_product, div, m_max, rows_b, pick, k_w, lo_
                     vi[j] += hr[j]
         if by_product:
             for f in range(sh * sw):
-                vals[f] = np.float32((v[f] * k_v[f] + rnd) >> 22) * inv
+                vals[f] = np.float32(np.int32(np.int32(v[f] * k_v[f]) + rnd) >> shift) * inv
         else:
             for f in range(sh * sw):
-                vals[f] = np.float32((v[f] * k_v[f] + rnd) >> 22) / div
+                vals[f] = np.float32(np.int32(np.int32(v[f] * k_v[f]) + rnd) >> shift) / div
         r_out = 0
         for i in range(sh):
             vi, orow = vals[i * sw:], row if stream else o[r_out]
