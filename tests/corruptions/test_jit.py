@@ -68,13 +68,13 @@ def test_compiled_pixelate_equals_torch_path(name, x):
 def test_compiled_pixelate_streamed_and_plain_stores_equal_torch_path(stream_bytes, monkeypatch):
     """Batches from ``_STREAM_BYTES`` on are written by non-temporal stores (rows of 16k floats),
     smaller ones and other widths by plain stores: both on every batch (the photos are below the
-    threshold), the same pixels."""
+    threshold), the same pixels; window sums in int16 and, for windows of > 128 pixels, int32."""
     from nnsafety.corruptions import _jit_box
     monkeypatch.setattr(_jit_box, "_STREAM_BYTES", stream_bytes)
     spec = CORRUPTIONS.get("pixelate")
     for name, x in _batches():
         h, w = x.shape[-2:]
-        for c in (0.95, 0.4, 1.0):
+        for c in (0.95, 0.4, 1.0, 0.004):  # 0.004: a 224-px window (int32 sums), else int16
             got = spec.fn(x, (c,), None)
             assert torch.equal(got, _pixelate_torch(x, max(1, int(h * c)), max(1, int(w * c)))), (name, c)
 

@@ -50,7 +50,7 @@ def _store_fence(typingctx):
 
 @_jit
 def _pixelate_images(x, mul, lim, by_product, div, m_max, rows_b, pick, k_w, lo_h, hi_h, k_v, src_r, src_c, out,
-                     stream):
+                     stream, s):
     """PIL BOX down (columns, then rows) and nearest-neighbour BOX up of every plane of x
     (N×C×H×W; levels round(x·mul) in x's type) into out (level·(1/div) if by_product, else
     level/div); returns whether some value of x is outside [0, lim] or NaN (the caller's range
@@ -61,7 +61,8 @@ def _pixelate_images(x, mul, lim, by_product, div, m_max, rows_b, pick, k_w, lo_
     Columns, for a block of rows_b rows at once (flat, whole-vector loops): segment k of s holds
     the sum of k + 1 levels at every start (segment 0 the levels; sums across a row's end are
     never read), pick[r·sw + j] is where window j of block row r sits in s (the one gather: a
-    load per window) and k_w its K; the rounded sums go to hh (H×sw).
+    load per window) and k_w its K; the rounded sums go to hh (H×sw). s (m_max·fs zeros) is
+    int16 where the sums fit (half the bytes of the two whole-vector passes), else int32.
     Rows: each small row i sums its window of hh rows into v[i] (sh×sw), rounded flat with k_v.
     Output: each small row's output row by a gather, written to every row that repeats it (BOX
     upscale: nearest neighbour); with ``stream`` (rows of 16k floats, 64-byte aligned) by
@@ -76,7 +77,6 @@ def _pixelate_images(x, mul, lim, by_product, div, m_max, rows_b, pick, k_w, lo_
     fs = fb + m_max  # segment stride: segment k - 1 + its reads past the block never reach k
     xf = x.reshape(n * ch, h * w)
     of = out.reshape(n * ch, h, w)
-    s = np.zeros(m_max * fs, np.int32)
     col = np.empty(rows_b * sw, np.int32)
     hh = np.empty(h * sw, np.int32)
     v = np.empty(sh * sw, np.int32)
@@ -187,9 +187,12 @@ def pixelate(x: torch.Tensor, sh: int, sw: int, by_product: bool, lut: torch.Ten
         check_images(x, allow_2d=False)
     v, mul = as_float32(x, lambda t: torch.mul(t, 255).round_().contiguous())
     out = new_buffer(x.shape, x, torch.float32)
+    geometry = _geometry(h, w, sh, sw)
+    m_max, rows_b = geometry[:2]  # the window sums: int16 while 255 × the widest window fits
+    sums = np.zeros(m_max * (rows_b * w + m_max), np.int16 if 255 * m_max < 1 << 15 else np.int32)
     bad = _pixelate_images(v, mul, _F32_ONE if f32 else _F32_255, f32 and by_product, _F32_255 if f32 else _F32_ONE,
-                           *_geometry(h, w, sh, sw), out.numpy(),
-                           w % 16 == 0 and out.data_ptr() % 64 == 0 and 4 * out.numel() >= _STREAM_BYTES)
+                           *geometry, out.numpy(),
+                           w % 16 == 0 and out.data_ptr() % 64 == 0 and 4 * out.numel() >= _STREAM_BYTES, sums)
     if bad:
         check_images(x, allow_2d=False)  # raises: some value is outside [0, 1] or NaN
     return out if f32 else lut[out.long()]
