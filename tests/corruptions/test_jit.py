@@ -79,6 +79,26 @@ def test_compiled_pixelate_streamed_and_plain_stores_equal_torch_path(stream_byt
             assert torch.equal(got, _pixelate_torch(x, max(1, int(h * c)), max(1, int(w * c)))), (name, c)
 
 
+def test_compiled_pixelate_levels_of_any_float_equal_torch_path():
+    """Inputs between the 8-bit levels: round(x·255) half to even, as torch rounds, on exact ties
+    ((k + ½)/255, whose x·255 in float32 is k + ½: even k stays, odd k goes up), their float32
+    neighbours and uniform floats; factor 1.0 keeps both sides, so the output is the level itself."""
+    k = torch.arange(255, dtype=torch.float64)
+    ties = ((k + 0.5) / 255).float()
+    assert torch.equal(ties * 255, (k + 0.5).float())
+    vals = torch.cat([ties, torch.nextafter(ties, torch.zeros(())), torch.nextafter(ties, torch.ones(())),
+                      torch.rand(3 * 224 * 224 - 3 * 255, generator=torch.Generator().manual_seed(0))])
+    spec = CORRUPTIONS.get("pixelate")
+    for size in (32, 224):
+        x = vals[:2 * 3 * size * size].view(-1, 3, size, size) if size == 32 else vals.view(1, 3, 224, 224)
+        for c in (1.0, 0.85, 0.4):
+            sh = max(1, int(size * c))
+            got, want = spec.fn(x, (c,), None), _pixelate_torch(x, sh, sh)
+            assert torch.equal(got, want), (size, c)
+    levels = torch.round(spec.fn(ties.view(1, 1, 15, 17), (1.0,), None) * 255).view(-1)
+    assert torch.equal(levels, k.float() + (k % 2 == 1).float())  # half to even: 0.5 -> 0, 1.5 -> 2
+
+
 def test_compiled_pixelate_float64_input():
     x = as_tensor(photos_u8(32, 3), torch.float64)
     for c in (0.6, 0.95):

@@ -18,9 +18,9 @@ from ._buffers import new_buffer
 # (short rows would pay the loop overhead per row), four rows at 224 px (the block stays in L1)
 _BLOCK = 1024
 _F32_ONE, _F32_255 = np.float32(1), np.float32(255)
-# Outputs from this size on are written by non-temporal stores (``_stream16``): measured here,
-# 224 px batches of 16 and 64 and 32 px batches of 1024 (9.6-38 MB) 1.1-1.4x faster with them,
-# 32 px batches of 256 (3 MB, the output stays in the cache from call to call) up to 1.1x slower
+# Outputs from this size on are written by non-temporal stores (``_stream16``); a smaller one
+# can stay in the cache from call to call, where plain stores did as well or better (measured:
+# docs/benchmarks.md, issue 22's pixelate section)
 _STREAM_BYTES = 4 << 20
 
 
@@ -54,7 +54,7 @@ def _pixelate_images(x, mul, lim, by_product, div, m_max, rows_b, pick, k_w, lo_
     """PIL BOX down (columns, then rows) and nearest-neighbour BOX up of every plane of x
     (N×C×H×W; levels round(x·mul) in x's type) into out (level·(1/div) if by_product, else
     level/div); returns whether some value of x is outside [0, lim] or NaN (the caller's range
-    check, folded into the one read of x).
+    check, folded into the kernel's one read of x).
 
     Pillow (``Resample.c``, 8 bpc) rounds each pass as (sum·K + 2^21) >> 22, K = round(2^22/m)
     for a window of m pixels; sum·K < 255·2^22 + 255·m/2 < 2^31, so int32 holds it.
