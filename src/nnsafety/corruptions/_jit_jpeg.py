@@ -46,6 +46,8 @@ def _fdct_pass(d0, d1, d2, d3, d4, d5, d6, d7, o0, o1, o2, o3, o4, o5, o6, o7, e
     """One ``jpeg_fdct_islow`` pass over all lanes: outputs 0 and 4 are (sum << even_shl +
     even_add) >> even_shr (rows: << 2; columns: DESCALE by 2), the rotated ones DESCALE(·, shift)."""
     r = _i32(1 << (shift - 1))
+    # masked to 0..31: LLVM then shifts 32-bit lanes (an unmasked amount widens each to 64 bits)
+    shift, even_shl, even_shr = _i32(shift & 31), _i32(even_shl & 31), _i32(even_shr & 31)
     for j in range(n):
         t0, t7, t1, t6 = _i32(d0[j] + d7[j]), _i32(d0[j] - d7[j]), _i32(d1[j] + d6[j]), _i32(d1[j] - d6[j])
         t2, t5, t3, t4 = _i32(d2[j] + d5[j]), _i32(d2[j] - d5[j]), _i32(d3[j] + d4[j]), _i32(d3[j] - d4[j])
@@ -79,6 +81,7 @@ def _idct_pass(d0, d1, d2, d3, d4, d5, d6, d7, o0, o1, o2, o3, o4, o5, o6, o7, s
     """One ``jpeg_idct_islow`` pass over all lanes: DESCALE(·, shift) + offset, clamped to 0..255
     if clamp."""
     r = _i32(1 << (shift - 1))
+    shift = _i32(shift & 31)  # as in _fdct_pass
     lo, hi = _i32(0), _i32(255)
     for j in range(n):
         z1 = _i32(_i32(d2[j] + d6[j]) * I0541)
