@@ -42,65 +42,75 @@ def _odd(a, b, c, d):
 
 
 @_jit
-def _fdct_pass(d0, d1, d2, d3, d4, d5, d6, d7, o0, o1, o2, o3, o4, o5, o6, o7, even_shl, even_add, even_shr, shift, n):
-    """One ``jpeg_fdct_islow`` pass over all lanes: outputs 0 and 4 are (sum << even_shl +
-    even_add) >> even_shr (rows: << 2; columns: DESCALE by 2), the rotated ones DESCALE(·, shift)."""
+def _fdct_pass(a, i, di, b, o, do, even_shl, even_add, even_shr, shift, n):
+    """One ``jpeg_fdct_islow`` pass over the first n lanes: inputs rows i, i + di, ..., i + 7·di
+    of a, outputs those of b from row o by do; outputs 0 and 4 are (sum << even_shl + even_add)
+    >> even_shr (rows: << 2; columns: DESCALE by 2), the rotated ones DESCALE(·, shift)."""
     r = _i32(1 << (shift - 1))
     # masked to 0..31: LLVM then shifts 32-bit lanes (an unmasked amount widens each to 64 bits)
     shift, even_shl, even_shr = _i32(shift & 31), _i32(even_shl & 31), _i32(even_shr & 31)
+    i1, i2, i3, i4, i5, i6, i7 = i + di, i + 2 * di, i + 3 * di, i + 4 * di, i + 5 * di, i + 6 * di, i + 7 * di
+    o1, o2, o3, o4, o5, o6, o7 = o + do, o + 2 * do, o + 3 * do, o + 4 * do, o + 5 * do, o + 6 * do, o + 7 * do
     for j in range(n):
-        t0, t7, t1, t6 = _i32(d0[j] + d7[j]), _i32(d0[j] - d7[j]), _i32(d1[j] + d6[j]), _i32(d1[j] - d6[j])
-        t2, t5, t3, t4 = _i32(d2[j] + d5[j]), _i32(d2[j] - d5[j]), _i32(d3[j] + d4[j]), _i32(d3[j] - d4[j])
+        d0, d1, d2, d3, d4, d5, d6, d7 = a[i, j], a[i1, j], a[i2, j], a[i3, j], a[i4, j], a[i5, j], a[i6, j], a[i7, j]
+        t0, t7, t1, t6 = _i32(d0 + d7), _i32(d0 - d7), _i32(d1 + d6), _i32(d1 - d6)
+        t2, t5, t3, t4 = _i32(d2 + d5), _i32(d2 - d5), _i32(d3 + d4), _i32(d3 - d4)
         t10, t13, t11, t12 = _i32(t0 + t3), _i32(t0 - t3), _i32(t1 + t2), _i32(t1 - t2)
         z1 = _i32(_i32(t12 + t13) * I0541)
-        a, b, c, e = _odd(t4, t5, t6, t7)
-        o0[j] = _i32(_i32(_i32(_i32(t10 + t11) << even_shl) + even_add) >> even_shr)
-        o4[j] = _i32(_i32(_i32(_i32(t10 - t11) << even_shl) + even_add) >> even_shr)
-        o2[j] = _i32(_i32(_i32(z1 + _i32(t13 * I0765)) + r) >> shift)
-        o6[j] = _i32(_i32(_i32(z1 - _i32(t12 * I1847)) + r) >> shift)
-        o7[j], o5[j] = _i32(_i32(a + r) >> shift), _i32(_i32(b + r) >> shift)
-        o3[j], o1[j] = _i32(_i32(c + r) >> shift), _i32(_i32(e + r) >> shift)
+        w7, w5, w3, w1 = _odd(t4, t5, t6, t7)
+        b[o, j] = _i32(_i32(_i32(_i32(t10 + t11) << even_shl) + even_add) >> even_shr)
+        b[o4, j] = _i32(_i32(_i32(_i32(t10 - t11) << even_shl) + even_add) >> even_shr)
+        b[o2, j] = _i32(_i32(_i32(z1 + _i32(t13 * I0765)) + r) >> shift)
+        b[o6, j] = _i32(_i32(_i32(z1 - _i32(t12 * I1847)) + r) >> shift)
+        b[o7, j], b[o5, j] = _i32(_i32(w7 + r) >> shift), _i32(_i32(w5 + r) >> shift)
+        b[o3, j], b[o1, j] = _i32(_i32(w3 + r) >> shift), _i32(_i32(w1 + r) >> shift)
 
 
 @_jit
-def _quantize(t, o, half, step, q, n):
-    """``jcdctmgr.c``'s quantization and the decoder's dequantization of one frequency over all
-    lanes, in float32: k = floor((|t| + d/2)·step) with step = (1 + 10^−6)/d is floor((|t| + d/2)/d)
-    (|t| < 2^14 and d/2 are exact; the exact quotient is an integer or >= 1/d below the next one;
-    the bias, 10^−6 relative, is above float32's rounding of step and of the product, 1.2·10^−7,
-    so it lifts exact quotients over the error, and (|t| + d)·1.2·10^−6 < 1/d for d <= 2040: nothing
-    crosses an integer), i.e. t/d rounded half away from zero as ``compute_reciprocal``'s multiply
-    (``jpeg._quantizer_as``); times Q."""
-    for j in range(n):
-        k = _i32(np.floor((np.float32(abs(t[j])) + half) * step))
-        o[j] = _i32((k if t[j] >= 0 else -k) * q)
+def _quantize(a, b, qhalf, qstep, qval, n):
+    """``jcdctmgr.c``'s quantization and the decoder's dequantization of the 64 frequencies
+    (rows of a) of the first n lanes into b, in float32: k = floor((|t| + d/2)·step) with
+    step = (1 + 10^−6)/d is floor((|t| + d/2)/d) (|t| < 2^14 and d/2 are exact; the exact quotient
+    is an integer or >= 1/d below the next one; the bias, 10^−6 relative, is above float32's
+    rounding of step and of the product, 1.2·10^−7, so it lifts exact quotients over the error,
+    and (|t| + d)·1.2·10^−6 < 1/d for d <= 2040: nothing crosses an integer), i.e. t/d rounded
+    half away from zero as ``compute_reciprocal``'s multiply (``jpeg._quantizer_as``); times Q."""
+    for k in range(64):
+        half, step, q = qhalf[k // 8, k % 8], qstep[k // 8, k % 8], qval[k // 8, k % 8]
+        for j in range(n):
+            t = a[k, j]
+            m = _i32(np.floor((np.float32(abs(t)) + half) * step))
+            b[k, j] = _i32((m if t >= 0 else -m) * q)
 
 
 @_jit
-def _idct_pass(d0, d1, d2, d3, d4, d5, d6, d7, o0, o1, o2, o3, o4, o5, o6, o7, shift, offset, clamp, n):
-    """One ``jpeg_idct_islow`` pass over all lanes: DESCALE(·, shift) + offset, clamped to 0..255
-    if clamp."""
+def _idct_pass(a, i, di, b, o, do, shift, offset, clamp, n):
+    """One ``jpeg_idct_islow`` pass over the first n lanes (rows as ``_fdct_pass``):
+    DESCALE(·, shift) + offset, clamped to 0..255 if clamp."""
     r = _i32(1 << (shift - 1))
     shift = _i32(shift & 31)  # as in _fdct_pass
     lo, hi = _i32(0), _i32(255)
+    i1, i2, i3, i4, i5, i6, i7 = i + di, i + 2 * di, i + 3 * di, i + 4 * di, i + 5 * di, i + 6 * di, i + 7 * di
+    o1, o2, o3, o4, o5, o6, o7 = o + do, o + 2 * do, o + 3 * do, o + 4 * do, o + 5 * do, o + 6 * do, o + 7 * do
     for j in range(n):
-        z1 = _i32(_i32(d2[j] + d6[j]) * I0541)
-        t2, t3 = _i32(z1 - _i32(d6[j] * I1847)), _i32(z1 + _i32(d2[j] * I0765))
-        t0, t1 = _i32(_i32(d0[j] + d4[j]) << CB), _i32(_i32(d0[j] - d4[j]) << CB)
+        d0, d1, d2, d3, d4, d5, d6, d7 = a[i, j], a[i1, j], a[i2, j], a[i3, j], a[i4, j], a[i5, j], a[i6, j], a[i7, j]
+        z1 = _i32(_i32(d2 + d6) * I0541)
+        t2, t3 = _i32(z1 - _i32(d6 * I1847)), _i32(z1 + _i32(d2 * I0765))
+        t0, t1 = _i32(_i32(d0 + d4) << CB), _i32(_i32(d0 - d4) << CB)
         t10, t13, t11, t12 = _i32(t0 + t3), _i32(t0 - t3), _i32(t1 + t2), _i32(t1 - t2)
-        a, b, c, e = _odd(d7[j], d5[j], d3[j], d1[j])
-        v0 = _i32(_i32(_i32(_i32(t10 + e) + r) >> shift) + offset)
-        v7 = _i32(_i32(_i32(_i32(t10 - e) + r) >> shift) + offset)
-        v1 = _i32(_i32(_i32(_i32(t11 + c) + r) >> shift) + offset)
-        v6 = _i32(_i32(_i32(_i32(t11 - c) + r) >> shift) + offset)
-        v2 = _i32(_i32(_i32(_i32(t12 + b) + r) >> shift) + offset)
-        v5 = _i32(_i32(_i32(_i32(t12 - b) + r) >> shift) + offset)
-        v3 = _i32(_i32(_i32(_i32(t13 + a) + r) >> shift) + offset)
-        v4 = _i32(_i32(_i32(_i32(t13 - a) + r) >> shift) + offset)
+        w3, w2, w1, w0 = _odd(d7, d5, d3, d1)
+        v0 = _i32(_i32(_i32(_i32(t10 + w0) + r) >> shift) + offset)
+        v7 = _i32(_i32(_i32(_i32(t10 - w0) + r) >> shift) + offset)
+        v1 = _i32(_i32(_i32(_i32(t11 + w1) + r) >> shift) + offset)
+        v6 = _i32(_i32(_i32(_i32(t11 - w1) + r) >> shift) + offset)
+        v2 = _i32(_i32(_i32(_i32(t12 + w2) + r) >> shift) + offset)
+        v5 = _i32(_i32(_i32(_i32(t12 - w2) + r) >> shift) + offset)
+        v3 = _i32(_i32(_i32(_i32(t13 + w3) + r) >> shift) + offset)
+        v4 = _i32(_i32(_i32(_i32(t13 - w3) + r) >> shift) + offset)
         if clamp:
             v0, v1, v2, v3 = min(max(v0, lo), hi), min(max(v1, lo), hi), min(max(v2, lo), hi), min(max(v3, lo), hi)
             v4, v5, v6, v7 = min(max(v4, lo), hi), min(max(v5, lo), hi), min(max(v6, lo), hi), min(max(v7, lo), hi)
-        o0[j], o1[j], o2[j], o3[j], o4[j], o5[j], o6[j], o7[j] = v0, v1, v2, v3, v4, v5, v6, v7
+        b[o, j], b[o1, j], b[o2, j], b[o3, j], b[o4, j], b[o5, j], b[o6, j], b[o7, j] = v0, v1, v2, v3, v4, v5, v6, v7
 
 
 @_jit
@@ -108,27 +118,18 @@ def _code_lanes(a, b, qhalf, qstep, qval, n):
     """islow FDCT (rows >> 11, columns >> 15; DC << 2, then >> 2), quantize, dequantize, islow
     IDCT (columns >> 11, rows >> 18, + 128, clamped): the first n lanes of level-shifted samples
     in a, decoded samples 0..255 in b (a: overwritten). a and b are C-contiguous: their rows'
-    first n entries are unit-stride, which the vectorized loops need (a column slice is not)."""
+    first n entries are unit-stride, which the vectorized loops need (a column slice is not).
+    The passes index a and b by row (no row views: numba's reference counting of each view cost
+    ~0.2 µs a pass, 20 µs a call)."""
     for v in range(8):  # rows: u = 0..7 of row v
-        k = 8 * v
-        _fdct_pass(a[k], a[k + 1], a[k + 2], a[k + 3], a[k + 4], a[k + 5], a[k + 6], a[k + 7],
-                   b[k], b[k + 1], b[k + 2], b[k + 3], b[k + 4], b[k + 5], b[k + 6], b[k + 7],
-                   _i32(P1), _i32(0), _i32(0), _i32(CB - P1), n)
+        _fdct_pass(a, 8 * v, 1, b, 8 * v, 1, _i32(P1), _i32(0), _i32(0), _i32(CB - P1), n)
     for u in range(8):  # columns: v = 0..7 of column u
-        _fdct_pass(b[u], b[8 + u], b[16 + u], b[24 + u], b[32 + u], b[40 + u], b[48 + u], b[56 + u],
-                   a[u], a[8 + u], a[16 + u], a[24 + u], a[32 + u], a[40 + u], a[48 + u], a[56 + u],
-                   _i32(0), _i32(1 << (P1 - 1)), _i32(P1), _i32(CB + P1), n)
-    for k in range(64):
-        _quantize(a[k], b[k], qhalf[k // 8, k % 8], qstep[k // 8, k % 8], qval[k // 8, k % 8], n)
+        _fdct_pass(b, u, 8, a, u, 8, _i32(0), _i32(1 << (P1 - 1)), _i32(P1), _i32(CB + P1), n)
+    _quantize(a, b, qhalf, qstep, qval, n)
     for u in range(8):
-        _idct_pass(b[u], b[8 + u], b[16 + u], b[24 + u], b[32 + u], b[40 + u], b[48 + u], b[56 + u],
-                   a[u], a[8 + u], a[16 + u], a[24 + u], a[32 + u], a[40 + u], a[48 + u], a[56 + u],
-                   _i32(CB - P1), _i32(0), False, n)
+        _idct_pass(b, u, 8, a, u, 8, _i32(CB - P1), _i32(0), False, n)
     for v in range(8):
-        k = 8 * v
-        _idct_pass(a[k], a[k + 1], a[k + 2], a[k + 3], a[k + 4], a[k + 5], a[k + 6], a[k + 7],
-                   b[k], b[k + 1], b[k + 2], b[k + 3], b[k + 4], b[k + 5], b[k + 6], b[k + 7],
-                   _i32(CB + P1 + 3), _i32(128), True, n)
+        _idct_pass(a, 8 * v, 1, b, 8 * v, 1, _i32(CB + P1 + 3), _i32(128), True, n)
 
 
 # Blocks per batch of lanes: 64 rows of 512 int32 are 128 KiB, so a pass's input and output stay
@@ -177,7 +178,7 @@ _BR, _BG, _BB = _f32(-11059), _f32(-21709), _f32(32768)
 _RR, _RG, _RB = _f32(32768), _f32(-27439), _f32(-5329)
 _CR_R, _CB_G, _CR_G, _CB_B = _f32(91881), _f32(-22554), _f32(-46802), _f32(116130)
 _HALF16, _HALF16M, _INV16 = _f32(32768), _f32(32767), _f32(2.0 ** -16)
-_F0, _F1, _F2, _F3, _F4, _F7, _F8 = _f32(0), _f32(1), _f32(2), _f32(3), _f32(4), _f32(7), _f32(8)
+_F0, _F1, _F2, _F3, _F7, _F8 = _f32(0), _f32(1), _f32(2), _f32(3), _f32(7), _f32(8)
 _F128, _F255, _QUARTER, _SIXTEENTH = _f32(128), _f32(255), _f32(0.25), _f32(1 / 16)
 
 
@@ -213,36 +214,32 @@ def _rgb_to_ycc(v, mul, y, cc):
 
 
 @_jit
-def _upsample_row(s, out):
-    """``h2v2_fancy_upsample`` along a row of column sums s (3·near + far): (3·s + left + 8) >> 4
-    at even, (3·s + right + 7) >> 4 at odd outputs, edges replicated; minus 128."""
-    m = s.shape[0]
-    out[0] = np.floor((_F4 * s[0] + _F8) * _SIXTEENTH) - _F128
-    for j in range(m - 1):  # both outputs between s[j] and s[j + 1] in one loop: LLVM pairs the stores
-        out[2 * j + 1] = np.floor((_F3 * s[j] + s[j + 1] + _F7) * _SIXTEENTH) - _F128
-        out[2 * j + 2] = np.floor((_F3 * s[j + 1] + s[j] + _F8) * _SIXTEENTH) - _F128
-    out[2 * m - 1] = np.floor((_F4 * s[m - 1] + _F7) * _SIXTEENTH) - _F128
-
-
-@_jit
 def _ycc_to_rgb(y, cc, out):
-    """Fancy upsampling of the decoded chroma and ``ycc_rgb_convert`` (16-bit fixed point,
-    clamped) into out (float32 N×3×H×W, level / 255 as torch's ``div_(255)``, IEEE division)."""
+    """``h2v2_fancy_upsample`` of the decoded chroma (column sums 3·near + far, then along the
+    row (3·s + left + 8) >> 4 at even, (3·s + right + 7) >> 4 at odd outputs, edges replicated)
+    and ``ycc_rgb_convert`` (16-bit fixed point, clamped) into out (float32 N×3×H×W, level / 255
+    as torch's ``div_(255)``, IEEE division)."""
     n, _, h, w = out.shape
     hs, ws = cc.shape[1], cc.shape[2]
-    s = np.empty(ws, np.float32)
+    # column sums with the edge sample repeated once on either side: the row filter's loop then
+    # has no edge cases (one loop for both chroma planes, both outputs of a sample: paired stores)
+    sb, sr = np.empty(ws + 2, np.float32), np.empty(ws + 2, np.float32)
     ub, ur = np.empty(2 * ws, np.float32), np.empty(2 * ws, np.float32)
     for i in range(n):
         cb, cr = cc[2 * i], cc[2 * i + 1]
         for r in range(h):
             ir = r // 2
             nr = max(ir - 1, 0) if r % 2 == 0 else min(ir + 1, hs - 1)
+            cb0, cb1, cr0, cr1 = cb[ir], cb[nr], cr[ir], cr[nr]
             for c in range(ws):
-                s[c] = _F3 * cb[ir, c] + cb[nr, c]
-            _upsample_row(s, ub)
+                sb[c + 1] = _F3 * cb0[c] + cb1[c]
+                sr[c + 1] = _F3 * cr0[c] + cr1[c]
+            sb[0], sr[0], sb[ws + 1], sr[ws + 1] = sb[1], sr[1], sb[ws], sr[ws]
             for c in range(ws):
-                s[c] = _F3 * cr[ir, c] + cr[nr, c]
-            _upsample_row(s, ur)
+                ub[2 * c] = np.floor((_F3 * sb[c + 1] + sb[c] + _F8) * _SIXTEENTH) - _F128
+                ub[2 * c + 1] = np.floor((_F3 * sb[c + 1] + sb[c + 2] + _F7) * _SIXTEENTH) - _F128
+                ur[2 * c] = np.floor((_F3 * sr[c + 1] + sr[c] + _F8) * _SIXTEENTH) - _F128
+                ur[2 * c + 1] = np.floor((_F3 * sr[c + 1] + sr[c + 2] + _F7) * _SIXTEENTH) - _F128
             yr, o0, o1, o2 = y[i, r], out[i, 0, r], out[i, 1, r], out[i, 2, r]
             for c in range(w):
                 yy, b, rr = yr[c], ub[c], ur[c]
