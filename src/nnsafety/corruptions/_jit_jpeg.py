@@ -42,28 +42,61 @@ def _odd(a, b, c, d):
 
 
 @_jit
-def _fdct_pass(a, i, di, b, o, do, even_shl, even_add, even_shr, shift, n):
-    """One ``jpeg_fdct_islow`` pass over the first n lanes: inputs rows i, i + di, ..., i + 7·di
-    of a, outputs those of b from row o by do; outputs 0 and 4 are (sum << even_shl + even_add)
-    >> even_shr (rows: << 2; columns: DESCALE by 2), the rotated ones DESCALE(·, shift)."""
-    r = _i32(1 << (shift - 1))
-    # masked to 0..31: LLVM then shifts 32-bit lanes (an unmasked amount widens each to 64 bits)
-    shift, even_shl, even_shr = _i32(shift & 31), _i32(even_shl & 31), _i32(even_shr & 31)
-    i1, i2, i3, i4, i5, i6, i7 = i + di, i + 2 * di, i + 3 * di, i + 4 * di, i + 5 * di, i + 6 * di, i + 7 * di
-    o1, o2, o3, o4, o5, o6, o7 = o + do, o + 2 * do, o + 3 * do, o + 4 * do, o + 5 * do, o + 6 * do, o + 7 * do
+def _fdct_1d(d0, d1, d2, d3, d4, d5, d6, d7):
+    """``jpeg_fdct_islow``'s butterfly up to its shifts: outputs 0 and 4 as integer sums, 2, 6, 1,
+    3, 5, 7 in units of 2^13 (before ``DESCALE``)."""
+    t0, t7, t1, t6 = _i32(d0 + d7), _i32(d0 - d7), _i32(d1 + d6), _i32(d1 - d6)
+    t2, t5, t3, t4 = _i32(d2 + d5), _i32(d2 - d5), _i32(d3 + d4), _i32(d3 - d4)
+    t10, t13, t11, t12 = _i32(t0 + t3), _i32(t0 - t3), _i32(t1 + t2), _i32(t1 - t2)
+    z1 = _i32(_i32(t12 + t13) * I0541)
+    w7, w5, w3, w1 = _odd(t4, t5, t6, t7)
+    return (_i32(t10 + t11), _i32(t10 - t11), _i32(z1 + _i32(t13 * I0765)), _i32(z1 - _i32(t12 * I1847)),
+            w1, w3, w5, w7)
+
+
+@_jit
+def _idct_1d(d0, d1, d2, d3, d4, d5, d6, d7):
+    """``jpeg_idct_islow``'s butterfly up to its ``DESCALE``: the 8 outputs in units of 2^13."""
+    z1 = _i32(_i32(d2 + d6) * I0541)
+    t2, t3 = _i32(z1 - _i32(d6 * I1847)), _i32(z1 + _i32(d2 * I0765))
+    t0, t1 = _i32(_i32(d0 + d4) << CB), _i32(_i32(d0 - d4) << CB)
+    t10, t13, t11, t12 = _i32(t0 + t3), _i32(t0 - t3), _i32(t1 + t2), _i32(t1 - t2)
+    w3, w2, w1, w0 = _odd(d7, d5, d3, d1)
+    return (_i32(t10 + w0), _i32(t11 + w1), _i32(t12 + w2), _i32(t13 + w3),
+            _i32(t13 - w3), _i32(t12 - w2), _i32(t11 - w1), _i32(t10 - w0))
+
+
+# The shifts: DESCALE(x, n) = (x + 2^(n−1)) >> n with n a constant (LLVM then shifts 32-bit lanes
+# by an immediate; a shift by a variable amount made numba widen every lane to 64 bits)
+_R1, _R2, _R3, _R4 = _i32(1 << (CB - P1 - 1)), _i32(1 << (CB + P1 - 1)), _i32(1 << (P1 - 1)), _i32(1 << (CB + P1 + 2))
+
+
+@_jit
+def _fdct_rows(p, b, k, n):
+    """The FDCT's row pass fused with the move into lanes: row j of n blocks (8 level-shifted
+    samples at 8j of p, float32) to b[k .. k + 7, j] (outputs 0 and 4 << 2, the others DESCALE by
+    11). p's runs of 8 are read contiguously; LLVM deinterleaves them with vector permutes."""
     for j in range(n):
-        d0, d1, d2, d3, d4, d5, d6, d7 = a[i, j], a[i1, j], a[i2, j], a[i3, j], a[i4, j], a[i5, j], a[i6, j], a[i7, j]
-        t0, t7, t1, t6 = _i32(d0 + d7), _i32(d0 - d7), _i32(d1 + d6), _i32(d1 - d6)
-        t2, t5, t3, t4 = _i32(d2 + d5), _i32(d2 - d5), _i32(d3 + d4), _i32(d3 - d4)
-        t10, t13, t11, t12 = _i32(t0 + t3), _i32(t0 - t3), _i32(t1 + t2), _i32(t1 - t2)
-        z1 = _i32(_i32(t12 + t13) * I0541)
-        w7, w5, w3, w1 = _odd(t4, t5, t6, t7)
-        b[o, j] = _i32(_i32(_i32(_i32(t10 + t11) << even_shl) + even_add) >> even_shr)
-        b[o4, j] = _i32(_i32(_i32(_i32(t10 - t11) << even_shl) + even_add) >> even_shr)
-        b[o2, j] = _i32(_i32(_i32(z1 + _i32(t13 * I0765)) + r) >> shift)
-        b[o6, j] = _i32(_i32(_i32(z1 - _i32(t12 * I1847)) + r) >> shift)
-        b[o7, j], b[o5, j] = _i32(_i32(w7 + r) >> shift), _i32(_i32(w5 + r) >> shift)
-        b[o3, j], b[o1, j] = _i32(_i32(w3 + r) >> shift), _i32(_i32(w1 + r) >> shift)
+        s = 8 * j
+        e0, e4, o2, o6, o1, o3, o5, o7 = _fdct_1d(_i32(p[s]), _i32(p[s + 1]), _i32(p[s + 2]), _i32(p[s + 3]),
+                                                  _i32(p[s + 4]), _i32(p[s + 5]), _i32(p[s + 6]), _i32(p[s + 7]))
+        b[k, j], b[k + 4, j] = _i32(e0 << P1), _i32(e4 << P1)
+        b[k + 2, j], b[k + 6, j] = _i32(_i32(o2 + _R1) >> (CB - P1)), _i32(_i32(o6 + _R1) >> (CB - P1))
+        b[k + 1, j], b[k + 3, j] = _i32(_i32(o1 + _R1) >> (CB - P1)), _i32(_i32(o3 + _R1) >> (CB - P1))
+        b[k + 5, j], b[k + 7, j] = _i32(_i32(o5 + _R1) >> (CB - P1)), _i32(_i32(o7 + _R1) >> (CB - P1))
+
+
+@_jit
+def _fdct_cols(b, a, u, n):
+    """The FDCT's column pass over lanes: column u (rows u, u + 8, ..., u + 56) of b to a (outputs 0
+    and 4 DESCALE by 2, the others by 15)."""
+    for j in range(n):
+        e0, e4, o2, o6, o1, o3, o5, o7 = _fdct_1d(b[u, j], b[u + 8, j], b[u + 16, j], b[u + 24, j],
+                                                  b[u + 32, j], b[u + 40, j], b[u + 48, j], b[u + 56, j])
+        a[u, j], a[u + 32, j] = _i32(_i32(e0 + _R3) >> P1), _i32(_i32(e4 + _R3) >> P1)
+        a[u + 16, j], a[u + 48, j] = _i32(_i32(o2 + _R2) >> (CB + P1)), _i32(_i32(o6 + _R2) >> (CB + P1))
+        a[u + 8, j], a[u + 24, j] = _i32(_i32(o1 + _R2) >> (CB + P1)), _i32(_i32(o3 + _R2) >> (CB + P1))
+        a[u + 40, j], a[u + 56, j] = _i32(_i32(o5 + _R2) >> (CB + P1)), _i32(_i32(o7 + _R2) >> (CB + P1))
 
 
 @_jit
@@ -84,89 +117,70 @@ def _quantize(a, b, qhalf, qstep, qval, n):
 
 
 @_jit
-def _idct_pass(a, i, di, b, o, do, shift, offset, clamp, n):
-    """One ``jpeg_idct_islow`` pass over the first n lanes (rows as ``_fdct_pass``):
-    DESCALE(·, shift) + offset, clamped to 0..255 if clamp."""
-    r = _i32(1 << (shift - 1))
-    shift = _i32(shift & 31)  # as in _fdct_pass
-    lo, hi = _i32(0), _i32(255)
-    i1, i2, i3, i4, i5, i6, i7 = i + di, i + 2 * di, i + 3 * di, i + 4 * di, i + 5 * di, i + 6 * di, i + 7 * di
-    o1, o2, o3, o4, o5, o6, o7 = o + do, o + 2 * do, o + 3 * do, o + 4 * do, o + 5 * do, o + 6 * do, o + 7 * do
+def _idct_cols(b, a, u, n):
+    """The IDCT's column pass over lanes: column u of b to a, DESCALE by 11."""
     for j in range(n):
-        d0, d1, d2, d3, d4, d5, d6, d7 = a[i, j], a[i1, j], a[i2, j], a[i3, j], a[i4, j], a[i5, j], a[i6, j], a[i7, j]
-        z1 = _i32(_i32(d2 + d6) * I0541)
-        t2, t3 = _i32(z1 - _i32(d6 * I1847)), _i32(z1 + _i32(d2 * I0765))
-        t0, t1 = _i32(_i32(d0 + d4) << CB), _i32(_i32(d0 - d4) << CB)
-        t10, t13, t11, t12 = _i32(t0 + t3), _i32(t0 - t3), _i32(t1 + t2), _i32(t1 - t2)
-        w3, w2, w1, w0 = _odd(d7, d5, d3, d1)
-        v0 = _i32(_i32(_i32(_i32(t10 + w0) + r) >> shift) + offset)
-        v7 = _i32(_i32(_i32(_i32(t10 - w0) + r) >> shift) + offset)
-        v1 = _i32(_i32(_i32(_i32(t11 + w1) + r) >> shift) + offset)
-        v6 = _i32(_i32(_i32(_i32(t11 - w1) + r) >> shift) + offset)
-        v2 = _i32(_i32(_i32(_i32(t12 + w2) + r) >> shift) + offset)
-        v5 = _i32(_i32(_i32(_i32(t12 - w2) + r) >> shift) + offset)
-        v3 = _i32(_i32(_i32(_i32(t13 + w3) + r) >> shift) + offset)
-        v4 = _i32(_i32(_i32(_i32(t13 - w3) + r) >> shift) + offset)
-        if clamp:
-            v0, v1, v2, v3 = min(max(v0, lo), hi), min(max(v1, lo), hi), min(max(v2, lo), hi), min(max(v3, lo), hi)
-            v4, v5, v6, v7 = min(max(v4, lo), hi), min(max(v5, lo), hi), min(max(v6, lo), hi), min(max(v7, lo), hi)
-        b[o, j], b[o1, j], b[o2, j], b[o3, j], b[o4, j], b[o5, j], b[o6, j], b[o7, j] = v0, v1, v2, v3, v4, v5, v6, v7
+        v0, v1, v2, v3, v4, v5, v6, v7 = _idct_1d(b[u, j], b[u + 8, j], b[u + 16, j], b[u + 24, j],
+                                                  b[u + 32, j], b[u + 40, j], b[u + 48, j], b[u + 56, j])
+        a[u, j], a[u + 8, j] = _i32(_i32(v0 + _R1) >> (CB - P1)), _i32(_i32(v1 + _R1) >> (CB - P1))
+        a[u + 16, j], a[u + 24, j] = _i32(_i32(v2 + _R1) >> (CB - P1)), _i32(_i32(v3 + _R1) >> (CB - P1))
+        a[u + 32, j], a[u + 40, j] = _i32(_i32(v4 + _R1) >> (CB - P1)), _i32(_i32(v5 + _R1) >> (CB - P1))
+        a[u + 48, j], a[u + 56, j] = _i32(_i32(v6 + _R1) >> (CB - P1)), _i32(_i32(v7 + _R1) >> (CB - P1))
 
 
 @_jit
-def _code_lanes(a, b, qhalf, qstep, qval, n):
-    """islow FDCT (rows >> 11, columns >> 15; DC << 2, then >> 2), quantize, dequantize, islow
-    IDCT (columns >> 11, rows >> 18, + 128, clamped): the first n lanes of level-shifted samples
-    in a, decoded samples 0..255 in b (a: overwritten). a and b are C-contiguous: their rows'
-    first n entries are unit-stride, which the vectorized loops need (a column slice is not).
-    The passes index a and b by row (no row views: numba's reference counting of each view cost
-    ~0.2 µs a pass, 20 µs a call)."""
-    for v in range(8):  # rows: u = 0..7 of row v
-        _fdct_pass(a, 8 * v, 1, b, 8 * v, 1, _i32(P1), _i32(0), _i32(0), _i32(CB - P1), n)
-    for u in range(8):  # columns: v = 0..7 of column u
-        _fdct_pass(b, u, 8, a, u, 8, _i32(0), _i32(1 << (P1 - 1)), _i32(P1), _i32(CB + P1), n)
-    _quantize(a, b, qhalf, qstep, qval, n)
-    for u in range(8):
-        _idct_pass(b, u, 8, a, u, 8, _i32(CB - P1), _i32(0), False, n)
-    for v in range(8):
-        _idct_pass(a, 8 * v, 1, b, 8 * v, 1, _i32(CB + P1 + 3), _i32(128), True, n)
+def _sample(x):
+    """DESCALE by 18, + 128, clamped to 0..255, as float32 (the IDCT's output sample)."""
+    return _f32(min(max(_i32(_i32(_i32(x + _R4) >> (CB + P1 + 3)) + _i32(128)), _i32(0)), _i32(255)))
 
 
-# Blocks per batch of lanes: 64 rows of 512 int32 are 128 KiB, so a pass's input and output stay
+@_jit
+def _idct_rows(a, k, p, n):
+    """The IDCT's row pass fused with the move out of lanes: a[k .. k + 7, j] to the 8 samples at
+    8j of p (float32), DESCALE by 18, + 128, clamped to 0..255."""
+    for j in range(n):
+        v0, v1, v2, v3, v4, v5, v6, v7 = _idct_1d(a[k, j], a[k + 1, j], a[k + 2, j], a[k + 3, j],
+                                                  a[k + 4, j], a[k + 5, j], a[k + 6, j], a[k + 7, j])
+        s = 8 * j
+        p[s], p[s + 1], p[s + 2], p[s + 3] = _sample(v0), _sample(v1), _sample(v2), _sample(v3)
+        p[s + 4], p[s + 5], p[s + 6], p[s + 7] = _sample(v4), _sample(v5), _sample(v6), _sample(v7)
+
+
+# Blocks per batch of lanes: 64 rows of 1024 int32 are 256 KiB, so a pass's input and output stay
 # in a core's L2 cache (whole-batch lanes at 224 px are MBs: page faults and cache misses)
-_LANES = 512
+_LANES = 1024
 
 
 @_jit
-def _code(planes, qhalf, qstep, qval, a, b):
-    """islow FDCT, quantization, islow IDCT of M×H×W float32 planes (sides multiples of 8) in place:
-    level-shifted samples in, decoded samples 0..255 out; whole rows of blocks, about _LANES
-    blocks at a time (a, b: int32 lanes, 64 × at least max(_LANES, W/8) blocks)."""
-    m, h, w = planes.shape
-    nbx = w // 8
-    p = planes.reshape(m * h, w)  # a block row g is image rows 8g .. 8g + 7
+def _vrow(r, bands):
+    """Where row r of a stack of planes (``bands`` rows of 8×8 blocks) is kept: v-major, all the
+    rows 8g + v of every band g, then those of v + 1, so that row v of every block of a run of
+    bands is one contiguous run of 8-sample groups (what ``_fdct_rows`` / ``_idct_rows`` walk)."""
+    return (r % 8) * bands + r // 8
+
+
+@_jit
+def _code(p, qhalf, qstep, qval, a, b):
+    """islow FDCT, quantization, islow IDCT of a stack of planes in place (p: rows × W float32,
+    rows kept v-major, see ``_vrow``; W % 8 = 0): level-shifted samples in, decoded samples 0..255
+    out; whole bands of blocks, at most a.shape[1] blocks at a time (a, b: int32 lanes, 64 × at
+    least W/8)."""
+    rows, w = p.shape
+    bands, nbx = rows // 8, w // 8
+    flat = p.reshape(rows * w)
     per = max(1, a.shape[1] // nbx)
-    for g0 in range(0, m * h // 8, per):
-        g1 = min(g0 + per, m * h // 8)
-        for g in range(g0, g1):
-            j0 = (g - g0) * nbx
-            for v in range(8):
-                src = p[8 * g + v]
-                for u in range(8):
-                    dst = a[8 * v + u]
-                    for bx in range(nbx):
-                        dst[j0 + bx] = _i32(src[8 * bx + u])
-        nj = (g1 - g0) * nbx
-        _code_lanes(a, b, qhalf, qstep, qval, nj)
-        for g in range(g0, g1):  # all 8 lanes of a block row in one loop: 1.8× the lane-by-lane copy
-            j0 = (g - g0) * nbx
-            for v in range(8):
-                dst, k = p[8 * g + v], 8 * v
-                b0, b1, b2, b3, b4, b5, b6, b7 = b[k], b[k + 1], b[k + 2], b[k + 3], b[k + 4], b[k + 5], b[k + 6], b[k + 7]
-                for bx in range(nbx):
-                    j, s = j0 + bx, 8 * bx
-                    dst[s], dst[s + 1], dst[s + 2], dst[s + 3] = b0[j], b1[j], b2[j], b3[j]
-                    dst[s + 4], dst[s + 5], dst[s + 6], dst[s + 7] = b4[j], b5[j], b6[j], b7[j]
+    for g0 in range(0, bands, per):
+        g1 = min(g0 + per, bands)
+        n = (g1 - g0) * nbx
+        for v in range(8):
+            _fdct_rows(flat[(v * bands + g0) * w:(v * bands + g1) * w], b, 8 * v, n)
+        for u in range(8):
+            _fdct_cols(b, a, u, n)
+        _quantize(a, b, qhalf, qstep, qval, n)
+        for u in range(8):
+            _idct_cols(b, a, u, n)
+        for v in range(8):
+            _idct_rows(a, 8 * v, flat[(v * bands + g0) * w:(v * bands + g1) * w], n)
 
 
 # Colour conversion and resampling in float32: every product and sum there is an integer below
@@ -186,15 +200,17 @@ _F128, _F255, _QUARTER, _SIXTEENTH = _f32(128), _f32(255), _f32(0.25), _f32(1 / 
 def _rgb_to_ycc(v, mul, y, cc):
     """``jccolor.c`` (16-bit fixed point, ½ and the 128 offsets folded in, level-shifted by −128)
     and ``h2v2_downsample`` ((2×2 sum + 1 or 2 alternating by column) >> 2) of images v
-    (N×3×H×W, levels by ``_level``) into float32 y (N×Hp×Wp) and cc (2N×Hp/2×Wp/2), edges
-    replicated to the padded size."""
+    (N×3×H×W, levels by ``_level``) into float32 y (N·Hp × Wp) and cc (2N·Hp/2 × Wp/2: Cb, Cr of
+    each image), edges replicated to the padded size, rows kept v-major (``_vrow``)."""
     n, _, h, w = v.shape
-    hp, wp = y.shape[1], y.shape[2]
+    wp = y.shape[1]
+    hp = y.shape[0] // n
+    yb, cb_bands = y.shape[0] // 8, cc.shape[0] // 8
     row = np.empty((4, wp), np.float32)
     for i in range(n):
         for r in range(hp):
             rr = min(r, h - 1)
-            red, grn, blu, yo = v[i, 0, rr], v[i, 1, rr], v[i, 2, rr], y[i, r]
+            red, grn, blu, yo = v[i, 0, rr], v[i, 1, rr], v[i, 2, rr], y[_vrow(i * hp + r, yb)]
             cb, cr = row[2 * (r % 2)], row[2 * (r % 2) + 1]
             for c in range(w):
                 R, G, B = _level(red[c], mul), _level(grn[c], mul), _level(blu[c], mul)
@@ -204,7 +220,8 @@ def _rgb_to_ycc(v, mul, y, cc):
             for c in range(w, wp):
                 yo[c], cb[c], cr[c] = yo[w - 1], cb[w - 1], cr[w - 1]
             if r % 2 == 1:
-                ob, orr = cc[2 * i, r // 2], cc[2 * i + 1, r // 2]
+                ob = cc[_vrow(2 * i * (hp // 2) + r // 2, cb_bands)]
+                orr = cc[_vrow((2 * i + 1) * (hp // 2) + r // 2, cb_bands)]
                 for c in range(wp // 2):
                     bias = _F1 if c % 2 == 0 else _F2
                     ob[c] = np.floor((row[0, 2 * c] + row[0, 2 * c + 1] + row[2, 2 * c] + row[2, 2 * c + 1] + bias)
@@ -217,20 +234,21 @@ def _rgb_to_ycc(v, mul, y, cc):
 def _ycc_to_rgb(y, cc, out):
     """``h2v2_fancy_upsample`` of the decoded chroma (column sums 3·near + far, then along the
     row (3·s + left + 8) >> 4 at even, (3·s + right + 7) >> 4 at odd outputs, edges replicated)
-    and ``ycc_rgb_convert`` (16-bit fixed point, clamped) into out (float32 N×3×H×W, level / 255
+    and ``ycc_rgb_convert`` (16-bit fixed point, clamped) (rows v-major, ``_vrow``) into out (float32 N×3×H×W, level / 255
     as torch's ``div_(255)``, IEEE division)."""
     n, _, h, w = out.shape
-    hs, ws = cc.shape[1], cc.shape[2]
+    hs, ws = cc.shape[0] // (2 * n), cc.shape[1]
+    hp, yb, cb_bands = y.shape[0] // n, y.shape[0] // 8, cc.shape[0] // 8
     # column sums with the edge sample repeated once on either side: the row filter's loop then
     # has no edge cases (one loop for both chroma planes, both outputs of a sample: paired stores)
     sb, sr = np.empty(ws + 2, np.float32), np.empty(ws + 2, np.float32)
     ub, ur = np.empty(2 * ws, np.float32), np.empty(2 * ws, np.float32)
     for i in range(n):
-        cb, cr = cc[2 * i], cc[2 * i + 1]
         for r in range(h):
             ir = r // 2
             nr = max(ir - 1, 0) if r % 2 == 0 else min(ir + 1, hs - 1)
-            cb0, cb1, cr0, cr1 = cb[ir], cb[nr], cr[ir], cr[nr]
+            cb0, cb1 = cc[_vrow(2 * i * hs + ir, cb_bands)], cc[_vrow(2 * i * hs + nr, cb_bands)]
+            cr0, cr1 = cc[_vrow((2 * i + 1) * hs + ir, cb_bands)], cc[_vrow((2 * i + 1) * hs + nr, cb_bands)]
             for c in range(ws):
                 sb[c + 1] = _F3 * cb0[c] + cb1[c]
                 sr[c + 1] = _F3 * cr0[c] + cr1[c]
@@ -240,7 +258,7 @@ def _ycc_to_rgb(y, cc, out):
                 ub[2 * c + 1] = np.floor((_F3 * sb[c + 1] + sb[c + 2] + _F7) * _SIXTEENTH) - _F128
                 ur[2 * c] = np.floor((_F3 * sr[c + 1] + sr[c] + _F8) * _SIXTEENTH) - _F128
                 ur[2 * c + 1] = np.floor((_F3 * sr[c + 1] + sr[c + 2] + _F7) * _SIXTEENTH) - _F128
-            yr, o0, o1, o2 = y[i, r], out[i, 0, r], out[i, 1, r], out[i, 2, r]
+            yr, o0, o1, o2 = y[_vrow(i * hp + r, yb)], out[i, 0, r], out[i, 1, r], out[i, 2, r]
             for c in range(w):
                 yy, b, rr = yr[c], ub[c], ur[c]
                 o0[c] = min(max(yy + np.floor((_CR_R * rr + _HALF16) * _INV16), _F0), _F255) / _F255
@@ -257,24 +275,28 @@ def _level(x, mul):
 
 @_jit
 def _grey_in(v, mul, y):
-    """Level-shifted samples of grey images v (N×1×H×W float32), edges replicated to y's size."""
+    """Level-shifted samples of grey images v (N×1×H×W float32) into y (N·Hp × Wp, rows v-major),
+    edges replicated."""
     n, _, h, w = v.shape
+    hp, bands = y.shape[0] // n, y.shape[0] // 8
     for i in range(n):
-        for r in range(y.shape[1]):
-            src, dst = v[i, 0, min(r, h - 1)], y[i, r]
+        for r in range(hp):
+            src, dst = v[i, 0, min(r, h - 1)], y[_vrow(i * hp + r, bands)]
             for c in range(w):
                 dst[c] = _level(src[c], mul) - _F128
-            for c in range(w, y.shape[2]):
+            for c in range(w, y.shape[1]):
                 dst[c] = dst[w - 1]
 
 
 @_jit
 def _grey_out(y, out):
     n, _, h, w = out.shape
+    hp, bands = y.shape[0] // n, y.shape[0] // 8
     for i in range(n):
         for r in range(h):
+            src, dst = y[_vrow(i * hp + r, bands)], out[i, 0, r]
             for c in range(w):
-                out[i, 0, r, c] = y[i, r, c] / _F255
+                dst[c] = src[c] / _F255
 
 
 def _quant_arrays(table: torch.Tensor) -> tuple:
@@ -290,23 +312,23 @@ def _jpeg_batch(v, mul, hp, wp, luma, chroma, out):
     luma has about _LANES blocks: buffers stay in cache and are reused, the lanes stay long."""
     n, ch, h, w = v.shape
     group = max(1, _LANES // (hp * wp // 64))
-    y = np.empty((group, hp, wp), np.float32)
-    cc = np.empty((2 * group, hp // 2, wp // 2), np.float32)
+    y = np.empty((group * hp, wp), np.float32)
+    cc = np.empty((group * hp, wp // 2), np.float32)  # Cb, Cr planes of hp/2 rows per image
     # the lanes, allocated once (per _code call they were a fresh mmap above glibc's threshold)
     a = np.empty((64, max(_LANES, wp // 8)), np.int32)
     b = np.empty((64, max(_LANES, wp // 8)), np.int32)
     for i0 in range(0, n, group):
-        i1 = min(i0 + group, n)
-        yg, cg = y[:i1 - i0], cc[:2 * (i1 - i0)]
+        m = min(group, n - i0)
+        yg, cg = y[:m * hp], cc[:m * hp]
         if ch == 1:
-            _grey_in(v[i0:i1], mul, yg)
+            _grey_in(v[i0:i0 + m], mul, yg)
             _code(yg, luma[0], luma[1], luma[2], a, b)
-            _grey_out(yg, out[i0:i1])
+            _grey_out(yg, out[i0:i0 + m])
         else:
-            _rgb_to_ycc(v[i0:i1], mul, yg, cg)
+            _rgb_to_ycc(v[i0:i0 + m], mul, yg, cg)
             _code(yg, luma[0], luma[1], luma[2], a, b)
             _code(cg, chroma[0], chroma[1], chroma[2], a, b)
-            _ycc_to_rgb(yg, cg, out[i0:i1])
+            _ycc_to_rgb(yg, cg, out[i0:i0 + m])
 
 
 def jpeg_roundtrip(x: torch.Tensor, quality: int, luma: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
