@@ -102,6 +102,31 @@ def test_compiled_jpeg_float64_input():
     assert torch.equal(jpeg_roundtrip(x, 40), jpeg_roundtrip_torch(x, 40))
 
 
+@pytest.mark.parametrize("ch", [3, 1])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_jpeg_raises_check_images_error_outside_0_1(ch, dtype):
+    """The kernel checks [0, 1] in its one read of x (a float64 batch, whose levels it sees, is
+    checked first): one bad value anywhere (the last pixel of a size that fills no whole MCU, of
+    the second group of 224-px images, the first pixel, a NaN) gives check_images' own message;
+    the bounds themselves (0, -0.0, 1) pass, with the same pixels as the torch path."""
+    from nnsafety._validation import check_images
+    g = torch.Generator().manual_seed(0)
+    small, big = torch.rand(3, ch, 37, 41, generator=g), torch.rand(2, ch, 224, 224, generator=g)
+    for base, idx, value in ((small, (2, ch - 1, 36, 40), 1.0 + 1e-3), (small, (2, ch - 1, 36, 40), -1e-3),
+                             (small, (0, 0, 0, 0), 7.0), (small, (1, 0, 20, 3), float("nan")),
+                             (big, (1, ch - 1, 223, 223), 1.0 + 1e-6)):
+        x = base.to(dtype, copy=True)
+        x[idx] = value
+        with pytest.raises(ValueError) as want:
+            check_images(x, allow_2d=False)
+        with pytest.raises(ValueError) as got:
+            jpeg_roundtrip(x, 15)
+        assert str(got.value) == str(want.value), (idx, value)
+    x = small.to(dtype, copy=True)
+    x[0, 0, 0, :3] = torch.tensor([0.0, -0.0, 1.0])
+    assert torch.equal(jpeg_roundtrip(x, 15), jpeg_roundtrip_torch(x, 15))
+
+
 class _Form:
     """A linear form of a butterfly's 8 inputs (its coefficient vector): running ``jpeg._fdct_1d``
     / ``_idct_1d`` on forms records every intermediate, whose worst case over inputs bounded by

@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._jit import as_float32, jit as _jit
+from .._validation import check_images
 from ._buffers import new_buffer
+from ._jit import as_float32, jit as _jit
 
 
 # jfdctint.c / jidctint.c constants: FIX(c) = round(c·2^13)
@@ -197,11 +198,13 @@ _F128, _F255, _QUARTER, _SIXTEENTH = _f32(128), _f32(255), _f32(0.25), _f32(1 / 
 
 
 @_jit
-def _rgb_to_ycc(v, mul, y, cc):
+def _rgb_to_ycc(v, mul, lim, y, cc):
     """``jccolor.c`` (16-bit fixed point, ½ and the 128 offsets folded in, level-shifted by −128)
     and ``h2v2_downsample`` ((2×2 sum + 1 or 2 alternating by column) >> 2) of images v
     (N×3×H×W, levels by ``_level``) into float32 y (N·Hp × Wp) and cc (2N·Hp/2 × Wp/2: Cb, Cr of
-    each image), edges replicated to the padded size, rows kept v-major (``_vrow``)."""
+    each image), edges replicated to the padded size, rows kept v-major (``_vrow``). Returns
+    whether some value of v is outside [0, lim] or NaN (the range check, in the one read of v)."""
+    bad = False
     n, _, h, w = v.shape
     wp = y.shape[1]
     hp = y.shape[0] // n
@@ -213,7 +216,9 @@ def _rgb_to_ycc(v, mul, y, cc):
             red, grn, blu, yo = v[i, 0, rr], v[i, 1, rr], v[i, 2, rr], y[_vrow(i * hp + r, yb)]
             cb, cr = row[2 * (r % 2)], row[2 * (r % 2) + 1]
             for c in range(w):
-                R, G, B = _level(red[c], mul), _level(grn[c], mul), _level(blu[c], mul)
+                xr, xg, xb = red[c], grn[c], blu[c]
+                bad |= not (xr >= 0 and xr <= lim and xg >= 0 and xg <= lim and xb >= 0 and xb <= lim)
+                R, G, B = _level(xr, mul), _level(xg, mul), _level(xb, mul)
                 yo[c] = np.floor((_YR * R + _YG * G + _YB * B + _HALF16) * _INV16) - _F128
                 cb[c] = np.floor((_BR * R + _BG * G + _BB * B + _HALF16M) * _INV16)
                 cr[c] = np.floor((_RR * R + _RG * G + _RB * B + _HALF16M) * _INV16)
@@ -228,6 +233,7 @@ def _rgb_to_ycc(v, mul, y, cc):
                                      * _QUARTER)
                     orr[c] = np.floor((row[1, 2 * c] + row[1, 2 * c + 1] + row[3, 2 * c] + row[3, 2 * c + 1] + bias)
                                       * _QUARTER)
+    return bad
 
 
 @_jit
@@ -274,18 +280,22 @@ def _level(x, mul):
 
 
 @_jit
-def _grey_in(v, mul, y):
+def _grey_in(v, mul, lim, y):
     """Level-shifted samples of grey images v (N×1×H×W float32) into y (N·Hp × Wp, rows v-major),
-    edges replicated."""
+    edges replicated; whether some value of v is outside [0, lim] or NaN."""
+    bad = False
     n, _, h, w = v.shape
     hp, bands = y.shape[0] // n, y.shape[0] // 8
     for i in range(n):
         for r in range(hp):
             src, dst = v[i, 0, min(r, h - 1)], y[_vrow(i * hp + r, bands)]
             for c in range(w):
-                dst[c] = _level(src[c], mul) - _F128
+                x = src[c]
+                bad |= not (x >= 0 and x <= lim)
+                dst[c] = _level(x, mul) - _F128
             for c in range(w, y.shape[1]):
                 dst[c] = dst[w - 1]
+    return bad
 
 
 @_jit
@@ -307,9 +317,10 @@ def _quant_arrays(table: torch.Tensor) -> tuple:
 
 
 @_jit
-def _jpeg_batch(v, mul, hp, wp, luma, chroma, out):
+def _jpeg_batch(v, mul, lim, hp, wp, luma, chroma, out):
     """The round trip of images v (N×C×H×W in [0, 1]) into out, a group of images at a time whose
-    luma has about _LANES blocks: buffers stay in cache and are reused, the lanes stay long."""
+    luma has about _LANES blocks: buffers stay in cache and are reused, the lanes stay long.
+    Returns whether some value of v is outside [0, lim] or NaN (out is then incomplete)."""
     n, ch, h, w = v.shape
     group = max(1, _LANES // (hp * wp // 64))
     y = np.empty((group * hp, wp), np.float32)
@@ -321,11 +332,13 @@ def _jpeg_batch(v, mul, hp, wp, luma, chroma, out):
         m = min(group, n - i0)
         yg, cg = y[:m * hp], cc[:m * hp]
         if ch == 1:
-            _grey_in(v[i0:i0 + m], mul, yg)
+            if _grey_in(v[i0:i0 + m], mul, lim, yg):
+                return True
             _code(yg, luma[0], luma[1], luma[2], a, b)
             _grey_out(yg, out[i0:i0 + m])
         else:
-            _rgb_to_ycc(v[i0:i0 + m], mul, yg, cg)
+            if _rgb_to_ycc(v[i0:i0 + m], mul, lim, yg, cg):
+                return True
             _code(yg, luma[0], luma[1], luma[2], a, b)
             _code(cg, chroma[0], chroma[1], chroma[2], a, b)
             _ycc_to_rgb(yg, cg, out[i0:i0 + m])
@@ -334,11 +347,18 @@ def _jpeg_batch(v, mul, hp, wp, luma, chroma, out):
 def jpeg_roundtrip(x: torch.Tensor, quality: int, luma: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
     """``jpeg.jpeg_roundtrip`` on a CPU batch by the compiled kernels (luma, chroma: the 8×8 tables):
     colour conversion and 4:2:0 subsampling, the DCT passes over the blocks of a group of images
-    at once, fancy upsampling and the colour conversion back."""
+    at once, fancy upsampling and the colour conversion back. Values outside [0, 1] raise
+    ``check_images``' error: a float32 batch is checked in the kernel's one read of it, a float64
+    one (the kernel sees its levels) first."""
     n, ch, h, w = x.shape
     mcu = 16 if ch == 3 else 8
+    f32 = x.dtype == torch.float32
+    if not f32:
+        check_images(x, allow_2d=False)
     # the torch path's levels: the product in x's type, rounded to float32, then to an integer
     v, mul = as_float32(x, lambda t: torch.mul(t, 255, out=new_buffer(t.shape, t, torch.float32)).round_())
     out = new_buffer(x.shape, x, torch.float32)
-    _jpeg_batch(v, mul, h + (-h) % mcu, w + (-w) % mcu, _quant_arrays(luma), _quant_arrays(chroma), out.numpy())
+    if _jpeg_batch(v, mul, np.float32(1 if f32 else 255), h + (-h) % mcu, w + (-w) % mcu,
+                   _quant_arrays(luma), _quant_arrays(chroma), out.numpy()):
+        check_images(x, allow_2d=False)  # raises: some value is outside [0, 1] or NaN
     return out.to(x.dtype)
