@@ -31,10 +31,12 @@ def _odd(a, b, c, d):
             _i32(_i32(c * I3072) + _i32(z2 + z3)), _i32(_i32(d * I1501) + _i32(z1 + z4)))
 
 
-# The DCT passes work on "lanes": the 64 samples of every 8×8 block of a batch of planes stored
-# as 64 rows (k = 8·v + u) of one lane per block, so each 1-D butterfly is one loop over all the
-# blocks that LLVM vectorizes. Each pass reads one array and writes another (in place, the
-# possible aliasing keeps the loop scalar). The integers are int32, as in libjpeg's 32-bit
+# The DCT works on "lanes": the 64 samples of every 8×8 block of a batch of planes stored as 64
+# rows (k = 8·v + u) of one lane per block, so each 1-D butterfly is one loop over all the blocks
+# that LLVM vectorizes. Three passes: the FDCT's rows straight from the planes into lanes, then per
+# column the FDCT, the quantizer and the IDCT (the 8 coefficients of a column are all that each
+# needs), then the IDCT's rows straight back into the planes. Each pass reads one array and writes
+# another (in place, the possible aliasing keeps the loop scalar). The integers are int32, as in libjpeg's 32-bit
 # arithmetic (8 lanes per AVX2 vector, 2.7× the float64 passes): every intermediate of both
 # butterflies stays below 2^31 for any 8-bit input and any table (worst case over all inputs,
 # by interval arithmetic on ``jpeg._fdct_1d`` / ``_idct_1d``: 2^28.4 in the FDCT, 2^31 − 4.7·10^7
@@ -88,41 +90,33 @@ def _fdct_rows(p, b, k, n):
 
 
 @_jit
-def _fdct_cols(b, a, u, n):
-    """The FDCT's column pass over lanes: column u (rows u, u + 8, ..., u + 56) of b to a (outputs 0
-    and 4 DESCALE by 2, the others by 15)."""
+def _dq(t, half, step, q):
+    """``jcdctmgr.c``'s quantization and the decoder's dequantization of a coefficient t (×8) in
+    float32: k = floor((|t| + d/2)·step) with step = (1 + 10^−6)/d is floor((|t| + d/2)/d)
+    (|t| < 2^14 and d/2 are exact; the exact quotient is an integer or >= 1/d below the next one;
+    the bias, 10^−6 relative, is above float32's rounding of step and of the product, 1.2·10^−7,
+    so it lifts exact quotients over the error, and (|t| + d)·1.2·10^−6 < 1/d for d <= 2040:
+    nothing crosses an integer), i.e. t/d rounded half away from zero as ``compute_reciprocal``'s
+    multiply (``jpeg._quantizer_as``); times Q."""
+    m = _i32(np.floor((np.float32(abs(t)) + half) * step))
+    return _i32((m if t >= 0 else -m) * q)
+
+
+@_jit
+def _column(b, a, u, qh, qs, qv, n):
+    """Column u of every block: the FDCT's column pass, quantization and dequantization, the
+    IDCT's column pass (the 8 coefficients (v, u) the one makes are the 8 the other takes), b to a."""
+    h0, h1, h2, h3, h4, h5, h6, h7 = qh[0, u], qh[1, u], qh[2, u], qh[3, u], qh[4, u], qh[5, u], qh[6, u], qh[7, u]
+    s0, s1, s2, s3, s4, s5, s6, s7 = qs[0, u], qs[1, u], qs[2, u], qs[3, u], qs[4, u], qs[5, u], qs[6, u], qs[7, u]
+    q0, q1, q2, q3, q4, q5, q6, q7 = qv[0, u], qv[1, u], qv[2, u], qv[3, u], qv[4, u], qv[5, u], qv[6, u], qv[7, u]
     for j in range(n):
         e0, e4, o2, o6, o1, o3, o5, o7 = _fdct_1d(b[u, j], b[u + 8, j], b[u + 16, j], b[u + 24, j],
                                                   b[u + 32, j], b[u + 40, j], b[u + 48, j], b[u + 56, j])
-        a[u, j], a[u + 32, j] = _i32(_i32(e0 + _R3) >> P1), _i32(_i32(e4 + _R3) >> P1)
-        a[u + 16, j], a[u + 48, j] = _i32(_i32(o2 + _R2) >> (CB + P1)), _i32(_i32(o6 + _R2) >> (CB + P1))
-        a[u + 8, j], a[u + 24, j] = _i32(_i32(o1 + _R2) >> (CB + P1)), _i32(_i32(o3 + _R2) >> (CB + P1))
-        a[u + 40, j], a[u + 56, j] = _i32(_i32(o5 + _R2) >> (CB + P1)), _i32(_i32(o7 + _R2) >> (CB + P1))
-
-
-@_jit
-def _quantize(a, b, qhalf, qstep, qval, n):
-    """``jcdctmgr.c``'s quantization and the decoder's dequantization of the 64 frequencies
-    (rows of a) of the first n lanes into b, in float32: k = floor((|t| + d/2)·step) with
-    step = (1 + 10^−6)/d is floor((|t| + d/2)/d) (|t| < 2^14 and d/2 are exact; the exact quotient
-    is an integer or >= 1/d below the next one; the bias, 10^−6 relative, is above float32's
-    rounding of step and of the product, 1.2·10^−7, so it lifts exact quotients over the error,
-    and (|t| + d)·1.2·10^−6 < 1/d for d <= 2040: nothing crosses an integer), i.e. t/d rounded
-    half away from zero as ``compute_reciprocal``'s multiply (``jpeg._quantizer_as``); times Q."""
-    for k in range(64):
-        half, step, q = qhalf[k // 8, k % 8], qstep[k // 8, k % 8], qval[k // 8, k % 8]
-        for j in range(n):
-            t = a[k, j]
-            m = _i32(np.floor((np.float32(abs(t)) + half) * step))
-            b[k, j] = _i32((m if t >= 0 else -m) * q)
-
-
-@_jit
-def _idct_cols(b, a, u, n):
-    """The IDCT's column pass over lanes: column u of b to a, DESCALE by 11."""
-    for j in range(n):
-        v0, v1, v2, v3, v4, v5, v6, v7 = _idct_1d(b[u, j], b[u + 8, j], b[u + 16, j], b[u + 24, j],
-                                                  b[u + 32, j], b[u + 40, j], b[u + 48, j], b[u + 56, j])
+        v0, v1, v2, v3, v4, v5, v6, v7 = _idct_1d(
+            _dq(_i32(_i32(e0 + _R3) >> P1), h0, s0, q0), _dq(_i32(_i32(o1 + _R2) >> (CB + P1)), h1, s1, q1),
+            _dq(_i32(_i32(o2 + _R2) >> (CB + P1)), h2, s2, q2), _dq(_i32(_i32(o3 + _R2) >> (CB + P1)), h3, s3, q3),
+            _dq(_i32(_i32(e4 + _R3) >> P1), h4, s4, q4), _dq(_i32(_i32(o5 + _R2) >> (CB + P1)), h5, s5, q5),
+            _dq(_i32(_i32(o6 + _R2) >> (CB + P1)), h6, s6, q6), _dq(_i32(_i32(o7 + _R2) >> (CB + P1)), h7, s7, q7))
         a[u, j], a[u + 8, j] = _i32(_i32(v0 + _R1) >> (CB - P1)), _i32(_i32(v1 + _R1) >> (CB - P1))
         a[u + 16, j], a[u + 24, j] = _i32(_i32(v2 + _R1) >> (CB - P1)), _i32(_i32(v3 + _R1) >> (CB - P1))
         a[u + 32, j], a[u + 40, j] = _i32(_i32(v4 + _R1) >> (CB - P1)), _i32(_i32(v5 + _R1) >> (CB - P1))
@@ -148,7 +142,8 @@ def _idct_rows(a, k, p, n):
 
 
 # Blocks per batch of lanes: 64 rows of 1024 int32 are 256 KiB, so a pass's input and output stay
-# in a core's L2 cache (whole-batch lanes at 224 px are MBs: page faults and cache misses)
+# in a core's L2 cache (whole-batch lanes at 224 px are MBs: page faults and cache misses); a
+# 224-px image (784 blocks) is one batch (smaller batches measured slower: more passes, more loop set-ups)
 _LANES = 1024
 
 
@@ -176,10 +171,7 @@ def _code(p, qhalf, qstep, qval, a, b):
         for v in range(8):
             _fdct_rows(flat[(v * bands + g0) * w:(v * bands + g1) * w], b, 8 * v, n)
         for u in range(8):
-            _fdct_cols(b, a, u, n)
-        _quantize(a, b, qhalf, qstep, qval, n)
-        for u in range(8):
-            _idct_cols(b, a, u, n)
+            _column(b, a, u, qhalf, qstep, qval, n)
         for v in range(8):
             _idct_rows(a, 8 * v, flat[(v * bands + g0) * w:(v * bands + g1) * w], n)
 
@@ -310,7 +302,7 @@ def _grey_out(y, out):
 
 
 def _quant_arrays(table: torch.Tensor) -> tuple:
-    """(d/2, (1 + 10^−6)/d as float32, Q as int32) 8×8 for the divisor d = 8·Q of each frequency (``_quantize``)."""
+    """(d/2, (1 + 10^−6)/d as float32, Q as int32) 8×8 for the divisor d = 8·Q of each frequency (``_dq``)."""
     q = table.to(torch.float64).numpy()
     return (np.ascontiguousarray(4 * q, np.float32), np.ascontiguousarray((1 + 1e-6) / (8 * q), np.float32),
             np.ascontiguousarray(q, np.int32))
