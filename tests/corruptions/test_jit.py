@@ -102,14 +102,17 @@ def test_compiled_jpeg_float64_input():
     assert torch.equal(jpeg_roundtrip(x, 40), jpeg_roundtrip_torch(x, 40))
 
 
+@pytest.mark.parametrize("jit", ["1", "0"])
 @pytest.mark.parametrize("ch", [3, 1])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_compiled_jpeg_raises_check_images_error_outside_0_1(ch, dtype):
+def test_jpeg_raises_check_images_error_outside_0_1(ch, dtype, jit, monkeypatch):
     """The kernel checks [0, 1] in its one read of x (a float64 batch, whose levels it sees, is
-    checked first): one bad value anywhere (the last pixel of a size that fills no whole MCU, of
-    the second group of 224-px images, the first pixel, a NaN) gives check_images' own message;
-    the bounds themselves (0, -0.0, 1) pass, with the same pixels as the torch path."""
+    checked first), the torch path before it starts: one bad value anywhere (the last pixel of a
+    size that fills no whole MCU, of the second group of 224-px images, the first pixel, a NaN)
+    gives check_images' own message; the bounds themselves (0, -0.0, 1) pass, with the same
+    pixels on both paths."""
     from nnsafety._validation import check_images
+    monkeypatch.setenv("NNSAFETY_JIT", jit)
     g = torch.Generator().manual_seed(0)
     small, big = torch.rand(3, ch, 37, 41, generator=g), torch.rand(2, ch, 224, 224, generator=g)
     for base, idx, value in ((small, (2, ch - 1, 36, 40), 1.0 + 1e-3), (small, (2, ch - 1, 36, 40), -1e-3),

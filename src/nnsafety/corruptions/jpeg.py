@@ -32,6 +32,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from .._validation import check_images
 from . import _jit
 from ._filters import left_matmul
 from .base import register_corruption
@@ -242,12 +243,14 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     """Encode and decode a batch (N×C×H×W in [0, 1], C = 1 or 3) as JPEG at ``quality``.
 
     CPU batches run the compiled kernel of ``_jit_jpeg`` where numba is installed (the same pixels,
-    tested), everything else ``jpeg_roundtrip_torch``.
+    tested), everything else ``jpeg_roundtrip_torch``. Values outside [0, 1] raise
+    ``check_images``' error on both paths (the kernel checks in its one read of x).
     """
     if _jit.usable(x):
         from . import _jit_jpeg  # imports numba: only once it is known to be there
         q = int(quality)
         return _jit_jpeg.jpeg_roundtrip(x, q, quant_table(LUMA_TABLE, q), quant_table(CHROMA_TABLE, q))
+    check_images(x, allow_2d=False)
     return jpeg_roundtrip_torch(x, quality)
 
 
