@@ -229,36 +229,40 @@ def _rgb_to_ycc(v, mul, lim, y, cc):
 
 
 @_jit
-def _ycc_to_rgb(y, cc, out):
-    """``h2v2_fancy_upsample`` of the decoded chroma (column sums 3·near + far, then along the
-    row (3·s + left + 8) >> 4 at even, (3·s + right + 7) >> 4 at odd outputs, edges replicated)
-    and ``ycc_rgb_convert`` (16-bit fixed point, clamped) (rows v-major, ``_vrow``) into out (float32 N×3×H×W, level / 255
-    as torch's ``div_(255)``, IEEE division)."""
+def _ycc_to_rgb(y, cc, hh, out):
+    """``h2v2_fancy_upsample`` of the decoded chroma and ``ycc_rgb_convert`` (16-bit fixed point,
+    clamped) of y and cc (rows v-major, ``_vrow``) into out (float32 N×3×H×W, level / 255 as
+    torch's ``div_(255)``, IEEE division); hh: a Hp × Wp float32 buffer.
+
+    libjpeg filters the columns (s = 3·near + far), then the rows ((3·s + left + 8) >> 4 at even,
+    (3·s + right + 7) >> 4 at odd outputs, edges replicated); both are linear up to the one shift,
+    exact in float32 (integers below 2^16), so the rows are filtered first, once per chroma row
+    (hh: 3·x + left, 3·x + right), and the columns inside the conversion's own loop."""
     n, _, h, w = out.shape
     hs, ws = cc.shape[0] // (2 * n), cc.shape[1]
     hp, yb, cb_bands = y.shape[0] // n, y.shape[0] // 8, cc.shape[0] // 8
-    # column sums with the edge sample repeated once on either side: the row filter's loop then
-    # has no edge cases (one loop for both chroma planes, both outputs of a sample: paired stores)
-    sb, sr = np.empty(ws + 2, np.float32), np.empty(ws + 2, np.float32)
-    ub, ur = np.empty(2 * ws, np.float32), np.empty(2 * ws, np.float32)
+    xp = np.empty(ws + 2, np.float32)  # a chroma row with its edge samples repeated once either side
+    bias = np.empty(2 * ws, np.float32)
+    for c in range(ws):
+        bias[2 * c], bias[2 * c + 1] = _F8, _F7
     for i in range(n):
+        for k in range(2 * hs):  # Cb rows, then Cr rows
+            src, hk = cc[_vrow(2 * i * hs + k, cb_bands)], hh[k]
+            for c in range(ws):
+                xp[c + 1] = src[c]
+            xp[0], xp[ws + 1] = xp[1], xp[ws]
+            for c in range(ws):  # both outputs of a sample in one loop: LLVM pairs the stores
+                hk[2 * c] = _F3 * xp[c + 1] + xp[c]
+                hk[2 * c + 1] = _F3 * xp[c + 1] + xp[c + 2]
         for r in range(h):
             ir = r // 2
             nr = max(ir - 1, 0) if r % 2 == 0 else min(ir + 1, hs - 1)
-            cb0, cb1 = cc[_vrow(2 * i * hs + ir, cb_bands)], cc[_vrow(2 * i * hs + nr, cb_bands)]
-            cr0, cr1 = cc[_vrow((2 * i + 1) * hs + ir, cb_bands)], cc[_vrow((2 * i + 1) * hs + nr, cb_bands)]
-            for c in range(ws):
-                sb[c + 1] = _F3 * cb0[c] + cb1[c]
-                sr[c + 1] = _F3 * cr0[c] + cr1[c]
-            sb[0], sr[0], sb[ws + 1], sr[ws + 1] = sb[1], sr[1], sb[ws], sr[ws]
-            for c in range(ws):
-                ub[2 * c] = np.floor((_F3 * sb[c + 1] + sb[c] + _F8) * _SIXTEENTH) - _F128
-                ub[2 * c + 1] = np.floor((_F3 * sb[c + 1] + sb[c + 2] + _F7) * _SIXTEENTH) - _F128
-                ur[2 * c] = np.floor((_F3 * sr[c + 1] + sr[c] + _F8) * _SIXTEENTH) - _F128
-                ur[2 * c + 1] = np.floor((_F3 * sr[c + 1] + sr[c + 2] + _F7) * _SIXTEENTH) - _F128
+            b0, b1, r0, r1 = hh[ir], hh[nr], hh[hs + ir], hh[hs + nr]
             yr, o0, o1, o2 = y[_vrow(i * hp + r, yb)], out[i, 0, r], out[i, 1, r], out[i, 2, r]
             for c in range(w):
-                yy, b, rr = yr[c], ub[c], ur[c]
+                yy = yr[c]
+                b = np.floor((_F3 * b0[c] + b1[c] + bias[c]) * _SIXTEENTH) - _F128
+                rr = np.floor((_F3 * r0[c] + r1[c] + bias[c]) * _SIXTEENTH) - _F128
                 o0[c] = min(max(yy + np.floor((_CR_R * rr + _HALF16) * _INV16), _F0), _F255) / _F255
                 o1[c] = min(max(yy + np.floor((_CB_G * b + _CR_G * rr + _HALF16) * _INV16), _F0), _F255) / _F255
                 o2[c] = min(max(yy + np.floor((_CB_B * b + _HALF16) * _INV16), _F0), _F255) / _F255
@@ -317,6 +321,7 @@ def _jpeg_batch(v, mul, lim, hp, wp, luma, chroma, out):
     group = max(1, _LANES // (hp * wp // 64))
     y = np.empty((group * hp, wp), np.float32)
     cc = np.empty((group * hp, wp // 2), np.float32)  # Cb, Cr planes of hp/2 rows per image
+    hh = np.empty((hp, wp), np.float32)  # one image's chroma filtered along its rows
     # the lanes, allocated once (per _code call they were a fresh mmap above glibc's threshold)
     a = np.empty((64, max(_LANES, wp // 8)), np.int32)
     b = np.empty((64, max(_LANES, wp // 8)), np.int32)
@@ -333,7 +338,7 @@ def _jpeg_batch(v, mul, lim, hp, wp, luma, chroma, out):
                 return True
             _code(yg, luma[0], luma[1], luma[2], a, b)
             _code(cg, chroma[0], chroma[1], chroma[2], a, b)
-            _ycc_to_rgb(yg, cg, out[i0:i0 + m])
+            _ycc_to_rgb(yg, cg, hh, out[i0:i0 + m])
 
 
 def jpeg_roundtrip(x: torch.Tensor, quality: int, luma: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
