@@ -130,6 +130,30 @@ def test_jpeg_raises_check_images_error_outside_0_1(ch, dtype, jit, monkeypatch)
     assert torch.equal(jpeg_roundtrip(x, 15), jpeg_roundtrip_torch(x, 15))
 
 
+def test_compiled_quantizer_equals_libjpeg_turbos_reciprocal_for_every_step():
+    """The kernel's float32 quantize-dequantize (``_jit_jpeg._dq`` with the constants of
+    ``_quant_arrays``) gives libjpeg-turbo's integer k·Q for every coefficient |t| < 2^14 (the
+    FDCT's bound, tested below) and every step Q = 1..255."""
+    import numba
+    from nnsafety.corruptions import _jit_jpeg
+    from .test_api import _libjpeg_turbo_quantize
+
+    @numba.njit
+    def dq_all(t, half, step, q, out):
+        for i in range(t.shape[0]):
+            out[i] = _jit_jpeg._dq(t[i], half, step, q)
+
+    t = np.arange(-(1 << 14) + 1, 1 << 14, dtype=np.int32)
+    got = np.empty_like(t)
+    steps = torch.arange(1, 257, dtype=torch.float64).clamp(max=255)
+    for table in steps.view(4, 8, 8):
+        half, step, qval = _jit_jpeg._quant_arrays(table)
+        for k in range(64):
+            q = int(table.view(-1)[k])
+            dq_all(t, half.flat[k], step.flat[k], qval.flat[k], got)
+            assert np.array_equal(got, _libjpeg_turbo_quantize(t.astype(np.int64), q) * q), q
+
+
 class _Form:
     """A linear form of a butterfly's 8 inputs (its coefficient vector): running ``jpeg._fdct_1d``
     / ``_idct_1d`` on forms records every intermediate, whose worst case over inputs bounded by

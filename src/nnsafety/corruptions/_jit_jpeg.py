@@ -98,8 +98,8 @@ def _dq(t, half, step, q):
     so it lifts exact quotients over the error, and (|t| + d)·1.2·10^−6 < 1/d for d <= 2040:
     nothing crosses an integer), i.e. t/d rounded half away from zero as ``compute_reciprocal``'s
     multiply (``jpeg._quantizer_as``); times Q."""
-    m = _i32(np.floor((np.float32(abs(t)) + half) * step))
-    return _i32((m if t >= 0 else -m) * q)
+    tf = _f32(t)
+    return _i32(np.copysign(np.floor((abs(tf) + half) * step), tf) * q)  # k·Q < 2^12: exact
 
 
 @_jit
@@ -306,10 +306,10 @@ def _grey_out(y, out):
 
 
 def _quant_arrays(table: torch.Tensor) -> tuple:
-    """(d/2, (1 + 10^−6)/d as float32, Q as int32) 8×8 for the divisor d = 8·Q of each frequency (``_dq``)."""
+    """(d/2, (1 + 10^−6)/d, Q) 8×8 float32 for the divisor d = 8·Q of each frequency (``_dq``)."""
     q = table.to(torch.float64).numpy()
     return (np.ascontiguousarray(4 * q, np.float32), np.ascontiguousarray((1 + 1e-6) / (8 * q), np.float32),
-            np.ascontiguousarray(q, np.int32))
+            np.ascontiguousarray(q, np.float32))
 
 
 @_jit
