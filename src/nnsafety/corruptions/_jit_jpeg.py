@@ -16,7 +16,7 @@ F0899, F1175, F1501, F1847 = 7373, 9633, 12299, 15137
 F1961, F2053, F2562, F3072 = 16069, 16819, 20995, 25172
 
 
-_i32 = np.int32
+_i32, _f32 = np.int32, np.float32
 _C = [_i32(v) for v in (F0298, F0390, F0541, F0765, F0899, F1175, F1501, F1847, F1961, F2053, F2562, F3072)]
 I0298, I0390, I0541, I0765, I0899, I1175, I1501, I1847, I1961, I2053, I2562, I3072 = _C
 
@@ -35,8 +35,10 @@ def _odd(a, b, c, d):
 # rows (k = 8·v + u) of one lane per block, so each 1-D butterfly is one loop over all the blocks
 # that LLVM vectorizes. Three passes: the FDCT's rows straight from the planes into lanes, then per
 # column the FDCT, the quantizer and the IDCT (the 8 coefficients of a column are all that each
-# needs), then the IDCT's rows straight back into the planes. Each pass reads one array and writes
-# another (in place, the possible aliasing keeps the loop scalar). The integers are int32, as in libjpeg's 32-bit
+# needs), then the IDCT's rows straight back into the planes. Each pass reads one array and
+# writes another (in place, the possible aliasing keeps the loop scalar); the passes index the
+# 2-D lanes by row (row views passed to a callee cost numba a reference count each, ~0.2 µs a
+# pass). The integers are int32, as in libjpeg's 32-bit
 # arithmetic (8 lanes per AVX2 vector, 2.7× the float64 passes): every intermediate of both
 # butterflies stays below 2^31 for any 8-bit input and any table (worst case over all inputs,
 # by interval arithmetic on ``jpeg._fdct_1d`` / ``_idct_1d``: 2^28.4 in the FDCT, 2^31 − 4.7·10^7
@@ -143,7 +145,7 @@ def _idct_rows(a, k, p, n):
 
 # Blocks per batch of lanes: 64 rows of 1024 int32 are 256 KiB, so a pass's input and output stay
 # in a core's L2 cache (whole-batch lanes at 224 px are MBs: page faults and cache misses); a
-# 224-px image (784 blocks) is one batch (smaller batches measured slower: more passes, more loop set-ups)
+# 224-px image (784 blocks) is one batch (smaller ones measured slower: more loop set-ups)
 _LANES = 1024
 
 
@@ -179,7 +181,6 @@ def _code(p, qhalf, qstep, qval, a, b):
 # Colour conversion and resampling in float32: every product and sum there is an integer below
 # 2^24 in magnitude (Y: 65536·255 + 2^15; the largest chroma term 116130·128), so float32 carries
 # libjpeg's 16-bit fixed point exactly with twice the vector lanes of int64; >> s is floor(·2^−s).
-_f32 = np.float32
 _YR, _YG, _YB = _f32(19595), _f32(38470), _f32(7471)
 _BR, _BG, _BB = _f32(-11059), _f32(-21709), _f32(32768)
 _RR, _RG, _RB = _f32(32768), _f32(-27439), _f32(-5329)
@@ -339,6 +340,7 @@ def _jpeg_batch(v, mul, lim, hp, wp, luma, chroma, out):
             _code(yg, luma[0], luma[1], luma[2], a, b)
             _code(cg, chroma[0], chroma[1], chroma[2], a, b)
             _ycc_to_rgb(yg, cg, hh, out[i0:i0 + m])
+    return False
 
 
 def jpeg_roundtrip(x: torch.Tensor, quality: int, luma: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
