@@ -97,6 +97,14 @@ def test_compiled_plasma_equals_torch_path(n, size, decay, monkeypatch):
     assert torch.equal(got, plasma_fractal(n, size, decay, torch.Generator().manual_seed(n), x))
 
 
+@pytest.mark.parametrize("shape", [(70, 3, 32, 32), (300, 1, 16, 16), (1, 3, 512, 520), (2, 1, 300, 700)])
+def test_compiled_jpeg_equals_torch_path_across_groups_and_lane_batches(shape):
+    """Batches the kernel splits: several groups of small images with a partial last one (colour,
+    grey), and planes of more blocks than one batch of lanes (several runs of bands per plane)."""
+    x = torch.randint(0, 256, shape, generator=torch.Generator().manual_seed(4)).float() / 255
+    assert torch.equal(jpeg_roundtrip(x, 15), jpeg_roundtrip_torch(x, 15))
+
+
 def test_compiled_jpeg_float64_input():
     x = as_tensor(photos_u8(32, 3), torch.float64)
     assert torch.equal(jpeg_roundtrip(x, 40), jpeg_roundtrip_torch(x, 40))
