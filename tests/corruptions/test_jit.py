@@ -132,9 +132,69 @@ def test_compiled_plasma_equals_torch_path(n, size, decay, monkeypatch):
     assert torch.equal(got, plasma_fractal(n, size, decay, torch.Generator().manual_seed(n), x))
 
 
+@pytest.mark.parametrize("shape", [(70, 3, 32, 32), (300, 1, 16, 16), (1, 3, 512, 520), (2, 1, 300, 700)])
+def test_compiled_jpeg_equals_torch_path_across_groups_and_lane_batches(shape):
+    """Batches the kernel splits: several groups of small images with a partial last one (colour,
+    grey), and planes of more blocks than one batch of lanes (several runs of bands per plane)."""
+    x = torch.randint(0, 256, shape, generator=torch.Generator().manual_seed(4)).float() / 255
+    assert torch.equal(jpeg_roundtrip(x, 15), jpeg_roundtrip_torch(x, 15))
+
+
 def test_compiled_jpeg_float64_input():
     x = as_tensor(photos_u8(32, 3), torch.float64)
     assert torch.equal(jpeg_roundtrip(x, 40), jpeg_roundtrip_torch(x, 40))
+
+
+@pytest.mark.parametrize("jit", ["1", "0"])
+@pytest.mark.parametrize("ch", [3, 1])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_jpeg_raises_check_images_error_outside_0_1(ch, dtype, jit, monkeypatch):
+    """The kernel checks [0, 1] in its one read of x (a float64 batch, whose levels it sees, is
+    checked first), the torch path before it starts: one bad value anywhere (the last pixel of a
+    size that fills no whole MCU, of the second group of 224-px images, the first pixel, a NaN)
+    gives check_images' own message; the bounds themselves (0, -0.0, 1) pass, with the same
+    pixels on both paths."""
+    from nnsafety._validation import check_images
+    monkeypatch.setenv("NNSAFETY_JIT", jit)
+    g = torch.Generator().manual_seed(0)
+    small, big = torch.rand(3, ch, 37, 41, generator=g), torch.rand(2, ch, 224, 224, generator=g)
+    for base, idx, value in ((small, (2, ch - 1, 36, 40), 1.0 + 1e-3), (small, (2, ch - 1, 36, 40), -1e-3),
+                             (small, (0, 0, 0, 0), 7.0), (small, (1, 0, 20, 3), float("nan")),
+                             (big, (1, ch - 1, 223, 223), 1.0 + 1e-6)):
+        x = base.to(dtype, copy=True)
+        x[idx] = value
+        with pytest.raises(ValueError) as want:
+            check_images(x, allow_2d=False)
+        with pytest.raises(ValueError) as got:
+            jpeg_roundtrip(x, 15)
+        assert str(got.value) == str(want.value), (idx, value)
+    x = small.to(dtype, copy=True)
+    x[0, 0, 0, :3] = torch.tensor([0.0, -0.0, 1.0])
+    assert torch.equal(jpeg_roundtrip(x, 15), jpeg_roundtrip_torch(x, 15))
+
+
+def test_compiled_quantizer_equals_libjpeg_turbos_reciprocal_for_every_step():
+    """The kernel's float32 quantize-dequantize (``_jit_jpeg._dq`` with the constants of
+    ``_quant_arrays``) gives libjpeg-turbo's integer k·Q for every coefficient |t| < 2^14 (the
+    FDCT's bound, tested below) and every step Q = 1..255."""
+    import numba
+    from nnsafety.corruptions import _jit_jpeg
+    from .test_api import _libjpeg_turbo_quantize
+
+    @numba.njit
+    def dq_all(t, half, step, q, out):
+        for i in range(t.shape[0]):
+            out[i] = _jit_jpeg._dq(t[i], half, step, q)
+
+    t = np.arange(-(1 << 14) + 1, 1 << 14, dtype=np.int32)
+    got = np.empty_like(t)
+    steps = torch.arange(1, 257, dtype=torch.float64).clamp(max=255)
+    for table in steps.view(4, 8, 8):
+        half, step, qval = _jit_jpeg._quant_arrays(table)
+        for k in range(64):
+            q = int(table.view(-1)[k])
+            dq_all(t, half.flat[k], step.flat[k], qval.flat[k], got)
+            assert np.array_equal(got, _libjpeg_turbo_quantize(t.astype(np.int64), q) * q), q
 
 
 class _Form:

@@ -32,6 +32,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from .._validation import check_images
 from . import _jit
 from ._filters import left_matmul
 from .base import register_corruption
@@ -242,12 +243,14 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     """Encode and decode a batch (N×C×H×W in [0, 1], C = 1 or 3) as JPEG at ``quality``.
 
     CPU batches run the compiled kernel of ``_jit_jpeg`` where numba is installed (the same pixels,
-    tested), everything else ``jpeg_roundtrip_torch``.
+    tested), everything else ``jpeg_roundtrip_torch``. Values outside [0, 1] raise
+    ``check_images``' error on both paths (the kernel checks in its one read of x).
     """
     if _jit.usable(x):
         from . import _jit_jpeg  # imports numba: only once it is known to be there
         q = int(quality)
         return _jit_jpeg.jpeg_roundtrip(x, q, quant_table(LUMA_TABLE, q), quant_table(CHROMA_TABLE, q))
+    check_images(x, allow_2d=False)
     return jpeg_roundtrip_torch(x, quality)
 
 
@@ -283,8 +286,9 @@ def jpeg_roundtrip_torch(x: torch.Tensor, quality: int) -> torch.Tensor:
 
 
 # make_cifar_c.py: quality = [80, 65, 58, 50, 40]; make_imagenet_c.py: [25, 18, 15, 10, 7]
+# checks_range: jpeg_roundtrip raises check_images' error itself (the kernel in its one read of x)
 @register_corruption("jpeg_compression", cifar=[80, 65, 58, 50, 40], imagenet=[25, 18, 15, 10, 7],
-                     in_range=True)
+                     in_range=True, checks_range=True)
 def jpeg_compression(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     """JPEG round trip at quality c (4:2:0 chroma, IJG tables; see the module docstring)."""
     return jpeg_roundtrip(x, int(c[0]))
