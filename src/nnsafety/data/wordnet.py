@@ -26,10 +26,21 @@ from typing import Dict, FrozenSet, Iterable, List, Set, Tuple
 
 WORDNET_DIR = "wordnet"
 POS = ("adj", "adv", "noun", "verb")
-# WordNet's morphy detachment rules (suffix, replacement), all parts of speech together
-_RULES = (("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"),
-          ("ies", "y"), ("es", "e"), ("es", ""), ("ed", "e"), ("ed", ""), ("ing", "e"), ("ing", ""),
-          ("er", ""), ("est", ""), ("er", "e"), ("est", "e"))
+# WordNet's morphy detachment rules per part of speech: (suffix, replacement, the inflection it undoes)
+MORPHY = {"noun": (("s", "", "plural"), ("ses", "s", "plural"), ("xes", "x", "plural"), ("zes", "z", "plural"),
+                   ("ches", "ch", "plural"), ("shes", "sh", "plural"), ("men", "man", "plural"), ("ies", "y", "plural")),
+          "verb": (("s", "", "3sg"), ("ies", "y", "3sg"), ("es", "e", "3sg"), ("es", "", "3sg"), ("ed", "e", "past"),
+                   ("ed", "", "past"), ("ing", "e", "ing"), ("ing", "", "ing")),
+          "adj": (("er", "", "comparative"), ("est", "", "superlative"), ("er", "e", "comparative"),
+                  ("est", "e", "superlative"))}
+_RULES = tuple(dict.fromkeys((s, r) for rules in MORPHY.values() for s, r, _ in rules))
+
+
+def inflection_rules(word: str) -> List[Tuple[str, str, str, str]]:
+    """(part of speech, suffix, replacement, inflection) of every morphy rule whose suffix ``word``
+    ends with (the base ``word[:-len(suffix)] + replacement`` may or may not be a lemma)."""
+    return [(pos, s, r, form) for pos, rules in MORPHY.items() for s, r, form in rules
+            if word.endswith(s) and len(word) > len(s)]
 
 
 def _word(raw: str) -> str:
