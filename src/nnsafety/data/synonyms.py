@@ -126,6 +126,25 @@ def guard_neighbours(tokens: Sequence[str], ids: torch.Tensor, cos: torch.Tensor
     return out_ids, out_cos
 
 
+def source_vectors(tokens: Sequence[str], source: str = "auto", root: Optional[str] = None
+                   ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(vectors V×E, found V bool) of ``tokens`` under a neighbour source (``SOURCES``); [PAD] and
+    [UNK] are never found. "counterfit_minilm" fits MiniLM's rows (``counterfit.counterfit_vectors``:
+    cached, a few seconds the first time)."""
+    from .word_vectors import load_vectors
+
+    source = resolve_source(source, root)
+    fit = source == "counterfit_minilm"
+    table, found = load_vectors("minilm" if fit else source, tokens, root)
+    found[[i for i in (PAD_ID, UNK_ID) if i < len(found)]] = False
+    if fit:
+        from .counterfit import counterfit_vectors
+        from .wordnet import load_lexicon
+
+        table = counterfit_vectors(tokens, table, found, load_lexicon(str(wordnet_folder(root))))
+    return table, found
+
+
 def vocab_neighbours(tokens: Sequence[str], k: int = 8, min_cos: float = 0.5,
                      root: Optional[str] = None, source: str = "auto",
                      guard: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -137,20 +156,13 @@ def vocab_neighbours(tokens: Sequence[str], k: int = 8, min_cos: float = 0.5,
     ``data/text/wordnet`` from ``make data-text``) filters the 4k + 256 nearest, MiniLM's (fitted
     or not) against WordNet antonyms and identical vectors, spaCy's to WordNet synonyms and
     inflections, and keeps the k closest that remain."""
-    from .word_vectors import load_vectors
     from .wordnet import load_lexicon
 
     source = resolve_source(source, root)
-    fit = source == "counterfit_minilm"
-    table, found = load_vectors("minilm" if fit else source, tokens, root)
-    found[[PAD_ID, UNK_ID]] = False
-    lexicon = load_lexicon(str(wordnet_folder(root))) if guard or fit else None
-    if fit:
-        from .counterfit import counterfit_vectors
-
-        table = counterfit_vectors(tokens, table, found, lexicon)
+    table, found = source_vectors(tokens, source, root)
     if not guard:
         return word_neighbours(table, k, min_cos, valid=found)
+    lexicon = load_lexicon(str(wordnet_folder(root)))
     # the guard keeps the k first survivors of the 4k + 256 nearest: spaCy's clusters put up to
     # hundreds of words at cosine 1 ahead of any real neighbour
     ids, cos = word_neighbours(table, max(1, min(len(tokens) - 1, 4 * k + 256)), min_cos, valid=found)
