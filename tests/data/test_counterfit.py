@@ -115,6 +115,30 @@ def test_lexicon_pairs_from_synsets_inflections_and_antonyms():
     assert expand_antonyms(_pairs((8, 9)), _pairs((8, 10))).tolist() == [[8, 9], [9, 10]]
 
 
+def test_cache_is_keyed_by_the_inputs_and_survives_damage(tmp_path):
+    parsed = parse_data(EXCERPT.splitlines())
+    pos = {"a": "adj", "s": "adj", "n": "noun"}
+    lex = Lexicon(antonym_pairs(parsed), {w: {(pos[t], off)} for off, (t, ws, _) in parsed.items() for w in ws}, {})
+    tokens = ["[PAD]", "[UNK]", "joy", "delight", "sorrow", "good", "bad", "great"]
+    g = torch.Generator().manual_seed(2)
+    base = torch.randn(len(tokens), 6, generator=g)
+    base[5], base[6] = base[7] + 0.2, base[7] - 0.2  # good, bad and great close together
+    found = torch.tensor([False, False] + [True] * 6)
+    fit = counterfit_vectors(tokens, base, found, lex, cache=tmp_path)
+    files = list(tmp_path.glob("*.safetensors"))
+    assert len(files) == 1 and float(fit[5] @ fit[6]) < 0.05  # good/bad repelled
+    files[0].write_bytes(b"not a safetensors file")  # damaged: refitted and rewritten, same values
+    assert torch.equal(counterfit_vectors(tokens, base, found, lex, cache=tmp_path), fit)
+    assert torch.equal(counterfit_vectors(tokens, base, found, lex, cache=tmp_path), fit)
+    other = base.clone()
+    other[7] += 0.1  # other base vectors: another key, another file
+    counterfit_vectors(tokens, other, found, lex, cache=tmp_path)
+    assert len(list(tmp_path.glob("*.safetensors"))) == 2
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")  # a cache "folder" that is a file: no cache, the same fit
+    assert torch.equal(counterfit_vectors(tokens, base, found, lex, cache=blocked), fit)
+
+
 needs_real = pytest.mark.skipif(not (TEXT / "wordnet" / ".complete").is_file(),
                                 reason="WordNet absent: run `make data-text`")
 ANTONYMS = [("good", "bad"), ("best", "worst"), ("cheap", "expensive"), ("strong", "weak"), ("easy", "difficult"),
