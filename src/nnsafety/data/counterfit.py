@@ -17,13 +17,15 @@ minimised by 20 full-batch gradient steps on the unit sphere, as the authors' re
 d(v_i, v_j) in the tangent plane at v_i is g = (v_i·v_j)·v_i − v_j; word i moves by the MEAN of
 +k1·g (antonyms), −k2·g (synonyms) and −k3·g (VSP) over its active terms (their code: averaging
 speeds convergence), then every vector is renormalised. Pairs that are both synonyms and antonyms
-count as antonyms only, and antonym pairs are not preserved (their Section 2).
+count as antonyms only, and antonym pairs are not preserved (as their code does).
 
-The constraints here come from WordNet 3.0 (``wordnet.Lexicon``), not PPDB: synonyms are two
-vocabulary words that are lemmas of one synset (any sense; single words, as the vocabulary has no
-multi-word tokens), or two inflections by one morphy rule of such lemmas ("loves"/"adores"); antonyms
-are ``Lexicon.are_antonyms`` (direct antonyms, adjective clusters, inflections). Everything is
-deterministic (no sampling; CPU float32).
+The constraints here come from WordNet 3.0 (``wordnet.Lexicon``), not PPDB (the paper's synonyms):
+synonyms are two vocabulary words that are lemmas of one synset (any sense; single words, as the
+vocabulary has no multi-word tokens), or two inflections by one morphy rule of such lemmas
+("loves"/"enjoys"), kept when the base vectors put them at cosine ≥ ``SYNONYM_FLOOR``; antonyms are
+``Lexicon.are_antonyms`` (direct antonyms, adjective clusters, inflections) plus one synonym hop
+(``expand_antonyms``). Both additions are ours, not the paper's. Everything is deterministic (no
+sampling; CPU float32).
 """
 from __future__ import annotations
 
