@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from nnsafety.data.counterfit import (SYNONYM_FLOOR, counter_fit, counterfit_step, counterfit_vectors,
+from nnsafety.data.counterfit import (FIRST_SENSES, SYNONYM_FLOOR, counter_fit, counterfit_step, counterfit_vectors,
                                       expand_antonyms, lexicon_pairs)
-from nnsafety.data.wordnet import Lexicon, antonym_pairs, load_lexicon, parse_data
+from nnsafety.data.wordnet import Lexicon, antonym_pairs, load_lexicon, parse_data, parse_index
 
 TEXT = Path(__file__).resolve().parents[2] / "data" / "text"
 
@@ -93,11 +93,24 @@ EXCERPT = """00000001 00 a 01 good 0 002 ! 00000003 a 0101 & 00000002 a 0000 | h
 """
 
 
+# index.noun / index.adj lines: each lemma's synsets in sense order, all seen in the Semantic Concordance
+INDEX = {"adj": ["good a 1 1 ! 1 1 00000001", "great a 1 1 & 1 1 00000002", "bad a 1 1 ! 1 1 00000003"],
+         "noun": ["joy n 1 1 ! 1 1 00000005", "delight n 1 1 ! 1 1 00000005", "sorrow n 1 1 ! 1 1 00000006"]}
+
+
+def _lexicon(parsed, exceptions=None, index=INDEX) -> Lexicon:
+    pos = {"a": "adj", "s": "adj", "n": "noun"}
+    synsets = {}
+    for off, (t, words, _) in parsed.items():
+        for w in words:
+            synsets.setdefault(w, set()).add((pos[t], off))
+    senses = {(w, p): v for p, lines in index.items() for w, v in parse_index(lines).items()}
+    return Lexicon(antonym_pairs(parsed), synsets, exceptions or {}, senses)
+
+
 def test_lexicon_pairs_from_synsets_inflections_and_antonyms():
     parsed = parse_data(EXCERPT.splitlines())
-    pos = {"a": "adj", "s": "adj", "n": "noun"}
-    synsets = {w: {(pos[t], off)} for off, (t, words, _) in parsed.items() for w in words}
-    lex = Lexicon(antonym_pairs(parsed), synsets, {"worse": {"bad"}})
+    lex = _lexicon(parsed, {"worse": {"bad"}})
     tokens = ["[PAD]", "[UNK]", "joy", "delight", "joys", "delights", "delighted", "sorrow", "good", "bad", "great",
               "worse", "goods"]
     syn, ant = lexicon_pairs(tokens, lex)
@@ -115,10 +128,50 @@ def test_lexicon_pairs_from_synsets_inflections_and_antonyms():
     assert expand_antonyms(_pairs((8, 9)), _pairs((8, 10))).tolist() == [[8, 9], [9, 10]]
 
 
+# joy and delight share synset 5 and 7; synset 7 is joy's 1st sense but delight's 3rd
+SENSES = """00000005 03 n 01 joy 0 000 | a feeling
+00000007 03 n 02 joy 0 delight 0 000 | a source of pleasure
+00000008 03 n 01 delight 0 000 | a sense
+00000009 03 n 01 delight 0 000 | another sense
+"""
+
+
+def test_synonym_pairs_need_a_shared_first_sense_of_both():
+    parsed = parse_data(SENSES.splitlines())
+    tokens = ["joy", "delight", "joys", "delights"]
+    name = lambda pairs: {frozenset((tokens[a], tokens[b])) for a, b in pairs.tolist()}  # noqa: E731
+    both = {frozenset(("joy", "delight")), frozenset(("joys", "delights"))}
+
+    def pairs(joy: str, delight: str, k: int = FIRST_SENSES):
+        return name(lexicon_pairs(tokens, _lexicon(parsed, index={"noun": [joy, delight]}), first_senses=k)[0])
+
+    assert FIRST_SENSES == 2
+    # synset 7 is delight's 3rd sense: no pair at 2 (nor for the plurals, through the base), a pair at 3
+    assert pairs("joy n 2 0 2 2 00000007 00000005", "delight n 3 0 3 3 00000008 00000009 00000007") == set()
+    assert pairs("joy n 2 0 2 2 00000007 00000005", "delight n 3 0 3 3 00000008 00000009 00000007", 3) == both
+    # delight's 2nd sense (seen in the concordance): a pair
+    assert pairs("joy n 2 0 2 2 00000007 00000005", "delight n 3 0 3 3 00000008 00000007 00000009") == both
+    # ... but not when only the 1st sense was seen (tagsense_cnt 1): past it, no frequency order
+    assert pairs("joy n 2 0 2 2 00000007 00000005", "delight n 3 0 3 1 00000008 00000007 00000009") == set()
+    # joy's 2nd sense, delight's 1st: a pair
+    assert pairs("joy n 2 0 2 2 00000005 00000007", "delight n 3 0 3 0 00000007 00000008 00000009") == both
+    # a lexicon without the index files (an older `make data-text`) is refused, naming the fix
+    with pytest.raises(ValueError, match=r"expected a Lexicon with WordNet's sense order \(index.<pos> files\), got "
+                                         r"none; run `make data-text`"):
+        lexicon_pairs(tokens, Lexicon(set(), {"joy": {("noun", 5)}}, {}))
+
+
+def test_parse_index_reads_sense_order_and_names_a_malformed_line():
+    lines = ["  1 This software and database is being provided to you",
+             "good a 3 5 ! & ^ = + 3 2 01123148 00106020 01129977",
+             "hot_dog n 1 1 @ 1 0 07697537"]
+    assert parse_index(lines) == {"good": ((1123148, 106020, 1129977), 2), "hot_dog": ((7697537,), 0)}
+    with pytest.raises(ValueError, match=r"index\.adj:1: expected a WordNet index line"):
+        parse_index(["good a 3 0 3 2 01123148"], "index.adj")
+
+
 def test_cache_is_keyed_by_the_inputs_and_survives_damage(tmp_path):
-    parsed = parse_data(EXCERPT.splitlines())
-    pos = {"a": "adj", "s": "adj", "n": "noun"}
-    lex = Lexicon(antonym_pairs(parsed), {w: {(pos[t], off)} for off, (t, ws, _) in parsed.items() for w in ws}, {})
+    lex = _lexicon(parse_data(EXCERPT.splitlines()))
     tokens = ["[PAD]", "[UNK]", "joy", "delight", "sorrow", "good", "bad", "great"]
     g = torch.Generator().manual_seed(2)
     base = torch.randn(len(tokens), 6, generator=g)
@@ -145,6 +198,22 @@ ANTONYMS = [("good", "bad"), ("best", "worst"), ("cheap", "expensive"), ("strong
             ("love", "hate"), ("happy", "unhappy"), ("better", "worse"), ("hot", "cold")]
 SYNONYMS = [("cheap", "inexpensive"), ("hard", "difficult"), ("price", "cost"), ("terrible", "awful"),
             ("big", "large"), ("smell", "odor"), ("begin", "start"), ("buy", "purchase")]
+
+
+@needs_real
+@pytest.mark.skipif(not (TEXT / "wordnet" / "index.noun").is_file(), reason="WordNet index files absent: run `make data-text`")
+def test_real_synonym_pairs_keep_first_senses_and_drop_rare_ones():
+    lex = load_lexicon(str(TEXT / "wordnet"))
+    tokens = ["great", "big", "coffee", "chocolate", "love", "enjoy", "cheap", "inexpensive", "deal", "bargain",
+              "often", "frequently"]
+    name = lambda pairs: {frozenset((tokens[a], tokens[b])) for a, b in pairs.tolist()}  # noqa: E731
+    first = name(lexicon_pairs(tokens, lex)[0])
+    rare = {frozenset(p) for p in [("great", "big"), ("coffee", "chocolate"), ("love", "enjoy")]}
+    common = {frozenset(p) for p in [("cheap", "inexpensive"), ("deal", "bargain"), ("often", "frequently")]}
+    # great/big share only great's 6th and big's 13th sense ("pregnant"), coffee/chocolate coffee's 4th and
+    # chocolate's 3rd (a colour), love/enjoy love's 2nd and enjoy's 3rd: synonyms in some sense, not in the first two
+    assert all(lex.are_synonyms(*p) for p in rare) and not rare & first
+    assert common <= first
 
 
 @needs_real

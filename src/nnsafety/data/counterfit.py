@@ -20,9 +20,10 @@ speeds convergence), then every vector is renormalised. Pairs that are both syno
 count as antonyms only, and antonym pairs are not preserved (as their code does).
 
 The constraints here come from WordNet 3.0 (``wordnet.Lexicon``), not PPDB (the paper's synonyms):
-synonyms are two vocabulary words that are lemmas of one synset (any sense; single words, as the
-vocabulary has no multi-word tokens), or two inflections by one morphy rule of such lemmas
-("loves"/"enjoys"), kept when the base vectors put them at cosine ≥ ``SYNONYM_FLOOR``; antonyms are
+synonyms are two vocabulary words that are lemmas of one synset that is among the FIRST senses of
+both (``FIRST_SENSES``; single words, as the vocabulary has no multi-word tokens), or two inflections
+by one morphy rule of such lemmas ("loves"/"enjoys"), kept when the base vectors put them at cosine
+≥ ``SYNONYM_FLOOR``; antonyms are
 ``Lexicon.are_antonyms`` (direct antonyms, adjective clusters, inflections) plus one synonym hop
 (``expand_antonyms``). Both additions are ours, not the paper's. Everything is deterministic (no
 sampling; CPU float32).
@@ -43,7 +44,16 @@ DELTA, GAMMA, RHO, K, STEPS = 1.0, 0.0, 0.2, (0.1, 0.1, 0.1), 20
 # Chosen by reading 15 random Fine Foods vocabulary pairs per 0.05 bin of MiniLM cosine (from 0.3
 # most read as one meaning, below it fewer; docs/results.md), not on attack results.
 SYNONYM_FLOOR = 0.3
-_VERSION = "1"  # bump when the fit or the pairs change: part of the cache key
+# ... and only in a sense that is among the first FIRST_SENSES of BOTH words (WordNet's sense order,
+# index.<pos>; past the senses the Semantic Concordance saw, only the first: ``Lexicon.first_senses``).
+# Any sense let a word's rare sense pull it to another word's (read by eye, 13 of 30 swaps changed
+# the meaning: great ~ big share only "pregnant", great's 6th and big's 13th sense; coffee ~
+# chocolate only the colour, coffee's 4th and chocolate's 3rd). Two, not three, from reading 25
+# random Fine Foods vocabulary pairs per band (docs/results.md): the pairs within the first 2 senses
+# read as one meaning 20/25, those the 3rd adds 16/25, those later tagged senses add 12/25. Fixed
+# before any attack was rerun.
+FIRST_SENSES = 2
+_VERSION = "2"  # bump when the fit or the pairs change: part of the cache key
 
 
 def _unit(v: torch.Tensor) -> torch.Tensor:
@@ -133,9 +143,10 @@ def counter_fit(vectors: torch.Tensor, synonyms: torch.Tensor, antonyms: torch.T
     return unit
 
 
-def lexicon_pairs(tokens: Sequence[str], lexicon, valid: Optional[torch.Tensor] = None
-                  ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(synonym pairs, antonym pairs), unordered P×2 int64 ids i < j of ``tokens`` (module doc),
+def lexicon_pairs(tokens: Sequence[str], lexicon, valid: Optional[torch.Tensor] = None,
+                  first_senses: int = FIRST_SENSES) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(synonym pairs, antonym pairs), unordered P×2 int64 ids i < j of ``tokens`` (module doc:
+    synonyms share one of the ``first_senses`` first senses of both, ``Lexicon.first_senses``),
     both words ``valid`` (default: all)."""
     from .wordnet import inflection_rules
 
@@ -147,12 +158,13 @@ def lexicon_pairs(tokens: Sequence[str], lexicon, valid: Optional[torch.Tensor] 
             continue
         for b in lexicon.base_forms(w):
             by_base.setdefault(b, []).append(i)
-        if w in lexicon.synsets:  # a lemma: its synsets, any sense
-            for ss in lexicon.synsets[w]:
+        if w in lexicon.synsets:  # a lemma: its first senses
+            for ss in lexicon.synsets[w] & lexicon.first_senses(w, first_senses):
                 groups.setdefault((ss, ""), []).append(i)
-        else:  # an inflection: the synsets of its base under the rule that makes it, per part of speech
+        else:  # an inflection: the first senses of its base under the rule that makes it, per part of speech
             for pos, suffix, repl, form in inflection_rules(w):
-                for ss in lexicon.synsets.get(w[:len(w) - len(suffix)] + repl, ()):
+                base = w[:len(w) - len(suffix)] + repl
+                for ss in lexicon.synsets.get(base, set()) & lexicon.first_senses(base, first_senses):
                     if ss[0] == pos:
                         groups.setdefault((ss, form), []).append(i)
     syn = {(a, b) for ids in groups.values() for x, a in enumerate(ids) for b in ids[x + 1:] if a != b}
@@ -206,7 +218,7 @@ def counterfit_vectors(tokens: Sequence[str], base: torch.Tensor, found: torch.T
     unit = _unit(base.float())
     syn = syn[(unit[syn[:, 0]] * unit[syn[:, 1]]).sum(1) >= SYNONYM_FLOOR]
     ant = expand_antonyms(ant, syn)
-    h = hashlib.sha256(f"counterfit v{_VERSION} {K} {DELTA} {GAMMA} {RHO} {STEPS} {SYNONYM_FLOOR}\n".encode())
+    h = hashlib.sha256(f"counterfit v{_VERSION} {K} {DELTA} {GAMMA} {RHO} {STEPS} {SYNONYM_FLOOR} {FIRST_SENSES}\n".encode())
     h.update("\n".join(tokens).encode("utf-8"))
     for t in (base.float().contiguous(), found.to(torch.uint8), syn, ant):
         h.update(str(tuple(t.shape)).encode())

@@ -78,8 +78,8 @@ def wordnet_folder(root: Optional[str] = None) -> Path:
 
 def resolve_source(source: str = "auto", root: Optional[str] = None) -> str:
     """"counterfit_minilm", "minilm" or "spacy_md": ``auto`` is the counter-fitted MiniLM table when
-    MiniLM's package (the extra nlp) and WordNet's files (``make data-text``) are there, MiniLM's
-    own embeddings with the package alone, else spaCy md."""
+    MiniLM's package (the extra nlp) and WordNet's data and index files (``make data-text``) are
+    there, MiniLM's own embeddings with the package alone, else spaCy md."""
     if source not in SOURCES:
         raise ValueError(f"expected neighbour source one of {', '.join(SOURCES)}, got {source!r}")
     if source != "auto":
@@ -93,7 +93,9 @@ def resolve_source(source: str = "auto", root: Optional[str] = None) -> str:
     from .wordnet import POS
 
     folder = wordnet_folder(root)
-    return "counterfit_minilm" if all((folder / f"data.{p}").is_file() for p in POS) else "minilm"
+    # counter-fitting needs the synsets (data.*) and their sense order (index.*, ``counterfit.FIRST_SENSES``)
+    return "counterfit_minilm" if all((folder / f"{kind}.{p}").is_file() for p in POS for kind in ("data", "index")) \
+        else "minilm"
 
 
 def describe_neighbours(source: str, guard: bool) -> str:
