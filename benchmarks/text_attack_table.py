@@ -13,11 +13,16 @@ default ("textfooler, MiniLM not counter-fitted": MiniLM's own input embeddings,
 that the change of candidates and the change of model can be told apart. "Opposite AFINN" counts
 swaps between two words of opposite sign in the AFINN-165 sentiment lexicon (``afinn``, the dev
 extra), a check of the candidates independent of WordNet. ``--sample N`` then prints N random
-substitutions (seed 0) of a TextFooler row (``--sample-row``, default the default TextFooler) at
-20 % with their context, to be read by eye.
+substitutions (``--sample-seed``, default 0) of each TextFooler row named by ``--sample-row``
+(default the default TextFooler) at 20 % with their context, to be read by eye; ``--start`` and
+``-n`` choose the reviews ``[start, start + n)`` of the test split, ``--no-table`` prints the sample
+only (a fresh sample on other reviews needs no table).
 
     OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python benchmarks/text_attack_table.py \\
         --run runs/t19_erm128
+    # 40 fresh substitutions per table from reviews 200-399 (seed 1), read by eye in docs/results.md
+    ... text_attack_table.py --run runs/t19_erm128 --start 200 --no-table --sample 40 --sample-seed 1 \\
+        --sample-row textfooler "textfooler, MiniLM not counter-fitted"
 """
 from __future__ import annotations
 
@@ -56,15 +61,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--run", default="runs/t19_erm128")
     ap.add_argument("--out", default="runs/text_attack_table.json")
-    ap.add_argument("-n", type=int, default=200, help="first n test reviews")
-    ap.add_argument("--sample", type=int, default=0, help="print this many random substitutions of a row at 0.2")
-    ap.add_argument("--sample-row", default="textfooler", choices=[a for a in ATTACKS if a.startswith("textfooler")])
+    ap.add_argument("-n", type=int, default=200, help="n test reviews from --start")
+    ap.add_argument("--start", type=int, default=0, help="first test review")
+    ap.add_argument("--no-table", action="store_true", help="only the --sample substitutions")
+    ap.add_argument("--sample", type=int, default=0, help="print this many random substitutions of each row at 0.2")
+    ap.add_argument("--sample-seed", type=int, default=0)
+    ap.add_argument("--sample-row", nargs="+", default=["textfooler"],
+                    choices=[a for a in ATTACKS if a.startswith("textfooler")])
     args = ap.parse_args()
     torch.manual_seed(0)
     model = load_run(args.run).model.eval()
     vocab = Vocab.load(Path(args.run) / "vocab.json")
     test = load_dataset("fine_foods", split="test")
-    texts, y = list(test.texts[: args.n]), test.labels[: args.n]
+    if not 0 <= args.start < len(test.texts) or args.n < 1:
+        raise SystemExit(f"expected --start in [0, {len(test.texts)}) and -n >= 1, got {args.start} and {args.n}")
+    texts, y = list(test.texts[args.start: args.start + args.n]), test.labels[args.start: args.start + args.n]
     x = vocab.encode(texts)
     antonyms = load_lexicon(str(text_root(None) / "wordnet"))
     out_path = Path(args.out)
@@ -73,7 +84,7 @@ def main() -> None:
     print("| attack | max change | success | robust acc. | words changed | % of words | queries / review | "
           "queries / CPU s | CPU s | swaps to a WordNet antonym | swaps to opposite AFINN |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for p in (0.1, 0.2, 0.3):
+    for p in () if args.no_table else (0.1, 0.2, 0.3):
         for name in ATTACKS:
             if (name, p) not in done:
                 c0 = time.process_time()
@@ -96,13 +107,14 @@ def main() -> None:
     used = {f'{r["attack"]}: {r["params"].get("neighbours")}, {r["params"].get("importance")}'
             for r in rows if r["attack"].startswith("textfooler")}
     print("textfooler neighbours:", sorted(used))
-    if args.sample:
-        attack, kw = ATTACKS[args.sample_row]
+    for row in args.sample_row if args.sample else ():
+        attack, kw = ATTACKS[row]
         res = get_attack(attack, max_change=0.2, **kw).run(model, x, y, vocab=vocab, texts=texts)
         rows_, cols = torch.nonzero(res.x_adv != x, as_tuple=True)
-        pick = torch.randperm(len(rows_), generator=torch.Generator().manual_seed(0))[: args.sample].tolist()
-        print(f"{args.sample} random substitutions of {len(rows_)} ({args.sample_row}, 0.2, {res.params['neighbours']}):")
-        for n, i in enumerate(pick, 1):
+        pick = torch.randperm(len(rows_), generator=torch.Generator().manual_seed(args.sample_seed))[: args.sample]
+        print(f"{args.sample} random substitutions of {len(rows_)} ({row}, 0.2, {res.params['neighbours']}, "
+              f"reviews {args.start}-{args.start + len(texts) - 1}, seed {args.sample_seed}):")
+        for n, i in enumerate(pick.tolist(), 1):
             r, c = int(rows_[i]), int(cols[i])
             words = [vocab.tokens[int(t)] for t in x[r, max(0, c - 6): c + 7] if t != vocab.pad_id]
             at = c - max(0, c - 6)
