@@ -161,15 +161,6 @@ def test_synonym_pairs_need_a_shared_first_sense_of_both():
         lexicon_pairs(tokens, Lexicon(set(), {"joy": {("noun", 5)}}, {}))
 
 
-def test_parse_index_reads_sense_order_and_names_a_malformed_line():
-    lines = ["  1 This software and database is being provided to you",
-             "good a 3 5 ! & ^ = + 3 2 01123148 00106020 01129977",
-             "hot_dog n 1 1 @ 1 0 07697537"]
-    assert parse_index(lines) == {"good": ((1123148, 106020, 1129977), 2), "hot_dog": ((7697537,), 0)}
-    with pytest.raises(ValueError, match=r"index\.adj:1: expected a WordNet index line"):
-        parse_index(["good a 3 0 3 2 01123148"], "index.adj")
-
-
 def test_cache_is_keyed_by_the_inputs_and_survives_damage(tmp_path):
     lex = _lexicon(parse_data(EXCERPT.splitlines()))
     tokens = ["[PAD]", "[UNK]", "joy", "delight", "sorrow", "good", "bad", "great"]
