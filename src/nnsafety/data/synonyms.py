@@ -4,8 +4,9 @@ Jin et al. (AAAI 2020, TextFooler) take a word's N nearest neighbours by cosine 
 counter-fitted word vectors, kept when the similarity is at least δ (0.5 in the paper). Here the
 vectors are the pretrained ones a vocabulary already uses (spaCy's md vectors after ``make
 data-text``, see ``word_vectors``), MiniLM's input embeddings (the extra nlp), MiniLM's embeddings
-counter-fitted to WordNet's synonyms and antonyms (``"counterfit_minilm"``, ``counterfit``) or any
-V×E table, e.g. a model's own embedding. The first two are not counter-fitted, so antonyms are near
+counter-fitted to WordNet's synonyms (in their first senses) and antonyms (``"counterfit_minilm"``,
+``counterfit``) or any V×E table, e.g. a model's own embedding. The first two are not
+counter-fitted, so antonyms are near
 ("good"/"bad" at 0.53 in MiniLM's), and the spaCy md table even gives them one shared vector (a
 pruned cluster).
 
