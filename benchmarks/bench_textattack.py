@@ -20,8 +20,9 @@ recomputed; equal to the full forward up to float rounding) and, as a second row
 full forward per candidate (``FullForward``: what any other model gets). The peer calls the same
 network through its wrapper (a black box to it: it cannot use the one-word path).
 
-Neighbours, both sides the same table: MiniLM's input embeddings when the extra nlp is in the venv
-(else spaCy md), WordNet antonyms and identical vectors removed (``data.synonyms``; ``--source``).
+Neighbours, both sides the same table and the same vectors for the cosine floor: ``--source auto``
+= MiniLM's input embeddings counter-fitted to WordNet when the extra nlp is in the venv (else spaCy
+md), WordNet antonyms and identical vectors removed (``data.synonyms``, ``data.counterfit``).
 
 Both sides rank words by deleting them (ours: ``importance="delete"``, the default) and get the same
 word budget per review, ⌊p·n⌋ (the peer's own rule rounds up: ``run_peer`` sets its limit to ours).
@@ -51,8 +52,7 @@ import torch  # noqa: E402
 
 from nnsafety.attacks.text import STOP_WORDS, textfooler  # noqa: E402
 from nnsafety.data import Vocab, load_dataset  # noqa: E402
-from nnsafety.data.synonyms import describe_neighbours, resolve_source, vocab_neighbours  # noqa: E402
-from nnsafety.data.word_vectors import load_vectors  # noqa: E402
+from nnsafety.data.synonyms import describe_neighbours, resolve_source, source_vectors, vocab_neighbours  # noqa: E402
 from nnsafety.runs import load_run  # noqa: E402
 
 
@@ -74,13 +74,12 @@ def train_erm(run: Path, epochs: int) -> None:
 
 
 def neighbour_tables(vocab: Vocab, k: int, source: str = "auto"):
-    """Unit word vectors V×E of the vocabulary under ``source`` (auto: MiniLM's input embeddings with
-    the extra nlp, else spaCy md), which ids have one, and each id's k nearest by cosine with WordNet
+    """Unit word vectors V×E of the vocabulary under ``source`` (auto: counter-fitted MiniLM input
+    embeddings with the extra nlp, else spaCy md; ``source_vectors``), which ids have one, and each id's k nearest by cosine with WordNet
     antonyms and identical vectors removed (``vocab_neighbours``' guard; no cosine floor: both
     attacks apply ``min_cos`` themselves)."""
     source = resolve_source(source)
-    vec, found = load_vectors(source, vocab.tokens)
-    found[[vocab.pad_id, vocab.unk_id]] = False
+    vec, found = source_vectors(vocab.tokens, source)
     ids, cos = vocab_neighbours(vocab.tokens, k, -1.0, source=source, guard=True)
     unit = vec / vec.norm(dim=1, keepdim=True).clamp_min(1e-12)
     return unit, found, ids, cos, describe_neighbours(source, True)
@@ -190,7 +189,7 @@ def main() -> None:
     ap.add_argument("--min-sim", type=float, nargs="*", default=[],
                     help="also run ours with the MiniLM sentence floor(s) (needs the extra nlp; the peer is skipped)")
     ap.add_argument("--no-peer", action="store_true", help="ours only (e.g. in .venv, for --min-sim)")
-    ap.add_argument("--source", default="auto", help="neighbour vectors: auto (MiniLM with the extra nlp), minilm, spacy_md")
+    ap.add_argument("--source", default="auto", help="neighbour vectors: auto (counterfit_minilm with the extra nlp), counterfit_minilm, minilm, spacy_md")
     ap.add_argument("--rounds", type=int, default=3, help="rounds per budget, sides alternating in order; medians reported")
     args = ap.parse_args()
     os.environ.setdefault("NLTK_DATA", nltk_stopwords_dir())

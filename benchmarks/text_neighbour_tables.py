@@ -1,11 +1,13 @@
-"""docs/results.md, issue 19: TextFooler and synonym_swap before/after the synonym guard, same model.
+"""docs/results.md, issue 19: TextFooler and synonym_swap under each synonym table, same model.
 
 "before" = last session's TextFooler (spaCy md neighbours, no guard: clustered rows at cosine 1 and
-antonyms included; words ranked by setting them to [UNK]); "after" = the default now
-(``vocab_neighbours(source="auto", guard=True)``:
-MiniLM's input embeddings with the extra nlp, WordNet antonyms and identical vectors removed);
-"fallback" = the default without the extra nlp (spaCy md neighbours that WordNet lists as synonyms);
-both rank words by deleting them (the default now, as in the paper).
+antonyms included; words ranked by setting them to [UNK]); "minilm" = MiniLM's input embeddings,
+WordNet antonyms and identical vectors removed (the default before counter-fitting); "after" = the
+default now (``vocab_neighbours(source="auto", guard=True)``: with the extra nlp, MiniLM's input
+embeddings counter-fitted to WordNet, ``data.counterfit``, with the same guard); "fallback" = the
+default without the extra nlp (spaCy md neighbours that WordNet lists as synonyms); all but
+"before" rank words by deleting them (the default now, as in the paper). First it prints each
+table's candidates per word (k = 20, cosine ≥ 0.5: TextFooler's) and how many words have any.
 Model: the ERM text_cnn of ``bench_textattack.py`` (``runs/bench_textattack_erm``). TextFooler on
 the first 200 Fine Foods test reviews at 10/20/30 % of the words (k = 20, cosine ≥ 0.5); the 12
 text corruptions on the first 300 (seed 0), synonym_swap with both tables (k = 8, cosine ≥ 0.6,
@@ -50,8 +52,16 @@ def main() -> None:
     antonyms = load_lexicon(str(text_root(None) / "wordnet"))
     after = resolve_source("auto")
     # (source, guard, TextFooler's importance rule): "before" is last session's attack as it ran
-    tables = {"before": ("spacy_md", False, "unk"), "after": (after, True, "delete"), "fallback": ("spacy_md", True, "delete")}
-    out = {"attacks": [], "corruptions": {}}
+    tables = {"before": ("spacy_md", False, "unk"), "minilm": ("minilm", True, "delete"), "after": (after, True, "delete"),
+              "fallback": ("spacy_md", True, "delete")}
+    out = {"attacks": [], "corruptions": {}, "candidates": {}}
+    for name, (source, guard, _) in tables.items():
+        nb, _ = vocab_neighbours(vocab.tokens, 20, 0.5, source=source, guard=guard)
+        n = (nb >= 0).sum(1)
+        out["candidates"][name] = {"neighbours": describe_neighbours(source, guard), "per_word": float(n.double().mean()),
+                                   "words_with_any": int((n > 0).sum()), "vocabulary": len(vocab)}
+        print(f"{name} ({describe_neighbours(source, guard)}): {float(n.double().mean()):.2f} candidates per word, "
+              f"{int((n > 0).sum())} of {len(vocab)} words have any", flush=True)
     texts, y = list(test.texts[:200]), test.labels[:200]
     x = vocab.encode(texts)
     for name, (source, guard, importance) in tables.items():

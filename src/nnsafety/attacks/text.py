@@ -8,10 +8,10 @@ are scored together in batches; nothing is fetched at run time.
 
 - ``textfooler`` (Jin et al., AAAI 2020): positions by deletion importance (p_y drop when the word
   is deleted, the paper's Eq. 2; ``importance="unk"``: when it becomes [UNK]), candidates =
-  word-vector neighbours with cosine ≥ ``min_cos`` (``nnsafety.data.
-  synonyms``: MiniLM's input embeddings when the extra nlp is installed, else spaCy's md vectors,
-  with identical vectors and WordNet antonyms removed; the paper's counter-fitted vectors serve the
-  same purpose); among successful candidates the closest neighbour wins, else the one lowering p_y most;
+  word-vector neighbours with cosine ≥ ``min_cos`` (``nnsafety.data.synonyms``: with the extra nlp,
+  MiniLM's input embeddings counter-fitted to WordNet's synonyms and antonyms as the paper's vectors
+  are to PPDB's and WordNet's, ``data.counterfit``; else spaCy's md vectors; identical vectors and
+  WordNet antonyms removed); among successful candidates the closest neighbour wins, else the one lowering p_y most;
   with ``min_sim`` also the paper's sentence check, MiniLM cosine of 15-word windows
   (``text_similarity``, the extra nlp).
 - ``deepwordbug`` (Gao et al., IEEE S&P Workshops 2018): importance by [UNK] (as in TextAttack's
@@ -333,7 +333,7 @@ def textfooler(model: nn.Module, x: torch.Tensor, y: torch.Tensor, vocab=None, t
                antonym_guard: bool = True, importance: str = "delete") -> TextAttackResult:
     """TextFooler-style greedy word substitution (module doc). ``neighbours``: an id table V×K
     (default: the vocabulary's k neighbours at cosine ≥ min_cos under ``neighbour_source``, "auto"
-    = MiniLM with the extra nlp, else spaCy md, and with ``antonym_guard`` WordNet antonyms and
+    = counter-fitted MiniLM with the extra nlp, else spaCy md, and with ``antonym_guard`` WordNet antonyms and
     identical vectors dropped: ``data.synonyms.vocab_neighbours``; needs ``make data-text``).
     ``min_sim``: also keep only candidates whose ``sim_window``-word window has MiniLM sentence
     cosine ≥ ``min_sim`` to the original's (``text_similarity.SentenceSimilarity``; the extra nlp);

@@ -159,9 +159,10 @@ def register(sub) -> None:
     p.add_argument("--min-sim", dest="min_sim", type=unit_float, default=None,
                    help="textfooler: keep a substitution only if MiniLM's sentence cosine of its 15-word "
                         "window stays at least this (e.g. 0.84; needs the extra nlp)")
-    p.add_argument("--neighbours", choices=["auto", "minilm", "spacy_md"], default=None,
-                   help="textfooler: word vectors whose neighbours are the candidates (auto: minilm with the "
-                        "extra nlp, else spacy_md; both need `make data-text`)")
+    p.add_argument("--neighbours", choices=["auto", "counterfit_minilm", "minilm", "spacy_md"], default=None,
+                   help="textfooler: word vectors whose neighbours are the candidates (auto: counterfit_minilm, "
+                        "MiniLM's counter-fitted to WordNet synonyms in their first senses and antonyms, with the "
+                        "extra nlp, else spacy_md; all need `make data-text`)")
     p.add_argument("--no-antonym-guard", dest="no_antonym_guard", action="store_true",
                    help="textfooler: keep WordNet antonyms and identical (clustered) vectors among the candidates")
     p.add_argument("--version", default="standard", choices=["standard", "plus", "rand"], help="AutoAttack version")

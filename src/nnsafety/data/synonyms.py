@@ -3,17 +3,22 @@
 Jin et al. (AAAI 2020, TextFooler) take a word's N nearest neighbours by cosine similarity of
 counter-fitted word vectors, kept when the similarity is at least δ (0.5 in the paper). Here the
 vectors are the pretrained ones a vocabulary already uses (spaCy's md vectors after ``make
-data-text``, see ``word_vectors``), MiniLM's input embeddings (the extra nlp) or any V×E table,
-e.g. a model's own embedding. None is counter-fitted, so antonyms are near ("good"/"bad" at 0.53 in
-MiniLM's), and the spaCy md table even gives them one shared vector (a pruned cluster).
+data-text``, see ``word_vectors``), MiniLM's input embeddings (the extra nlp), MiniLM's embeddings
+counter-fitted to WordNet's synonyms (in their first senses) and antonyms (``"counterfit_minilm"``,
+``counterfit``) or any V×E table, e.g. a model's own embedding. The first two are not
+counter-fitted, so antonyms are near
+("good"/"bad" at 0.53 in MiniLM's), and the spaCy md table even gives them one shared vector (a
+pruned cluster).
 
 ``vocab_neighbours`` therefore guards by default (``guard=True``, ``wordnet.Lexicon``). MiniLM's
 neighbours lose those that WordNet marks as the word's antonym (direct, through adjective clusters
 and inflections) and any with the word's own vector. spaCy's md neighbours are mostly unrelated
 words even after that (its clusters' neighbours), so from spaCy only the neighbours that WordNet
-lists as synonyms (a shared synset, any sense) or inflections of the word are kept. The default
-source ``"auto"`` is MiniLM's input embeddings when the extra nlp is installed, else spaCy md
-(``resolve_source``); results record which (``describe_neighbours``).
+lists as synonyms (a shared synset, any sense) or inflections of the word are kept. The
+counter-fitted table gets the MiniLM guard on top (counter-fitting repels the WordNet antonyms to
+cosine ≤ 0 but stops after 20 steps). The default source ``"auto"`` is the counter-fitted MiniLM
+table when the extra nlp and WordNet are installed, else MiniLM's input embeddings with the extra
+nlp, else spaCy md (``resolve_source``); results record which (``describe_neighbours``).
 """
 from __future__ import annotations
 
@@ -59,12 +64,23 @@ def word_neighbours(vectors: torch.Tensor, k: int = 8, min_cos: float = 0.5,
     return ids, cos
 
 
-SOURCES = ("auto", "minilm", "spacy_md")
+SOURCES = ("auto", "counterfit_minilm", "minilm", "spacy_md")
 _SAME_VECTOR = 1 - 1e-6  # cosine above this: the identical (clustered) vector, not a neighbour
 
 
-def resolve_source(source: str = "auto") -> str:
-    """"minilm" or "spacy_md": ``auto`` is MiniLM when its package (the extra nlp) is installed."""
+def wordnet_folder(root: Optional[str] = None) -> Path:
+    """``root``/wordnet when it exists, else the default text root's (``make data-text``)."""
+    from .files_text import text_root
+    from .wordnet import WORDNET_DIR
+
+    folder = Path(root) / WORDNET_DIR if root is not None else None
+    return folder if folder is not None and folder.is_dir() else text_root(None) / WORDNET_DIR
+
+
+def resolve_source(source: str = "auto", root: Optional[str] = None) -> str:
+    """"counterfit_minilm", "minilm" or "spacy_md": ``auto`` is the counter-fitted MiniLM table when
+    MiniLM's package (the extra nlp) and WordNet's data and index files (``make data-text``) are
+    there, MiniLM's own embeddings with the package alone, else spaCy md."""
     if source not in SOURCES:
         raise ValueError(f"expected neighbour source one of {', '.join(SOURCES)}, got {source!r}")
     if source != "auto":
@@ -73,13 +89,18 @@ def resolve_source(source: str = "auto") -> str:
         from .text_wordpiece import minilm_package_dir
 
         minilm_package_dir()
-        return "minilm"
     except ValueError:
         return "spacy_md"
+    from .wordnet import POS
+
+    folder = wordnet_folder(root)
+    # counter-fitting needs the synsets (data.*) and their sense order (index.*, ``counterfit.FIRST_SENSES``)
+    return "counterfit_minilm" if all((folder / f"{kind}.{p}").is_file() for p in POS for kind in ("data", "index")) \
+        else "minilm"
 
 
 def describe_neighbours(source: str, guard: bool) -> str:
-    """What a result records about its candidates, e.g. "minilm, antonym guard"."""
+    """What a result records about its candidates, e.g. "counterfit_minilm, antonym guard"."""
     if not guard:
         return f"{source}, unguarded"
     return "spacy_md, WordNet synonyms only" if source == "spacy_md" else f"{source}, antonym guard"
@@ -108,28 +129,43 @@ def guard_neighbours(tokens: Sequence[str], ids: torch.Tensor, cos: torch.Tensor
     return out_ids, out_cos
 
 
+def source_vectors(tokens: Sequence[str], source: str = "auto", root: Optional[str] = None
+                   ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(vectors V×E, found V bool) of ``tokens`` under a neighbour source (``SOURCES``); [PAD] and
+    [UNK] are never found. "counterfit_minilm" fits MiniLM's rows (``counterfit.counterfit_vectors``:
+    cached, a few seconds the first time)."""
+    from .word_vectors import load_vectors
+
+    source = resolve_source(source, root)
+    fit = source == "counterfit_minilm"
+    table, found = load_vectors("minilm" if fit else source, tokens, root)
+    found[[i for i in (PAD_ID, UNK_ID) if i < len(found)]] = False
+    if fit:
+        from .counterfit import counterfit_vectors
+        from .wordnet import load_lexicon
+
+        table = counterfit_vectors(tokens, table, found, load_lexicon(str(wordnet_folder(root))))
+    return table, found
+
+
 def vocab_neighbours(tokens: Sequence[str], k: int = 8, min_cos: float = 0.5,
                      root: Optional[str] = None, source: str = "auto",
                      guard: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
     """``word_neighbours`` of a vocabulary's tokens under the word vectors ``source``: "spacy_md"
     (``make data-text``; raises FileNotFoundError naming the make target when absent), "minilm"
-    (MiniLM's input embeddings, the extra nlp; ValueError without it) or "auto" (``resolve_source``).
-    Words without a vector have none. ``guard`` (module doc; needs ``data/text/wordnet`` from ``make
-    data-text``) filters the 4k + 256 nearest, MiniLM's against WordNet antonyms and identical
-    vectors, spaCy's to WordNet synonyms and inflections, and keeps the k closest that remain."""
-    from .files_text import text_root
-    from .word_vectors import load_vectors
-    from .wordnet import WORDNET_DIR, load_lexicon
+    (MiniLM's input embeddings, the extra nlp; ValueError without it), "counterfit_minilm" (those
+    counter-fitted to WordNet, ``counterfit.counterfit_vectors``, cached; needs both) or "auto"
+    (``resolve_source``). Words without a vector have none. ``guard`` (module doc; needs
+    ``data/text/wordnet`` from ``make data-text``) filters the 4k + 256 nearest, MiniLM's (fitted
+    or not) against WordNet antonyms and identical vectors, spaCy's to WordNet synonyms and
+    inflections, and keeps the k closest that remain."""
+    from .wordnet import load_lexicon
 
-    source = resolve_source(source)
-    table, found = load_vectors(source, tokens, root)
-    found[[PAD_ID, UNK_ID]] = False
+    source = resolve_source(source, root)
+    table, found = source_vectors(tokens, source, root)
     if not guard:
         return word_neighbours(table, k, min_cos, valid=found)
-    folder = Path(root) / WORDNET_DIR if root is not None else None
-    if folder is None or not folder.is_dir():
-        folder = text_root(None) / WORDNET_DIR
-    lexicon = load_lexicon(str(folder))
+    lexicon = load_lexicon(str(wordnet_folder(root)))
     # the guard keeps the k first survivors of the 4k + 256 nearest: spaCy's clusters put up to
     # hundreds of words at cosine 1 ahead of any real neighbour
     ids, cos = word_neighbours(table, max(1, min(len(tokens) - 1, 4 * k + 256)), min_cos, valid=found)

@@ -1,11 +1,16 @@
 """Antonyms and synonyms from the WordNet 3.0 database files (no NLTK needed): the guard that keeps
 a word's opposite out of its "synonym" candidates.
 
-``make data-text`` unpacks WordNet 3.0's ``data.{adj,adv,noun,verb}`` and ``*.exc`` files from the
-Debian package wordnet-base into ``data/text/wordnet`` (WordNet 3.0 licence, Princeton University).
+``make data-text`` unpacks WordNet 3.0's ``data.{adj,adv,noun,verb}``, ``index.{adj,adv,noun,verb}``
+and ``*.exc`` files from the Debian package wordnet-base into ``data/text/wordnet`` (WordNet 3.0
+licence, Princeton University).
 Format (``wndb(5WN)``): one synset per line, ``offset lex_filenum ss_type w_cnt (word lex_id)×w_cnt
 p_cnt (pointer_symbol offset pos source/target)×p_cnt ... | gloss``; ``w_cnt`` is two hex digits,
-``source/target`` four hex digits (two word numbers, ``0000`` = the whole synsets).
+``source/target`` four hex digits (two word numbers, ``0000`` = the whole synsets). Index files
+(``parse_index``): one lemma per line, ``lemma pos synset_cnt p_cnt (ptr_symbol)×p_cnt sense_cnt
+tagsense_cnt (synset_offset)×synset_cnt``, the offsets in WordNet's sense order (most frequent in
+the Semantic Concordance first; the first ``tagsense_cnt`` senses were seen there, the rest follow in
+no frequency order).
 
 Two words are antonyms here when WordNet links a base form of each by an antonym pointer ``!``
 (direct antonyms, Miller's lexical relation, e.g. good/bad, cheap/expensive), or when they lie in
@@ -22,14 +27,25 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Dict, FrozenSet, Iterable, List, Set, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 WORDNET_DIR = "wordnet"
 POS = ("adj", "adv", "noun", "verb")
-# WordNet's morphy detachment rules (suffix, replacement), all parts of speech together
-_RULES = (("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"),
-          ("ies", "y"), ("es", "e"), ("es", ""), ("ed", "e"), ("ed", ""), ("ing", "e"), ("ing", ""),
-          ("er", ""), ("est", ""), ("er", "e"), ("est", "e"))
+# WordNet's morphy detachment rules per part of speech: (suffix, replacement, the inflection it undoes)
+MORPHY = {"noun": (("s", "", "plural"), ("ses", "s", "plural"), ("xes", "x", "plural"), ("zes", "z", "plural"),
+                   ("ches", "ch", "plural"), ("shes", "sh", "plural"), ("men", "man", "plural"), ("ies", "y", "plural")),
+          "verb": (("s", "", "3sg"), ("ies", "y", "3sg"), ("es", "e", "3sg"), ("es", "", "3sg"), ("ed", "e", "past"),
+                   ("ed", "", "past"), ("ing", "e", "ing"), ("ing", "", "ing")),
+          "adj": (("er", "", "comparative"), ("est", "", "superlative"), ("er", "e", "comparative"),
+                  ("est", "e", "superlative"))}
+_RULES = tuple(dict.fromkeys((s, r) for rules in MORPHY.values() for s, r, _ in rules))
+
+
+def inflection_rules(word: str) -> List[Tuple[str, str, str, str]]:
+    """(part of speech, suffix, replacement, inflection) of every morphy rule whose suffix ``word``
+    ends with (the base ``word[:-len(suffix)] + replacement`` may or may not be a lemma)."""
+    return [(pos, s, r, form) for pos, rules in MORPHY.items() for s, r, form in rules
+            if word.endswith(s) and len(word) > len(s)]
 
 
 def _word(raw: str) -> str:
@@ -62,6 +78,26 @@ def parse_data(lines: Iterable[str], path: str = "data file") -> Synsets:
     return out
 
 
+def parse_index(lines: Iterable[str], path: str = "index file") -> Dict[str, Tuple[Tuple[int, ...], int]]:
+    """{lemma: (synset offsets in sense order, tagsense_cnt)} of one ``index.<pos>`` file (licence
+    lines, which start with spaces, skipped)."""
+    out = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith(" "):
+            continue
+        f = line.split()
+        try:
+            count, p_cnt = int(f[2]), int(f[3])
+            at = 4 + p_cnt
+            tagged, offsets = int(f[at + 1]), tuple(int(x) for x in f[at + 2:at + 2 + count])
+            if len(offsets) != count:
+                raise IndexError(f"{len(offsets)} of {count} synset offsets")
+        except (IndexError, ValueError) as e:
+            raise ValueError(f"{path}:{n}: expected a WordNet index line (wndb format), got {line[:60]!r} ({e})") from None
+        out[f[0].lower()] = (offsets, tagged)
+    return out
+
+
 def antonym_pairs(synsets: Synsets) -> Set[FrozenSet[str]]:
     """Unordered lemma pairs that are direct antonyms or indirect ones through adjective clusters
     (module doc) in one part of speech's synsets."""
@@ -89,13 +125,17 @@ def antonym_pairs(synsets: Synsets) -> Set[FrozenSet[str]]:
     return pairs
 
 
+Senses = Dict[Tuple[str, str], Tuple[Tuple[int, ...], int]]
+
+
 class Lexicon:
     """``are_antonyms(a, b)`` and ``are_synonyms(a, b)`` over WordNet's lemmas, with base forms of
-    inflected words (module doc)."""
+    inflected words (module doc); ``senses`` {(lemma, part of speech): (offsets in sense order,
+    tagsense_cnt)} from the index files, None without them."""
 
     def __init__(self, pairs: Set[FrozenSet[str]], synsets: Dict[str, Set[Tuple[str, int]]],
-                 exceptions: Dict[str, Set[str]]) -> None:
-        self.synsets, self.exceptions = synsets, exceptions
+                 exceptions: Dict[str, Set[str]], senses: Optional[Senses] = None) -> None:
+        self.synsets, self.exceptions, self.senses = synsets, exceptions, senses
         self.opposite: Dict[str, Set[str]] = {}
         for p in pairs:
             if len(p) == 2:
@@ -109,6 +149,19 @@ class Lexicon:
         out = {w} | self.exceptions.get(w, set())
         out |= {w[:-len(s)] + r for s, r in _RULES if w.endswith(s) and len(w) > len(s) and w[:-len(s)] + r in self.synsets}
         return frozenset(out)
+
+    def first_senses(self, lemma: str, k: int) -> Set[Tuple[str, int]]:
+        """(part of speech, offset) of the lemma's first ``min(k, max(1, tagsense_cnt))`` senses
+        in each part of speech: its first sense always, further ones only while the Semantic
+        Concordance saw them (untagged senses have no frequency order)."""
+        if self.senses is None:
+            raise ValueError("expected a Lexicon with WordNet's sense order (index.<pos> files), got none; "
+                             "run `make data-text`")
+        out = set()
+        for pos in POS:
+            offsets, tagged = self.senses.get((lemma, pos), ((), 0))
+            out |= {(pos, o) for o in offsets[:min(k, max(1, tagged))]}
+        return out
 
     def are_antonyms(self, a: str, b: str) -> bool:
         fb = self.base_forms(b)
@@ -124,11 +177,13 @@ class Lexicon:
 
 @functools.lru_cache(maxsize=2)
 def load_lexicon(folder: str) -> Lexicon:
-    """``Lexicon`` of the WordNet files in ``folder`` (``data/text/wordnet`` after ``make data-text``)."""
+    """``Lexicon`` of the WordNet files in ``folder`` (``data/text/wordnet`` after ``make data-text``;
+    without the index files, of an older install, ``senses`` is None)."""
     root = Path(folder)
     pairs: Set[FrozenSet[str]] = set()
     synsets: Dict[str, Set[Tuple[str, int]]] = {}
     exceptions: Dict[str, Set[str]] = {}
+    senses: Optional[Senses] = {} if all((root / f"index.{p}").is_file() for p in POS) else None
     for pos in POS:
         path = root / f"data.{pos}"
         if not path.is_file():
@@ -139,10 +194,14 @@ def load_lexicon(folder: str) -> Lexicon:
         for offset, (_, words, _) in parsed.items():
             for w in words:
                 synsets.setdefault(w, set()).add((pos, offset))
+        if senses is not None:
+            index = root / f"index.{pos}"
+            with open(index, encoding="utf-8", errors="replace") as f:
+                senses.update(((w, pos), v) for w, v in parse_index(f, str(index)).items())
         exc = root / f"{pos}.exc"
         if exc.is_file():
             for line in exc.read_text(encoding="utf-8", errors="replace").splitlines():
                 parts = line.split()
                 if len(parts) >= 2:
                     exceptions.setdefault(parts[0].lower(), set()).update(p.lower() for p in parts[1:])
-    return Lexicon(pairs, synsets, exceptions)
+    return Lexicon(pairs, synsets, exceptions, senses)

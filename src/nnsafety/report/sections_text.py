@@ -118,8 +118,10 @@ def _success_at(res, budget: float) -> float:
 def _attacks(ctx: AuditContext) -> Tuple[Dict[str, object], str]:
     """The text attacks this audit runs, and where their word candidates come from. With word
     vectors (``make data-text``) TextFooler and HotFlip both draw replacements from each word's
-    neighbours (cosine ≥ 0.5; MiniLM's with the extra nlp, else spaCy md; WordNet antonyms and
-    identical vectors removed: ``data.synonyms``), so every attack keeps the meaning; without them
+    neighbours (cosine ≥ 0.5; ``resolve_source("auto")``: MiniLM's input embeddings counter-fitted to
+    WordNet with the extra nlp and WordNet's files, MiniLM's own with the extra alone, else spaCy md;
+    WordNet antonyms and identical vectors removed: ``data.synonyms``), meant to keep the meaning
+    (read by eye, 35 of 40 sampled TextFooler swaps do: docs/results.md, issue 19); without them
     TextFooler is not run and HotFlip may use any word ("hotflip (any word)": it can swap "great"
     for "awful", which changes the label, so it is shown but not judged)."""
     from ..attacks.text import deepwordbug, hotflip, textfooler
