@@ -37,6 +37,7 @@ from nnsafety import runs  # noqa: E402
 from nnsafety.backdoor.detect import run_context  # noqa: E402
 from nnsafety.backdoor.detectors import create_detector  # noqa: E402
 from nnsafety.backdoor.detectors.dbs_text import STATISTICS as DBS_STATISTICS  # noqa: E402
+from nnsafety.backdoor.detectors.firm_scan import STATISTICS as FIRM_STATISTICS  # noqa: E402
 from nnsafety.backdoor.detectors.vocab_scan import STATISTICS  # noqa: E402
 from nnsafety.backdoor.evaluate_zoo import roc_auc  # noqa: E402
 from nnsafety.backdoor.scan_eval import bootstrap_auc  # noqa: E402
@@ -49,28 +50,33 @@ DETECTORS = {  # name -> (registered detector, settings, data-free?)
     "vocab_scan": ("vocab_scan", {"data_free": True}, True),
     "vocab_scan_clean": ("vocab_scan", {"data_free": False}, False),
     "dbs_inversion": ("dbs_inversion", {}, True),
+    "firm_scan": ("firm_scan", {}, True),
 }
-STATS = ("flip_rate", "target_prob", "hard_flip_rate") + STATISTICS + DBS_STATISTICS
-KEEP = ("margin_k", "flip_k")  # per trigger length, kept for the tables (not statistics)
+STATS = ("flip_rate", "target_prob", "hard_flip_rate") + STATISTICS + DBS_STATISTICS + FIRM_STATISTICS
+STALE = {"vocab_scan": STATISTICS, "vocab_scan_clean": STATISTICS, "firm_scan": FIRM_STATISTICS}  # rescored when a statistic is missing
+KEEP = ("margin_k", "flip_k", "word_id")  # per trigger length, kept for the tables (not statistics)
 FAMILIES = ("rare_word", "insert_sent", "char")
 
 
-def score_model(path: Path, out: Optional[dict] = None) -> dict:
-    """Every detector's statistics on one model (only those missing from ``out``, when given)."""
+def score_model(path: Path, out: Optional[dict] = None, only: Optional[list] = None) -> dict:
+    """Every detector's statistics on one model (only those missing from ``out``, when given; with
+    ``only``, just those detectors, ``noise_df`` included if named)."""
     from nnsafety.metrics.noise_text import text_noise_response
 
     run = runs.load_run(path)
     ctx = run_context(run, n_clean=N_PROBES)
     out = dict(out or {})
     for name, (det, kw, _) in DETECTORS.items():
-        if name in out and not (det == "vocab_scan" and set(STATISTICS) - set(out[name])):
+        if only is not None and name not in only:
+            continue
+        if name in out and not set(STALE.get(name, ())) - set(out[name]):
             continue
         t0 = time.process_time()
         r = create_detector(det, **kw).detect(run.model, ctx)
         out[name] = ({k: r.details[k] for k in STATS + KEEP if k in r.details} if set(STATS) & set(r.details)
                      else {"score": [r.score if c == r.target_class else 0.0 for c in range(ctx.num_classes)]})
         out[name]["cpu_s"] = time.process_time() - t0
-    if "noise_df" in out:
+    if "noise_df" in out or (only is not None and "noise_df" not in only):
         return out
     x = ctx.clean[0]
     t0 = time.process_time()
@@ -113,7 +119,7 @@ def evaluate(rows: list, rules: Optional[list] = None) -> list:
     odd = np.array([r["seed"] % 2 == 1 for r in rows])
     fixed = {t["detector"]: t for t in rules or []}
     table = []
-    for name in list(DETECTORS) + ["noise_df"]:
+    for name in [n for n in list(DETECTORS) + ["noise_df"] if n in rows[0]["scores"]]:
         data_free = DETECTORS[name][2] if name in DETECTORS else True
         cpu = float(np.mean([r["scores"][name]["cpu_s"] for r in rows]))
         if rules is not None:
@@ -142,7 +148,13 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--rules", help="a table written by this script on another zoo: judge its statistics and "
                                     "thresholds on every model of this zoo (new seeds) instead of choosing them here")
+    ap.add_argument("--only", help="comma-separated detectors to score (default: all, and noise_df); "
+                                   "the others are left out of the scores and the table")
     args = ap.parse_args()
+    only = args.only.split(",") if args.only else None
+    unknown = sorted(set(only or []) - set(DETECTORS) - {"noise_df"})
+    if unknown:
+        ap.error(f"unknown detector(s) {', '.join(unknown)}; expected some of {', '.join(list(DETECTORS) + ['noise_df'])}")
     rules = json.loads(Path(args.rules).read_text())["table"] if args.rules else None
     torch.set_num_threads(1)
     zoo = Path(args.zoo)
@@ -153,13 +165,13 @@ def main() -> None:
     rows = []
     for rec in records:
         have = done[rec["id"]]["scores"] if rec["id"] in done else {}
-        stale = any(set(STATISTICS) - set(have.get(k, STATISTICS)) for k in ("vocab_scan", "vocab_scan_clean"))
-        if rec["id"] in done and (set(DETECTORS) - set(have) or stale):
-            done[rec["id"]]["scores"] = score_model(zoo / rec["path"], done[rec["id"]]["scores"])
+        stale = any(set(v) - set(have.get(k, v)) for k, v in STALE.items())
+        if rec["id"] in done and (set(only or DETECTORS) - set(have) or stale):
+            done[rec["id"]]["scores"] = score_model(zoo / rec["path"], done[rec["id"]]["scores"], only)
         row = done.get(rec["id"]) or {"id": rec["id"], "seed": rec["seed"], "arch": rec["arch"],
                                        "trigger": rec["trigger"], "target": rec["target"], "rate": rec["rate"],
                                        "asr": rec["asr"], "c_acc": rec["c_acc"], "attacker": rec.get("attacker"),
-                                       "scores": score_model(zoo / rec["path"])}
+                                       "scores": score_model(zoo / rec["path"], only=only)}
         row["label"] = int(rec["backdoored"])
         row["usable"] = rec["id"] in usable
         rows.append(row)
