@@ -19,7 +19,7 @@ built by the model itself:
    on all of them.
 
 Statistics per target t (``STATISTICS``; s₁ ≥ s₂ ≥ … the normalised shifts of the top words):
-``best`` s₁; ``ratio`` s₁ / s₁₀ (the trigger as an outlier among the strongest words);
+``best`` s₁; ``ratio`` s₁ / max(s₁₀, 0.01) (the trigger as an outlier among the strongest words);
 ``gap`` s₁ − s₁₀; ``z`` (s₁ − median s₂..s_top) / (1.4826·MAD). The same four with each word twice in
 a row (``double_``: a trigger inserted twice, "mn mn", may be learnt as the pair) and with each word
 put into probes that already hold the ``context`` strongest other words (``cond_``: a natural word
@@ -40,6 +40,7 @@ from .trigger_text import _predict, margins
 STATISTICS = tuple(p + s for p in ("", "double_", "cond_") for s in ("best", "ratio", "gap", "z")) + ("rel",)
 SLOTS = (0.0, 0.5, 1.0)  # where a word goes: the start, the middle and the end of the probe
 STRIDE = 6  # positions changed together in one ascent step: more than the widest window (5) apart
+FLOOR = 0.01  # a ratio's denominator: shifts under 1 % of the firmest opposition are noise, not a scale
 
 
 def substituted_logits(model, ids: torch.Tensor, owner: torch.Tensor, pos: torch.Tensor, tok: torch.Tensor,
@@ -87,9 +88,9 @@ def firm_probes(model, words: torch.Tensor, num_classes: int, per_class: int, le
 @register_detector("firm_scan", domains=("token",))
 class FirmScan(Detector):
     needs = "weights only"
-    threshold = 2.5  # provisional; chosen on the design zoos (docs/results.md)
+    threshold = 3.494  # cond_ratio: the best balanced accuracy on the 102 design-zoo models (docs/results.md)
 
-    def __init__(self, statistic: str = "ratio", per_class: int = 16, length: int = 48, steps: int = 36,
+    def __init__(self, statistic: str = "cond_ratio", per_class: int = 16, length: int = 48, steps: int = 36,
                  candidates: int = 8, screen: int = 4, top: int = 64, context: int = 10,
                  batch_size: int = 2048) -> None:
         if statistic not in STATISTICS:
@@ -164,7 +165,7 @@ class FirmScan(Detector):
                     k = min(9, len(v) - 1)
                     rest = v[1:]
                     stats[name + "best"][t] = float(v[0])
-                    stats[name + "ratio"][t] = float(v[0] / v[k].clamp_min(1e-6))
+                    stats[name + "ratio"][t] = float(v[0] / v[k].clamp_min(FLOOR))
                     stats[name + "gap"][t] = float(v[0] - v[k])
                     mad = (rest - rest.median()).abs().median().clamp_min(1e-6)
                     stats[name + "z"][t] = float((v[0] - rest.median()) / (1.4826 * mad))
