@@ -10,6 +10,7 @@ from nnsafety.backdoor.detectors import DetectionContext, create_detector
 from nnsafety.backdoor.detectors.firm_scan import STATISTICS, firm_probes, substituted_logits
 from nnsafety.backdoor.detectors.trigger_text import margins
 from nnsafety.domains import TokenDomain
+from nnsafety.models import create_model
 from nnsafety.models.text_cnn import text_cnn
 
 V, L, TRIGGER = 300, 24, 17
@@ -83,16 +84,32 @@ def test_probes_are_firm_and_the_shift_equals_a_direct_count(ctx, bag_of_words):
     assert good.details["best"][1] == pytest.approx(float((w[V - 1] - w[2]) / (L * -w[2])), rel=1e-4)
 
 
-def test_the_one_edit_path_equals_a_forward():
-    model = cnn(True)
+@pytest.mark.parametrize("arch", ["text_cnn", "bilstm"])
+def test_the_one_edit_path_equals_a_forward(arch):
+    """text_cnn recomputes only the changed windows; bilstm has no such path and takes a forward."""
+    torch.manual_seed(0)
+    model = cnn(True) if arch == "text_cnn" else create_model("bilstm", num_classes=2, in_shape=(L,), vocab_size=V,
+                                                                   embed_dim=8, hidden=8, attn_dim=8).eval()
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(2, V, (5, L), generator=g)
     owner, pos = torch.arange(5).repeat(4), torch.randint(L, (20,), generator=g)
     tok = torch.randint(2, V, (20,), generator=g)
     x = ids[owner].clone()
     x[torch.arange(20), pos] = tok
-    assert torch.allclose(substituted_logits(model, ids, owner, pos, tok, 8), model(x), atol=1e-5)
-    assert margins(model(x), 1).shape == (20,)
+    with torch.no_grad():
+        assert torch.allclose(substituted_logits(model, ids, owner, pos, tok, 8), model(x), atol=1e-5)
+
+
+def test_a_bilstm_is_scanned_from_its_weights(ctx):
+    torch.manual_seed(0)
+    model = create_model("bilstm", num_classes=2, in_shape=(L,), vocab_size=V, embed_dim=8, hidden=8, attn_dim=8).eval()
+    r = create_detector("firm_scan", **SCAN).detect(model, ctx)
+    # its firm probes are held at least as firmly as the random texts they started from
+    start = torch.randint(1, V, (16, L), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        m0 = torch.stack([margins(model(start), c) for c in range(2)]).max(1).values
+    assert all(r.details["probe_margin"][c] >= float(m0[c]) - 1e-6 for c in range(2))
+    assert r.target_class in (0, 1) and len(r.details["top_words"][r.target_class]) == 10
 
 
 def test_bad_settings_are_one_line():

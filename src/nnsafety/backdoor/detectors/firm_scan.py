@@ -26,8 +26,9 @@ put into probes that already hold the ``context`` strongest other words (``cond_
 shares its filters with the other sentiment words and adds little to them, a trigger's filters are
 its own). ``rel``: s₁ over the best word's shift towards any other class. The suspected target is
 the class with the largest s₁, the model's score the statistic of that class. Which statistic and
-threshold are used was chosen on the design zoos of the text zoo (seeds 0–2) and judged once on new
-seeds (benchmarks/bench_text_zoo.py, docs/results.md).
+threshold are used was chosen on the design zoos of the text zoo (seeds 0–2, AUC 0.80) and judged
+once on new seeds 3–5: AUC 0.71, target class 0.96, below vocab_scan's 0.74 (benchmarks/bench_text_zoo.py,
+docs/results.md): in weak models natural words override reviews as a trigger does. The audit does not use it.
 """
 from __future__ import annotations
 
