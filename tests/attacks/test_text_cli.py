@@ -78,8 +78,8 @@ def test_train_poisoned_text_run_and_eval_with_its_vocabulary(tmp_path, capsys):
     assert test.vocab.tokens == vocab and torch.equal(test.ids, test.vocab.encode(test.texts))
     assert main(["detect", str(out), "--method", "all", "--json"]) == 0  # the token-domain detectors only
     found = json.loads(capsys.readouterr().out)
-    assert [r["detector"] for r in found] == ["dbs_inversion", "embedding_outlier", "strip_text", "trigger_inversion", "trigger_token",
-                                                     "vocab_scan"]
+    assert [r["detector"] for r in found] == ["dbs_inversion", "embedding_outlier", "firm_scan", "strip_text",
+                                              "trigger_inversion", "trigger_token", "vocab_scan"]
     assert main(["eval", str(out), "--poison", "rare_word", "--json"]) == 0  # the recorded attack, text metrics
     m = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert m["attack"] == "rare_word" and m["target"] == 1 and 0 <= m["attack_success_rate"] <= 1
