@@ -28,9 +28,9 @@ NOISE_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 JUDGED_LENGTH = 1  # one-word triggers decide the verdict: two natural words already move most texts of a small model
 # the 62-model text zoo and the 40 new-seed models of two later zoos, pooled (docs/results.md, #19):
 # on the new seeds alone the rule flagged 3 of 20 clean, more than on the first zoo (1 of 32)
-TEXT_ZOO = ("on 102 models of three text zoos (docs/results.md) this rule flagged 4 of 52 clean and 33 of 50 "
-            "backdoored models (30 with the right target; rare words 21 of 25, character triggers 9 of 11, "
-            "inserted sentences 3 of 14)")
+TEXT_ZOO = ("on 158 models of six text zoos (docs/results.md, seeds 0-5) this rule flagged 9 of 82 clean and 47 of 76 "
+            "backdoored models (44 with the right target; rare words 28 of 37, character triggers 14 of 16, "
+            "inserted sentences 5 of 23)")
 N_TRIGGER_PROBES = 100  # the first audit texts searched for a trigger
 
 
