@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from nnsafety.corruptions import CORRUPTIONS, _filters, _jit
+from nnsafety.corruptions import CORRUPTIONS, _filters, _jit, corrupt
 from nnsafety.corruptions.digital import _pixelate_torch
 from nnsafety.corruptions.jpeg import jpeg_roundtrip, jpeg_roundtrip_torch
 from nnsafety.corruptions.spatter import _zero_below, canny, distance_to, edge_distance
-from nnsafety.corruptions.textures import plasma_fractal
+from nnsafety.corruptions.textures import frost_texture, plasma_fractal
 
 from ._photos import photos_u8
 
@@ -130,6 +130,28 @@ def test_compiled_plasma_equals_torch_path(n, size, decay, monkeypatch):
     got = plasma_fractal(n, size, decay, torch.Generator().manual_seed(n), x)
     monkeypatch.setenv("NNSAFETY_JIT", "0")
     assert torch.equal(got, plasma_fractal(n, size, decay, torch.Generator().manual_seed(n), x))
+
+
+@pytest.mark.parametrize("name", ["frost", "fog"])
+@pytest.mark.parametrize("shape,dtype", [((6, 3, 32, 32), torch.float32), ((2, 3, 224, 224), torch.float32),
+                                         ((3, 1, 37, 45), torch.float32), ((2, 3, 40, 33), torch.float64)])
+def test_compiled_frost_and_fog_equal_torch_path(name, shape, dtype, monkeypatch):
+    """Whole corruptions, every severity: frost's needle layer (the compiled one adds each seed
+    tap by tap, fma as torch's add_ with alpha) and both plasma crops (scaled, cropped and cast
+    in one compiled pass) give the same pixels as the torch path from the same draws."""
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(1)).to(dtype)
+    got = [corrupt(x, name, s, torch.Generator().manual_seed(s)) for s in range(1, 6)]
+    monkeypatch.setenv("NNSAFETY_JIT", "0")
+    for s in range(1, 6):
+        assert torch.equal(got[s - 1], corrupt(x, name, s, torch.Generator().manual_seed(s))), s
+
+
+def test_compiled_frost_texture_equals_torch_path_with_lines_longer_than_the_image(monkeypatch):
+    """6×7 maps: the needles' taps reach 10 px, past every border."""
+    like = torch.zeros(4, 3, 6, 7)
+    got = frost_texture(4, 3, 6, 7, torch.Generator().manual_seed(0), like)
+    monkeypatch.setenv("NNSAFETY_JIT", "0")
+    assert torch.equal(got, frost_texture(4, 3, 6, 7, torch.Generator().manual_seed(0), like))
 
 
 @pytest.mark.parametrize("shape", [(70, 3, 32, 32), (300, 1, 16, 16), (1, 3, 512, 520), (2, 1, 300, 700)])

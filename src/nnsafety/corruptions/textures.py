@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 import torch
 
 from . import _filters as flt, _jit
@@ -13,21 +14,28 @@ from ._buffers import new_buffer
 from .base import rand, randint, randn, uniform
 
 
+_NUMPY = {torch.float32: np.float32, torch.float64: np.float64}
+
+
 def next_power_of_2(n: int) -> int:
     return 1 if n <= 1 else 1 << (int(n) - 1).bit_length()
 
 
 def plasma_fractal(n: int, mapsize: int, wibbledecay: float, g: Optional[torch.Generator],
-                   like: torch.Tensor) -> torch.Tensor:
+                   like: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """N diamond-square height maps of side ``mapsize`` (a power of 2), each scaled to [0, 1].
 
     A batched port of ``plasma_fractal`` in ``make_cifar_c.py`` (itself from FLHerne/mapgen):
     each midpoint is the mean of its 4 neighbours (wrapping around) plus wibble·U(−wibble, wibble),
     with wibble starting at 100 and divided by ``wibbledecay`` at every level. Computed in float64.
+    ``out``: an N×h×w tensor (h, w <= mapsize) that receives the top-left h×w of the scaled maps
+    in its dtype instead, and is returned.
     """
     if mapsize & (mapsize - 1):
         raise ValueError(f"expected a power-of-2 mapsize, got {mapsize}")
-    m = new_buffer((n, mapsize, mapsize), like, torch.float64).zero_()
+    m = new_buffer((n, mapsize, mapsize), like, torch.float64)
+    # every point but the corner (0, 0) is written by one level before any level reads it
+    m[:, 0, 0] = 0
     step, wibble = mapsize, 100.0
 
     def wibbled_mean(a: torch.Tensor, out: torch.Tensor) -> None:
@@ -36,7 +44,7 @@ def plasma_fractal(n: int, mapsize: int, wibbledecay: float, g: Optional[torch.G
         torch.add(u, a, alpha=0.25, out=out)
 
     if _jit.usable(like):  # one compiled pass per level on the same draws (same maps, tested)
-        from ._jit_plasma import plasma_level
+        from ._jit_plasma import plasma_level, plasma_scale
         f32 = like.new_empty(0, dtype=torch.float32)
         while step >= 2:
             k = mapsize // step
@@ -44,6 +52,9 @@ def plasma_fractal(n: int, mapsize: int, wibbledecay: float, g: Optional[torch.G
             plasma_level(m.numpy(), step, wibble, *draws)
             step //= 2
             wibble /= wibbledecay
+        out = m if out is None else out
+        plasma_scale(m.numpy(), out.numpy())  # the scaling below, crop and cast in one pass
+        return out
     while step >= 2:
         half, k = step // 2, mapsize // step
         # the corners with their wrap-around row and column appended (the original's np.roll)
@@ -63,7 +74,8 @@ def plasma_fractal(n: int, mapsize: int, wibbledecay: float, g: Optional[torch.G
         step //= 2
         wibble /= wibbledecay
     m -= m.amin(dim=(1, 2), keepdim=True)
-    return m.div_(m.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12))
+    m.div_(m.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12))
+    return m if out is None else out.copy_(m[:, :out.shape[1], :out.shape[2]])
 
 
 # Statistics of the five frost photos the original draws from (idx = np.random.randint(5), so
@@ -141,16 +153,25 @@ def frost_texture(n: int, channels: int, h: int, w: int, g: Optional[torch.Gener
     """
     dt = like.dtype
     style = randint(0, len(FROST_STD), (n,), g, like)
-    coarse = plasma_fractal(n, next_power_of_2(max(h, w)), 2.0, g, like)[:, :h, :w]
-    if coarse.dtype != dt:  # a float64 batch keeps the view (its sums run in the view's order)
-        coarse = new_buffer((n, h, w), like).copy_(coarse)
-    hit = rand((n, h, w), g, like) < 0.025
-    seeds = rand((n, h, w), g, like).add_(0.5).mul_(hit)
+    side = next_power_of_2(max(h, w))
+    if dt == torch.float64:  # a float64 batch keeps the view (its sums run in the view's order)
+        coarse = plasma_fractal(n, side, 2.0, g, like)[:, :h, :w]
+    else:
+        coarse = plasma_fractal(n, side, 2.0, g, like, out=new_buffer((n, h, w), like))
+    hit_u, val_u = rand((n, h, w), g, like), rand((n, h, w), g, like)  # seed = (val_u + 0.5)·[hit_u < 0.025]
     length = max(5.0, round(min(h, w) / 16))
     # three needle directions per call, shared by the batch (the original's crops of five photos
     # share their crystals' orientations too): every tap is then one strided slice, no gather
     angles = uniform(-180.0, 180.0, (3,), g, like.new_empty(0, device="cpu"))
-    needles = _needles(seeds, *flt.motion_blur_taps(length, length / 2, angles))
+    wts, oy, ox = flt.motion_blur_taps(length, length / 2, angles)
+    if _jit.usable(like):
+        from ._jit_frost import needles as compiled_needles
+        needles = new_buffer((n, h, w), like)
+        scalar = _NUMPY[dt]  # the thresholds in x's dtype, as torch's ops on the tensors use them
+        compiled_needles(hit_u.numpy(), val_u.numpy(), scalar(0.025), scalar(0.5), wts.to(dt).numpy(),
+                         oy.numpy(), ox.numpy(), needles.numpy())
+    else:
+        needles = _needles(val_u.add_(0.5).mul_(hit_u < 0.025), wts, oy, ox)
     grain = randn((n, h, w), g, like).mul_(0.25)
     # a light blur makes the needles sub-pixel thin, as in CIFAR-10-C's 0.2×-downscaled photos
     needles = flt.gaussian_filter(needles, 0.5)
