@@ -13,7 +13,7 @@ import torch
 from nnsafety.corruptions import CORRUPTIONS, _filters, _jit, corrupt
 from nnsafety.corruptions.digital import _pixelate_torch
 from nnsafety.corruptions.jpeg import jpeg_roundtrip, jpeg_roundtrip_torch
-from nnsafety.corruptions.spatter import _zero_below, canny, distance_to, edge_distance
+from nnsafety.corruptions.spatter import _zero_below, canny, distance_to, edge_distance, water_shading_torch
 from nnsafety.corruptions.textures import frost_texture, plasma_fractal
 
 from ._photos import photos_u8
@@ -121,6 +121,48 @@ def test_compiled_edge_distance_equals_torch_path(size, regime, n):
     u8 = torch.randint(0, 256, (2, 1, size, size + 3), generator=torch.Generator().manual_seed(0)).float()
     for cap in (20.0, 3.5, 1.0):
         assert torch.equal(edge_distance(u8, cap), distance_to(canny(u8), cap)), cap
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 1, 7), (2, 1, 7, 1), (2, 1, 2, 2), (1, 1, 1, 1), (2, 1, 3, 40), (2, 1, 40, 3)])
+def test_compiled_edge_distance_equals_torch_path_on_thin_images(shape):
+    """Sides of 1–3 px: the replicated and zero borders of Canny, offsets capped by the side."""
+    u8 = torch.randint(0, 256, shape, generator=torch.Generator().manual_seed(0)).float()
+    for cap in (20.0, 3.5, 1.0):
+        assert torch.equal(edge_distance(u8, cap), distance_to(canny(u8), cap)), cap
+
+
+def _shading_cases(dtype):
+    """(name, floored blurred distances, liquid levels): spatter's own water layers, random levels
+    in few and many bins, sides of 1 and 2 px, one level per image, no liquid, and LUT ties."""
+    spec, gen = CORRUPTIONS.get("spatter"), torch.Generator().manual_seed(0)
+    for size, regime, n in ((32, "cifar", 8), (224, "imagenet", 2), (37, "cifar", 3)):
+        for sev in range(1, 6):
+            c = spec.params(sev, regime)
+            if c[5] == 0:
+                layer = _filters.gaussian_filter(c[0] + c[1] * torch.randn(n, 1, size, size + 3, generator=gen), c[2])
+                u8 = torch.floor(_zero_below(layer, c[3]) * 255).clamp(0, 255).to(dtype)
+                yield f"{regime} {sev}", torch.floor(_filters.box_filter3(edge_distance(u8, 20.0).to(dtype))), u8
+    for shape, top in (((6, 1, 16, 16), 5), ((4, 1, 20, 30), 256), ((3, 1, 1, 9), 4), ((3, 1, 9, 1), 4),
+                       ((2, 1, 2, 2), 3), ((2, 1, 1, 1), 9)):
+        yield f"random {shape}", torch.randint(0, top, shape, generator=gen).to(dtype), \
+            torch.randint(0, 256, shape, generator=gen).to(dtype)
+    yield "one level", torch.full((2, 1, 8, 8), 3.0, dtype=dtype), torch.full((2, 1, 8, 8), 200.0, dtype=dtype)
+    yield "no liquid", torch.randint(0, 9, (2, 1, 8, 8), generator=gen).to(dtype), torch.zeros(2, 1, 8, 8, dtype=dtype)
+    # 524 px at level 0, then counts of 50, 100, ...: (cumsum − 524)·scale at 350·0.51 = 178.5 in
+    # exact arithmetic; torch's scale (1/500)·255 rounds it to 179, a scale of 255/500 to 178
+    levels = torch.repeat_interleave(torch.arange(7.0), torch.tensor([524, 50, 100, 100, 100, 100, 50]))
+    tie = levels[torch.randperm(1024, generator=gen)].view(1, 1, 32, 32).to(dtype)
+    yield "LUT ties", tie, torch.full_like(tie, 255.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_water_shading_equals_torch_path(dtype):
+    """Spatter's shading after its first blur (equalizeHist, emboss, box blur, times the liquid,
+    scaled by the maximum): the compiled kernel equals the torch path on every pixel."""
+    from nnsafety.corruptions import _jit_spatter  # compiles at import: only once numba is known there
+    for name, dist, liquid in _shading_cases(dtype):
+        got, want = _jit_spatter.water_shading(dist, liquid), water_shading_torch(dist, liquid)
+        assert got.dtype == want.dtype and torch.equal(got, want), name
 
 
 @pytest.mark.parametrize("n,size,decay", [(3, 32, 2.0), (2, 256, 2.0), (4, 64, 1.75), (1, 2, 3.0)])
