@@ -93,8 +93,9 @@ FROST_MEAN_RGB = (
 FROST_STD = (0.056, 0.071, 0.071, 0.101, 0.135)
 
 
-def _standardize(t: torch.Tensor) -> torch.Tensor:
-    """(t − mean) / std per map (unbiased std over the last two dims, floored at 1e-6).
+def _centred(t: torch.Tensor) -> tuple:
+    """(t − mean, std) per map (unbiased std over the last two dims, floored at 1e-6), the
+    standardized map being their quotient.
 
     The two-pass sum of squares instead of ``Tensor.std``: ~20× faster on CPU for many small
     maps (torch's Welford reduction runs serially per map), equal to within float rounding.
@@ -104,7 +105,13 @@ def _standardize(t: torch.Tensor) -> torch.Tensor:
     m = t.shape[-2] * t.shape[-1]
     # d·d is torch.square's own kernel (pow by 2) without its slower dispatch; buffers: see new_buffer
     var = torch.mul(d, d, out=new_buffer(d.shape, d)).sum(dim=(-2, -1), keepdim=True).div_(max(m - 1, 1))
-    return d.div_(var.sqrt_().clamp_min_(1e-6))
+    return d, var.sqrt_().clamp_min_(1e-6)
+
+
+def _standardize(t: torch.Tensor) -> torch.Tensor:
+    """(t − mean) / std per map (see ``_centred``)."""
+    d, std = _centred(t)
+    return d.div_(std)
 
 
 # elements per chunk of images in ``_needles``: ~600 KB per float32 map, so that the ~90 passes
@@ -139,18 +146,10 @@ def _needles(seeds: torch.Tensor, wts: torch.Tensor, oy: torch.Tensor, ox: torch
     return out
 
 
-def frost_texture(n: int, channels: int, h: int, w: int, g: Optional[torch.Generator],
-                  like: torch.Tensor) -> torch.Tensor:
-    """N frost textures (N×C×H×W in [0, 1]) standing in for the randomly cropped frost photos.
-
-    A grey pattern = coarse plasma fractal (the photos' slow brightness changes) + fine ice
-    needles (sparse seeds streaked along 3 random directions, the max of the three, with the
-    motion-blur line of ``_filters``) + grain. The needle length grows with the image (1/16 of
-    the side, at least 5 px) because the original crops a similar share of the photo at 32 px
-    (0.2× photo) and at 224 px (full photo). The pattern is standardized and given, per image,
-    the mean colour and contrast of one of the five photos drawn uniformly, like the original's
-    ``randint(5)``.
-    """
+def frost_pattern(n: int, h: int, w: int, g: Optional[torch.Generator], like: torch.Tensor) -> tuple:
+    """The grey pattern of ``frost_texture`` before its last division, and each image's photo
+    statistics: (d, s, mean, std) with the standardized pattern d / s (d: N×H×W, s: N×1×1), the
+    photo's mean colour (N×3) and contrast (N,), in like's dtype."""
     dt = like.dtype
     style = randint(0, len(FROST_STD), (n,), g, like)
     side = next_power_of_2(max(h, w))
@@ -164,24 +163,46 @@ def frost_texture(n: int, channels: int, h: int, w: int, g: Optional[torch.Gener
     # share their crystals' orientations too): every tap is then one strided slice, no gather
     angles = uniform(-180.0, 180.0, (3,), g, like.new_empty(0, device="cpu"))
     wts, oy, ox = flt.motion_blur_taps(length, length / 2, angles)
-    if _jit.usable(like):
-        from ._jit_frost import needles as compiled_needles
+    jit, scalar = _jit.usable(like), _NUMPY[dt]  # constants in x's dtype, as torch's ops use them
+    if jit:
+        from . import _jit_frost
         needles = new_buffer((n, h, w), like)
-        scalar = _NUMPY[dt]  # the thresholds in x's dtype, as torch's ops on the tensors use them
-        compiled_needles(hit_u.numpy(), val_u.numpy(), scalar(0.025), scalar(0.5), wts.to(dt).numpy(),
-                         oy.numpy(), ox.numpy(), needles.numpy())
+        _jit_frost.needles(hit_u.numpy(), val_u.numpy(), scalar(0.025), scalar(0.5), wts.to(dt).numpy(),
+                           oy.numpy(), ox.numpy(), needles.numpy())
     else:
         needles = _needles(val_u.add_(0.5).mul_(hit_u < 0.025), wts, oy, ox)
-    grain = randn((n, h, w), g, like).mul_(0.25)
+    grain = randn((n, h, w), g, like)  # times 0.25
     # a light blur makes the needles sub-pixel thin, as in CIFAR-10-C's 0.2×-downscaled photos
     needles = flt.gaussian_filter(needles, 0.5)
-    pattern = _standardize(coarse).mul_(0.6).add_(_standardize(needles)).add_(grain)
-    pattern = _standardize(pattern)
+    if jit:  # the sum below in one compiled pass (the same operations)
+        (da, sa), (db, sb) = _centred(coarse), _centred(needles)
+        pattern = new_buffer((n, h, w), like)
+        _jit_frost.pattern(da.numpy(), sa.view(n).numpy(), db.numpy(), sb.view(n).numpy(), grain.numpy(),
+                           scalar(0.6), scalar(0.25), pattern.numpy())
+    else:
+        pattern = _standardize(coarse).mul_(0.6).add_(_standardize(needles)).add_(grain.mul_(0.25))
+    d, s = _centred(pattern)
     mean = torch.tensor(FROST_MEAN_RGB, dtype=dt, device=like.device)[style]  # N × 3
     std = torch.tensor(FROST_STD, dtype=dt, device=like.device)[style]
-    tex = torch.addcmul(mean.view(n, 3, 1, 1), std.view(n, 1, 1, 1), pattern.unsqueeze(1),
+    return d, s, mean, std
+
+
+def frost_texture(n: int, channels: int, h: int, w: int, g: Optional[torch.Generator],
+                  like: torch.Tensor) -> torch.Tensor:
+    """N frost textures (N×C×H×W in [0, 1]) standing in for the randomly cropped frost photos.
+
+    A grey pattern = coarse plasma fractal (the photos' slow brightness changes) + fine ice
+    needles (sparse seeds streaked along 3 random directions, the max of the three, with the
+    motion-blur line of ``_filters``) + grain. The needle length grows with the image (1/16 of
+    the side, at least 5 px) because the original crops a similar share of the photo at 32 px
+    (0.2× photo) and at 224 px (full photo). The pattern is standardized and given, per image,
+    the mean colour and contrast of one of the five photos drawn uniformly, like the original's
+    ``randint(5)``.
+    """
+    d, s, mean, std = frost_pattern(n, h, w, g, like)
+    tex = torch.addcmul(mean.view(n, 3, 1, 1), std.view(n, 1, 1, 1), d.div_(s).unsqueeze(1),
                         out=new_buffer((n, 3, h, w), like))
     if channels == 1:
-        wts = torch.tensor([0.2989, 0.5870, 0.1140], dtype=dt, device=like.device)
+        wts = torch.tensor([0.2989, 0.5870, 0.1140], dtype=like.dtype, device=like.device)
         tex = (tex * wts.view(1, 3, 1, 1)).sum(1, keepdim=True)  # imagecorruptions' rgb2gray
     return tex.clamp_(0, 1)
