@@ -4,6 +4,8 @@ draws, one pass per level instead of ~15 strided torch ops, one pass for the sca
 four (tested equal)."""
 from __future__ import annotations
 
+import numpy as np
+
 from ._jit import jit as _jit
 
 
@@ -45,16 +47,25 @@ def plasma_level(m, step, wibble, d_sq, d_row, d_col):
 def plasma_scale(m, out):
     """``plasma_fractal``'s (m − min)/max(max − min, 1e-12) per N×S×S float64 map, written to the
     top-left of out (N×h×w, any float dtype; out may be m): the same float64 operations (the max
-    of the differences is the difference of the max, rounding being monotonic), then the cast."""
+    of the differences is the difference of the max, rounding being monotonic), then the cast.
+    The extremes are kept per column and reduced at the end (exact in any order): one running
+    pair would chain every compare to the last."""
     n, h, w = out.shape
+    size = m.shape[2]
+    lo_c, hi_c = np.empty(size, m.dtype), np.empty(size, m.dtype)
     for b in range(n):
         mb = m[b]
-        lo, hi = mb[0, 0], mb[0, 0]
-        for y in range(mb.shape[0]):
-            for x in range(mb.shape[1]):
-                lo, hi = min(lo, mb[y, x]), max(hi, mb[y, x])
+        lo_c[:] = mb[0]
+        hi_c[:] = mb[0]
+        for y in range(1, m.shape[1]):
+            r = mb[y]
+            for x in range(size):
+                v = r[x]
+                lo_c[x] = v if v < lo_c[x] else lo_c[x]
+                hi_c[x] = v if v > hi_c[x] else hi_c[x]
+        lo, hi = lo_c.min(), hi_c.max()
         scale = max(hi - lo, 1e-12)
-        ob = out[b]
         for y in range(h):
+            r, o = mb[y], out[b, y]
             for x in range(w):
-                ob[y, x] = (mb[y, x] - lo) / scale
+                o[x] = (r[x] - lo) / scale
