@@ -163,7 +163,8 @@ def frost_pattern(n: int, h: int, w: int, g: Optional[torch.Generator], like: to
     # share their crystals' orientations too): every tap is then one strided slice, no gather
     angles = uniform(-180.0, 180.0, (3,), g, like.new_empty(0, device="cpu"))
     wts, oy, ox = flt.motion_blur_taps(length, length / 2, angles)
-    jit, scalar = _jit.usable(like), _NUMPY[dt]  # constants in x's dtype, as torch's ops use them
+    jit = _jit.usable(like)  # float32/64 on the CPU
+    scalar = _NUMPY[dt] if jit else None  # constants in x's dtype, as torch's ops on it use them
     if jit:
         from . import _jit_frost
         needles = new_buffer((n, h, w), like)
