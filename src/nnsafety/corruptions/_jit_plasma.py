@@ -52,6 +52,7 @@ def plasma_scale(m, out):
     pair would chain every compare to the last."""
     n, h, w = out.shape
     size = m.shape[2]
+    in_place = out.ctypes.data == m.ctypes.data
     lo_c, hi_c = np.empty(size, m.dtype), np.empty(size, m.dtype)
     for b in range(n):
         mb = m[b]
@@ -65,7 +66,13 @@ def plasma_scale(m, out):
                 hi_c[x] = v if v > hi_c[x] else hi_c[x]
         lo, hi = lo_c.min(), hi_c.max()
         scale = max(hi - lo, 1e-12)
-        for y in range(h):
-            r, o = mb[y], out[b, y]
-            for x in range(w):
-                o[x] = (r[x] - lo) / scale
+        if in_place:  # through one array: LLVM's overlap test would make the loop scalar
+            for y in range(h):
+                r = mb[y]
+                for x in range(w):
+                    r[x] = (r[x] - lo) / scale
+        else:
+            for y in range(h):
+                r, o = mb[y], out[b, y]
+                for x in range(w):
+                    o[x] = (r[x] - lo) / scale
