@@ -1,8 +1,8 @@
 """Compiled steps of frost (see ``_jit``), the same operations as the torch path (tested equal):
 the needle layer of ``textures.frost_pattern`` (the seeds and their three streaked lines of
 ``textures._needles`` from the same draws, the same sums in the same order, touching only the
-seeds, 2.5 % of the pixels, instead of every pixel per tap), and the colour and blend of
-``weather.frost`` (five batch-wide passes in one)."""
+seeds, 2.5 % of the pixels, instead of every pixel per tap), the sum of its layers, and the
+colour and blend of ``weather.frost`` (five batch-wide passes in one)."""
 from __future__ import annotations
 
 import numpy as np

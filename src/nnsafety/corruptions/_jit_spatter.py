@@ -222,7 +222,8 @@ def _shade(dist, liquid, out):
             orow, lrow = o[y - 1], liq[y - 1]
             for x in range(1, w + 1):
                 sm = (u[x - 1] + u[x] + u[x + 1]) + (m[x - 1] + m[x] + m[x + 1]) + (dn[x - 1] + dn[x] + dn[x + 1])
-                v = np.int32(np.uint32(sm + 4) // np.uint32(9)) * np.int32(lrow[x - 1])  # unsigned: no floor fix-up
+                # (S + 4) // 9 unsigned: no fix-up of a negative quotient to floor
+                v = np.int32(np.uint32(sm + 4) // np.uint32(9)) * np.int32(lrow[x - 1])
                 orow[x - 1] = v
                 best = max(best, v)
         if best:
@@ -237,5 +238,6 @@ def _shade(dist, liquid, out):
 def water_shading(dist: torch.Tensor, liquid_u8: torch.Tensor) -> torch.Tensor:
     """``spatter.water_shading_torch`` by ``_shade``, in dist's dtype."""
     out = new_buffer(dist.shape, dist)
-    _shade(dist.detach().contiguous().numpy(), liquid_u8.detach().to(dist.dtype).contiguous().numpy(), out.numpy())
+    liquid = liquid_u8.detach().to(dist.dtype).contiguous()
+    _shade(dist.detach().contiguous().numpy(), liquid.numpy(), out.numpy())
     return out

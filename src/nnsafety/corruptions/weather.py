@@ -53,7 +53,7 @@ def snow(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
 def frost(x: torch.Tensor, c: tuple, g) -> torch.Tensor:
     """c0·x + c1·frost, clamped, with the procedural ``textures.frost_texture`` instead of the photos."""
     n, ch, h, w = x.shape
-    if ch == 3 and _jit.usable(x):  # texture, blend and clamps in one compiled pass (the same pixels, tested)
+    if ch == 3 and _jit.usable(x):  # colour, blend and clamps in one compiled pass (same pixels, tested)
         from ._jit_frost import blend
         return blend(x, *frost_pattern(n, h, w, g, x), c[0], c[1])
     return frost_texture(n, ch, h, w, g, x).mul_(c[1]).add_(x, alpha=c[0]).clamp_(0, 1)
