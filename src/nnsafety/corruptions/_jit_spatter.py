@@ -185,7 +185,8 @@ def _shade(dist, liquid, out):
         for y in range(h):
             row = d[y]
             for x in range(w):
-                lv[y * w + x] = np.int32(row[x])
+                # clamped: a level outside 0..255 (none in water_mask) must not index past the LUT
+                lv[y * w + x] = min(max(np.int32(row[x]), 0), 255)
         hist[:] = 0
         for i in range(h * w):
             hist[i & 3, lv[i]] += 1
