@@ -174,6 +174,12 @@ def test_compiled_plasma_equals_torch_path(n, size, decay, monkeypatch):
     assert torch.equal(got, plasma_fractal(n, size, decay, torch.Generator().manual_seed(n), x))
 
 
+def test_plasma_out_larger_than_the_map_is_refused():
+    """The compiled scaling reads the top-left h×w of each map: a larger ``out`` would read past it."""
+    with pytest.raises(ValueError, match=r"expected out of shape 2×h×w with h, w <= 32, got \(2, 33, 8\)"):
+        plasma_fractal(2, 32, 2.0, None, torch.zeros(1), out=torch.zeros(2, 33, 8))
+
+
 @pytest.mark.parametrize("name", ["frost", "fog"])
 @pytest.mark.parametrize("shape,dtype", [((6, 3, 32, 32), torch.float32), ((2, 3, 224, 224), torch.float32),
                                          ((3, 1, 37, 45), torch.float32), ((2, 3, 40, 33), torch.float64)])

@@ -33,6 +33,8 @@ def plasma_fractal(n: int, mapsize: int, wibbledecay: float, g: Optional[torch.G
     """
     if mapsize & (mapsize - 1):
         raise ValueError(f"expected a power-of-2 mapsize, got {mapsize}")
+    if out is not None and (out.dim() != 3 or out.shape[0] != n or max(out.shape[1:]) > mapsize):
+        raise ValueError(f"expected out of shape {n}×h×w with h, w <= {mapsize}, got {tuple(out.shape)}")
     m = new_buffer((n, mapsize, mapsize), like, torch.float64)
     # every point but the corner (0, 0) is written by one level before any level reads it
     m[:, 0, 0] = 0
