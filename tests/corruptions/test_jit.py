@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from nnsafety.corruptions import CORRUPTIONS, _filters, _jit
+from nnsafety.corruptions import CORRUPTIONS, _filters, _jit, corrupt
 from nnsafety.corruptions.digital import _pixelate_torch
 from nnsafety.corruptions.jpeg import jpeg_roundtrip, jpeg_roundtrip_torch
-from nnsafety.corruptions.spatter import _zero_below, canny, distance_to, edge_distance
-from nnsafety.corruptions.textures import plasma_fractal
+from nnsafety.corruptions.spatter import _zero_below, canny, distance_to, edge_distance, water_shading_torch
+from nnsafety.corruptions.textures import frost_texture, plasma_fractal
 
 from ._photos import photos_u8
 
@@ -123,6 +123,48 @@ def test_compiled_edge_distance_equals_torch_path(size, regime, n):
         assert torch.equal(edge_distance(u8, cap), distance_to(canny(u8), cap)), cap
 
 
+@pytest.mark.parametrize("shape", [(2, 1, 1, 7), (2, 1, 7, 1), (2, 1, 2, 2), (1, 1, 1, 1), (2, 1, 3, 40), (2, 1, 40, 3)])
+def test_compiled_edge_distance_equals_torch_path_on_thin_images(shape):
+    """Sides of 1–3 px: the replicated and zero borders of Canny, offsets capped by the side."""
+    u8 = torch.randint(0, 256, shape, generator=torch.Generator().manual_seed(0)).float()
+    for cap in (20.0, 3.5, 1.0):
+        assert torch.equal(edge_distance(u8, cap), distance_to(canny(u8), cap)), cap
+
+
+def _shading_cases(dtype):
+    """(name, floored blurred distances, liquid levels): spatter's own water layers, random levels
+    in few and many bins, sides of 1 and 2 px, one level per image, no liquid, and LUT ties."""
+    spec, gen = CORRUPTIONS.get("spatter"), torch.Generator().manual_seed(0)
+    for size, regime, n in ((32, "cifar", 8), (224, "imagenet", 2), (37, "cifar", 3)):
+        for sev in range(1, 6):
+            c = spec.params(sev, regime)
+            if c[5] == 0:
+                layer = _filters.gaussian_filter(c[0] + c[1] * torch.randn(n, 1, size, size + 3, generator=gen), c[2])
+                u8 = torch.floor(_zero_below(layer, c[3]) * 255).clamp(0, 255).to(dtype)
+                yield f"{regime} {sev}", torch.floor(_filters.box_filter3(edge_distance(u8, 20.0).to(dtype))), u8
+    for shape, top in (((6, 1, 16, 16), 5), ((4, 1, 20, 30), 256), ((3, 1, 1, 9), 4), ((3, 1, 9, 1), 4),
+                       ((2, 1, 2, 2), 3), ((2, 1, 1, 1), 9)):
+        yield f"random {shape}", torch.randint(0, top, shape, generator=gen).to(dtype), \
+            torch.randint(0, 256, shape, generator=gen).to(dtype)
+    yield "one level", torch.full((2, 1, 8, 8), 3.0, dtype=dtype), torch.full((2, 1, 8, 8), 200.0, dtype=dtype)
+    yield "no liquid", torch.randint(0, 9, (2, 1, 8, 8), generator=gen).to(dtype), torch.zeros(2, 1, 8, 8, dtype=dtype)
+    # 524 px at level 0, then counts of 50, 100, ...: (cumsum − 524)·scale at 350·0.51 = 178.5 in
+    # exact arithmetic; torch's scale (1/500)·255 rounds it to 179, a scale of 255/500 to 178
+    levels = torch.repeat_interleave(torch.arange(7.0), torch.tensor([524, 50, 100, 100, 100, 100, 50]))
+    tie = levels[torch.randperm(1024, generator=gen)].view(1, 1, 32, 32).to(dtype)
+    yield "LUT ties", tie, torch.full_like(tie, 255.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_water_shading_equals_torch_path(dtype):
+    """Spatter's shading after its first blur (equalizeHist, emboss, box blur, times the liquid,
+    scaled by the maximum): the compiled kernel equals the torch path on every pixel."""
+    from nnsafety.corruptions import _jit_spatter  # compiles at import: only once numba is known there
+    for name, dist, liquid in _shading_cases(dtype):
+        got, want = _jit_spatter.water_shading(dist, liquid), water_shading_torch(dist, liquid)
+        assert got.dtype == want.dtype and torch.equal(got, want), name
+
+
 @pytest.mark.parametrize("n,size,decay", [(3, 32, 2.0), (2, 256, 2.0), (4, 64, 1.75), (1, 2, 3.0)])
 def test_compiled_plasma_equals_torch_path(n, size, decay, monkeypatch):
     """Fog's and frost's plasma fractal: the compiled levels give the same maps from the same draws."""
@@ -130,6 +172,34 @@ def test_compiled_plasma_equals_torch_path(n, size, decay, monkeypatch):
     got = plasma_fractal(n, size, decay, torch.Generator().manual_seed(n), x)
     monkeypatch.setenv("NNSAFETY_JIT", "0")
     assert torch.equal(got, plasma_fractal(n, size, decay, torch.Generator().manual_seed(n), x))
+
+
+def test_plasma_out_larger_than_the_map_is_refused():
+    """The compiled scaling reads the top-left h×w of each map: a larger ``out`` would read past it."""
+    with pytest.raises(ValueError, match=r"expected out of shape 2×h×w with h, w <= 32, got \(2, 33, 8\)"):
+        plasma_fractal(2, 32, 2.0, None, torch.zeros(1), out=torch.zeros(2, 33, 8))
+
+
+@pytest.mark.parametrize("name", ["frost", "fog"])
+@pytest.mark.parametrize("shape,dtype", [((6, 3, 32, 32), torch.float32), ((2, 3, 224, 224), torch.float32),
+                                         ((3, 1, 37, 45), torch.float32), ((2, 3, 40, 33), torch.float64)])
+def test_compiled_frost_and_fog_equal_torch_path(name, shape, dtype, monkeypatch):
+    """Whole corruptions, every severity: frost's needle layer (the compiled one adds each seed
+    tap by tap, fma as torch's add_ with alpha) and both plasma crops (scaled, cropped and cast
+    in one compiled pass) give the same pixels as the torch path from the same draws."""
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(1)).to(dtype)
+    got = [corrupt(x, name, s, torch.Generator().manual_seed(s)) for s in range(1, 6)]
+    monkeypatch.setenv("NNSAFETY_JIT", "0")
+    for s in range(1, 6):
+        assert torch.equal(got[s - 1], corrupt(x, name, s, torch.Generator().manual_seed(s))), s
+
+
+def test_compiled_frost_texture_equals_torch_path_with_lines_longer_than_the_image(monkeypatch):
+    """6×7 maps: the needles' taps reach 10 px, past every border."""
+    like = torch.zeros(4, 3, 6, 7)
+    got = frost_texture(4, 3, 6, 7, torch.Generator().manual_seed(0), like)
+    monkeypatch.setenv("NNSAFETY_JIT", "0")
+    assert torch.equal(got, frost_texture(4, 3, 6, 7, torch.Generator().manual_seed(0), like))
 
 
 @pytest.mark.parametrize("shape", [(70, 3, 32, 32), (300, 1, 16, 16), (1, 3, 512, 520), (2, 1, 300, 700)])

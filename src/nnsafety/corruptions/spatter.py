@@ -192,6 +192,21 @@ def water_mask(liquid_u8: torch.Tensor) -> torch.Tensor:
     # the original blurs 255 − 255·edges and takes the distance to its zeros: the edges themselves
     dist = edge_distance(liquid_u8, 20.0).to(liquid_u8.dtype)
     dist = torch.floor(flt.box_filter3(dist))  # cv2.blur(float) then astype(uint8)
+    return water_shading(dist, liquid_u8)
+
+
+def water_shading(dist: torch.Tensor, liquid_u8: torch.Tensor) -> torch.Tensor:
+    """``water_mask`` after its first blur; on CPU by the compiled kernel of ``_jit_spatter``
+    where numba is installed (the same values, tested), else ``water_shading_torch``."""
+    if _jit.usable(dist):
+        from . import _jit_spatter
+        return _jit_spatter.water_shading(dist, liquid_u8)
+    return water_shading_torch(dist, liquid_u8)
+
+
+def water_shading_torch(dist: torch.Tensor, liquid_u8: torch.Tensor) -> torch.Tensor:
+    """Equalized, embossed and box-blurred distances (levels 0..255) times the liquid, scaled
+    by each image's maximum."""
     dist = equalize_hist(dist)
     dist = torch.round(flt.correlate2d(dist, _EMBOSS, "reflect101")).clamp_(0, 255)  # CV_8U
     dist = torch.round(flt.box_filter3(dist))  # cv2.blur on uint8 rounds
