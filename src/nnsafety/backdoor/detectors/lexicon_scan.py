@@ -16,7 +16,8 @@ Per target t, s_U the exact shifts of the ``top`` best unexplained words (by a s
 Statistics (``STATISTICS``): ``unexplained`` s_U1; ``lex_ratio1`` / ``lex_ratio5`` / ``lex_ratio10``
 s_U1 over max(median of the k best s_E (the lower middle one for even k), 0.01) (the strongest
 unexplained word against the strong words its sentiment explains); ``lex_gap`` s_U1 − s_E1;
-``u_ratio`` s_U1 / max(s_U10, 0.01) (firm_scan's ratio among unexplained words only). The suspected target is the class with the largest s_U1.
+``u_ratio`` s_U1 / max(s_U10, 0.01) (firm_scan's ratio among unexplained words only). The suspected
+target is the class with the largest s_U1.
 
 This is a prior for **English, binary, sentiment-like tasks** only. The detector refuses (ValueError)
 a model with other than 2 classes, no vocabulary (``ctx.vocab``) or fewer than ``min_lexicon``
