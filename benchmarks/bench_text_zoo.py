@@ -1,6 +1,6 @@
 """Text backdoor detectors on a text zoo (``nnsafety zoo --design text_recipes --data fine_foods``).
 
-For every model runs the weights-only ``embedding_outlier``, ``vocab_scan``, ``dbs_inversion`` and ``firm_scan``,
+For every model runs the weights-only ``embedding_outlier``, ``vocab_scan``, ``dbs_inversion``, ``firm_scan`` and ``lexicon_scan``,
 ``trigger_inversion`` with 1-word triggers and ``vocab_scan`` on the first 100 clean test reviews
 (the audit's setting) and the data-free token-noise titration, keeping every statistic (the 2-word and data-free inversions cost minutes per model on
 the shared machine and were left out of the zoo run).
