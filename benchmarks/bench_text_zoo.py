@@ -1,6 +1,6 @@
 """Text backdoor detectors on a text zoo (``nnsafety zoo --design text_recipes --data fine_foods``).
 
-For every model runs the weights-only ``embedding_outlier``, ``vocab_scan``, ``dbs_inversion`` and ``firm_scan``,
+For every model runs the weights-only ``embedding_outlier``, ``vocab_scan``, ``dbs_inversion``, ``firm_scan`` and ``lexicon_scan``,
 ``trigger_inversion`` with 1-word triggers and ``vocab_scan`` on the first 100 clean test reviews
 (the audit's setting) and the data-free token-noise titration, keeping every statistic (the 2-word and data-free inversions cost minutes per model on
 the shared machine and were left out of the zoo run).
@@ -45,6 +45,7 @@ from nnsafety.backdoor.detect import run_context  # noqa: E402
 from nnsafety.backdoor.detectors import create_detector  # noqa: E402
 from nnsafety.backdoor.detectors.dbs_text import STATISTICS as DBS_STATISTICS  # noqa: E402
 from nnsafety.backdoor.detectors.firm_scan import STATISTICS as FIRM_STATISTICS  # noqa: E402
+from nnsafety.backdoor.detectors.lexicon_scan import STATISTICS as LEX_STATISTICS  # noqa: E402
 from nnsafety.backdoor.detectors.vocab_scan import STATISTICS  # noqa: E402
 from nnsafety.backdoor.evaluate_zoo import roc_auc  # noqa: E402
 from nnsafety.backdoor.scan_eval import bootstrap_auc  # noqa: E402
@@ -58,10 +59,11 @@ DETECTORS = {  # name -> (registered detector, settings, data-free?)
     "vocab_scan_clean": ("vocab_scan", {"data_free": False}, False),
     "dbs_inversion": ("dbs_inversion", {}, True),
     "firm_scan": ("firm_scan", {}, True),
+    "lexicon_scan": ("lexicon_scan", {}, True),
 }
-STATS = ("flip_rate", "target_prob", "hard_flip_rate") + STATISTICS + DBS_STATISTICS + FIRM_STATISTICS
+STATS = ("flip_rate", "target_prob", "hard_flip_rate") + STATISTICS + DBS_STATISTICS + FIRM_STATISTICS + LEX_STATISTICS
 STALE = {"vocab_scan": STATISTICS, "vocab_scan_clean": STATISTICS, "firm_scan": FIRM_STATISTICS}  # rescored when a statistic is missing
-KEEP = ("margin_k", "flip_k", "word_id")  # per trigger length, kept for the tables (not statistics)
+KEEP = ("margin_k", "flip_k", "word_id", "top_words", "positive_class")  # per trigger length, kept for the tables (not statistics)
 FAMILIES = ("rare_word", "insert_sent", "char")
 
 
@@ -99,7 +101,7 @@ def _best_threshold(y: np.ndarray, s: np.ndarray) -> float:
     return float(cands[int(np.argmax(bal))])
 
 
-TARGET_BY = {"firm_scan": "best"}  # detectors whose suspected target is the largest class of another statistic
+TARGET_BY = {"firm_scan": "best", "lexicon_scan": "unexplained"}  # detectors whose suspected target is the largest class of another statistic
 
 
 def _per_stat(rows: list, name: str, st: str):

@@ -29,8 +29,8 @@ def probes():
 
 @pytest.mark.parametrize("data_free", [False, True])
 def test_finds_the_trigger_word_and_its_class(bag_of_words, data_free):
-    assert list_detectors(domain="token") == ["dbs_inversion", "embedding_outlier", "firm_scan", "strip_text",
-                                              "trigger_inversion", "trigger_token", "vocab_scan"]
+    assert list_detectors(domain="token") == ["dbs_inversion", "embedding_outlier", "firm_scan", "lexicon_scan",
+                                              "strip_text", "trigger_inversion", "trigger_token", "vocab_scan"]
     x = probes()
     ctx = DetectionContext(in_shape=(L,), num_classes=2, clean=(x, torch.zeros(len(x), dtype=torch.long)),
                            domain=D, seed=0)

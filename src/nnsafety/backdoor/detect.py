@@ -39,12 +39,14 @@ def run_context(run: runs.Run, n_clean: int = N_CLEAN, with_train: bool = False,
     test = load_dataset(data["name"], root=data.get("root"), split="test")
     domain = getattr(test, "domain", None)  # feature and byte runs: their detectors need the domain
     domain = None if domain is None or domain.name == "image" else domain
+    words = None
     if getattr(test, "texts", None) is not None and (Path(run.path) / "vocab.json").is_file():
         from ..data import Vocab
         from ..data.poison_text import encode_with
 
-        test = encode_with(test, Vocab.load(Path(run.path) / "vocab.json"))  # the run's own tokenizer
-        domain = test.domain
+        vocab = Vocab.load(Path(run.path) / "vocab.json")
+        test = encode_with(test, vocab)  # the run's own tokenizer
+        domain, words = test.domain, list(vocab.tokens)
     x, y = test.tensors()
     train = poisoned = None
     if with_train:
@@ -59,7 +61,7 @@ def run_context(run: runs.Run, n_clean: int = N_CLEAN, with_train: bool = False,
             poisoned = train_set.poisoned_indices
         train = train_set.tensors()
     return DetectionContext(tuple(data["in_shape"]), int(data["num_classes"]), (x[:n_clean], y[:n_clean]),
-                            train, poisoned, seed, domain)
+                            train, poisoned, seed, domain, words)
 
 
 def run_domain(path: str | Path) -> str:

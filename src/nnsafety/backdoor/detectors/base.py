@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -40,6 +40,7 @@ class DetectionContext:
     poisoned_indices: Optional[torch.Tensor] = None  # ground truth, only for scoring data-level detectors
     seed: int = 0
     domain: Optional[Domain] = None  # the inputs' domain (None: images); a detector refuses others
+    vocab: Optional[Sequence[str]] = None  # a text model's tokens by id (lexical priors need the words)
 
 
 @dataclass
