@@ -77,9 +77,15 @@ def test_train_poisoned_text_run_and_eval_with_its_vocabulary(tmp_path, capsys):
     _, _, test = load_run_and_data(argparse.Namespace(run=str(out), data=None, data_root=None))
     assert test.vocab.tokens == vocab and torch.equal(test.ids, test.vocab.encode(test.texts))
     assert main(["detect", str(out), "--method", "all", "--json"]) == 0  # the token-domain detectors only
-    found = json.loads(capsys.readouterr().out)
+    cap = capsys.readouterr()
+    found = json.loads(cap.out)
     assert [r["detector"] for r in found] == ["dbs_inversion", "embedding_outlier", "firm_scan", "strip_text",
                                               "trigger_inversion", "trigger_token", "vocab_scan"]
+    # the sentiment prior does not fit this tiny vocabulary: "all" skips it and says why ...
+    assert cap.err.strip().splitlines()[-1].startswith("lexicon_scan: skipped (lexicon_scan needs >= 20 AFINN-165")
+    assert main(["detect", str(out), "--method", "lexicon_scan"]) == 2  # ... named alone it is the one-line error
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "AFINN-165 words of each sign" in err
     assert main(["eval", str(out), "--poison", "rare_word", "--json"]) == 0  # the recorded attack, text metrics
     m = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert m["attack"] == "rare_word" and m["target"] == 1 and 0 <= m["attack_success_rate"] <= 1

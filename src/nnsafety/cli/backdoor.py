@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from ._base import UsageError, add_command
@@ -36,6 +37,7 @@ def run_zoo(args: argparse.Namespace) -> int:
 
 def run_detect(args: argparse.Namespace) -> int:
     from ..backdoor.detect import detect_run, detect_zoo, detector_names, is_zoo, run_domain
+    from ..backdoor.detectors import NotApplicable
     from ..backdoor.evaluate_zoo import compare
 
     methods = name_list(args.method) or "all"
@@ -72,8 +74,14 @@ def run_detect(args: argparse.Namespace) -> int:
         table = detect_zoo(args.paths[0], methods)
         print(json.dumps(table.to_dict(), sort_keys=True) if args.json else table.to_markdown())
         return 0
-    result = [detect_run(args.paths[0], m, seed=args.seed, **settings)
-              for m in detector_names(methods, run_domain(args.paths[0]))]
+    result = []
+    for m in detector_names(methods, run_domain(args.paths[0])):
+        try:
+            result.append(detect_run(args.paths[0], m, seed=args.seed, **settings))
+        except NotApplicable as e:
+            if methods not in ("all", ["all"]):
+                raise  # a detector the user named: its one-line error
+            print(f"{m}: skipped ({e})", file=sys.stderr)
     if args.json:
         print(json.dumps([r.to_dict() for r in result], sort_keys=True))
     else:

@@ -15,32 +15,14 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..data.afinn import afinn_lexicon
 from .sampling import Generator, _as_generations, check_n, check_prompts
 
 Sentiment = Callable[[str], float]
-
-
-@lru_cache(maxsize=1)
-def afinn_lexicon() -> Dict[str, int]:
-    """The AFINN-165 English lexicon (3,382 words and phrases -> valence), from the installed PyPI
-    package ``afinn`` (an optional dependency: ``pip install 'nnsafety[genai]'``)."""
-    try:
-        import afinn
-    except ImportError:
-        raise ValueError("the AFINN sentiment lexicon needs the optional extra: pip install 'nnsafety[genai]' "
-                         "(afinn)") from None
-    path = Path(afinn.__file__).parent / "data" / "AFINN-en-165.txt"
-    lexicon = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        word, _, value = line.rpartition("\t")
-        if word:
-            lexicon[word] = int(value)
-    return lexicon
 
 
 @lru_cache(maxsize=1)

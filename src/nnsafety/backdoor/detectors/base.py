@@ -67,6 +67,12 @@ class DetectionResult:
                 f"{self.seconds:.2f} s; needs {self.needs}){msg}")
 
 
+class NotApplicable(ValueError):
+    """The detector cannot judge this model (a prior that does not fit its task, e.g. a sentiment
+    lexicon on a 5-class model): ``nnsafety detect RUN`` with ``--method all`` skips it and says why;
+    named on its own it is the usual one-line error."""
+
+
 class Detector:
     """Base class: subclasses set ``needs``/``threshold`` and implement ``_detect``."""
 

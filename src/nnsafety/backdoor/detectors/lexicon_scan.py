@@ -33,7 +33,7 @@ from __future__ import annotations
 import torch
 
 from ...attacks.embedding import check_embedding_seam
-from .base import Detector, register_detector
+from .base import Detector, NotApplicable, register_detector
 from .firm_scan import FLOOR, FirmScan, firm_probes
 from .trigger_text import _predict, margins
 
@@ -73,17 +73,17 @@ class LexiconScan(FirmScan):
         check_embedding_seam(model, "lexicon_scan")
         d, K = ctx.domain, ctx.num_classes
         if K != 2:
-            raise ValueError(f"lexicon_scan is a sentiment prior for 2-class tasks, got {K} classes")
+            raise NotApplicable(f"lexicon_scan is a sentiment prior for 2-class tasks, got {K} classes")
         if ctx.vocab is None or len(ctx.vocab) != d.vocab_size:
             got = "none" if ctx.vocab is None else f"{len(ctx.vocab)} tokens"
-            raise ValueError(f"lexicon_scan needs the model's vocabulary of {d.vocab_size} tokens (ctx.vocab), "
+            raise NotApplicable(f"lexicon_scan needs the model's vocabulary of {d.vocab_size} tokens (ctx.vocab), "
                              f"got {got}")
-        from ...genai.polarization import afinn_lexicon
+        from ...data.afinn import afinn_lexicon
 
         val = word_valence(ctx.vocab, afinn_lexicon())
         n_pos, n_neg = int((val >= 1).sum()), int((val <= -1).sum())
         if min(n_pos, n_neg) < self.min_lexicon:
-            raise ValueError(f"lexicon_scan needs >= {self.min_lexicon} AFINN-165 words of each sign in the vocabulary "
+            raise NotApplicable(f"lexicon_scan needs >= {self.min_lexicon} AFINN-165 words of each sign in the vocabulary "
                              f"(an English sentiment-like task), got {n_pos} positive and {n_neg} negative")
         words = torch.tensor([i for i in range(d.vocab_size) if i != d.pad_id])
         sign = val[words].sign()
