@@ -48,6 +48,21 @@ def test_textfooler_known_answer(model):
     assert not none.success.any() and none.edits.tolist() == [0]
 
 
+def test_textfooler_keeps_hyphenated_compounds_whole(model):
+    text = "good-coffee fine"  # tokens good, coffee, fine; good (2) is the most important word
+    x = enc(text)
+    whole = textfooler(model, x, torch.tensor([1]), VOCAB, [text], max_change=1.0, neighbours=NEIGH)
+    # good and coffee are parts of one compound: only fine may change, and it has no neighbour
+    assert torch.equal(whole.x_adv, x) and not whole.success[0] and whole.params["whole_compounds"]
+    split = textfooler(model, x, torch.tensor([1]), VOCAB, [text], max_change=1.0, neighbours=NEIGH,
+                       whole_compounds=False)
+    assert split.adversarial_texts == ["bad-coffee fine"] and bool(split.success[0])  # the old behaviour
+    from nnsafety.attacks.text import compound_parts
+    parts = compound_parts(["good-coffee fine", "12.5-inch tea - good", "-good tea-"], enc("a", "b", "c"), VOCAB)
+    assert parts[0, :3].tolist() == [True, True, False]
+    assert parts[2, :2].tolist() == [False, False]  # a dash with nothing alphanumeric on its other side joins nothing
+
+
 def test_stop_words_stay_unless_allowed(model):
     x = enc("the the great")
     kept = textfooler(model, x, torch.tensor([1]), VOCAB, max_change=1.0, neighbours=NEIGH)

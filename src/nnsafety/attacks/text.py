@@ -123,6 +123,24 @@ def modifiable(ids: torch.Tensor, vocab, keep_stop_words: bool, pad_id: int = 0)
     return ok
 
 
+def compound_parts(texts: Sequence[str], ids: torch.Tensor, vocab) -> torch.Tensor:
+    """Positions whose token is part of a hyphenated compound of its source text ("take" and "out" of
+    "take-out", "grain" of "grain-free"): the token's span touches a "-" that joins it to a letter or
+    digit. TextFooler keeps such compounds whole, as TextAttack's word splitter does: a synonym of one
+    part gives "took-out" or "grains-free"."""
+    out = torch.zeros(ids.shape, dtype=torch.bool)
+    pattern = _pattern(vocab.to_dict()["token_pattern"])
+    for i, text in enumerate(texts):
+        s = text.lower()
+        for j, m in enumerate(pattern.finditer(s)):
+            if j >= ids.shape[1]:
+                break
+            a, b = m.span()
+            out[i, j] = (a >= 2 and s[a - 1] == "-" and s[a - 2].isalnum()) or \
+                (b + 1 < len(s) and s[b] == "-" and s[b + 1].isalnum())
+    return out
+
+
 def true_class_prob(model: nn.Module, ids: torch.Tensor, y: torch.Tensor, batch_size: int,
                     pad_id: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
     """(p_y, predicted label) of a batch of id sequences: the goal's score and its success test.
@@ -305,9 +323,11 @@ def _setup(model, x, y, vocab, what):
 
 
 def _greedy(model, x, y, vocab, texts, max_change, keep_stop_words, batch_size, candidates, prefer_first, name, params,
-            similarity=None, min_sim=None, delete=False):
+            similarity=None, min_sim=None, delete=False, whole_compounds=False):
     with model_state(model, train=False, freeze=True):
         st = _State(model, x, y, vocab, texts, max_change, keep_stop_words, batch_size)
+        if whole_compounds:
+            st.allowed &= ~compound_parts(st.texts, x, vocab)
         st.similarity, st.min_sim = similarity, min_sim
         order, q = deletion_importance(model, x, y, st.p, st.allowed & st.active()[:, None], vocab.unk_id, batch_size,
                                        delete, vocab.pad_id)
@@ -330,7 +350,7 @@ def textfooler(model: nn.Module, x: torch.Tensor, y: torch.Tensor, vocab=None, t
                max_change: float = 0.2, neighbours: Optional[torch.Tensor] = None, k: int = 20, min_cos: float = 0.5,
                keep_stop_words: bool = True, batch_size: int = 512, min_sim: Optional[float] = None,
                sim_window: int = 15, similarity=None, neighbour_source: str = "auto",
-               antonym_guard: bool = True, importance: str = "delete") -> TextAttackResult:
+               antonym_guard: bool = True, importance: str = "delete", whole_compounds: bool = True) -> TextAttackResult:
     """TextFooler-style greedy word substitution (module doc). ``neighbours``: an id table V×K
     (default: the vocabulary's k neighbours at cosine ≥ min_cos under ``neighbour_source``, "auto"
     = counter-fitted MiniLM with the extra nlp, else spaCy md, and with ``antonym_guard`` WordNet antonyms and
@@ -338,7 +358,8 @@ def textfooler(model: nn.Module, x: torch.Tensor, y: torch.Tensor, vocab=None, t
     ``min_sim``: also keep only candidates whose ``sim_window``-word window has MiniLM sentence
     cosine ≥ ``min_sim`` to the original's (``text_similarity.SentenceSimilarity``; the extra nlp);
     ``similarity``: another callable with its signature. None: no sentence check. ``importance``:
-    rank words by the p_y drop when each is deleted (the paper's rule, default) or set to "unk"."""
+    rank words by the p_y drop when each is deleted (the paper's rule, default) or set to "unk".
+    ``whole_compounds``: never swap a part of a hyphenated compound of ``texts`` (``compound_parts``)."""
     _setup(model, x, y, vocab, "textfooler")
     if importance not in ("delete", "unk"):
         raise ValueError(f"expected importance 'delete' or 'unk', got {importance!r}")
@@ -357,12 +378,12 @@ def textfooler(model: nn.Module, x: torch.Tensor, y: torch.Tensor, vocab=None, t
 
         similarity = SentenceSimilarity(sim_window)
     params = {"max_change": max_change, "k": k, "min_cos": min_cos, "keep_stop_words": keep_stop_words,
-              "neighbours": described, "importance": importance}
+              "neighbours": described, "importance": importance, "whole_compounds": whole_compounds}
     if min_sim is not None:
         params.update(min_sim=min_sim, sim_window=sim_window)
     return _greedy(model, x, y, vocab, texts, max_change, keep_stop_words, batch_size,
                    neighbour_candidates(neighbours, vocab), True, "textfooler", params,
-                   similarity if min_sim is not None else None, min_sim, importance == "delete")
+                   similarity if min_sim is not None else None, min_sim, importance == "delete", whole_compounds)
 
 
 def deepwordbug(model: nn.Module, x: torch.Tensor, y: torch.Tensor, vocab=None, texts: Optional[Sequence[str]] = None,
