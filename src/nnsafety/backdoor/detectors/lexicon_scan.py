@@ -19,7 +19,7 @@ unexplained word against the strong words its sentiment explains); ``lex_gap`` s
 ``u_ratio`` s_U1 / max(s_U10, 0.01) (firm_scan's ratio among unexplained words only). The suspected
 target is the class with the largest s_U1.
 
-This is a prior for **English, binary, sentiment-like tasks** only. The detector refuses (ValueError)
+This is a prior for **English, binary, sentiment-like tasks** only. The detector refuses (``NotApplicable``)
 a model with other than 2 classes, no vocabulary (``ctx.vocab``) or fewer than ``min_lexicon``
 vocabulary words of either sign in the lexicon: it does not fall back to firm_scan, because without
 the prior its score means something else. Trigger sentences ("I watched this 3D movie") are not
